@@ -1,0 +1,90 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "poolsync",
+    version,
+    about = "Keeps paired server pools in sync: a shell and a batch runner for the Backup Service.",
+    long_about = "Keeps paired server pools in sync, after the Lync Server Backup Service.\n\nWith no SCRIPT, opens the interactive shell (or, when standard input is not a terminal, runs it as a script). Scripts call invoke_backup_service_sync, get_pool, get_site and more: see `poolsync -c 'help()'` and docs/.",
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  poolsync --demo                         open the shell on the built-in demo\n  poolsync --demo scripts/sync-all.rhai   run a batch script\n  poolsync --demo -c 'get_pool().len()'   run one snippet and print its value\n  poolsync init mydeployment              write a starter deployment.toml"
+)]
+pub struct Cli {
+    /// The deployment file (default: $POOLSYNC_DEPLOYMENT, then `deployment` in the
+    /// user's config.toml, then ./deployment.toml).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub deployment: Option<PathBuf>,
+
+    /// Use the built-in demo deployment (created under the user's data directory on first use).
+    #[arg(long, global = true, conflicts_with = "deployment")]
+    pub demo: bool,
+
+    /// Run CODE and print its value.
+    #[arg(short = 'c', value_name = "CODE", conflicts_with = "check")]
+    pub code: Option<String>,
+
+    /// Only compile SCRIPT and report syntax errors.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Print values as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Stop a script after N operations (0: no limit).
+    #[arg(long, value_name = "N")]
+    pub max_operations: Option<u64>,
+
+    /// The script to run (`-` reads standard input).
+    #[arg(value_name = "SCRIPT")]
+    pub script: Option<String>,
+
+    /// Arguments for the script, in the constant ARGS.
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter deployment.toml (and store folders) into DIR.
+    Init {
+        /// Where to write it (default: the current directory).
+        dir: Option<PathBuf>,
+    },
+    /// Manage the built-in demo deployment.
+    Demo {
+        #[command(subcommand)]
+        action: DemoAction,
+    },
+    /// Print the function reference (docs/functions.md) in Markdown.
+    #[command(hide = true)]
+    Reference,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoAction {
+    /// Delete the demo and create it anew.
+    Reset,
+    /// Change, add and delete a deterministic share of items, as live users would.
+    Churn {
+        /// Only this pool (default: every pool).
+        #[arg(long, value_name = "FQDN")]
+        pool: Option<String>,
+        /// The share of each module's items to change, in percent.
+        #[arg(long, value_name = "P", default_value_t = 1.0)]
+        percent: f64,
+    },
+    /// Print where the demo lives.
+    Path,
+}

@@ -1,0 +1,160 @@
+//! The command line: parses arguments and dispatches to the engine parts.
+
+mod args;
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use clap::Parser;
+
+pub use args::{Cli, Command, DemoAction};
+
+use crate::error::Error;
+use crate::script::{Limits, Runner, ScriptContext};
+use crate::sync::CancelFlag;
+use crate::topology::{self, Deployment};
+use crate::{demo, interrupt};
+
+/// Parses the command line and runs it; returns the exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                crate::error::EXIT_USAGE
+            } else {
+                0
+            };
+        }
+    };
+    // Scripts may recurse deeply: give the interpreter room.
+    let worker = std::thread::Builder::new()
+        .name("poolsync".into())
+        .stack_size(64 * 1024 * 1024)
+        .spawn(move || execute(cli));
+    let outcome = match worker {
+        Ok(handle) => handle.join().unwrap_or_else(|_| {
+            Err(Error::Other(
+                "internal error: poolsync panicked; please report it".into(),
+            ))
+        }),
+        Err(e) => Err(Error::Other(format!("cannot start: {e}"))),
+    };
+    match outcome {
+        Ok(()) => 0,
+        Err(e) => {
+            if !matches!(e, Error::ScriptFailed | Error::Interrupted) {
+                eprintln!("poolsync: {e}");
+            }
+            e.exit_code()
+        }
+    }
+}
+
+/// Loads the deployment the flags name, printing its warnings.
+pub fn load_deployment(cli: &Cli) -> Result<Deployment, Error> {
+    let path = if cli.demo {
+        demo::ensure()?
+    } else {
+        topology::locate::locate(cli.deployment.as_deref())?.0
+    };
+    let deployment = topology::load(&path)?;
+    for w in &deployment.warnings {
+        eprintln!("{w}");
+    }
+    Ok(deployment)
+}
+
+fn execute(cli: Cli) -> Result<(), Error> {
+    match &cli.command {
+        Some(Command::Init { dir }) => {
+            let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
+            let path = topology::init::init(&dir)?;
+            println!("wrote {}", path.display());
+            println!(
+                "next: edit it, then run `poolsync --deployment {}`",
+                path.display()
+            );
+            return Ok(());
+        }
+        Some(Command::Reference) => {
+            print!("{}", crate::script::help::reference_markdown());
+            return Ok(());
+        }
+        Some(Command::Demo { action }) => return demo_command(action),
+        None => {}
+    }
+
+    let deployment = Arc::new(load_deployment(&cli)?);
+    interrupt::install();
+    let ctx = ScriptContext::new(
+        deployment.clone(),
+        CancelFlag::from_shared(interrupt::flag()),
+        std::io::stderr().is_terminal(),
+    )
+    .map_err(|e| Error::Other(format!("cannot start the I/O runtime: {e}")))?;
+    let mut limits = Limits::default();
+    if let Some(n) = cli.max_operations {
+        limits.max_operations = n;
+    }
+    let runner = Runner {
+        ctx: Rc::new(ctx),
+        limits,
+        json: cli.json,
+    };
+
+    if cli.check {
+        let Some(script) = &cli.script else {
+            return Err(Error::Usage("--check needs a SCRIPT to compile".into()));
+        };
+        return runner.check(Path::new(script));
+    }
+    if let Some(code) = &cli.code {
+        let mut args: Vec<String> = cli.script.iter().cloned().collect();
+        args.extend(cli.args.iter().cloned());
+        return runner.run_source("<code>", code, None, &args, true);
+    }
+    match cli.script.as_deref() {
+        Some("-") => run_stdin(&runner, &cli.args),
+        Some(script) => runner.run_file(Path::new(script), &cli.args),
+        None if std::io::stdin().is_terminal() => crate::repl::run(&runner),
+        None => run_stdin(&runner, &cli.args),
+    }
+}
+
+fn run_stdin(runner: &Runner, args: &[String]) -> Result<(), Error> {
+    let mut source = String::new();
+    std::io::stdin()
+        .read_to_string(&mut source)
+        .map_err(|e| Error::io("<stdin>", e))?;
+    runner.run_source("<stdin>", &source, None, args, true)
+}
+
+fn demo_command(action: &DemoAction) -> Result<(), Error> {
+    match action {
+        DemoAction::Reset => {
+            let path = demo::reset()?;
+            println!("demo deployment recreated at {}", path.display());
+        }
+        DemoAction::Path => println!("{}", demo::demo_dir()?.display()),
+        DemoAction::Churn { pool, percent } => {
+            let file = demo::ensure()?;
+            let deployment = topology::load(&file)?;
+            let pools: Vec<&topology::Pool> = match pool {
+                Some(name) => vec![deployment.require_pool(name).map_err(Error::Usage)?],
+                None => deployment.pools.iter().collect(),
+            };
+            for p in pools {
+                let s = demo::churn(&deployment, p, *percent)?;
+                println!(
+                    "{}: round {}: {} modified, {} added, {} deleted",
+                    s.pool, s.round, s.modified, s.added, s.deleted
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! poolsync: keeps paired server pools in sync, after the Lync Server Backup Service.
+//!
+//! See `src/README.md` for the map of this crate.
+
+pub mod cli;
+pub mod demo;
+pub mod dirs;
+pub mod error;
+pub mod interrupt;
+pub mod repl;
+pub mod script;
+pub mod store;
+pub mod sync;
+pub mod table;
+pub mod topology;
+
+pub use error::{Error, Result};
+
+/// Runs the command line; returns the exit status.
+pub fn run() -> i32 {
+    cli::main()
+}

@@ -1,0 +1,50 @@
+//! The functions scripts call, split by concern; each binds an engine API.
+
+mod pool;
+mod sync;
+mod util;
+
+use std::rc::Rc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, Position};
+
+use super::ScriptContext;
+use super::help;
+
+pub type FnResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// A catchable script error with one sentence.
+pub fn fail<T>(message: impl Into<String>) -> FnResult<T> {
+    Err(Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(message.into()),
+        Position::NONE,
+    )))
+}
+
+/// Stops the script (not catchable): Ctrl-C.
+pub fn interrupted<T>() -> FnResult<T> {
+    Err(Box::new(EvalAltResult::ErrorTerminated(
+        Dynamic::from("interrupted"),
+        Position::NONE,
+    )))
+}
+
+/// A registration with the parameter names of the help table, marked volatile so
+/// the optimiser never runs it at compile time.
+pub fn func(name: &str, params: &[&str]) -> FuncRegistration {
+    let mut reg = FuncRegistration::new(name)
+        .with_volatility(true)
+        .with_purity(false)
+        .with_params_info(params.iter().copied());
+    if let Some(doc) = help::find(name) {
+        reg = reg.with_comments([format!("/// {}", doc.summary)]);
+    }
+    reg
+}
+
+/// Registers every function.
+pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
+    pool::register(engine, ctx);
+    sync::register(engine, ctx);
+    util::register(engine);
+}

@@ -1,0 +1,164 @@
+//! invoke_backup_service_sync: a thin binding over the sync engine.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use rhai::{Array, Dynamic, Engine, Map};
+
+use super::{FnResult, fail, func, interrupted};
+use crate::script::ScriptContext;
+use crate::script::progress::SyncProgress;
+use crate::script::types::{PoolObj, ReportObj};
+use crate::sync::{SyncError, SyncOptions, SyncReport};
+use crate::topology::ModuleSelection;
+
+const FN: &str = "invoke_backup_service_sync";
+const OPTION_NAMES: &str = "module, force, what_if, allow_mass_delete";
+
+/// Parsed options of one call.
+struct CallOptions {
+    sync: SyncOptions,
+    force: bool,
+}
+
+fn flag(key: &str, value: &Dynamic) -> FnResult<bool> {
+    value.as_bool().or_else(|_| {
+        fail(format!(
+            "{FN}: option '{key}' must be true or false, not {}",
+            value.type_name()
+        ))
+    })
+}
+
+fn parse_options(ctx: &ScriptContext, opts: &Map) -> FnResult<CallOptions> {
+    let mut sync = SyncOptions {
+        cancel: ctx.cancel.clone(),
+        ..SyncOptions::default()
+    };
+    let mut force = false;
+    for (key, value) in opts {
+        match key.as_str() {
+            "module" => {
+                let Ok(text) = value.clone().into_string() else {
+                    return fail(format!(
+                        "{FN}: option 'module' must be a string, not {}",
+                        value.type_name()
+                    ));
+                };
+                sync.modules = match ModuleSelection::parse(&text) {
+                    Ok(m) => m,
+                    Err(e) => return fail(format!("{FN}: {e}")),
+                };
+            }
+            "force" => force = flag(key, value)?,
+            "what_if" => sync.what_if = flag(key, value)?,
+            "allow_mass_delete" => sync.allow_mass_delete = flag(key, value)?,
+            other => {
+                return fail(format!(
+                    "{FN}: unknown option '{other}': the options are {OPTION_NAMES}"
+                ));
+            }
+        }
+    }
+    Ok(CallOptions { sync, force })
+}
+
+fn target_name(value: &Dynamic) -> FnResult<String> {
+    if let Some(p) = value.read_lock::<PoolObj>() {
+        return Ok(p.fqdn.clone());
+    }
+    if value.is_string() {
+        return Ok(value.clone().into_string().unwrap_or_default());
+    }
+    fail(format!(
+        "{FN}: a target must be a pool FQDN or a Pool, not {}",
+        value.type_name()
+    ))
+}
+
+fn report_warnings(report: &SyncReport, force: bool) {
+    if !force {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+}
+
+fn run(ctx: &ScriptContext, targets: Vec<String>, opts: &Map, single: bool) -> FnResult<Dynamic> {
+    let CallOptions { mut sync, force } = parse_options(ctx, opts)?;
+    for t in &targets {
+        if let Err(e) = ctx.sync.pair(t) {
+            return fail(e.to_string());
+        }
+    }
+    let progress = Arc::new(SyncProgress::new(ctx.progress));
+    sync.progress = Some(progress.clone());
+    let results = ctx.block_on(ctx.sync.sync_many(&targets, &sync));
+    progress.finish();
+    let mut reports = Array::new();
+    let mut failures = Vec::new();
+    let mut was_interrupted = false;
+    for result in results {
+        match result {
+            Ok(report) => {
+                report_warnings(&report, force);
+                reports.push(Dynamic::from(ReportObj(report)));
+            }
+            Err(SyncError::Interrupted(report)) => {
+                report_warnings(&report, force);
+                was_interrupted = true;
+            }
+            Err(e) => {
+                if let SyncError::Failed(report) = &e {
+                    report_warnings(report, force);
+                }
+                failures.push(e.to_string());
+            }
+        }
+    }
+    if was_interrupted {
+        return interrupted();
+    }
+    if !failures.is_empty() {
+        return fail(failures.join("; "));
+    }
+    if single {
+        Ok(reports.pop().unwrap_or(Dynamic::UNIT))
+    } else {
+        Ok(Dynamic::from_array(reports))
+    }
+}
+
+fn targets_of(items: &Array) -> FnResult<Vec<String>> {
+    items.iter().map(target_name).collect()
+}
+
+pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
+    let c = ctx.clone();
+    func(FN, &["pool: &str", "SyncReport"]).register_into_engine(engine, move |p: &str| {
+        run(&c, vec![p.to_string()], &Map::new(), true)
+    });
+    let c = ctx.clone();
+    func(FN, &["pool: &str", "opts: Map", "SyncReport"])
+        .register_into_engine(engine, move |p: &str, o: Map| {
+            run(&c, vec![p.to_string()], &o, true)
+        });
+    let c = ctx.clone();
+    func(FN, &["pool: Pool", "SyncReport"]).register_into_engine(engine, move |p: PoolObj| {
+        run(&c, vec![p.fqdn], &Map::new(), true)
+    });
+    let c = ctx.clone();
+    func(FN, &["pool: Pool", "opts: Map", "SyncReport"])
+        .register_into_engine(engine, move |p: PoolObj, o: Map| {
+            run(&c, vec![p.fqdn], &o, true)
+        });
+    let c = ctx.clone();
+    func(FN, &["pools: Array", "Array"]).register_into_engine(engine, move |a: Array| {
+        run(&c, targets_of(&a)?, &Map::new(), false)
+    });
+    let c = ctx.clone();
+    func(FN, &["pools: Array", "opts: Map", "Array"])
+        .register_into_engine(engine, move |a: Array, o: Map| {
+            run(&c, targets_of(&a)?, &o, false)
+        });
+}

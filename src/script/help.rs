@@ -1,0 +1,142 @@
+//! The one table of every function a script can call: signatures, the Lync
+//! cmdlet each mirrors, a description and an example. `help()`, `:help`, the
+//! completion hints and `docs/functions.md` are all made from it.
+
+/// The documentation of one script function.
+pub struct FnDoc {
+    pub name: &'static str,
+    /// The Lync Server cmdlet it mirrors, if any.
+    pub cmdlet: Option<&'static str>,
+    pub signatures: &'static [&'static str],
+    pub summary: &'static str,
+    pub details: &'static str,
+    /// A script that runs against the demo deployment (the tests run every one).
+    pub example: &'static str,
+}
+
+pub const FUNCTIONS: &[FnDoc] = &[
+    FnDoc {
+        name: "get_pool",
+        cmdlet: Some("Get-CsPool"),
+        signatures: &[
+            "get_pool() -> array of Pool",
+            "get_pool(fqdn: string | Pool) -> Pool",
+            "get_pool(#{site: string}) -> array of Pool",
+        ],
+        summary: "Returns the pools of the deployment: all, one by FQDN, or those of one site.",
+        details: "A Pool has fqdn, identity (the FQDN), site, site_id, backup_pool (an FQDN, or () when it has none), computers, services, modules (the module identities it exports), is_cms_master and store. An unknown FQDN or site is an error a script can catch.",
+        example: "get_pool(#{site: \"Atlanta\"}).map(|p| p.fqdn)",
+    },
+    FnDoc {
+        name: "get_site",
+        cmdlet: Some("Get-CsSite"),
+        signatures: &[
+            "get_site() -> array of Site",
+            "get_site(identity: string) -> Site",
+        ],
+        summary: "Returns the sites of the deployment, or one by identity (or \"site:ID\").",
+        details: "A Site has identity, site_id, description and pools (their FQDNs).",
+        example: "get_site(\"Dallas\").pools",
+    },
+    FnDoc {
+        name: "get_pool_backup_relationship",
+        cmdlet: Some("Get-CsPoolBackupRelationship"),
+        signatures: &["get_pool_backup_relationship(pool: string | Pool) -> string"],
+        summary: "Returns the FQDN of a pool's backup pool.",
+        details: "Fails with a catchable error when the pool has no backup pool. Method style works too: \"atl-cs-001.litwareinc.com\".get_pool_backup_relationship().",
+        example: "\"atl-cs-001.litwareinc.com\".get_pool_backup_relationship()",
+    },
+    FnDoc {
+        name: "invoke_backup_service_sync",
+        cmdlet: Some("Invoke-CsBackupServiceSync"),
+        signatures: &[
+            "invoke_backup_service_sync(target: string | Pool) -> SyncReport",
+            "invoke_backup_service_sync(target: string | Pool, opts: map) -> SyncReport",
+            "invoke_backup_service_sync(targets: array) -> array of SyncReport",
+            "invoke_backup_service_sync(targets: array, opts: map) -> array of SyncReport",
+        ],
+        summary: "Brings a pool and its backup pool into sync, in both directions, copying only what changed.",
+        details: "Options: module (a module identity, its short name PresenceFocus, DataConf or CMSMaster, or All; default All), force (true: do not print non-fatal warnings; they stay in the report), what_if (true: compute what would be copied and deleted, change nothing), allow_mass_delete (true: let a sync wipe or shrink a replica by more than half; see docs/restore.md). An array target syncs its pairs concurrently (up to max_concurrent_calls), each pair once. CentralMgmt.CMSMaster flows only from the CMS master to its partner. A SyncReport has pool, backup_pool, what_if, modules (one entry per module and direction: module, from, to, items_copied, bytes_copied, items_deleted, items_unchanged, batches, duration_ms, export_status, pending_items, would_copy, would_delete), warnings, and totals items_copied, bytes_copied, items_deleted.",
+        example: "let r = invoke_backup_service_sync(\"atl-cs-001.litwareinc.com\", #{module: \"PresenceFocus\", what_if: true}); r.modules.len()",
+    },
+    FnDoc {
+        name: "to_json",
+        cmdlet: None,
+        signatures: &["to_json(value) -> string"],
+        summary: "Renders any value, typed objects included, as JSON.",
+        details: "Pools, sites and reports become JSON objects with the same fields as their properties.",
+        example: "to_json(get_pool(\"red-cs-003.litwareinc.com\"))",
+    },
+    FnDoc {
+        name: "help",
+        cmdlet: None,
+        signatures: &["help() -> string", "help(name: string) -> string"],
+        summary: "Returns the overview of the functions, or the help of one.",
+        details: "The same text as :help in the shell and as docs/functions.md.",
+        example: "help(\"get_pool\")",
+    },
+];
+
+/// Finds a function's documentation.
+pub fn find(name: &str) -> Option<&'static FnDoc> {
+    FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+/// The full help text of one function.
+pub fn render(doc: &FnDoc) -> String {
+    let mut out = String::new();
+    out.push_str(doc.name);
+    if let Some(cmdlet) = doc.cmdlet {
+        out.push_str(&format!("  (mirrors {cmdlet})"));
+    }
+    out.push_str("\n\n");
+    for sig in doc.signatures {
+        out.push_str(&format!("    {sig}\n"));
+    }
+    out.push_str(&format!(
+        "\n{}\n\n{}\n\nExample:\n    {}\n",
+        doc.summary, doc.details, doc.example
+    ));
+    out
+}
+
+/// The overview: one line per function.
+pub fn overview() -> String {
+    let mut out = String::from("poolsync functions (help(\"NAME\") for one):\n\n");
+    for f in FUNCTIONS {
+        let cmdlet = f.cmdlet.map(|c| format!(" [{c}]")).unwrap_or_default();
+        out.push_str(&format!("  {:<30} {}{cmdlet}\n", f.name, f.summary));
+    }
+    out
+}
+
+/// `docs/functions.md`, generated from this table.
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# Function reference\n\n<!-- Generated by `poolsync reference`; do not edit by hand. -->\n\n| function | Lync cmdlet | summary |\n|---|---|---|\n",
+    );
+    for f in FUNCTIONS {
+        out.push_str(&format!(
+            "| [`{0}`](#{0}) | {1} | {2} |\n",
+            f.name,
+            f.cmdlet.unwrap_or("—"),
+            f.summary
+        ));
+    }
+    for f in FUNCTIONS {
+        out.push_str(&format!("\n## {}\n\n", f.name));
+        if let Some(c) = f.cmdlet {
+            out.push_str(&format!("Mirrors `{c}`.\n\n"));
+        }
+        out.push_str("```text\n");
+        for s in f.signatures {
+            out.push_str(&format!("{s}\n"));
+        }
+        out.push_str("```\n\n");
+        out.push_str(&format!(
+            "{}\n\n{}\n\nExample:\n\n```rhai\n{}\n```\n",
+            f.summary, f.details, f.example
+        ));
+    }
+    out
+}

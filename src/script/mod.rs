@@ -1,0 +1,19 @@
+//! The script layer: binds the deployment and the sync engine to Rhai.
+//!
+//! The only part of poolsync that knows Rhai; the REPL and the command line use it.
+
+mod api;
+mod context;
+pub mod diagnostic;
+mod engine;
+pub mod help;
+mod progress;
+pub mod render;
+mod runner;
+pub mod sandbox;
+pub mod types;
+
+pub use context::ScriptContext;
+pub use engine::build_engine;
+pub use runner::{Runner, strip_shebang};
+pub use sandbox::Limits;

@@ -1,0 +1,114 @@
+//! Running scripts: files, `-c` snippets, standard input; `--check`.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use rhai::{Array, Dynamic, Scope};
+
+use super::sandbox::Limits;
+use super::{ScriptContext, build_engine, diagnostic, render};
+use crate::error::Error;
+
+/// Runs scripts against one deployment.
+pub struct Runner {
+    pub ctx: Rc<ScriptContext>,
+    pub limits: Limits,
+    /// Print values as JSON.
+    pub json: bool,
+}
+
+/// Makes a `#!` first line a comment, keeping line numbers.
+pub fn strip_shebang(source: &str) -> String {
+    match source.strip_prefix("#!") {
+        Some(rest) => format!("//{rest}"),
+        None => source.to_string(),
+    }
+}
+
+impl Runner {
+    /// Compiles and runs `source`; prints its value when `print_value`.
+    pub fn run_source(
+        &self,
+        name: &str,
+        source: &str,
+        import_base: Option<PathBuf>,
+        args: &[String],
+        print_value: bool,
+    ) -> Result<(), Error> {
+        let source = strip_shebang(source);
+        let engine = build_engine(&self.ctx, &self.limits, import_base);
+        let ast = engine.compile(&source).map_err(|e| {
+            eprintln!("{}", diagnostic::format_parse(name, &source, &e));
+            Error::ScriptFailed
+        })?;
+        let mut scope = Scope::new();
+        let args: Array = args.iter().map(|a| Dynamic::from(a.clone())).collect();
+        scope.push_constant("ARGS", args);
+        crate::interrupt::reset();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+        }));
+        match result {
+            Ok(Ok(value)) => {
+                if print_value {
+                    self.print_value(&value);
+                }
+                Ok(())
+            }
+            Ok(Err(err)) => {
+                if diagnostic::is_interrupt(&err) {
+                    eprintln!("{name}: interrupted");
+                    return Err(Error::Interrupted);
+                }
+                eprintln!("{}", diagnostic::format_eval(name, &source, &err));
+                Err(Error::ScriptFailed)
+            }
+            Err(_) => {
+                eprintln!("{name}: internal error: a poolsync function panicked; please report it");
+                Err(Error::ScriptFailed)
+            }
+        }
+    }
+
+    pub fn print_value(&self, value: &Dynamic) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&render::to_json(value)).unwrap_or_default()
+            );
+        } else if let Some(text) = render::render(value) {
+            println!("{text}");
+        }
+    }
+
+    /// Runs a script file; its folder is where it may import from.
+    pub fn run_file(&self, path: &Path, args: &[String]) -> Result<(), Error> {
+        let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let base = path.parent().map(|p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        });
+        self.run_source(&path.display().to_string(), &source, base, args, false)
+    }
+
+    /// Only compiles a script.
+    pub fn check(&self, path: &Path) -> Result<(), Error> {
+        let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let source = strip_shebang(&source);
+        let engine = build_engine(&self.ctx, &self.limits, None);
+        let name = path.display().to_string();
+        match engine.compile(&source) {
+            Ok(_) => {
+                println!("{name}: ok");
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("{}", diagnostic::format_parse(&name, &source, &e));
+                Err(Error::ScriptFailed)
+            }
+        }
+    }
+}

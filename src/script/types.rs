@@ -1,0 +1,396 @@
+//! The typed objects scripts see: `Pool`, `Site`, `SyncReport`, `ModuleSyncReport`.
+//!
+//! Each is a plain snapshot with getters, a `to_string` record, a table row for
+//! arrays, and a JSON form.
+
+use std::fmt;
+
+use rhai::{Array, Dynamic, Engine};
+use serde::Serialize;
+
+use crate::sync::{DirectionReport, SyncReport, human_bytes};
+use crate::topology::{Deployment, Pool, Site};
+
+/// What every typed script object offers the renderers.
+pub trait ScriptObject: Clone + Serialize + fmt::Display + 'static {
+    const TYPE_NAME: &'static str;
+    /// Column names of the table an array of these renders as.
+    fn columns() -> &'static [&'static str];
+    fn row(&self) -> Vec<String>;
+    /// Property names, for completion.
+    fn properties() -> &'static [&'static str];
+}
+
+fn strings(items: &[String]) -> Array {
+    items.iter().map(|s| Dynamic::from(s.clone())).collect()
+}
+
+fn opt(value: &Option<String>) -> Dynamic {
+    value.clone().map_or(Dynamic::UNIT, Dynamic::from)
+}
+
+/// A pool, as `get_pool` returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolObj {
+    pub fqdn: String,
+    pub site: String,
+    pub site_id: i64,
+    pub backup_pool: Option<String>,
+    pub computers: Vec<String>,
+    pub services: Vec<String>,
+    pub modules: Vec<String>,
+    pub is_cms_master: bool,
+    pub store: String,
+}
+
+impl PoolObj {
+    pub fn new(d: &Deployment, p: &Pool) -> Self {
+        PoolObj {
+            fqdn: p.fqdn.to_string(),
+            site: p.site.clone(),
+            site_id: i64::from(d.site_of(p).site_id),
+            backup_pool: p.backup_pool.as_ref().map(|b| b.to_string()),
+            computers: p.computers.clone(),
+            services: p.services.clone(),
+            modules: d
+                .modules_of(p)
+                .iter()
+                .map(|m| m.identity().to_string())
+                .collect(),
+            is_cms_master: p.fqdn == d.cms_master,
+            store: p.store.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for PoolObj {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Identity    : {}", self.fqdn)?;
+        writeln!(f, "Site        : {} (site:{})", self.site, self.site_id)?;
+        writeln!(
+            f,
+            "BackupPool  : {}",
+            self.backup_pool.as_deref().unwrap_or("(none)")
+        )?;
+        writeln!(f, "Computers   : {}", self.computers.join(", "))?;
+        writeln!(f, "Services    : {}", self.services.join(", "))?;
+        writeln!(f, "Modules     : {}", self.modules.join(", "))?;
+        writeln!(f, "IsCmsMaster : {}", self.is_cms_master)?;
+        write!(f, "Store       : {}", self.store)
+    }
+}
+
+impl ScriptObject for PoolObj {
+    const TYPE_NAME: &'static str = "Pool";
+    fn columns() -> &'static [&'static str] {
+        &["Identity", "Site", "BackupPool", "Computers", "CMS"]
+    }
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.fqdn.clone(),
+            self.site.clone(),
+            self.backup_pool.clone().unwrap_or_else(|| "(none)".into()),
+            self.computers.len().to_string(),
+            if self.is_cms_master {
+                "yes".into()
+            } else {
+                String::new()
+            },
+        ]
+    }
+    fn properties() -> &'static [&'static str] {
+        &[
+            "fqdn",
+            "identity",
+            "site",
+            "site_id",
+            "backup_pool",
+            "computers",
+            "services",
+            "modules",
+            "is_cms_master",
+            "store",
+        ]
+    }
+}
+
+/// A site, as `get_site` returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteObj {
+    pub identity: String,
+    pub site_id: i64,
+    pub description: String,
+    pub pools: Vec<String>,
+}
+
+impl SiteObj {
+    pub fn new(d: &Deployment, s: &Site) -> Self {
+        SiteObj {
+            identity: s.identity.clone(),
+            site_id: i64::from(s.site_id),
+            description: s.description.clone(),
+            pools: d.pools_in_site(s).map(|p| p.fqdn.to_string()).collect(),
+        }
+    }
+}
+
+impl fmt::Display for SiteObj {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Identity    : {}", self.identity)?;
+        writeln!(f, "SiteId      : {}", self.site_id)?;
+        writeln!(f, "Description : {}", self.description)?;
+        write!(f, "Pools       : {}", self.pools.join(", "))
+    }
+}
+
+impl ScriptObject for SiteObj {
+    const TYPE_NAME: &'static str = "Site";
+    fn columns() -> &'static [&'static str] {
+        &["Identity", "SiteId", "Pools", "Description"]
+    }
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.identity.clone(),
+            self.site_id.to_string(),
+            self.pools.len().to_string(),
+            self.description.clone(),
+        ]
+    }
+    fn properties() -> &'static [&'static str] {
+        &["identity", "site_id", "description", "pools"]
+    }
+}
+
+/// A sync report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct ReportObj(pub SyncReport);
+
+impl fmt::Display for ReportObj {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ScriptObject for ReportObj {
+    const TYPE_NAME: &'static str = "SyncReport";
+    fn columns() -> &'static [&'static str] {
+        &[
+            "Pool",
+            "BackupPool",
+            "Copied",
+            "Bytes",
+            "Deleted",
+            "Warnings",
+        ]
+    }
+    fn row(&self) -> Vec<String> {
+        let r = &self.0;
+        vec![
+            r.pool.to_string(),
+            r.backup_pool.to_string(),
+            r.items_copied().to_string(),
+            human_bytes(r.bytes_copied()),
+            r.items_deleted().to_string(),
+            r.warnings.len().to_string(),
+        ]
+    }
+    fn properties() -> &'static [&'static str] {
+        &[
+            "pool",
+            "backup_pool",
+            "what_if",
+            "modules",
+            "warnings",
+            "items_copied",
+            "bytes_copied",
+            "items_deleted",
+        ]
+    }
+}
+
+/// One module and direction of a sync report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct ModuleReportObj(pub DirectionReport);
+
+impl fmt::Display for ModuleReportObj {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.0;
+        write!(
+            f,
+            "{} {} -> {}: {} copied ({}), {} deleted, {} unchanged, {} batches, {}",
+            m.module.short_name(),
+            m.from,
+            m.to,
+            m.items_copied,
+            human_bytes(m.bytes_copied),
+            m.items_deleted,
+            m.items_unchanged,
+            m.batches,
+            m.export_status
+        )
+    }
+}
+
+impl ScriptObject for ModuleReportObj {
+    const TYPE_NAME: &'static str = "ModuleSyncReport";
+    fn columns() -> &'static [&'static str] {
+        &[
+            "Module",
+            "From",
+            "To",
+            "Copied",
+            "Bytes",
+            "Deleted",
+            "Unchanged",
+            "ExportStatus",
+        ]
+    }
+    fn row(&self) -> Vec<String> {
+        let m = &self.0;
+        vec![
+            m.module.short_name().into(),
+            m.from.to_string(),
+            m.to.to_string(),
+            m.items_copied.to_string(),
+            human_bytes(m.bytes_copied),
+            m.items_deleted.to_string(),
+            m.items_unchanged.to_string(),
+            m.export_status.to_string(),
+        ]
+    }
+    fn properties() -> &'static [&'static str] {
+        &[
+            "module",
+            "from",
+            "to",
+            "items_copied",
+            "bytes_copied",
+            "items_deleted",
+            "items_unchanged",
+            "batches",
+            "duration_ms",
+            "export_status",
+            "pending_items",
+            "would_copy",
+            "would_delete",
+            "error",
+        ]
+    }
+}
+
+fn register_common<T: ScriptObject>(engine: &mut Engine) {
+    engine.register_type_with_name::<T>(T::TYPE_NAME);
+    engine.register_fn("to_string", |x: &mut T| x.to_string());
+    engine.register_fn("to_debug", |x: &mut T| {
+        format!("{}({})", T::TYPE_NAME, x.row().join(", "))
+    });
+}
+
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Registers the types and their getters.
+pub fn register(engine: &mut Engine) {
+    register_common::<PoolObj>(engine);
+    engine
+        .register_get("fqdn", |p: &mut PoolObj| p.fqdn.clone())
+        .register_get("identity", |p: &mut PoolObj| p.fqdn.clone())
+        .register_get("site", |p: &mut PoolObj| p.site.clone())
+        .register_get("site_id", |p: &mut PoolObj| p.site_id)
+        .register_get("backup_pool", |p: &mut PoolObj| opt(&p.backup_pool))
+        .register_get("computers", |p: &mut PoolObj| strings(&p.computers))
+        .register_get("services", |p: &mut PoolObj| strings(&p.services))
+        .register_get("modules", |p: &mut PoolObj| strings(&p.modules))
+        .register_get("is_cms_master", |p: &mut PoolObj| p.is_cms_master)
+        .register_get("store", |p: &mut PoolObj| p.store.clone());
+    engine.register_fn("==", |a: PoolObj, b: PoolObj| a.fqdn == b.fqdn);
+    engine.register_fn("!=", |a: PoolObj, b: PoolObj| a.fqdn != b.fqdn);
+
+    register_common::<SiteObj>(engine);
+    engine
+        .register_get("identity", |s: &mut SiteObj| s.identity.clone())
+        .register_get("site_id", |s: &mut SiteObj| s.site_id)
+        .register_get("description", |s: &mut SiteObj| s.description.clone())
+        .register_get("pools", |s: &mut SiteObj| strings(&s.pools));
+
+    register_common::<ReportObj>(engine);
+    engine
+        .register_get("pool", |r: &mut ReportObj| r.0.pool.to_string())
+        .register_get("backup_pool", |r: &mut ReportObj| {
+            r.0.backup_pool.to_string()
+        })
+        .register_get("what_if", |r: &mut ReportObj| r.0.what_if)
+        .register_get("modules", |r: &mut ReportObj| -> Array {
+            r.0.modules
+                .iter()
+                .map(|m| Dynamic::from(ModuleReportObj(m.clone())))
+                .collect()
+        })
+        .register_get("warnings", |r: &mut ReportObj| strings(&r.0.warnings))
+        .register_get("items_copied", |r: &mut ReportObj| int(r.0.items_copied()))
+        .register_get("bytes_copied", |r: &mut ReportObj| int(r.0.bytes_copied()))
+        .register_get("items_deleted", |r: &mut ReportObj| {
+            int(r.0.items_deleted())
+        });
+
+    register_common::<ModuleReportObj>(engine);
+    engine
+        .register_get("module", |m: &mut ModuleReportObj| {
+            m.0.module.identity().to_string()
+        })
+        .register_get("from", |m: &mut ModuleReportObj| m.0.from.to_string())
+        .register_get("to", |m: &mut ModuleReportObj| m.0.to.to_string())
+        .register_get("items_copied", |m: &mut ModuleReportObj| {
+            int(m.0.items_copied)
+        })
+        .register_get("bytes_copied", |m: &mut ModuleReportObj| {
+            int(m.0.bytes_copied)
+        })
+        .register_get("items_deleted", |m: &mut ModuleReportObj| {
+            int(m.0.items_deleted)
+        })
+        .register_get("items_unchanged", |m: &mut ModuleReportObj| {
+            int(m.0.items_unchanged)
+        })
+        .register_get("batches", |m: &mut ModuleReportObj| int(m.0.batches))
+        .register_get("duration_ms", |m: &mut ModuleReportObj| {
+            int(m.0.duration_ms)
+        })
+        .register_get("export_status", |m: &mut ModuleReportObj| {
+            m.0.export_status.to_string()
+        })
+        .register_get("pending_items", |m: &mut ModuleReportObj| {
+            int(m.0.pending_items)
+        })
+        .register_get("would_copy", |m: &mut ModuleReportObj| -> Array {
+            m.0.would_copy
+                .iter()
+                .map(|p| Dynamic::from(p.to_string()))
+                .collect()
+        })
+        .register_get("would_delete", |m: &mut ModuleReportObj| -> Array {
+            m.0.would_delete
+                .iter()
+                .map(|p| Dynamic::from(p.to_string()))
+                .collect()
+        })
+        .register_get("error", |m: &mut ModuleReportObj| opt(&m.0.error));
+}
+
+/// Property names of a typed value, for completion after a `.`.
+pub fn properties_of(value: &Dynamic) -> Option<&'static [&'static str]> {
+    if value.is::<PoolObj>() {
+        Some(PoolObj::properties())
+    } else if value.is::<SiteObj>() {
+        Some(SiteObj::properties())
+    } else if value.is::<ReportObj>() {
+        Some(ReportObj::properties())
+    } else if value.is::<ModuleReportObj>() {
+        Some(ModuleReportObj::properties())
+    } else {
+        None
+    }
+}

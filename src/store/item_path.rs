@@ -1,0 +1,152 @@
+//! Validated item names: the only way a path reaches a store.
+
+use std::fmt;
+
+/// A relative, `/`-separated path of an item inside a store, as raw bytes (a local
+/// file name may hold any byte but `/` and NUL). It can never be absolute, hold an
+/// empty, `.` or `..` segment, or otherwise escape the directory it is joined to.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct ItemPath(Vec<u8>);
+
+impl ItemPath {
+    /// Validates a relative path.
+    pub fn parse(bytes: impl AsRef<[u8]>) -> Result<ItemPath, String> {
+        let bytes = bytes.as_ref();
+        if bytes.is_empty() {
+            return Err("item path is empty".into());
+        }
+        if bytes.contains(&0) {
+            return Err(format!("item path '{}' contains a NUL byte", lossy(bytes)));
+        }
+        if bytes[0] == b'/' {
+            return Err(format!("item path '{}' is absolute", lossy(bytes)));
+        }
+        for segment in bytes.split(|b| *b == b'/') {
+            match segment {
+                b"" => return Err(format!("item path '{}' has an empty segment", lossy(bytes))),
+                b"." | b".." => {
+                    return Err(format!(
+                        "item path '{}' has a '{}' segment",
+                        lossy(bytes),
+                        lossy(segment)
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(ItemPath(bytes.to_vec()))
+    }
+
+    /// A path of one segment; `segment` must hold no `/`.
+    pub fn segment(segment: &str) -> Result<ItemPath, String> {
+        if segment.contains('/') {
+            return Err(format!("'{segment}' is not a single path segment"));
+        }
+        ItemPath::parse(segment)
+    }
+
+    /// `self/child`; both are valid, so the result is too.
+    pub fn join(&self, child: &ItemPath) -> ItemPath {
+        let mut bytes = Vec::with_capacity(self.0.len() + 1 + child.0.len());
+        bytes.extend_from_slice(&self.0);
+        bytes.push(b'/');
+        bytes.extend_from_slice(&child.0);
+        ItemPath(bytes)
+    }
+
+    /// Joins a string of one or more segments; panics only on a programming error
+    /// (a constant that is not a valid path).
+    pub fn join_str(&self, child: &str) -> Result<ItemPath, String> {
+        Ok(self.join(&ItemPath::parse(child)?))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The first segment.
+    pub fn first_segment(&self) -> &[u8] {
+        self.0.split(|b| *b == b'/').next().unwrap_or(&self.0)
+    }
+
+    /// The parent path, if this path has more than one segment.
+    pub fn parent(&self) -> Option<ItemPath> {
+        let i = self.0.iter().rposition(|b| *b == b'/')?;
+        Some(ItemPath(self.0[..i].to_vec()))
+    }
+
+    /// The path relative to `prefix`, if it lies below it.
+    pub fn strip_prefix(&self, prefix: &ItemPath) -> Option<ItemPath> {
+        let rest = self.0.strip_prefix(prefix.0.as_slice())?;
+        let rest = rest.strip_prefix(b"/")?;
+        Some(ItemPath(rest.to_vec()))
+    }
+
+    pub fn to_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+impl fmt::Display for ItemPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0))
+    }
+}
+
+impl fmt::Debug for ItemPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(&self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ItemPath;
+
+    #[test]
+    fn rejects_escapes() {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a/../b",
+            "..",
+            "a//b",
+            "a/",
+            "./a",
+            "a/.",
+            "a\0b",
+        ] {
+            assert!(ItemPath::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn accepts_odd_names() {
+        for good in ["a", "a/b#12", "...", "a/.hidden", "x y/z\u{e9}", "#1"] {
+            assert!(ItemPath::parse(good).is_ok(), "{good:?} refused");
+        }
+        assert!(ItemPath::parse(b"\xff\xfe/x").is_ok());
+    }
+
+    #[test]
+    fn prefix_and_parent() {
+        let p = ItemPath::parse("data/m/a/b").unwrap();
+        let pre = ItemPath::parse("data/m").unwrap();
+        assert_eq!(
+            p.strip_prefix(&pre).unwrap(),
+            ItemPath::parse("a/b").unwrap()
+        );
+        assert!(
+            ItemPath::parse("data/mx/a")
+                .unwrap()
+                .strip_prefix(&pre)
+                .is_none()
+        );
+        assert_eq!(p.parent().unwrap(), ItemPath::parse("data/m/a").unwrap());
+        assert_eq!(p.first_segment(), b"data");
+    }
+}

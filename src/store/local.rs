@@ -1,0 +1,658 @@
+//! The native local-disk store.
+//!
+//! Lists with one `stat` per item and never follows a link; opens items beneath
+//! the root with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`; writes through a
+//! staging folder inside `.poolsync/` and `rename`s into place; makes a batch durable
+//! with one `syncfs`; locks with `flock`, which the kernel releases if we die.
+
+use std::collections::HashSet;
+use std::ffi::{CString, OsStr};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rayon::prelude::*;
+
+use super::{
+    ByteStream, ChangeToken, Entry, Hash, ItemPath, Listing, LockHolder, StageWriter, Staged,
+    Store, StoreError, StoreLock, StoreResult, check_meta_key, check_writable, stage_by_streaming,
+};
+
+const CHUNK: usize = 256 * 1024;
+
+/// A pool store in a local directory.
+pub struct LocalStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: PathBuf,
+    root_dir: File,
+    staging: PathBuf,
+    meta: PathBuf,
+    locks: PathBuf,
+}
+
+impl LocalStore {
+    /// Opens the store at `root`, which must be an existing directory; creates the
+    /// metadata area if needed.
+    pub fn open(root: &Path) -> StoreResult<LocalStore> {
+        let desc = root.display().to_string();
+        let md = fs::metadata(root).map_err(|e| StoreError::Other {
+            store: desc.clone(),
+            message: if e.kind() == io::ErrorKind::NotFound {
+                "the store directory does not exist: create it (poolsync init does) or fix `store` in deployment.toml".into()
+            } else {
+                format!("cannot open the store directory: {e}")
+            },
+        })?;
+        if !md.is_dir() {
+            return Err(StoreError::Other {
+                store: desc,
+                message: "the store is not a directory".into(),
+            });
+        }
+        let root_dir = File::open(root).map_err(|e| io_err(&desc, "open", "", e))?;
+        let base = root.join(".poolsync");
+        let inner = Inner {
+            root: root.to_path_buf(),
+            root_dir,
+            staging: base.join("staging"),
+            meta: base.join("meta"),
+            locks: base.join("locks"),
+        };
+        for dir in [&inner.staging, &inner.meta, &inner.locks] {
+            fs::create_dir_all(dir)
+                .map_err(|e| io_err(&desc, "create", &dir.display().to_string(), e))?;
+        }
+        Ok(LocalStore {
+            inner: Arc::new(inner),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+}
+
+fn io_err(store: &str, action: &'static str, path: &str, source: io::Error) -> StoreError {
+    if source.kind() == io::ErrorKind::NotFound && !path.is_empty() {
+        return StoreError::NotFound {
+            store: store.to_string(),
+            path: path.to_string(),
+        };
+    }
+    StoreError::Io {
+        store: store.to_string(),
+        action,
+        path: path.to_string(),
+        source,
+    }
+}
+
+fn other(store: &str, message: String) -> StoreError {
+    StoreError::Other {
+        store: store.to_string(),
+        message,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    desc: &str,
+    f: impl FnOnce() -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| other(desc, format!("a store task failed: {e}")))?
+}
+
+impl Inner {
+    fn desc(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn abs(&self, path: &ItemPath) -> PathBuf {
+        self.root.join(OsStr::from_bytes(path.as_bytes()))
+    }
+
+    /// Opens an item for reading without leaving the root or following any link.
+    fn open_beneath(&self, path: &ItemPath) -> io::Result<File> {
+        let c = CString::new(path.as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: open_how is a plain C struct for which all-zero is valid.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
+        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
+        // SAFETY: the pointers are valid for the call; `how` has the size we pass.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                self.root_dir.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: the kernel returned a fresh descriptor that we now own.
+            return Ok(unsafe { File::from_raw_fd(fd as i32) });
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::ENOSYS) {
+            // Kernels before 5.6: the path is validated; refuse a link at the end.
+            use std::os::unix::fs::OpenOptionsExt;
+            return fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(self.abs(path));
+        }
+        Err(err)
+    }
+
+    /// Creates the parent folders of `path`, refusing any component that is a link.
+    fn ensure_parents(&self, path: &ItemPath, made: &mut HashSet<ItemPath>) -> io::Result<()> {
+        let Some(parent) = path.parent() else {
+            return Ok(());
+        };
+        if made.contains(&parent) {
+            return Ok(());
+        }
+        let mut current = self.root.clone();
+        let mut rel: Vec<u8> = Vec::new();
+        for segment in parent.as_bytes().split(|b| *b == b'/') {
+            current.push(OsStr::from_bytes(segment));
+            if !rel.is_empty() {
+                rel.push(b'/');
+            }
+            rel.extend_from_slice(segment);
+            match fs::symlink_metadata(&current) {
+                Ok(md) if md.is_dir() => {}
+                Ok(_) => {
+                    return Err(io::Error::other(format!(
+                        "'{}' is not a plain folder (a link or a file); refusing to write through it",
+                        String::from_utf8_lossy(&rel)
+                    )));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&current) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        made.insert(parent);
+        Ok(())
+    }
+
+    fn meta_path(&self, key: &str) -> StoreResult<PathBuf> {
+        check_meta_key(key).map_err(|m| other(&self.desc(), m))?;
+        Ok(self.meta.join(key))
+    }
+}
+
+/// Lists a folder recursively; sub-folders are walked in parallel.
+fn walk(abs: &Path, rel: &[u8], entries: &mut Vec<Entry>, warnings: &mut Vec<String>) {
+    let read = match fs::read_dir(abs) {
+        Ok(r) => r,
+        Err(e) => {
+            warnings.push(format!("cannot list '{}': {e}", abs.display()));
+            return;
+        }
+    };
+    let mut dirs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for item in read {
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                warnings.push(format!("cannot list '{}': {e}", abs.display()));
+                continue;
+            }
+        };
+        let name = item.file_name();
+        let mut child_rel = Vec::with_capacity(rel.len() + 1 + name.len());
+        if !rel.is_empty() {
+            child_rel.extend_from_slice(rel);
+            child_rel.push(b'/');
+        }
+        child_rel.extend_from_slice(name.as_bytes());
+        let file_type = match item.file_type() {
+            Ok(t) => t,
+            Err(e) => {
+                warnings.push(format!("skipped '{}': {e}", item.path().display()));
+                continue;
+            }
+        };
+        if file_type.is_dir() {
+            dirs.push((item.path(), child_rel));
+        } else if file_type.is_file() {
+            // DirEntry::metadata is one fstatat(AT_SYMLINK_NOFOLLOW).
+            match item.metadata() {
+                Ok(md) => match ItemPath::parse(&child_rel) {
+                    Ok(path) => entries.push(Entry {
+                        path,
+                        size: md.len(),
+                        mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+                        token: ChangeToken::Inode {
+                            ino: md.ino(),
+                            ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+                        },
+                    }),
+                    Err(m) => warnings.push(format!("skipped an item: {m}")),
+                },
+                Err(e) => warnings.push(format!("skipped '{}': {e}", item.path().display())),
+            }
+        } else if file_type.is_symlink() {
+            warnings.push(format!(
+                "skipped '{}': symbolic links are not followed or copied",
+                item.path().display()
+            ));
+        } else {
+            warnings.push(format!(
+                "skipped '{}': not a regular file",
+                item.path().display()
+            ));
+        }
+    }
+    if dirs.len() > 1 {
+        let results: Vec<(Vec<Entry>, Vec<String>)> = dirs
+            .par_iter()
+            .map(|(abs, rel)| {
+                let mut e = Vec::new();
+                let mut w = Vec::new();
+                walk(abs, rel, &mut e, &mut w);
+                (e, w)
+            })
+            .collect();
+        for (e, w) in results {
+            entries.extend(e);
+            warnings.extend(w);
+        }
+    } else {
+        for (abs, rel) in dirs {
+            walk(&abs, &rel, entries, warnings);
+        }
+    }
+}
+
+struct LocalWriter {
+    file: Option<tokio::fs::File>,
+    desc: String,
+    name: String,
+}
+
+#[async_trait]
+impl StageWriter for LocalWriter {
+    async fn write(&mut self, chunk: Bytes) -> StoreResult<()> {
+        use tokio::io::AsyncWriteExt;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| other(&self.desc, "write after finish".into()))?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| io_err(&self.desc, "write", &self.name, e))
+    }
+
+    async fn finish(mut self: Box<Self>) -> StoreResult<()> {
+        use tokio::io::AsyncWriteExt;
+        if let Some(mut file) = self.file.take() {
+            file.flush()
+                .await
+                .map_err(|e| io_err(&self.desc, "write", &self.name, e))?;
+        }
+        Ok(())
+    }
+}
+
+struct LocalLock {
+    _file: File,
+}
+
+impl StoreLock for LocalLock {}
+
+fn copy_hashing(src: &mut File, dst: &mut File) -> io::Result<(u64, Hash)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut size = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        dst.write_all(&buf[..n])?;
+        size += n as u64;
+    }
+    Ok((size, *hasher.finalize().as_bytes()))
+}
+
+#[async_trait]
+impl Store for LocalStore {
+    fn describe(&self) -> String {
+        self.inner.desc()
+    }
+
+    fn as_local(&self) -> Option<&LocalStore> {
+        Some(self)
+    }
+
+    async fn list(&self, prefix: &ItemPath) -> StoreResult<Listing> {
+        let inner = self.inner.clone();
+        let prefix = prefix.clone();
+        blocking(&self.describe(), move || {
+            let abs = inner.abs(&prefix);
+            match fs::symlink_metadata(&abs) {
+                Ok(md) if md.is_dir() => {}
+                Ok(_) => {
+                    return Ok(Listing {
+                        exists: false,
+                        entries: Vec::new(),
+                        warnings: vec![format!("'{prefix}' is not a plain folder; nothing listed")],
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Listing::default()),
+                Err(e) => return Err(io_err(&inner.desc(), "list", &prefix.to_string(), e)),
+            }
+            let mut listing = Listing {
+                exists: true,
+                ..Listing::default()
+            };
+            walk(&abs, b"", &mut listing.entries, &mut listing.warnings);
+            Ok(listing)
+        })
+        .await
+    }
+
+    async fn read(&self, path: &ItemPath) -> StoreResult<ByteStream> {
+        let inner = self.inner.clone();
+        let p = path.clone();
+        let desc = self.describe();
+        let file = blocking(&desc, move || {
+            inner
+                .open_beneath(&p)
+                .map_err(|e| io_err(&inner.desc(), "open", &p.to_string(), e))
+        })
+        .await?;
+        let name = path.to_string();
+        let stream = futures::stream::try_unfold(Some(file), move |file| {
+            let desc = desc.clone();
+            let name = name.clone();
+            async move {
+                let Some(mut file) = file else {
+                    return Ok(None);
+                };
+                let d2 = desc.clone();
+                let (file, chunk) = blocking(&desc, move || {
+                    let mut buf = vec![0u8; CHUNK];
+                    let n = file
+                        .read(&mut buf)
+                        .map_err(|e| io_err(&d2, "read", &name, e))?;
+                    buf.truncate(n);
+                    Ok((file, buf))
+                })
+                .await?;
+                if chunk.is_empty() {
+                    Ok(None)
+                } else {
+                    Ok(Some((Bytes::from(chunk), Some(file))))
+                }
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+
+    async fn stage_writer(&self, name: &str) -> StoreResult<Box<dyn StageWriter>> {
+        check_meta_key(name).map_err(|m| other(&self.describe(), m))?;
+        let path = self.inner.staging.join(name);
+        let file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| io_err(&self.describe(), "create", name, e))?;
+        Ok(Box::new(LocalWriter {
+            file: Some(file),
+            desc: self.describe(),
+            name: name.to_string(),
+        }))
+    }
+
+    async fn stage_from(
+        &self,
+        source: &dyn Store,
+        path: &ItemPath,
+        name: &str,
+    ) -> StoreResult<Staged> {
+        let Some(src) = source.as_local() else {
+            return stage_by_streaming(self, source, path, name).await;
+        };
+        check_meta_key(name).map_err(|m| other(&self.describe(), m))?;
+        let src = src.inner.clone();
+        let dst = self.inner.clone();
+        let path = path.clone();
+        let name = name.to_string();
+        blocking(&self.describe(), move || {
+            let mut input = src
+                .open_beneath(&path)
+                .map_err(|e| io_err(&src.desc(), "open", &path.to_string(), e))?;
+            let staged = dst.staging.join(&name);
+            let mut output =
+                File::create(&staged).map_err(|e| io_err(&dst.desc(), "create", &name, e))?;
+            let (size, hash) = copy_hashing(&mut input, &mut output)
+                .map_err(|e| io_err(&dst.desc(), "copy", &path.to_string(), e))?;
+            Ok(Staged { name, size, hash })
+        })
+        .await
+    }
+
+    async fn hash(&self, path: &ItemPath) -> StoreResult<(u64, Hash)> {
+        let inner = self.inner.clone();
+        let path = path.clone();
+        blocking(&self.describe(), move || {
+            let mut file = inner
+                .open_beneath(&path)
+                .map_err(|e| io_err(&inner.desc(), "open", &path.to_string(), e))?;
+            let mut hasher = blake3::Hasher::new();
+            let size = io::copy(&mut file, &mut hasher)
+                .map_err(|e| io_err(&inner.desc(), "read", &path.to_string(), e))?;
+            Ok((size, *hasher.finalize().as_bytes()))
+        })
+        .await
+    }
+
+    async fn make_durable(&self) -> StoreResult<()> {
+        let inner = self.inner.clone();
+        blocking(&self.describe(), move || {
+            // SAFETY: the descriptor is open for the lifetime of `inner`.
+            if unsafe { libc::syncfs(inner.root_dir.as_raw_fd()) } != 0 {
+                return Err(io_err(
+                    &inner.desc(),
+                    "syncfs",
+                    "",
+                    io::Error::last_os_error(),
+                ));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn commit(&self, moves: &[(String, ItemPath)], deletes: &[ItemPath]) -> StoreResult<()> {
+        let inner = self.inner.clone();
+        let moves = moves.to_vec();
+        let deletes = deletes.to_vec();
+        blocking(&self.describe(), move || {
+            let desc = inner.desc();
+            let mut made = HashSet::new();
+            for (name, dest) in &moves {
+                check_writable(dest).map_err(|m| other(&desc, m))?;
+                check_meta_key(name).map_err(|m| other(&desc, m))?;
+                let staged = inner.staging.join(name);
+                if !staged.exists() {
+                    continue; // moved by an earlier, interrupted run
+                }
+                inner
+                    .ensure_parents(dest, &mut made)
+                    .map_err(|e| io_err(&desc, "create folders for", &dest.to_string(), e))?;
+                fs::rename(&staged, inner.abs(dest))
+                    .map_err(|e| io_err(&desc, "move into place", &dest.to_string(), e))?;
+            }
+            for path in &deletes {
+                check_writable(path).map_err(|m| other(&desc, m))?;
+                match fs::remove_file(inner.abs(path)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&desc, "delete", &path.to_string(), e)),
+                }
+                // Prune folders the delete left empty, down to the module folder.
+                let mut parent = path.parent();
+                while let Some(p) = parent {
+                    if p.as_bytes().iter().filter(|b| **b == b'/').count() < 3
+                        || fs::remove_dir(inner.abs(&p)).is_err()
+                    {
+                        break;
+                    }
+                    parent = p.parent();
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn discard_staged(&self, names: &[String]) -> StoreResult<()> {
+        let inner = self.inner.clone();
+        let names = names.to_vec();
+        blocking(&self.describe(), move || {
+            for name in names {
+                check_meta_key(&name).map_err(|m| other(&inner.desc(), m))?;
+                match fs::remove_file(inner.staging.join(&name)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&inner.desc(), "remove", &name, e)),
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn clear_staging(&self, prefix: &str) -> StoreResult<()> {
+        let inner = self.inner.clone();
+        let prefix = prefix.to_string();
+        blocking(&self.describe(), move || {
+            let read = fs::read_dir(&inner.staging)
+                .map_err(|e| io_err(&inner.desc(), "list", "staging", e))?;
+            for item in read.flatten() {
+                if item.file_name().as_bytes().starts_with(prefix.as_bytes()) {
+                    let _ = fs::remove_file(item.path());
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn meta_get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+        let path = self.inner.meta_path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(b) => Ok(Some(Bytes::from(b))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&self.describe(), "read", key, e)),
+        }
+    }
+
+    async fn meta_put(&self, key: &str, value: Bytes) -> StoreResult<()> {
+        let path = self.inner.meta_path(key)?;
+        let inner = self.inner.clone();
+        let key = key.to_string();
+        blocking(&self.describe(), move || {
+            let desc = inner.desc();
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(|e| io_err(&desc, "create", &key, e))?;
+            }
+            let tmp = inner.staging.join(format!(
+                "meta-{}-{}",
+                std::process::id(),
+                super::registry::unique_suffix()
+            ));
+            fs::write(&tmp, &value).map_err(|e| io_err(&desc, "write", &key, e))?;
+            fs::rename(&tmp, &path).map_err(|e| io_err(&desc, "write", &key, e))
+        })
+        .await
+    }
+
+    async fn meta_list(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        let dir = self.inner.meta_path(prefix)?;
+        let prefix = prefix.to_string();
+        let desc = self.describe();
+        blocking(&desc.clone(), move || {
+            let read = match fs::read_dir(&dir) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(io_err(&desc, "list", &prefix, e)),
+            };
+            let mut keys: Vec<String> = read
+                .flatten()
+                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+                .filter_map(|e| e.file_name().to_str().map(|n| format!("{prefix}/{n}")))
+                .collect();
+            keys.sort();
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn meta_delete(&self, key: &str) -> StoreResult<()> {
+        let path = self.inner.meta_path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&self.describe(), "delete", key, e)),
+        }
+    }
+
+    async fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> StoreResult<Result<Box<dyn StoreLock>, LockHolder>> {
+        check_meta_key(name).map_err(|m| other(&self.describe(), m))?;
+        let path = self.inner.locks.join(format!("{name}.lock"));
+        let owner = owner.to_string();
+        let desc = self.describe();
+        blocking(&desc.clone(), move || {
+            let mut file = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| io_err(&desc, "open lock", &path.display().to_string(), e))?;
+            match file.try_lock() {
+                Ok(()) => {
+                    file.set_len(0)
+                        .map_err(|e| io_err(&desc, "write lock", "", e))?;
+                    file.write_all(owner.as_bytes())
+                        .map_err(|e| io_err(&desc, "write lock", "", e))?;
+                    Ok(Ok(Box::new(LocalLock { _file: file }) as Box<dyn StoreLock>))
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    Ok(Err(LockHolder(holder)))
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    Err(io_err(&desc, "lock", &path.display().to_string(), e))
+                }
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,259 @@
+//! Pool stores: one trait, a native local-disk store and an object-store store.
+//!
+//! Everything above this module speaks only [`Store`]: item paths are validated
+//! [`ItemPath`]s, content moves as byte streams, and the few places where a local
+//! disk can do better (one `syncfs` per batch, `rename` into place, a kernel lock)
+//! stay inside `local.rs`.
+//!
+//! Store layout (a contract):
+//! - `data/<module identity>/<item path>`: the pool's own data;
+//! - `backup/<partner fqdn>/<module identity>/<item path>`: the replica of its partner;
+//! - `.poolsync/`: the tool's metadata (manifests, journals, status, locks, staging).
+
+mod item_path;
+mod local;
+mod location;
+mod object;
+mod registry;
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+pub use item_path::ItemPath;
+pub use local::LocalStore;
+pub use location::StoreLocation;
+pub use object::ObjectBackedStore;
+pub use registry::open_store;
+
+/// A BLAKE3 content hash.
+pub type Hash = [u8; 32];
+
+/// An error from a store, naming what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{store}: '{path}' does not exist")]
+    NotFound { store: String, path: String },
+    #[error("{store}: {action} '{path}': {source}")]
+    Io {
+        store: String,
+        action: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{store}: {message}")]
+    Other { store: String, message: String },
+}
+
+impl StoreError {
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            StoreError::NotFound { .. } => true,
+            StoreError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            StoreError::Other { .. } => false,
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What tells us an item may have changed without reading it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ChangeToken {
+    /// Local disks: inode number and inode change time, which no `touch -r` can restore.
+    Inode {
+        ino: u64,
+        ctime_ns: i64,
+    },
+    /// Object stores: the entity tag.
+    ETag(String),
+    None,
+}
+
+/// One listed item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Path relative to the listed prefix.
+    pub path: ItemPath,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub token: ChangeToken,
+}
+
+/// The result of listing a prefix.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// False when the prefix (folder) does not exist at all.
+    pub exists: bool,
+    pub entries: Vec<Entry>,
+    /// Items skipped (links, special files, unreadable folders), one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// A staged item: written under a temporary name, not yet in place.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub name: String,
+    pub size: u64,
+    pub hash: Hash,
+}
+
+/// A stream of item content.
+pub type ByteStream = BoxStream<'static, StoreResult<Bytes>>;
+
+/// Receives the content of a staged item.
+#[async_trait]
+pub trait StageWriter: Send {
+    async fn write(&mut self, chunk: Bytes) -> StoreResult<()>;
+    async fn finish(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// A held lock; released on drop (and by the kernel or expiry if the process dies).
+pub trait StoreLock: Send + Sync {}
+
+/// Who holds a lock we could not take.
+#[derive(Debug, Clone)]
+pub struct LockHolder(pub String);
+
+/// A pool store.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Human-readable location (never with credentials).
+    fn describe(&self) -> String;
+
+    /// The native local store, for store-to-store fast paths inside this module.
+    fn as_local(&self) -> Option<&LocalStore> {
+        None
+    }
+
+    /// Lists every item below `prefix`, recursively, paths relative to it.
+    async fn list(&self, prefix: &ItemPath) -> StoreResult<Listing>;
+
+    /// Streams an item's content.
+    async fn read(&self, path: &ItemPath) -> StoreResult<ByteStream>;
+
+    /// Opens a writer for a new staged item called `name` in the metadata area.
+    async fn stage_writer(&self, name: &str) -> StoreResult<Box<dyn StageWriter>>;
+
+    /// Copies `path` of `source` into a new staged item `name`, hashing as it goes.
+    async fn stage_from(
+        &self,
+        source: &dyn Store,
+        path: &ItemPath,
+        name: &str,
+    ) -> StoreResult<Staged> {
+        stage_by_streaming(self, source, path, name).await
+    }
+
+    /// Size and BLAKE3 hash of an item's content.
+    async fn hash(&self, path: &ItemPath) -> StoreResult<(u64, Hash)> {
+        use futures::StreamExt;
+        let mut stream = self.read(path).await?;
+        let mut hasher = blake3::Hasher::new();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+        }
+        Ok((size, *hasher.finalize().as_bytes()))
+    }
+
+    /// Makes everything staged and every metadata write so far durable.
+    async fn make_durable(&self) -> StoreResult<()>;
+
+    /// Moves staged items into place (replacing what is there) and deletes items.
+    /// Idempotent: a staged item that is gone was already moved; a missing item to
+    /// delete is fine. Only paths below `backup/` may be written or deleted.
+    async fn commit(&self, moves: &[(String, ItemPath)], deletes: &[ItemPath]) -> StoreResult<()>;
+
+    /// Removes staged items by name (ignoring missing ones).
+    async fn discard_staged(&self, names: &[String]) -> StoreResult<()>;
+
+    /// Removes every staged item whose name starts with `prefix` (left over from a crash).
+    async fn clear_staging(&self, prefix: &str) -> StoreResult<()>;
+
+    /// Reads a metadata document (`key` is relative to `.poolsync/`).
+    async fn meta_get(&self, key: &str) -> StoreResult<Option<Bytes>>;
+
+    /// Replaces a metadata document atomically: readers see the old or the new one.
+    async fn meta_put(&self, key: &str, value: Bytes) -> StoreResult<()>;
+
+    /// Keys of metadata documents below `prefix` (a folder, relative to `.poolsync/`).
+    async fn meta_list(&self, prefix: &str) -> StoreResult<Vec<String>>;
+
+    async fn meta_delete(&self, key: &str) -> StoreResult<()>;
+
+    /// Tries to take the named lock for `owner`; `Err(holder)` when someone has it.
+    async fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> StoreResult<Result<Box<dyn StoreLock>, LockHolder>>;
+}
+
+/// Copies an item from any store into a staged item of any store, one chunk at a
+/// time: memory does not grow with the item's size.
+pub async fn stage_by_streaming<S: Store + ?Sized>(
+    dest: &S,
+    source: &dyn Store,
+    path: &ItemPath,
+    name: &str,
+) -> StoreResult<Staged> {
+    use futures::StreamExt;
+    let mut stream = source.read(path).await?;
+    let mut writer = dest.stage_writer(name).await?;
+    let mut hasher = blake3::Hasher::new();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+        writer.write(chunk).await?;
+    }
+    writer.finish().await?;
+    Ok(Staged {
+        name: name.to_string(),
+        size,
+        hash: *hasher.finalize().as_bytes(),
+    })
+}
+
+/// Nanoseconds since the Unix epoch (negative before it).
+pub fn system_time_ns(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos().min(i64::MAX as u128) as i64,
+        Err(e) => -(e.duration().as_nanos().min(i64::MAX as u128) as i64),
+    }
+}
+
+/// Checks a metadata key: `/`-separated segments of letters, digits and `.-_@`.
+pub fn check_meta_key(key: &str) -> Result<(), String> {
+    let ok = !key.is_empty()
+        && key.split('/').all(|s| {
+            !s.is_empty()
+                && s != "."
+                && s != ".."
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid metadata key '{key}'"))
+    }
+}
+
+/// Checks that a write or delete stays in the replica area (`backup/...`).
+pub fn check_writable(path: &ItemPath) -> Result<(), String> {
+    if path.first_segment() == b"backup" && path.parent().is_some() {
+        Ok(())
+    } else {
+        Err(format!(
+            "refusing to write '{path}': only replicas below backup/ are written"
+        ))
+    }
+}

@@ -1,0 +1,40 @@
+//! Opening a store from its location.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use object_store::memory::InMemory;
+
+use super::{LocalStore, ObjectBackedStore, Store, StoreLocation, StoreResult};
+
+/// Opens the store at `location`.
+pub fn open_store(location: &StoreLocation) -> StoreResult<Arc<dyn Store>> {
+    match location {
+        StoreLocation::Local(path) => Ok(Arc::new(LocalStore::open(path)?)),
+        StoreLocation::Memory(name) => {
+            static MEMORY: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
+            let map = MEMORY.get_or_init(Default::default);
+            let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+            let backend = map
+                .entry(name.clone())
+                .or_insert_with(|| Arc::new(InMemory::new()))
+                .clone();
+            Ok(Arc::new(ObjectBackedStore::new(
+                backend,
+                object_store::path::Path::default(),
+                location.to_string(),
+            )))
+        }
+    }
+}
+
+/// A process-unique suffix for temporary names.
+pub fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,877 @@
+//! The sync engine: brings a pool and its backup pool into sync, both directions,
+//! module by module, in batches that each commit atomically at the receiving pool.
+//!
+//! A library API (pool, options → report) that knows nothing of scripts.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::manifest::{Delta, Manifest, ManifestEntry, decode, encode};
+use super::status::{self, DirectionStatus};
+use super::{DirectionReport, ExportState, ImportState, SyncReport};
+use crate::store::{
+    Entry, ItemPath, Store, StoreError, StoreLock, StoreResult, open_store, system_time_ns,
+};
+use crate::topology::{Deployment, Fqdn, Module, ModuleSelection, Pool};
+
+/// A replica below this many items is never "non-trivial" for the mass-delete guard.
+pub const GUARD_MIN_ITEMS: usize = 20;
+
+/// Set by Ctrl-C; the engine stops at the next clean point.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn from_shared(flag: Arc<AtomicBool>) -> Self {
+        CancelFlag(flag)
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Receives progress; the command line draws a bar with it.
+pub trait Progress: Send + Sync {
+    /// More work was found: `items` items of `bytes` bytes to copy.
+    fn add_work(&self, items: u64, bytes: u64);
+    /// Work was done.
+    fn advance(&self, items: u64, bytes: u64);
+    /// A one-line notice (e.g. waiting for a lock).
+    fn note(&self, message: &str);
+}
+
+/// What to sync and how.
+#[derive(Clone)]
+pub struct SyncOptions {
+    pub modules: ModuleSelection,
+    /// Compute what would be copied and deleted; change nothing.
+    pub what_if: bool,
+    /// Let a sync wipe (or delete more than half of) a replica.
+    pub allow_mass_delete: bool,
+    /// Ship at most this many batches per module and direction (the service cycle).
+    pub max_batches: Option<u64>,
+    pub cancel: CancelFlag,
+    pub progress: Option<Arc<dyn Progress>>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            modules: ModuleSelection::All,
+            what_if: false,
+            allow_mass_delete: false,
+            max_batches: None,
+            cancel: CancelFlag::new(),
+            progress: None,
+        }
+    }
+}
+
+/// A fatal sync error; one sentence each.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    UnknownPool(String),
+    #[error(
+        "pool '{0}' has no backup pool: set backup_pool for it (and its partner) in deployment.toml before syncing"
+    )]
+    NoBackupPool(Fqdn),
+    #[error("cannot open the store of pool '{pool}': {source}")]
+    Store {
+        pool: Fqdn,
+        #[source]
+        source: StoreError,
+    },
+    #[error("sync of {} <-> {} failed: {}", .0.pool, .0.backup_pool, .0.errors().join("; "))]
+    Failed(Box<SyncReport>),
+    #[error("sync of {} <-> {} interrupted; completed batches are kept", .0.pool, .0.backup_pool)]
+    Interrupted(Box<SyncReport>),
+}
+
+/// The write-ahead record of one batch: written and made durable before anything
+/// moves, so a crash at any point can be rolled forward.
+#[derive(Serialize, Deserialize)]
+struct Journal {
+    moves: Vec<(String, ItemPath)>,
+    deletes: Vec<ItemPath>,
+    delta: Delta,
+}
+
+enum ItemOutcome {
+    Copied {
+        name: String,
+        path: ItemPath,
+        entry: ManifestEntry,
+    },
+    Unchanged {
+        path: ItemPath,
+        entry: ManifestEntry,
+    },
+    Failed(String),
+    Skipped,
+}
+
+/// One module in one direction, while it runs.
+struct Direction<'a> {
+    module: Module,
+    from: &'a Pool,
+    to: &'a Pool,
+    src: &'a dyn Store,
+    dst: &'a dyn Store,
+}
+
+impl Direction<'_> {
+    fn data_prefix(&self) -> ItemPath {
+        ItemPath::parse(format!("data/{}", self.module.identity()))
+            .unwrap_or_else(|_| unreachable!())
+    }
+    fn replica_prefix(&self) -> ItemPath {
+        ItemPath::parse(format!(
+            "backup/{}/{}",
+            self.from.fqdn,
+            self.module.identity()
+        ))
+        .unwrap_or_else(|_| unreachable!())
+    }
+    fn manifest_prefix(&self) -> String {
+        Manifest::prefix_for(self.from.fqdn.as_str(), self.module.identity())
+    }
+    fn journal_key(&self) -> String {
+        format!("journal/{}/{}", self.from.fqdn, self.module.identity())
+    }
+    fn stage_prefix(&self) -> String {
+        format!("{}-{}", self.from.fqdn, self.module.short_name())
+    }
+}
+
+/// The engine over one deployment; cheap to share.
+pub struct SyncEngine {
+    deployment: Arc<Deployment>,
+    stores: Mutex<HashMap<Fqdn, Arc<dyn Store>>>,
+}
+
+fn owner_string() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!(
+        "poolsync pid {} on {host} since {}",
+        std::process::id(),
+        humantime::format_rfc3339_seconds(SystemTime::now())
+    )
+}
+
+impl SyncEngine {
+    pub fn new(deployment: Arc<Deployment>) -> Self {
+        SyncEngine {
+            deployment,
+            stores: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn deployment(&self) -> &Arc<Deployment> {
+        &self.deployment
+    }
+
+    /// The store of a pool, opened once.
+    pub fn store(&self, pool: &Pool) -> Result<Arc<dyn Store>, SyncError> {
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = stores.get(&pool.fqdn) {
+            return Ok(s.clone());
+        }
+        let store = open_store(&pool.store).map_err(|source| SyncError::Store {
+            pool: pool.fqdn.clone(),
+            source,
+        })?;
+        stores.insert(pool.fqdn.clone(), store.clone());
+        Ok(store)
+    }
+
+    /// Resolves a pool and its partner.
+    pub fn pair(&self, fqdn: &str) -> Result<(&Pool, &Pool), SyncError> {
+        let pool = self
+            .deployment
+            .require_pool(fqdn)
+            .map_err(SyncError::UnknownPool)?;
+        let partner = pool
+            .backup_pool
+            .as_ref()
+            .and_then(|b| self.deployment.pool(b.as_str()))
+            .ok_or_else(|| SyncError::NoBackupPool(pool.fqdn.clone()))?;
+        Ok((pool, partner))
+    }
+
+    /// Syncs several pools' pairs concurrently (each pair once), in the order given.
+    pub async fn sync_many(
+        &self,
+        pools: &[String],
+        opts: &SyncOptions,
+    ) -> Vec<Result<SyncReport, SyncError>> {
+        let mut seen = HashSet::new();
+        let mut unique = Vec::new();
+        for p in pools {
+            let key = match self.pair(p) {
+                Ok((a, b)) => {
+                    let (x, y) = if a.fqdn < b.fqdn { (a, b) } else { (b, a) };
+                    format!("{}|{}", x.fqdn, y.fqdn)
+                }
+                Err(_) => p.to_ascii_lowercase(),
+            };
+            if seen.insert(key) {
+                unique.push(p.clone());
+            }
+        }
+        let limit = self.deployment.settings.max_concurrent_calls.max(1) as usize;
+        futures::stream::iter(unique.iter().map(|p| self.sync_pair(p, opts)))
+            .buffered(limit)
+            .collect()
+            .await
+    }
+
+    /// Brings `fqdn` and its backup pool into sync, both directions.
+    pub async fn sync_pair(&self, fqdn: &str, opts: &SyncOptions) -> Result<SyncReport, SyncError> {
+        let (pool, partner) = self.pair(fqdn)?;
+        let pool_store = self.store(pool)?;
+        let partner_store = self.store(partner)?;
+        let mut report = SyncReport {
+            pool: pool.fqdn.clone(),
+            backup_pool: partner.fqdn.clone(),
+            what_if: opts.what_if,
+            modules: Vec::new(),
+            warnings: Vec::new(),
+        };
+        if opts.modules == ModuleSelection::One(Module::CmsMaster)
+            && !self.deployment.pair_hosts_cms(pool)
+        {
+            report.warnings.push(format!(
+                "CentralMgmt.CMSMaster is not carried by this pair: the CMS is at '{}'",
+                self.deployment.cms_master
+            ));
+        }
+
+        let _locks = if opts.what_if {
+            Vec::new()
+        } else {
+            self.lock_pair(pool, &*pool_store, partner, &*partner_store, opts)
+                .await?
+        };
+
+        let mut directions: Vec<Direction<'_>> = Vec::new();
+        for module in Module::ALL {
+            if !opts.modules.includes(module) {
+                continue;
+            }
+            let pairs = [
+                (pool, &*pool_store, partner, &*partner_store),
+                (partner, &*partner_store, pool, &*pool_store),
+            ];
+            for (from, src, to, dst) in pairs {
+                if module == Module::CmsMaster && from.fqdn != self.deployment.cms_master {
+                    continue;
+                }
+                directions.push(Direction {
+                    module,
+                    from,
+                    to,
+                    src,
+                    dst,
+                });
+            }
+        }
+
+        for direction in &directions {
+            if opts.cancel.is_cancelled() {
+                break;
+            }
+            let r = self
+                .sync_direction(direction, opts, &mut report.warnings)
+                .await;
+            report.modules.push(r);
+        }
+
+        if opts.cancel.is_cancelled() {
+            return Err(SyncError::Interrupted(Box::new(report)));
+        }
+        if report.modules.iter().any(|m| m.error.is_some()) {
+            return Err(SyncError::Failed(Box::new(report)));
+        }
+        Ok(report)
+    }
+
+    async fn lock_pair(
+        &self,
+        a: &Pool,
+        a_store: &dyn Store,
+        b: &Pool,
+        b_store: &dyn Store,
+        opts: &SyncOptions,
+    ) -> Result<Vec<Box<dyn StoreLock>>, SyncError> {
+        let (first, second) = if a.fqdn < b.fqdn {
+            ((a, a_store), (b, b_store))
+        } else {
+            ((b, b_store), (a, a_store))
+        };
+        let name = format!("pair-{}-{}", first.0.fqdn, second.0.fqdn);
+        let owner = owner_string();
+        let mut held = Vec::new();
+        for (pool, store) in [first, second] {
+            let mut told = false;
+            loop {
+                match store.try_lock(&name, &owner).await {
+                    Ok(Ok(guard)) => {
+                        held.push(guard);
+                        break;
+                    }
+                    Ok(Err(holder)) => {
+                        if !told {
+                            if let Some(p) = &opts.progress {
+                                p.note(&format!(
+                                    "waiting for the pair lock at {}: held by {}",
+                                    pool.fqdn, holder.0
+                                ));
+                            }
+                            told = true;
+                        }
+                        if opts.cancel.is_cancelled() {
+                            return Err(SyncError::Interrupted(Box::new(SyncReport {
+                                pool: a.fqdn.clone(),
+                                backup_pool: b.fqdn.clone(),
+                                what_if: false,
+                                modules: Vec::new(),
+                                warnings: Vec::new(),
+                            })));
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(source) => {
+                        return Err(SyncError::Store {
+                            pool: pool.fqdn.clone(),
+                            source,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    async fn sync_direction(
+        &self,
+        d: &Direction<'_>,
+        opts: &SyncOptions,
+        warnings: &mut Vec<String>,
+    ) -> DirectionReport {
+        let started = Instant::now();
+        let mut report = DirectionReport {
+            module: d.module,
+            from: d.from.fqdn.clone(),
+            to: d.to.fqdn.clone(),
+            items_copied: 0,
+            bytes_copied: 0,
+            items_deleted: 0,
+            items_unchanged: 0,
+            batches: 0,
+            duration_ms: 0,
+            export_status: ExportState::NotInitialized,
+            pending_items: 0,
+            would_copy: Vec::new(),
+            would_delete: Vec::new(),
+            error: None,
+        };
+        let outcome = self.run_direction(d, opts, &mut report, warnings).await;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        let import_state = match &outcome {
+            Ok(_) => ImportState::NormalState,
+            Err(DirectionFailure::Import(_)) => ImportState::ErrorState,
+            Err(_) => ImportState::NormalState,
+        };
+        let pending_bytes = match &outcome {
+            Ok(b) => *b,
+            Err(_) => 0,
+        };
+        if let Err(failure) = &outcome {
+            report.error = Some(failure.message().to_string());
+            report.export_status = ExportState::ErrorState;
+        } else {
+            let s = &self.deployment.settings;
+            let batch_bytes = batch_byte_limit(d.module, s);
+            report.export_status = ExportState::for_pending(
+                report.pending_items,
+                pending_bytes,
+                s.batch_max_items,
+                batch_bytes,
+            );
+        }
+        if !opts.what_if {
+            let now = system_time_ns(SystemTime::now());
+            let status = DirectionStatus {
+                module: d.module.identity().to_string(),
+                from: d.from.fqdn.to_string(),
+                to: d.to.fqdn.to_string(),
+                time_ns: now,
+                export_state: report.export_status,
+                import_state,
+                items_copied: report.items_copied,
+                bytes_copied: report.bytes_copied,
+                items_deleted: report.items_deleted,
+                batches: report.batches,
+                pending_items: report.pending_items,
+                last_error: report.error.clone(),
+                last_success_ns: None,
+            };
+            for (store, key) in [
+                (
+                    d.src,
+                    status::export_key(d.to.fqdn.as_str(), d.module.identity()),
+                ),
+                (
+                    d.dst,
+                    status::import_key(d.from.fqdn.as_str(), d.module.identity()),
+                ),
+            ] {
+                let previous = status::read(store, &key).await.ok().flatten();
+                let mut s = status.clone();
+                s.last_success_ns = if report.error.is_none() {
+                    Some(now)
+                } else {
+                    previous.and_then(|p| p.last_success_ns)
+                };
+                if let Err(e) = status::write(store, &key, &s).await {
+                    warnings.push(format!(
+                        "could not record status at {}: {e}",
+                        store.describe()
+                    ));
+                }
+            }
+        }
+        report
+    }
+
+    /// Recovers an interrupted batch by rolling its journal forward.
+    async fn recover(&self, d: &Direction<'_>) -> StoreResult<()> {
+        let key = d.journal_key();
+        if let Some(bytes) = d.dst.meta_get(&key).await? {
+            if let Some(journal) = decode::<Journal>(&bytes) {
+                let prefix = d.manifest_prefix();
+                if !Manifest::has_log(d.dst, &prefix, journal.delta.seq).await? {
+                    d.dst.commit(&journal.moves, &journal.deletes).await?;
+                    Manifest::write_log(d.dst, &prefix, &journal.delta).await?;
+                }
+            }
+            // A journal that does not decode was torn while being written: nothing
+            // had moved yet, so dropping it loses nothing.
+            d.dst.make_durable().await?;
+            d.dst.meta_delete(&key).await?;
+        }
+        d.dst.clear_staging(&d.stage_prefix()).await
+    }
+
+    /// Commits one batch: journal, durable, move into place, manifest log.
+    async fn commit_batch(
+        &self,
+        d: &Direction<'_>,
+        manifest: &mut Manifest,
+        moves: Vec<(String, ItemPath)>,
+        deletes: Vec<ItemPath>,
+        delta: Delta,
+    ) -> StoreResult<()> {
+        let key = d.journal_key();
+        let journal = Journal {
+            moves,
+            deletes,
+            delta,
+        };
+        d.dst.meta_put(&key, encode(&journal)).await?;
+        d.dst.make_durable().await?;
+        d.dst.commit(&journal.moves, &journal.deletes).await?;
+        manifest.commit(d.dst, &journal.delta).await?;
+        d.dst.meta_delete(&key).await
+    }
+
+    /// Runs one direction; returns the bytes still pending.
+    async fn run_direction(
+        &self,
+        d: &Direction<'_>,
+        opts: &SyncOptions,
+        report: &mut DirectionReport,
+        warnings: &mut Vec<String>,
+    ) -> Result<u64, DirectionFailure> {
+        let settings = &self.deployment.settings;
+        if !opts.what_if {
+            self.recover(d).await.map_err(DirectionFailure::import)?;
+        }
+        let data_prefix = d.data_prefix();
+        let listing = d
+            .src
+            .list(&data_prefix)
+            .await
+            .map_err(DirectionFailure::export)?;
+        warnings.extend(
+            listing
+                .warnings
+                .iter()
+                .map(|w| format!("{}: {w}", d.from.fqdn)),
+        );
+        let mut manifest = Manifest::load(d.dst, &d.manifest_prefix())
+            .await
+            .map_err(DirectionFailure::import)?;
+        if let Some(damage) = &manifest.damaged {
+            warnings.push(format!(
+                "{} at {}: {damage}; every item is re-checked by content",
+                d.module.short_name(),
+                d.to.fqdn
+            ));
+        }
+
+        // Plan: what changed since the manifest, without reading unchanged content.
+        let mut candidates: Vec<Entry> = Vec::new();
+        let mut listed: HashSet<&ItemPath> = HashSet::with_capacity(listing.entries.len());
+        for entry in &listing.entries {
+            listed.insert(&entry.path);
+            match manifest.entries.get(&entry.path) {
+                Some(m)
+                    if m.size == entry.size
+                        && m.mtime_ns == entry.mtime_ns
+                        && m.token == entry.token =>
+                {
+                    report.items_unchanged += 1;
+                }
+                _ => candidates.push(entry.clone()),
+            }
+        }
+        let mut deletes: Vec<ItemPath> = manifest
+            .entries
+            .keys()
+            .filter(|k| !listed.contains(k))
+            .cloned()
+            .collect();
+        deletes.sort();
+        candidates.sort_by(|a, b| a.path.cmp(&b.path));
+
+        // Safety guard: never wipe a replica because its source vanished.
+        let replica_items = manifest.entries.len();
+        if !opts.allow_mass_delete && replica_items > 0 {
+            let folder = format!("data/{}", d.module.identity());
+            if !listing.exists || listing.entries.is_empty() {
+                return Err(DirectionFailure::Export(format!(
+                    "refusing to wipe the replica at {to}: {folder} at {from} is {state}, but the replica holds {replica_items} items; if {from} lost its data, restore it from {to} (see docs/restore.md); if the data is meant to be gone, rerun with #{{allow_mass_delete: true}}",
+                    to = d.to.fqdn,
+                    from = d.from.fqdn,
+                    state = if listing.exists { "empty" } else { "missing" },
+                )));
+            }
+            if replica_items >= GUARD_MIN_ITEMS && deletes.len() * 2 > replica_items {
+                return Err(DirectionFailure::Export(format!(
+                    "refusing to delete {} of the {replica_items} items of the replica at {} (more than half): {folder} at {} shrank that much; check it, then rerun with #{{allow_mass_delete: true}} if that is intended",
+                    deletes.len(),
+                    d.to.fqdn,
+                    d.from.fqdn
+                )));
+            }
+        }
+
+        let batch_bytes = batch_byte_limit(d.module, settings);
+        let batches = partition(&candidates, settings.batch_max_items, batch_bytes);
+        if let Some(p) = &opts.progress {
+            p.add_work(
+                candidates.len() as u64,
+                candidates.iter().map(|c| c.size).sum(),
+            );
+        }
+
+        if opts.what_if {
+            for entry in &candidates {
+                let changed = match manifest.entries.get(&entry.path) {
+                    Some(m) if m.size == entry.size => {
+                        let (_, hash) = d
+                            .src
+                            .hash(&data_prefix.join(&entry.path))
+                            .await
+                            .map_err(DirectionFailure::export)?;
+                        hash != m.hash
+                    }
+                    _ => true,
+                };
+                if changed {
+                    report.items_copied += 1;
+                    report.bytes_copied += entry.size;
+                    report.would_copy.push(entry.path.clone());
+                } else {
+                    report.items_unchanged += 1;
+                }
+                if let Some(p) = &opts.progress {
+                    p.advance(1, entry.size);
+                }
+            }
+            report.batches = batches.len() as u64;
+            report.items_deleted = deletes.len() as u64;
+            report.would_delete = deletes;
+            return Ok(0);
+        }
+
+        let replica_prefix = d.replica_prefix();
+        let parallelism = settings.transfer_parallelism.max(1) as usize;
+        let mut failed_items = 0u64;
+        let mut done_batches = 0usize;
+        for batch in &batches {
+            if opts.cancel.is_cancelled() {
+                break;
+            }
+            if opts
+                .max_batches
+                .is_some_and(|max| done_batches as u64 >= max)
+            {
+                break;
+            }
+            let seq = manifest.next_seq();
+            let stage_prefix = d.stage_prefix();
+            let manifest_ref = &manifest;
+            let data_prefix = &data_prefix;
+            let outcomes: Vec<ItemOutcome> =
+                futures::stream::iter(batch.iter().enumerate().map(|(i, entry)| {
+                    let name = format!("{stage_prefix}-{seq}-{i}");
+                    async move {
+                        if opts.cancel.is_cancelled() {
+                            return ItemOutcome::Skipped;
+                        }
+                        let source_path = data_prefix.join(&entry.path);
+                        let previous = manifest_ref.entries.get(&entry.path);
+                        let new_entry = |hash| ManifestEntry {
+                            size: entry.size,
+                            mtime_ns: entry.mtime_ns,
+                            token: entry.token.clone(),
+                            hash,
+                        };
+                        // Same size as before: hash first, copy only if the content changed.
+                        if let Some(m) = previous.filter(|m| m.size == entry.size) {
+                            match d.src.hash(&source_path).await {
+                                Ok((_, hash)) if hash == m.hash => {
+                                    return ItemOutcome::Unchanged {
+                                        path: entry.path.clone(),
+                                        entry: new_entry(hash),
+                                    };
+                                }
+                                Ok(_) => {}
+                                Err(e) => {
+                                    return ItemOutcome::Failed(item_failure(&entry.path, &e));
+                                }
+                            }
+                        }
+                        match d.dst.stage_from(d.src, &source_path, &name).await {
+                            Ok(staged) => {
+                                let entry_out = new_entry(staged.hash);
+                                if previous.is_some_and(|m| m.hash == staged.hash) {
+                                    let _ = d
+                                        .dst
+                                        .discard_staged(std::slice::from_ref(&staged.name))
+                                        .await;
+                                    ItemOutcome::Unchanged {
+                                        path: entry.path.clone(),
+                                        entry: entry_out,
+                                    }
+                                } else {
+                                    ItemOutcome::Copied {
+                                        name: staged.name,
+                                        path: entry.path.clone(),
+                                        entry: entry_out,
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                let _ = d.dst.discard_staged(std::slice::from_ref(&name)).await;
+                                ItemOutcome::Failed(item_failure(&entry.path, &e))
+                            }
+                        }
+                    }
+                }))
+                .buffer_unordered(parallelism)
+                .collect()
+                .await;
+
+            let mut moves = Vec::new();
+            let mut delta = Delta {
+                seq,
+                ..Delta::default()
+            };
+            let mut bytes = 0u64;
+            let mut unchanged = 0u64;
+            let mut skipped = false;
+            for outcome in outcomes {
+                match outcome {
+                    ItemOutcome::Copied { name, path, entry } => {
+                        bytes += entry.size;
+                        moves.push((name, replica_prefix.join(&path)));
+                        delta.upserts.push((path, entry));
+                    }
+                    ItemOutcome::Unchanged { path, entry } => {
+                        unchanged += 1;
+                        delta.upserts.push((path, entry));
+                    }
+                    ItemOutcome::Failed(message) => {
+                        failed_items += 1;
+                        warnings.push(format!("{} -> {}: {message}", d.from.fqdn, d.to.fqdn));
+                    }
+                    ItemOutcome::Skipped => skipped = true,
+                }
+            }
+            if skipped || opts.cancel.is_cancelled() {
+                // Interrupted inside the batch: drop it whole; the next run redoes it.
+                let names: Vec<String> = moves.into_iter().map(|(n, _)| n).collect();
+                let _ = d.dst.discard_staged(&names).await;
+                break;
+            }
+            let copied = moves.len() as u64;
+            if !delta.upserts.is_empty() {
+                self.commit_batch(d, &mut manifest, moves, Vec::new(), delta)
+                    .await
+                    .map_err(DirectionFailure::import)?;
+                report.batches += 1;
+            }
+            done_batches += 1;
+            report.items_copied += copied;
+            report.bytes_copied += bytes;
+            report.items_unchanged += unchanged;
+            if let Some(p) = &opts.progress {
+                p.advance(batch.len() as u64, batch.iter().map(|e| e.size).sum());
+            }
+        }
+
+        let remaining: Vec<&Entry> = batches[done_batches..].iter().flatten().collect();
+        let mut pending_bytes: u64 = remaining.iter().map(|e| e.size).sum();
+        report.pending_items = remaining.len() as u64 + failed_items;
+
+        // Deletions propagate only once every copy of this module has succeeded.
+        if report.pending_items == 0 && !opts.cancel.is_cancelled() {
+            for chunk in deletes.chunks(settings.batch_max_items.max(1) as usize) {
+                if opts.cancel.is_cancelled() {
+                    break;
+                }
+                let delta = Delta {
+                    seq: manifest.next_seq(),
+                    upserts: Vec::new(),
+                    removes: chunk.to_vec(),
+                };
+                let paths: Vec<ItemPath> = chunk.iter().map(|p| replica_prefix.join(p)).collect();
+                self.commit_batch(d, &mut manifest, Vec::new(), paths, delta)
+                    .await
+                    .map_err(DirectionFailure::import)?;
+                report.batches += 1;
+                report.items_deleted += chunk.len() as u64;
+            }
+        }
+        let undeleted = deletes.len() as u64 - report.items_deleted;
+        report.pending_items += undeleted;
+        if undeleted > 0 {
+            pending_bytes += 0;
+        }
+        manifest
+            .compact_if_needed(d.dst)
+            .await
+            .map_err(DirectionFailure::import)?;
+        if report.batches > 0 {
+            d.dst
+                .make_durable()
+                .await
+                .map_err(DirectionFailure::import)?;
+        }
+        Ok(pending_bytes)
+    }
+}
+
+fn item_failure(path: &ItemPath, e: &StoreError) -> String {
+    if e.is_not_found() {
+        format!("'{path}' disappeared during the sync; it is picked up next time")
+    } else {
+        format!("cannot copy '{path}': {e}")
+    }
+}
+
+/// Bytes in one batch of a module.
+pub fn batch_byte_limit(module: Module, s: &crate::topology::BackupServiceSettings) -> u64 {
+    match module {
+        Module::DataConf => s.max_data_conf_package_size_kb,
+        _ => s.batch_max_kb,
+    }
+    .saturating_mul(1024)
+}
+
+/// Splits items into batches bounded by count and bytes (an item larger than the
+/// byte limit gets a batch of its own).
+fn partition(items: &[Entry], max_items: u64, max_bytes: u64) -> Vec<Vec<Entry>> {
+    let mut batches: Vec<Vec<Entry>> = Vec::new();
+    let mut current: Vec<Entry> = Vec::new();
+    let mut bytes = 0u64;
+    for item in items {
+        if !current.is_empty()
+            && (current.len() as u64 >= max_items || bytes + item.size > max_bytes)
+        {
+            batches.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += item.size;
+        current.push(item.clone());
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// Why a direction failed: on the exporting side (reading the source, the guard)
+/// or the importing side (writing the replica).
+enum DirectionFailure {
+    Export(String),
+    Import(String),
+}
+
+impl DirectionFailure {
+    fn export(e: StoreError) -> Self {
+        DirectionFailure::Export(e.to_string())
+    }
+    fn import(e: StoreError) -> Self {
+        DirectionFailure::Import(e.to_string())
+    }
+    fn message(&self) -> &str {
+        match self {
+            DirectionFailure::Export(m) | DirectionFailure::Import(m) => m,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ChangeToken;
+
+    fn entry(name: &str, size: u64) -> Entry {
+        Entry {
+            path: ItemPath::parse(name).unwrap(),
+            size,
+            mtime_ns: 0,
+            token: ChangeToken::None,
+        }
+    }
+
+    #[test]
+    fn partition_bounds_count_and_bytes() {
+        let items: Vec<Entry> = (0..7).map(|i| entry(&format!("f{i}"), 10)).collect();
+        let b = partition(&items, 3, 1000);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 1]);
+        let b = partition(&items, 100, 25);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 2, 1]);
+        let big = vec![entry("a", 5), entry("huge", 500), entry("b", 5)];
+        let b = partition(&big, 100, 100);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 1, 1]);
+    }
+}

@@ -1,0 +1,419 @@
+//! Reading and validating `deployment.toml`.
+//!
+//! Every error names the file, line and column of the offending value, so an
+//! administrator can jump straight to it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::settings::parse_sync_interval;
+use super::{BackupServiceSettings, Deployment, Fqdn, Pool, Site};
+use crate::store::StoreLocation;
+
+/// An invalid or unreadable deployment file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentError {
+    pub file: PathBuf,
+    /// 1-based line and column, when the error has a position.
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for DeploymentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for DeploymentError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    deployment: Spanned<RawDeployment>,
+    #[serde(default)]
+    site: Vec<Spanned<RawSite>>,
+    #[serde(default)]
+    pool: Vec<Spanned<RawPool>>,
+    backup_service: Option<RawSettings>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeployment {
+    name: Spanned<String>,
+    cms_master: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    identity: Spanned<String>,
+    site_id: Spanned<i64>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    fqdn: Spanned<String>,
+    site: Spanned<String>,
+    backup_pool: Option<Spanned<String>>,
+    store: Option<Spanned<String>>,
+    #[serde(default)]
+    computers: Vec<Spanned<String>>,
+    #[serde(default)]
+    services: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    sync_interval: Option<Spanned<String>>,
+    max_batches_per_user_store_sync: Option<Spanned<i64>>,
+    max_batches_per_cms_sync: Option<Spanned<i64>>,
+    max_data_conf_package_size_kb: Option<Spanned<i64>>,
+    max_concurrent_calls: Option<Spanned<i64>>,
+    batch_max_items: Option<Spanned<i64>>,
+    batch_max_kb: Option<Spanned<i64>>,
+    transfer_parallelism: Option<Spanned<i64>>,
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn error(&self, span: Range<usize>, message: impl Into<String>) -> DeploymentError {
+        DeploymentError {
+            file: self.file.to_path_buf(),
+            position: Some(line_col(self.text, span.start)),
+            message: message.into(),
+        }
+    }
+
+    fn warning(&self, span: Range<usize>, message: impl fmt::Display) -> String {
+        let (line, col) = line_col(self.text, span.start);
+        format!("{}:{line}:{col}: warning: {message}", self.file.display())
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Reads and validates a deployment file.
+pub fn load(path: &Path) -> Result<Deployment, DeploymentError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DeploymentError {
+        file: path.to_path_buf(),
+        position: None,
+        message: format!("cannot read the deployment file: {e}"),
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    parse(&text, path, base)
+}
+
+/// Parses and validates deployment text; `file` is used in messages, `base` resolves
+/// relative store paths.
+pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, DeploymentError> {
+    let ctx = Ctx { file, text };
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        ctx.error(span, e.message().trim().replace('\n', " "))
+    })?;
+    let mut warnings = Vec::new();
+
+    let deployment = raw.deployment.into_inner();
+    let name = deployment.name.get_ref().trim().to_string();
+    if name.is_empty() {
+        return Err(ctx.error(deployment.name.span(), "deployment name is empty"));
+    }
+
+    // Sites.
+    let mut sites: Vec<Site> = Vec::new();
+    for site in raw.site {
+        let site = site.into_inner();
+        let identity = site.identity.get_ref().trim().to_string();
+        if identity.is_empty() {
+            return Err(ctx.error(site.identity.span(), "site identity is empty"));
+        }
+        let id = *site.site_id.get_ref();
+        if !(1..=i64::from(u32::MAX)).contains(&id) {
+            return Err(ctx.error(
+                site.site_id.span(),
+                format!("site_id {id} is out of range: use a positive whole number"),
+            ));
+        }
+        if sites
+            .iter()
+            .any(|s| s.identity.eq_ignore_ascii_case(&identity))
+        {
+            return Err(ctx.error(site.identity.span(), format!("duplicate site '{identity}'")));
+        }
+        if sites.iter().any(|s| i64::from(s.site_id) == id) {
+            return Err(ctx.error(
+                site.site_id.span(),
+                format!("duplicate site_id {id}: each site needs its own"),
+            ));
+        }
+        sites.push(Site {
+            identity,
+            site_id: id as u32,
+            description: site.description,
+        });
+    }
+
+    // Pools, first pass: each pool on its own.
+    struct Parsed {
+        pool: Pool,
+        backup_span: Option<Range<usize>>,
+    }
+    let mut parsed: Vec<Parsed> = Vec::new();
+    for pool in raw.pool {
+        let pool = pool.into_inner();
+        let fqdn = Fqdn::parse(pool.fqdn.get_ref())
+            .map_err(|m| ctx.error(pool.fqdn.span(), format!("pool fqdn: {m}")))?;
+        if parsed.iter().any(|p| p.pool.fqdn == fqdn) {
+            return Err(ctx.error(pool.fqdn.span(), format!("duplicate pool '{fqdn}'")));
+        }
+        let site = sites
+            .iter()
+            .find(|s| s.identity.eq_ignore_ascii_case(pool.site.get_ref().trim()))
+            .ok_or_else(|| {
+                ctx.error(
+                    pool.site.span(),
+                    format!(
+                        "pool '{fqdn}' names site '{}', which does not exist: add a [[site]] with that identity",
+                        pool.site.get_ref()
+                    ),
+                )
+            })?;
+        let backup_pool = match &pool.backup_pool {
+            Some(b) => Some(
+                Fqdn::parse(b.get_ref())
+                    .map_err(|m| ctx.error(b.span(), format!("backup_pool: {m}")))?,
+            ),
+            None => None,
+        };
+        let store = match &pool.store {
+            Some(s) => {
+                StoreLocation::parse(s.get_ref(), base).map_err(|m| ctx.error(s.span(), m))?
+            }
+            None => StoreLocation::Local(base.join("stores").join(fqdn.as_str())),
+        };
+        let mut computers = Vec::new();
+        for c in &pool.computers {
+            let computer = Fqdn::parse(c.get_ref())
+                .map_err(|m| ctx.error(c.span(), format!("computer: {m}")))?;
+            computers.push(computer.to_string());
+        }
+        parsed.push(Parsed {
+            backup_span: pool.backup_pool.as_ref().map(|b| b.span()),
+            pool: Pool {
+                fqdn,
+                site: site.identity.clone(),
+                backup_pool,
+                store,
+                computers,
+                services: pool.services,
+            },
+        });
+    }
+
+    // Second pass: pairing is 1:1 and mutual.
+    let index: HashMap<&Fqdn, &Pool> = parsed.iter().map(|p| (&p.pool.fqdn, &p.pool)).collect();
+    for p in &parsed {
+        let (Some(backup), Some(span)) = (&p.pool.backup_pool, &p.backup_span) else {
+            continue;
+        };
+        if *backup == p.pool.fqdn {
+            return Err(ctx.error(
+                span.clone(),
+                format!("pool '{}' names itself as its backup pool", p.pool.fqdn),
+            ));
+        }
+        let Some(partner) = index.get(backup) else {
+            return Err(ctx.error(
+                span.clone(),
+                format!(
+                    "backup pool '{backup}' of pool '{}' does not exist: add a [[pool]] with that fqdn",
+                    p.pool.fqdn
+                ),
+            ));
+        };
+        if partner.backup_pool.as_ref() != Some(&p.pool.fqdn) {
+            let names = match &partner.backup_pool {
+                Some(other) => format!("names '{other}'"),
+                None => "names no backup pool".to_string(),
+            };
+            return Err(ctx.error(
+                span.clone(),
+                format!(
+                    "pairing must be mutual: pool '{}' has backup pool '{backup}', but '{backup}' {names}; set its backup_pool = \"{}\"",
+                    p.pool.fqdn, p.pool.fqdn
+                ),
+            ));
+        }
+        if partner.site == p.pool.site && p.pool.fqdn < partner.fqdn {
+            warnings.push(ctx.warning(
+                span.clone(),
+                format!(
+                    "pools '{}' and '{backup}' are paired inside one site ('{}'): a site disaster takes both",
+                    p.pool.fqdn, p.pool.site
+                ),
+            ));
+        }
+    }
+
+    let cms_master = Fqdn::parse(deployment.cms_master.get_ref())
+        .map_err(|m| ctx.error(deployment.cms_master.span(), format!("cms_master: {m}")))?;
+    if !index.contains_key(&cms_master) {
+        return Err(ctx.error(
+            deployment.cms_master.span(),
+            format!("cms_master '{cms_master}' is not a pool of this deployment"),
+        ));
+    }
+
+    let settings = match raw.backup_service {
+        Some(raw) => settings_from(&ctx, raw)?,
+        None => BackupServiceSettings::default(),
+    };
+
+    Ok(Deployment {
+        name,
+        path: file.to_path_buf(),
+        cms_master,
+        sites,
+        pools: parsed.into_iter().map(|p| p.pool).collect(),
+        settings,
+        warnings,
+    })
+}
+
+fn settings_from(
+    ctx: &Ctx<'_>,
+    raw: RawSettings,
+) -> Result<BackupServiceSettings, DeploymentError> {
+    let mut settings = BackupServiceSettings::default();
+    if let Some(interval) = raw.sync_interval {
+        settings.sync_interval =
+            parse_sync_interval(interval.get_ref()).map_err(|m| ctx.error(interval.span(), m))?;
+    }
+    let numbers = [
+        (
+            "max_batches_per_user_store_sync",
+            raw.max_batches_per_user_store_sync,
+        ),
+        ("max_batches_per_cms_sync", raw.max_batches_per_cms_sync),
+        (
+            "max_data_conf_package_size_kb",
+            raw.max_data_conf_package_size_kb,
+        ),
+        ("max_concurrent_calls", raw.max_concurrent_calls),
+        ("batch_max_items", raw.batch_max_items),
+        ("batch_max_kb", raw.batch_max_kb),
+        ("transfer_parallelism", raw.transfer_parallelism),
+    ];
+    for (name, value) in numbers {
+        if let Some(value) = value {
+            settings
+                .set_number(name, *value.get_ref())
+                .map_err(|m| ctx.error(value.span(), m))?;
+        }
+    }
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[deployment]
+name = "t"
+cms_master = "a.x.com"
+
+[[site]]
+identity = "S1"
+site_id = 1
+
+[[site]]
+identity = "S2"
+site_id = 2
+
+[[pool]]
+fqdn = "A.x.com"
+site = "S1"
+backup_pool = "b.x.com"
+
+[[pool]]
+fqdn = "b.x.com"
+site = "s2"
+backup_pool = "a.x.com"
+store = "memory://b"
+"#;
+
+    fn parse_str(text: &str) -> Result<Deployment, DeploymentError> {
+        parse(text, Path::new("d.toml"), Path::new("/base"))
+    }
+
+    #[test]
+    fn good_file() {
+        let d = parse_str(GOOD).unwrap();
+        assert_eq!(d.pools.len(), 2);
+        assert_eq!(d.pools[0].fqdn.as_str(), "a.x.com");
+        assert_eq!(d.pools[1].site, "S2");
+        assert_eq!(
+            d.pools[0].store,
+            StoreLocation::Local("/base/stores/a.x.com".into())
+        );
+        assert!(d.warnings.is_empty());
+        assert_eq!(d.pairs().len(), 1);
+    }
+
+    #[test]
+    fn non_mutual_pairing_points_at_backup_pool() {
+        let text = GOOD.replace("backup_pool = \"a.x.com\"\n", "");
+        let e = parse_str(&text).unwrap_err();
+        assert_eq!(e.position, Some((17, 15)));
+        assert!(e.message.contains("pairing must be mutual"), "{e}");
+    }
+
+    #[test]
+    fn same_site_pairing_warns() {
+        let text = GOOD.replace("site = \"s2\"", "site = \"S1\"");
+        let d = parse_str(&text).unwrap();
+        assert_eq!(d.warnings.len(), 1);
+        assert!(d.warnings[0].contains("inside one site"));
+    }
+
+    #[test]
+    fn unknown_key_has_position() {
+        let text = GOOD.replace("site_id = 2", "site_id = 2\ncolour = 3");
+        let e = parse_str(&text).unwrap_err();
+        assert!(e.message.contains("colour"), "{e}");
+        assert_eq!(e.position.map(|p| p.0), Some(13));
+    }
+}

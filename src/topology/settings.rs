@@ -1,0 +1,151 @@
+//! Backup Service settings (`[backup_service]`), with the Lync defaults.
+
+use std::time::Duration;
+
+/// The global Backup Service settings of a deployment.
+///
+/// The first five mirror `Get-CsBackupServiceConfiguration`; the `batch_*` and
+/// `transfer_parallelism` settings are poolsync's own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BackupServiceSettings {
+    /// How often the service syncs each pair (Lync: SyncInterval, 00:00:05 to 03:00:00).
+    #[serde(serialize_with = "serialize_interval")]
+    pub sync_interval: Duration,
+    /// Batches the user-data modules export per service cycle.
+    pub max_batches_per_user_store_sync: u64,
+    /// Batches the CMS module exports per service cycle.
+    pub max_batches_per_cms_sync: u64,
+    /// Size of one DataConf batch (package), in KiB.
+    pub max_data_conf_package_size_kb: u64,
+    /// Pairs synced at once by an array target or the service.
+    pub max_concurrent_calls: u64,
+    /// Items in one batch (all modules).
+    pub batch_max_items: u64,
+    /// Bytes in one batch of the PresenceFocus and CMSMaster modules, in KiB.
+    pub batch_max_kb: u64,
+    /// Items copied at once within a batch.
+    pub transfer_parallelism: u64,
+}
+
+impl Default for BackupServiceSettings {
+    fn default() -> Self {
+        BackupServiceSettings {
+            sync_interval: Duration::from_secs(120),
+            max_batches_per_user_store_sync: 500,
+            max_batches_per_cms_sync: 500,
+            max_data_conf_package_size_kb: 102_400,
+            max_concurrent_calls: 10,
+            batch_max_items: 1000,
+            batch_max_kb: 65_536,
+            transfer_parallelism: 8,
+        }
+    }
+}
+
+/// The names of every setting, in documentation order.
+pub const SETTING_NAMES: [&str; 8] = [
+    "sync_interval",
+    "max_batches_per_user_store_sync",
+    "max_batches_per_cms_sync",
+    "max_data_conf_package_size_kb",
+    "max_concurrent_calls",
+    "batch_max_items",
+    "batch_max_kb",
+    "transfer_parallelism",
+];
+
+pub const MIN_SYNC_INTERVAL: Duration = Duration::from_secs(5);
+pub const MAX_SYNC_INTERVAL: Duration = Duration::from_secs(3 * 3600);
+
+/// Parses a Lync time span `hh:mm:ss` and checks the SyncInterval range.
+pub fn parse_sync_interval(text: &str) -> Result<Duration, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let parsed = if parts.len() == 3 {
+        let nums: Option<Vec<u64>> = parts
+            .iter()
+            .map(|p| {
+                if p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()) {
+                    p.parse().ok()
+                } else {
+                    None
+                }
+            })
+            .collect();
+        nums.filter(|n| n[1] < 60 && n[2] < 60)
+            .map(|n| Duration::from_secs(n[0] * 3600 + n[1] * 60 + n[2]))
+    } else {
+        None
+    };
+    let interval = parsed.ok_or_else(|| {
+        format!("sync_interval '{text}' is not a time span: write hh:mm:ss, e.g. \"00:02:00\"")
+    })?;
+    if !(MIN_SYNC_INTERVAL..=MAX_SYNC_INTERVAL).contains(&interval) {
+        return Err(format!(
+            "sync_interval '{text}' is out of range: it must be between 00:00:05 and 03:00:00"
+        ));
+    }
+    Ok(interval)
+}
+
+/// Formats a duration as `hh:mm:ss`.
+pub fn format_interval(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+fn serialize_interval<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_interval(*d))
+}
+
+impl BackupServiceSettings {
+    /// Sets one numeric setting by name, checking it is positive.
+    pub fn set_number(&mut self, name: &str, value: i64) -> Result<(), String> {
+        if value <= 0 {
+            return Err(format!("{name} must be a positive number, not {value}"));
+        }
+        let value = value as u64;
+        let slot = match name {
+            "max_batches_per_user_store_sync" => &mut self.max_batches_per_user_store_sync,
+            "max_batches_per_cms_sync" => &mut self.max_batches_per_cms_sync,
+            "max_data_conf_package_size_kb" => &mut self.max_data_conf_package_size_kb,
+            "max_concurrent_calls" => &mut self.max_concurrent_calls,
+            "batch_max_items" => &mut self.batch_max_items,
+            "batch_max_kb" => &mut self.batch_max_kb,
+            "transfer_parallelism" => &mut self.transfer_parallelism,
+            _ => {
+                return Err(format!(
+                    "unknown setting '{name}': the settings are {}",
+                    SETTING_NAMES.join(", ")
+                ));
+            }
+        };
+        *slot = value;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_range_and_format() {
+        assert_eq!(
+            parse_sync_interval("00:02:00"),
+            Ok(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_sync_interval("03:00:00"),
+            Ok(Duration::from_secs(10800))
+        );
+        assert!(
+            parse_sync_interval("00:00:04")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(parse_sync_interval("03:00:01").is_err());
+        assert!(parse_sync_interval("2m").unwrap_err().contains("hh:mm:ss"));
+        assert!(parse_sync_interval("00:61:00").is_err());
+        assert_eq!(format_interval(Duration::from_secs(3725)), "01:02:05");
+    }
+}
