@@ -88,6 +88,17 @@ fn execute(cli: Cli) -> Result<(), Error> {
         None => {}
     }
 
+    let mut limits = Limits::default();
+    if let Some(n) = cli.max_operations {
+        limits.max_operations = n;
+    }
+    if cli.check {
+        let Some(script) = &cli.script else {
+            return Err(Error::Usage("--check needs a SCRIPT to compile".into()));
+        };
+        return crate::script::check_file(Path::new(script), &limits);
+    }
+
     let deployment = Arc::new(load_deployment(&cli)?);
     interrupt::install();
     let ctx = ScriptContext::new(
@@ -96,22 +107,12 @@ fn execute(cli: Cli) -> Result<(), Error> {
         std::io::stderr().is_terminal(),
     )
     .map_err(|e| Error::Other(format!("cannot start the I/O runtime: {e}")))?;
-    let mut limits = Limits::default();
-    if let Some(n) = cli.max_operations {
-        limits.max_operations = n;
-    }
     let runner = Runner {
         ctx: Rc::new(ctx),
         limits,
         json: cli.json,
     };
 
-    if cli.check {
-        let Some(script) = &cli.script else {
-            return Err(Error::Usage("--check needs a SCRIPT to compile".into()));
-        };
-        return runner.check(Path::new(script));
-    }
     if let Some(code) = &cli.code {
         let mut args: Vec<String> = cli.script.iter().cloned().collect();
         args.extend(cli.args.iter().cloned());

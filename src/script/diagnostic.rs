@@ -9,13 +9,10 @@ pub fn is_interrupt(err: &EvalAltResult) -> bool {
 
 fn message(err: &EvalAltResult) -> String {
     match err {
-        EvalAltResult::ErrorRuntime(value, _) => {
-            let text = match value.clone().into_string() {
-                Ok(s) => s,
-                Err(_) => format!("{value:?}"),
-            };
-            format!("runtime error: {text}")
-        }
+        EvalAltResult::ErrorRuntime(value, _) => match value.clone().into_string() {
+            Ok(s) => s,
+            Err(_) => format!("{value:?}"),
+        },
         EvalAltResult::ErrorTerminated(..) => "interrupted".into(),
         other => {
             let text = other.to_string();

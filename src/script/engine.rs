@@ -9,15 +9,24 @@ use rhai::{Dynamic, Engine};
 use super::sandbox::{Limits, ScriptDirResolver};
 use super::{ScriptContext, api, types};
 
-/// A new engine: poolsync's types and functions, the limits, no `eval`, imports
-/// only from `import_base`, and Ctrl-C checked at every operation.
+/// A new engine: poolsync's types and functions on top of [`sandboxed_engine`].
 pub fn build_engine(
     ctx: &Rc<ScriptContext>,
     limits: &Limits,
     import_base: Option<PathBuf>,
 ) -> Engine {
+    let mut engine = sandboxed_engine(limits, import_base);
+    types::register(&mut engine);
+    api::register(&mut engine, ctx);
+    engine
+}
+
+/// The sandbox alone: the limits, no `eval`, imports only from `import_base`, and
+/// Ctrl-C checked at every operation. Enough to compile (`--check`).
+pub fn sandboxed_engine(limits: &Limits, import_base: Option<PathBuf>) -> Engine {
     let mut engine = Engine::new();
     engine.disable_symbol("eval");
+    allow_module_as_name(&mut engine);
     limits.apply(&mut engine);
     engine.set_module_resolver(ScriptDirResolver::new(import_base));
     let flag = crate::interrupt::flag();
@@ -28,7 +37,17 @@ pub fn build_engine(
             None
         }
     });
-    types::register(&mut engine);
-    api::register(&mut engine, ctx);
     engine
+}
+
+/// `module` is a word Rhai reserves for itself but never uses; poolsync's options
+/// and reports are about Backup Service modules (`#{module: "DataConf"}`,
+/// `report.module`), so the word is handed back to scripts as a plain name.
+#[allow(deprecated)] // on_parse_token is stable in use, marked volatile upstream
+fn allow_module_as_name(engine: &mut Engine) {
+    use rhai::Token;
+    engine.on_parse_token(|token, _, _| match token {
+        Token::Reserved(word) if word.as_str() == "module" => Token::Identifier(word),
+        other => other,
+    });
 }

@@ -15,5 +15,5 @@ pub mod types;
 
 pub use context::ScriptContext;
 pub use engine::build_engine;
-pub use runner::{Runner, strip_shebang};
+pub use runner::{Runner, check_file, strip_shebang};
 pub use sandbox::Limits;

@@ -17,11 +17,15 @@ pub struct Runner {
     pub json: bool,
 }
 
-/// Makes a `#!` first line a comment, keeping line numbers.
+/// Blanks a `#!` first line, keeping line numbers.
 pub fn strip_shebang(source: &str) -> String {
-    match source.strip_prefix("#!") {
-        Some(rest) => format!("//{rest}"),
-        None => source.to_string(),
+    if source.starts_with("#!") {
+        match source.find('\n') {
+            Some(i) => source[i..].to_string(),
+            None => String::new(),
+        }
+    } else {
+        source.to_string()
     }
 }
 
@@ -93,22 +97,22 @@ impl Runner {
         });
         self.run_source(&path.display().to_string(), &source, base, args, false)
     }
+}
 
-    /// Only compiles a script.
-    pub fn check(&self, path: &Path) -> Result<(), Error> {
-        let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let source = strip_shebang(&source);
-        let engine = build_engine(&self.ctx, &self.limits, None);
-        let name = path.display().to_string();
-        match engine.compile(&source) {
-            Ok(_) => {
-                println!("{name}: ok");
-                Ok(())
-            }
-            Err(e) => {
-                eprintln!("{}", diagnostic::format_parse(&name, &source, &e));
-                Err(Error::ScriptFailed)
-            }
+/// Only compiles a script (no deployment needed).
+pub fn check_file(path: &Path, limits: &Limits) -> Result<(), Error> {
+    let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let source = strip_shebang(&source);
+    let engine = super::engine::sandboxed_engine(limits, None);
+    let name = path.display().to_string();
+    match engine.compile(&source) {
+        Ok(_) => {
+            println!("{name}: ok");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{}", diagnostic::format_parse(&name, &source, &e));
+            Err(Error::ScriptFailed)
         }
     }
 }

@@ -33,6 +33,7 @@ fn opt(value: &Option<String>) -> Dynamic {
 #[derive(Debug, Clone, Serialize)]
 pub struct PoolObj {
     pub fqdn: String,
+    pub identity: String,
     pub site: String,
     pub site_id: i64,
     pub backup_pool: Option<String>,
@@ -47,6 +48,7 @@ impl PoolObj {
     pub fn new(d: &Deployment, p: &Pool) -> Self {
         PoolObj {
             fqdn: p.fqdn.to_string(),
+            identity: p.fqdn.to_string(),
             site: p.site.clone(),
             site_id: i64::from(d.site_of(p).site_id),
             backup_pool: p.backup_pool.as_ref().map(|b| b.to_string()),

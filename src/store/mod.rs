@@ -26,7 +26,7 @@ pub use item_path::ItemPath;
 pub use local::LocalStore;
 pub use location::StoreLocation;
 pub use object::ObjectBackedStore;
-pub use registry::open_store;
+pub use registry::{memory_backend, open_store};
 
 /// A BLAKE3 content hash.
 pub type Hash = [u8; 32];

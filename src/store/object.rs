@@ -47,13 +47,14 @@ impl ObjectBackedStore {
         Path::parse(&full).map_err(|e| self.other(format!("invalid key '{rel}': {e}")))
     }
 
+    /// The object key of an item: each segment percent-encoded by `object_store`
+    /// (which also encodes `%`), so any byte string maps to one key and back.
     fn item_key(&self, path: &ItemPath) -> StoreResult<Path> {
-        let text = path.to_str().ok_or_else(|| {
-            self.other(format!(
-                "'{path}' is not UTF-8; object stores need UTF-8 names"
-            ))
-        })?;
-        self.key(text)
+        let mut key = self.prefix.clone();
+        for segment in path.as_bytes().split(|b| *b == b'/') {
+            key = key.join(segment);
+        }
+        Ok(key)
     }
 
     fn meta_key(&self, key: &str) -> StoreResult<Path> {
@@ -160,8 +161,14 @@ impl Store for ObjectBackedStore {
             let Some(parts) = meta.location.prefix_match(&base) else {
                 continue;
             };
-            let rel: Vec<String> = parts.map(|p| p.as_ref().to_string()).collect();
-            match ItemPath::parse(rel.join("/")) {
+            let mut rel: Vec<u8> = Vec::new();
+            for part in parts {
+                if !rel.is_empty() {
+                    rel.push(b'/');
+                }
+                rel.extend(percent_encoding::percent_decode_str(part.as_ref()));
+            }
+            match ItemPath::parse(&rel) {
                 Ok(path) => listing.entries.push(Entry {
                     path,
                     size: meta.size,

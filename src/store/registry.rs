@@ -12,21 +12,22 @@ use super::{LocalStore, ObjectBackedStore, Store, StoreLocation, StoreResult};
 pub fn open_store(location: &StoreLocation) -> StoreResult<Arc<dyn Store>> {
     match location {
         StoreLocation::Local(path) => Ok(Arc::new(LocalStore::open(path)?)),
-        StoreLocation::Memory(name) => {
-            static MEMORY: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
-            let map = MEMORY.get_or_init(Default::default);
-            let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-            let backend = map
-                .entry(name.clone())
-                .or_insert_with(|| Arc::new(InMemory::new()))
-                .clone();
-            Ok(Arc::new(ObjectBackedStore::new(
-                backend,
-                object_store::path::Path::default(),
-                location.to_string(),
-            )))
-        }
+        StoreLocation::Memory(name) => Ok(Arc::new(ObjectBackedStore::new(
+            memory_backend(name),
+            object_store::path::Path::default(),
+            location.to_string(),
+        ))),
     }
+}
+
+/// The process-wide in-memory object store called `name` (created on first use).
+pub fn memory_backend(name: &str) -> Arc<InMemory> {
+    static MEMORY: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
+    let map = MEMORY.get_or_init(Default::default);
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(name.to_string())
+        .or_insert_with(|| Arc::new(InMemory::new()))
+        .clone()
 }
 
 /// A process-unique suffix for temporary names.

@@ -118,7 +118,10 @@ enum ItemOutcome {
         path: ItemPath,
         entry: ManifestEntry,
     },
-    Failed(String),
+    Failed {
+        size: u64,
+        message: String,
+    },
     Skipped,
 }
 
@@ -182,6 +185,13 @@ impl SyncEngine {
 
     pub fn deployment(&self) -> &Arc<Deployment> {
         &self.deployment
+    }
+
+    /// Uses `store` for a pool instead of opening its location (tests inject
+    /// fault-injecting stores this way).
+    pub fn set_store(&self, pool: &Fqdn, store: Arc<dyn Store>) {
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        stores.insert(pool.clone(), store);
     }
 
     /// The store of a pool, opened once.
@@ -458,6 +468,54 @@ impl SyncEngine {
         report
     }
 
+    /// Fills an empty (lost or damaged) manifest from the replica itself: each item's
+    /// size and hash, with no source metadata, so every source item is compared by
+    /// content (nothing equal is copied again) and items the source no longer has
+    /// are deleted (subject to the guard).
+    async fn rebuild_from_replica(
+        &self,
+        d: &Direction<'_>,
+        manifest: &mut Manifest,
+        warnings: &mut Vec<String>,
+    ) -> StoreResult<()> {
+        let prefix = d.replica_prefix();
+        let listing = d.dst.list(&prefix).await?;
+        if listing.entries.is_empty() {
+            return Ok(());
+        }
+        let parallelism = self.deployment.settings.transfer_parallelism.max(1) as usize;
+        let hashed: Vec<StoreResult<(ItemPath, u64, crate::store::Hash)>> =
+            futures::stream::iter(listing.entries.iter().map(|e| {
+                let prefix = &prefix;
+                async move {
+                    let (size, hash) = d.dst.hash(&prefix.join(&e.path)).await?;
+                    Ok((e.path.clone(), size, hash))
+                }
+            }))
+            .buffer_unordered(parallelism)
+            .collect()
+            .await;
+        for item in hashed {
+            let (path, size, hash) = item?;
+            manifest.entries.insert(
+                path,
+                ManifestEntry {
+                    size,
+                    mtime_ns: i64::MIN,
+                    token: crate::store::ChangeToken::None,
+                    hash,
+                },
+            );
+        }
+        warnings.push(format!(
+            "{} at {}: the replica had no manifest; rebuilt it from the content of {} items",
+            d.module.short_name(),
+            d.to.fqdn,
+            manifest.entries.len()
+        ));
+        Ok(())
+    }
+
     /// Recovers an interrupted batch by rolling its journal forward.
     async fn recover(&self, d: &Direction<'_>) -> StoreResult<()> {
         let key = d.journal_key();
@@ -528,10 +586,15 @@ impl SyncEngine {
             .map_err(DirectionFailure::import)?;
         if let Some(damage) = &manifest.damaged {
             warnings.push(format!(
-                "{} at {}: {damage}; every item is re-checked by content",
+                "{} at {}: {damage}; rebuilding it from the replica's content",
                 d.module.short_name(),
                 d.to.fqdn
             ));
+        }
+        if manifest.entries.is_empty() {
+            self.rebuild_from_replica(d, &mut manifest, warnings)
+                .await
+                .map_err(DirectionFailure::import)?;
         }
 
         // Plan: what changed since the manifest, without reading unchanged content.
@@ -614,15 +677,22 @@ impl SyncEngine {
                     p.advance(1, entry.size);
                 }
             }
-            report.batches = batches.len() as u64;
+            let delete_batches = deletes
+                .len()
+                .div_ceil(settings.batch_max_items.max(1) as usize);
+            report.batches = (batches.len() + delete_batches) as u64;
             report.items_deleted = deletes.len() as u64;
+            // The state a dry run reports is the one the pair is in now.
+            report.pending_items = report.items_copied + report.items_deleted;
+            let pending_bytes = report.bytes_copied;
             report.would_delete = deletes;
-            return Ok(0);
+            return Ok(pending_bytes);
         }
 
         let replica_prefix = d.replica_prefix();
         let parallelism = settings.transfer_parallelism.max(1) as usize;
         let mut failed_items = 0u64;
+        let mut failed_bytes = 0u64;
         let mut done_batches = 0usize;
         for batch in &batches {
             if opts.cancel.is_cancelled() {
@@ -664,7 +734,10 @@ impl SyncEngine {
                                 }
                                 Ok(_) => {}
                                 Err(e) => {
-                                    return ItemOutcome::Failed(item_failure(&entry.path, &e));
+                                    return ItemOutcome::Failed {
+                                        size: entry.size,
+                                        message: item_failure(&entry.path, &e),
+                                    };
                                 }
                             }
                         }
@@ -690,7 +763,10 @@ impl SyncEngine {
                             }
                             Err(e) => {
                                 let _ = d.dst.discard_staged(std::slice::from_ref(&name)).await;
-                                ItemOutcome::Failed(item_failure(&entry.path, &e))
+                                ItemOutcome::Failed {
+                                    size: entry.size,
+                                    message: item_failure(&entry.path, &e),
+                                }
                             }
                         }
                     }
@@ -718,8 +794,9 @@ impl SyncEngine {
                         unchanged += 1;
                         delta.upserts.push((path, entry));
                     }
-                    ItemOutcome::Failed(message) => {
+                    ItemOutcome::Failed { size, message } => {
                         failed_items += 1;
+                        failed_bytes += size;
                         warnings.push(format!("{} -> {}: {message}", d.from.fqdn, d.to.fqdn));
                     }
                     ItemOutcome::Skipped => skipped = true,
@@ -748,7 +825,7 @@ impl SyncEngine {
         }
 
         let remaining: Vec<&Entry> = batches[done_batches..].iter().flatten().collect();
-        let mut pending_bytes: u64 = remaining.iter().map(|e| e.size).sum();
+        let pending_bytes: u64 = remaining.iter().map(|e| e.size).sum::<u64>() + failed_bytes;
         report.pending_items = remaining.len() as u64 + failed_items;
 
         // Deletions propagate only once every copy of this module has succeeded.
@@ -772,9 +849,6 @@ impl SyncEngine {
         }
         let undeleted = deletes.len() as u64 - report.items_deleted;
         report.pending_items += undeleted;
-        if undeleted > 0 {
-            pending_bytes += 0;
-        }
         manifest
             .compact_if_needed(d.dst)
             .await

@@ -34,13 +34,29 @@ pub struct DirectionReport {
 }
 
 /// The result of one `invoke_backup_service_sync` of a pair.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct SyncReport {
     pub pool: Fqdn,
     pub backup_pool: Fqdn,
     pub what_if: bool,
     pub modules: Vec<DirectionReport>,
     pub warnings: Vec<String>,
+}
+
+impl Serialize for SyncReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("SyncReport", 8)?;
+        st.serialize_field("pool", &self.pool)?;
+        st.serialize_field("backup_pool", &self.backup_pool)?;
+        st.serialize_field("what_if", &self.what_if)?;
+        st.serialize_field("items_copied", &self.items_copied())?;
+        st.serialize_field("bytes_copied", &self.bytes_copied())?;
+        st.serialize_field("items_deleted", &self.items_deleted())?;
+        st.serialize_field("modules", &self.modules)?;
+        st.serialize_field("warnings", &self.warnings)?;
+        st.end()
+    }
 }
 
 impl SyncReport {
@@ -119,8 +135,10 @@ impl fmt::Display for SyncReport {
         for e in self.errors() {
             write!(f, "\nerror: {e}")?;
         }
-        for w in &self.warnings {
-            write!(f, "\nwarning: {w}")?;
+        match self.warnings.len() {
+            0 => {}
+            1 => write!(f, "\n1 warning (see .warnings)")?,
+            n => write!(f, "\n{n} warnings (see .warnings)")?,
         }
         Ok(())
     }

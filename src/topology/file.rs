@@ -126,13 +126,14 @@ pub fn load(path: &Path) -> Result<Deployment, DeploymentError> {
         position: None,
         message: format!("cannot read the deployment file: {e}"),
     })?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    let base = if base.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        base
+    // Store paths are relative to the file's folder; resolve it once, absolutely,
+    // so a store shows (and stays) the same whatever the working directory.
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     };
-    parse(&text, path, base)
+    let base = std::path::absolute(&folder).unwrap_or(folder);
+    parse(&text, path, &base)
 }
 
 /// Parses and validates deployment text; `file` is used in messages, `base` resolves
@@ -254,7 +255,7 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, Deploym
                 format!("pool '{}' names itself as its backup pool", p.pool.fqdn),
             ));
         }
-        let Some(partner) = index.get(backup) else {
+        if !index.contains_key(backup) {
             return Err(ctx.error(
                 span.clone(),
                 format!(
@@ -262,6 +263,14 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, Deploym
                     p.pool.fqdn
                 ),
             ));
+        }
+    }
+    for p in &parsed {
+        let (Some(backup), Some(span)) = (&p.pool.backup_pool, &p.backup_span) else {
+            continue;
+        };
+        let Some(partner) = index.get(backup) else {
+            continue;
         };
         if partner.backup_pool.as_ref() != Some(&p.pool.fqdn) {
             let names = match &partner.backup_pool {

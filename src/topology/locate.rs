@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 
-/// Where the deployment path was found; shown by `--verbose` and in tests.
+/// Where the deployment path was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     Flag,
@@ -39,7 +39,7 @@ pub fn locate(flag: Option<&Path>) -> Result<(PathBuf, Origin), Error> {
         if config.exists() {
             let text = std::fs::read_to_string(&config).map_err(|e| Error::io(&config, e))?;
             let parsed: UserConfig = toml::from_str(&text).map_err(|e| {
-                Error::Other(format!(
+                Error::Usage(format!(
                     "{}: {}",
                     config.display(),
                     e.message().trim().replace('\n', " ")

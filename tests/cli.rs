@@ -1,0 +1,251 @@
+//! The command line: -c, --json, standard input, --check, exit statuses, Ctrl-C,
+//! and the help table.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{Env, RED3};
+
+#[test]
+fn unpaired_pool_one_liner() {
+    let env = Env::with_demo();
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "-c",
+            "get_pool().filter(|p| p.backup_pool == ()).map(|p| p.fqdn)",
+        ])
+        .ok();
+    assert_eq!(out.stdout().trim(), RED3);
+}
+
+#[test]
+fn json_output_of_typed_objects() {
+    let env = Env::with_demo();
+    let out = env
+        .cmd()
+        .args(["--demo", "--json", "-c", "get_pool(#{site: \"Dallas\"})"])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    let pools = v.as_array().unwrap();
+    assert_eq!(pools.len(), 2);
+    assert_eq!(pools[0]["fqdn"], "dal-cs-001.litwareinc.com");
+    assert_eq!(pools[0]["backup_pool"], "atl-cs-001.litwareinc.com");
+    assert_eq!(pools[0]["site_id"], 2);
+    let out = env
+        .cmd()
+        .args(["--demo", "-c", "to_json(get_site(\"Redmond\"))"])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(v["pools"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn piped_standard_input_runs_as_a_script() {
+    let env = Env::with_demo();
+    let out = env.cmd().arg("--demo").stdin("let x = 1;\nx + 1\n").ok();
+    assert_eq!(out.stdout().trim(), "2");
+    let out = env
+        .cmd()
+        .args(["--demo", "-"])
+        .stdin("get_site().len()")
+        .ok();
+    assert_eq!(out.stdout().trim(), "3");
+}
+
+#[test]
+fn incomplete_piped_input_is_an_error() {
+    let env = Env::with_demo();
+    let out = env
+        .cmd()
+        .arg("--demo")
+        .stdin("let x = 1;\nfor p in get_pool() {\n")
+        .status(1);
+    assert!(out.stderr().starts_with("<stdin>:"), "{}", out.stderr());
+    assert!(out.stdout().is_empty());
+}
+
+#[test]
+fn script_errors_show_file_line_column_and_caret() {
+    let env = Env::with_demo();
+    let script = env.write(
+        "bad.rhai",
+        "let a = 1;\nlet b = get_pool(\"nope.litwareinc.com\");\n",
+    );
+    let out = env.cmd().arg("--demo").arg(&script).status(1);
+    let err = out.stderr();
+    let first = err.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!("{}:2:9: ", script.display())),
+        "{err}"
+    );
+    assert!(
+        first.contains("no pool 'nope.litwareinc.com' in deployment 'litwareinc'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 | let b = get_pool(\"nope.litwareinc.com\");"),
+        "{err}"
+    );
+    assert!(err.lines().nth(2).unwrap().ends_with("        ^"), "{err}");
+
+    let syntax = env.write("syntax.rhai", "let x = ;\n");
+    let out = env.cmd().arg("--demo").arg(&syntax).status(1);
+    assert!(
+        out.stderr().contains("syntax.rhai:1:9: "),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn errors_are_catchable() {
+    let env = Env::with_demo();
+    let out = env
+        .cmd()
+        .args(["--demo", "-c", "let r = \"\"; try { get_pool_backup_relationship(\"red-cs-003.litwareinc.com\") } catch (e) { r = `caught: ${e}`; } r"])
+        .ok();
+    assert_eq!(
+        out.stdout().trim(),
+        "caught: pool 'red-cs-003.litwareinc.com' has no backup pool"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = Env::with_demo();
+    env.cmd().args(["--demo", "--no-such-flag"]).status(2);
+    let out = env.cmd().args(["--demo", "--check"]).status(2);
+    assert!(
+        out.stderr().contains("--check needs a SCRIPT"),
+        "{}",
+        out.stderr()
+    );
+    env.cmd().args(["--demo", "missing.rhai"]).status(2);
+}
+
+#[test]
+fn check_only_compiles() {
+    let env = Env::with_demo();
+    let good = env.write(
+        "good.rhai",
+        "invoke_backup_service_sync(\"atl-cs-001.litwareinc.com\")",
+    );
+    let out = env.cmd().args(["--demo", "--check"]).arg(&good).ok();
+    assert!(out.stdout().contains("ok"));
+    // Nothing ran: no replica was written.
+    assert!(
+        !env.store("dal-cs-001.litwareinc.com")
+            .join("backup/atl-cs-001.litwareinc.com")
+            .exists()
+    );
+    let bad = env.write("bad.rhai", "fn (");
+    env.cmd().args(["--demo", "--check"]).arg(&bad).status(1);
+}
+
+#[test]
+fn shebang_and_args() {
+    let env = Env::with_demo();
+    let script = env.write(
+        "args.rhai",
+        "#!/usr/bin/env poolsync\nprint(ARGS.len());\nprint(ARGS[1]);\n",
+    );
+    let out = env
+        .cmd()
+        .arg("--demo")
+        .arg(&script)
+        .args(["one", "--two"])
+        .ok();
+    assert_eq!(out.stdout(), "2\n--two\n");
+}
+
+#[test]
+fn ctrl_c_stops_a_runaway_loop_with_130() {
+    let env = Env::with_demo();
+    let child = env
+        .cmd()
+        .args(["--demo", "-c", "let i = 0; loop { i += 1; }"])
+        .cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let started = Instant::now();
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+}
+
+#[test]
+fn operation_limit_stops_a_script() {
+    let env = Env::with_demo();
+    let out = env
+        .cmd()
+        .args(["--demo", "--max-operations", "1000", "-c", "loop {}"])
+        .status(1);
+    assert!(
+        out.stderr().to_lowercase().contains("too many operations"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn every_help_example_runs() {
+    let env = Env::with_demo();
+    for doc in poolsync::script::help::FUNCTIONS {
+        assert!(
+            !doc.summary.is_empty() && !doc.details.is_empty(),
+            "{}",
+            doc.name
+        );
+        assert!(
+            doc.example.contains(doc.name),
+            "the example of {} uses it",
+            doc.name
+        );
+        let out = env.cmd().args(["--demo", "-c", doc.example]).output();
+        assert!(
+            out.0.status.success(),
+            "example of {} failed: {}",
+            doc.name,
+            out.stderr()
+        );
+        let help = env
+            .cmd()
+            .args(["--demo", "-c", &format!("help(\"{}\")", doc.name)])
+            .ok();
+        assert!(help.stdout().contains(doc.example), "{}", doc.name);
+        if let Some(cmdlet) = doc.cmdlet {
+            assert!(help.stdout().contains(cmdlet));
+        }
+    }
+}
+
+#[test]
+fn functions_reference_is_generated_from_the_table() {
+    let env = Env::new();
+    let out = env.cmd().arg("reference").ok();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/functions.md")).unwrap();
+    assert_eq!(
+        committed,
+        out.stdout(),
+        "docs/functions.md is stale: run `poolsync reference > docs/functions.md`"
+    );
+}
+
+#[test]
+fn every_registered_function_is_documented() {
+    let env = Env::with_demo();
+    // Our functions are the ones that are not Rhai's standard library.
+    let out = env.cmd().args(["--demo", "-c", "help()"]).ok();
+    for doc in poolsync::script::help::FUNCTIONS {
+        assert!(out.stdout().contains(doc.name));
+    }
+}

@@ -1,0 +1,205 @@
+//! A small builder that runs the real binary in an isolated home.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_poolsync");
+
+/// A test's own home: config, data and state directories, and a work folder.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// A home whose demo is a private copy of a prepared one (cheap to make).
+    pub fn with_demo() -> Env {
+        let env = Env::new();
+        let template = demo_template();
+        let data = env.data_home().join("poolsync");
+        std::fs::create_dir_all(&data).unwrap();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(template.join("data/poolsync/demo"))
+            .arg(&data)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        env
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn data_home(&self) -> PathBuf {
+        self.path().join("data")
+    }
+    pub fn config_home(&self) -> PathBuf {
+        self.path().join("config")
+    }
+    pub fn demo_dir(&self) -> PathBuf {
+        self.data_home().join("poolsync/demo")
+    }
+    /// The store of a demo pool.
+    pub fn store(&self, fqdn: &str) -> PathBuf {
+        self.demo_dir().join("stores").join(fqdn)
+    }
+
+    /// Writes a file below the work folder; returns its path.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn cmd(&self) -> Run {
+        let mut c = Command::new(BIN);
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("XDG_DATA_HOME", self.data_home())
+            .env("XDG_CONFIG_HOME", self.config_home())
+            .env("XDG_STATE_HOME", self.path().join("state"))
+            .env("NO_COLOR", "1")
+            .current_dir(self.path());
+        Run {
+            cmd: c,
+            stdin: None,
+        }
+    }
+}
+
+/// One run of the binary.
+pub struct Run {
+    pub cmd: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Run {
+    pub fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.cmd.arg(a);
+        self
+    }
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+    pub fn stdin(mut self, input: &str) -> Self {
+        self.stdin = Some(input.as_bytes().to_vec());
+        self
+    }
+
+    pub fn output(mut self) -> Out {
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let mut child = self.cmd.spawn().expect("spawn poolsync");
+        if let Some(input) = self.stdin.take() {
+            let mut pipe = child.stdin.take().unwrap();
+            pipe.write_all(&input).unwrap();
+        }
+        Out(child.wait_with_output().unwrap())
+    }
+
+    /// Runs and asserts the exit status.
+    pub fn status(self, code: i32) -> Out {
+        let out = self.output();
+        assert_eq!(
+            out.0.status.code(),
+            Some(code),
+            "exit status\nstdout:\n{}\nstderr:\n{}",
+            out.stdout(),
+            out.stderr()
+        );
+        out
+    }
+
+    pub fn ok(self) -> Out {
+        self.status(0)
+    }
+}
+
+pub struct Out(pub Output);
+
+impl Out {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+}
+
+/// A demo made once per test run, copied by [`Env::with_demo`].
+fn demo_template() -> &'static Path {
+    static TEMPLATE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let out = Command::new(BIN)
+                .args(["--demo", "-c", "1"])
+                .env("HOME", dir.path())
+                .env("XDG_DATA_HOME", dir.path().join("data"))
+                .env("XDG_CONFIG_HOME", dir.path().join("config"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            dir
+        })
+        .path()
+}
+
+/// Every regular file below `dir`: relative path → content.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(read) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in read.flatten() {
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file() {
+                let rel = e
+                    .path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+pub const ATL1: &str = "atl-cs-001.litwareinc.com";
+pub const DAL1: &str = "dal-cs-001.litwareinc.com";
+pub const ATL2: &str = "atl-cs-002.litwareinc.com";
+pub const RED1: &str = "red-cs-001.litwareinc.com";
+pub const RED3: &str = "red-cs-003.litwareinc.com";

@@ -1,0 +1,306 @@
+//! The deployment file: every validation rule, each way of finding it, `init`.
+
+use crate::common::Env;
+
+const BASE: &str = r#"[deployment]
+name = "contoso"
+cms_master = "pool1.contoso.com"
+
+[[site]]
+identity = "Site1"
+site_id = 1
+
+[[site]]
+identity = "Site2"
+site_id = 2
+
+[[pool]]
+fqdn = "pool1.contoso.com"
+site = "Site1"
+backup_pool = "pool2.contoso.com"
+
+[[pool]]
+fqdn = "pool2.contoso.com"
+site = "Site2"
+backup_pool = "pool1.contoso.com"
+"#;
+
+/// Runs `get_pool().len()` on a deployment text; returns (status, stdout, stderr).
+fn check(text: &str) -> (i32, String, String) {
+    let env = Env::new();
+    let file = env.write("deployment.toml", text);
+    let out = env
+        .cmd()
+        .arg("--deployment")
+        .arg(&file)
+        .args(["-c", "get_pool().len()"])
+        .output();
+    (
+        out.0.status.code().unwrap_or(-1),
+        out.stdout(),
+        out.stderr(),
+    )
+}
+
+/// Asserts the text is refused with `deployment.toml:LINE:COL:` and a message.
+fn refused(text: &str, line: usize, col: usize, needle: &str) {
+    let (code, _, err) = check(text);
+    assert_eq!(code, 2, "{err}");
+    let prefix = format!("deployment.toml:{line}:{col}: ");
+    assert!(err.contains(&prefix), "expected {prefix} in: {err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn the_base_file_is_valid() {
+    let (code, out, err) = check(BASE);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "2");
+}
+
+#[test]
+fn bad_fqdn_syntax() {
+    refused(
+        &BASE.replace(
+            "fqdn = \"pool1.contoso.com\"",
+            "fqdn = \"pool_1.contoso.com\"",
+        ),
+        14,
+        8,
+        "contains '_'",
+    );
+    refused(
+        &BASE.replace("fqdn = \"pool1.contoso.com\"", "fqdn = \"pool1\""),
+        14,
+        8,
+        "at least two labels",
+    );
+    let long = format!("fqdn = \"{}.contoso.com\"", "a".repeat(64));
+    refused(
+        &BASE.replace("fqdn = \"pool1.contoso.com\"", &long),
+        14,
+        8,
+        "at most 63",
+    );
+}
+
+#[test]
+fn fqdns_are_case_insensitive() {
+    let text = BASE.replace(
+        "fqdn = \"pool1.contoso.com\"",
+        "fqdn = \"POOL1.Contoso.COM\"",
+    );
+    let env = Env::new();
+    let file = env.write("deployment.toml", &text);
+    let out = env
+        .cmd()
+        .arg("--deployment")
+        .arg(&file)
+        .args(["-c", "get_pool(\"Pool1.CONTOSO.com\").fqdn"])
+        .ok();
+    assert_eq!(out.stdout().trim(), "pool1.contoso.com");
+}
+
+#[test]
+fn duplicate_pool() {
+    let text = format!("{BASE}\n[[pool]]\nfqdn = \"Pool1.contoso.com\"\nsite = \"Site1\"\n");
+    refused(&text, 24, 8, "duplicate pool 'pool1.contoso.com'");
+}
+
+#[test]
+fn duplicate_site() {
+    let text = BASE.replace("identity = \"Site2\"", "identity = \"site1\"");
+    refused(&text, 10, 12, "duplicate site 'site1'");
+}
+
+#[test]
+fn unknown_site() {
+    refused(
+        &BASE.replace("site = \"Site2\"", "site = \"Nowhere\""),
+        20,
+        8,
+        "site 'Nowhere', which does not exist",
+    );
+}
+
+#[test]
+fn backup_pool_that_does_not_exist() {
+    let text = BASE.replace(
+        "backup_pool = \"pool1.contoso.com\"",
+        "backup_pool = \"pool9.contoso.com\"",
+    );
+    // pool1 names pool2, which names pool9: the first broken link is reported.
+    refused(
+        &text,
+        21,
+        15,
+        "backup pool 'pool9.contoso.com' of pool 'pool2.contoso.com' does not exist",
+    );
+    refused(
+        &format!(
+            "{BASE}\n[[pool]]\nfqdn = \"pool3.contoso.com\"\nsite = \"Site1\"\nbackup_pool = \"ghost.contoso.com\"\n"
+        ),
+        26,
+        15,
+        "backup pool 'ghost.contoso.com' of pool 'pool3.contoso.com' does not exist",
+    );
+}
+
+#[test]
+fn backup_pool_that_is_the_pool_itself() {
+    let text = BASE.replace(
+        "backup_pool = \"pool2.contoso.com\"",
+        "backup_pool = \"pool1.contoso.com\"",
+    );
+    refused(&text, 16, 15, "names itself as its backup pool");
+}
+
+#[test]
+fn pairing_must_be_mutual() {
+    let text = format!(
+        "{BASE}\n[[pool]]\nfqdn = \"pool3.contoso.com\"\nsite = \"Site1\"\nbackup_pool = \"pool1.contoso.com\"\n"
+    );
+    refused(&text, 26, 15, "pairing must be mutual");
+}
+
+#[test]
+fn cms_master_must_be_a_pool() {
+    refused(
+        &BASE.replace(
+            "cms_master = \"pool1.contoso.com\"",
+            "cms_master = \"cms.contoso.com\"",
+        ),
+        3,
+        14,
+        "is not a pool",
+    );
+}
+
+#[test]
+fn unparsable_store() {
+    let text = BASE.replace(
+        "backup_pool = \"pool2.contoso.com\"",
+        "backup_pool = \"pool2.contoso.com\"\nstore = \"ftp://x/y\"",
+    );
+    refused(&text, 17, 9, "unknown scheme 'ftp'");
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let text = BASE.replace("site_id = 2", "site_id = 2\ncolor = \"blue\"");
+    let (code, _, err) = check(&text);
+    assert_eq!(code, 2);
+    assert!(err.contains("deployment.toml:12:"), "{err}");
+    assert!(err.contains("color"), "{err}");
+}
+
+#[test]
+fn bad_setting_value() {
+    let text = format!("{BASE}\n[backup_service]\nsync_interval = \"00:00:01\"\n");
+    refused(&text, 24, 17, "out of range");
+}
+
+#[test]
+fn pairing_inside_one_site_is_a_warning() {
+    let text = BASE.replace("site = \"Site2\"", "site = \"Site1\"");
+    let (code, out, err) = check(&text);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "2");
+    assert!(
+        err.contains("warning:") && err.contains("paired inside one site"),
+        "{err}"
+    );
+}
+
+#[test]
+fn deployment_from_flag_env_config_and_cwd_in_that_order() {
+    let env = Env::new();
+    let one = |name: &str| BASE.replace("name = \"contoso\"", &format!("name = \"{name}\""));
+    let flag = env.write("a/flag.toml", &one("from-flag"));
+    let envfile = env.write("b/env.toml", &one("from-env"));
+    env.write(
+        "config/poolsync/config.toml",
+        "deployment = \"../../c/config.toml\"\n",
+    );
+    env.write("c/config.toml", &one("from-config"));
+    env.write("deployment.toml", &one("from-cwd"));
+    let name = "get_pool(\"pool1.contoso.com\").store";
+    let run = |r: crate::common::Run| r.args(["-c", name]).ok().stdout();
+    assert!(
+        run(env
+            .cmd()
+            .arg("--deployment")
+            .arg(&flag)
+            .env("POOLSYNC_DEPLOYMENT", &envfile))
+        .contains("/a/")
+    );
+    assert!(run(env.cmd().env("POOLSYNC_DEPLOYMENT", &envfile)).contains("/b/"));
+    assert!(run(env.cmd()).contains("/c/"));
+    std::fs::remove_file(env.path().join("config/poolsync/config.toml")).unwrap();
+    assert!(run(env.cmd()).contains(&format!("{}/stores", env.path().display())));
+}
+
+#[test]
+fn no_deployment_says_how_to_get_one() {
+    let env = Env::new();
+    let out = env.cmd().args(["-c", "1"]).status(2);
+    let err = out.stderr();
+    assert!(err.contains("no deployment found"), "{err}");
+    assert!(
+        err.contains("poolsync --demo") && err.contains("poolsync init"),
+        "{err}"
+    );
+}
+
+#[test]
+fn init_writes_a_working_starter_and_never_overwrites() {
+    let env = Env::new();
+    env.cmd().args(["init", "site"]).ok();
+    let file = env.path().join("site/deployment.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("# "), "commented");
+    assert!(
+        env.path()
+            .join("site/stores/pool1.contoso.com/data/UserServices.PresenceFocus")
+            .is_dir()
+    );
+    let out = env
+        .cmd()
+        .arg("--deployment")
+        .arg(&file)
+        .args(["-c", "get_pool().len()"])
+        .ok();
+    assert_eq!(out.stdout().trim(), "2");
+    std::fs::write(&file, "# mine\n").unwrap();
+    let out = env.cmd().args(["init", "site"]).status(2);
+    assert!(
+        out.stderr().contains("never overwrites"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "# mine\n");
+}
+
+#[test]
+fn a_fresh_init_pair_syncs() {
+    let env = Env::new();
+    env.cmd().args(["init", "d"]).ok();
+    let file = env.path().join("d/deployment.toml");
+    env.write(
+        "d/stores/pool1.contoso.com/data/UserServices.PresenceFocus/u/alice.json",
+        "{}",
+    );
+    let out = env
+        .cmd()
+        .arg("--deployment")
+        .arg(&file)
+        .args([
+            "-c",
+            "invoke_backup_service_sync(\"pool1.contoso.com\").items_copied",
+        ])
+        .ok();
+    assert_eq!(out.stdout().trim(), "1");
+    let copy = env.path().join("d/stores/pool2.contoso.com/backup/pool1.contoso.com/UserServices.PresenceFocus/u/alice.json");
+    assert_eq!(std::fs::read_to_string(copy).unwrap(), "{}");
+}

@@ -1,0 +1,12 @@
+//! The integration tests: one binary, a module per area, driving the real
+//! `poolsync` binary through a small builder (see `common`).
+
+mod common;
+
+mod cli;
+mod deployment;
+mod sandbox;
+mod scripts;
+mod sync;
+mod sync_crash;
+mod sync_props;

@@ -1,0 +1,103 @@
+//! The script sandbox: imports, eval, size limits.
+
+use crate::common::Env;
+
+#[test]
+fn import_from_the_scripts_own_folder_works() {
+    let env = Env::with_demo();
+    env.write("s/lib.rhai", "fn double(x) { x * 2 }\n");
+    let main = env.write(
+        "s/main.rhai",
+        "import \"lib\" as lib;\nprint(lib::double(21));\n",
+    );
+    let out = env.cmd().arg("--demo").arg(&main).ok();
+    assert_eq!(out.stdout().trim(), "42");
+}
+
+#[test]
+fn import_outside_the_folder_is_refused() {
+    let env = Env::with_demo();
+    env.write("x.rhai", "fn secret() { 1 }\n");
+    let main = env.write(
+        "s/main.rhai",
+        "import \"../x\" as x;\nprint(x::secret());\n",
+    );
+    let out = env.cmd().arg("--demo").arg(&main).status(1);
+    assert!(
+        out.stderr().contains("leaves the script's folder"),
+        "{}",
+        out.stderr()
+    );
+    let abs = env.write(
+        "s/abs.rhai",
+        &format!("import \"{}/x\" as x;\n", env.path().display()),
+    );
+    let out = env.cmd().arg("--demo").arg(&abs).status(1);
+    assert!(
+        out.stderr().contains("leaves the script's folder"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn import_through_a_link_is_refused() {
+    let env = Env::with_demo();
+    env.write("outside/evil.rhai", "fn f() { 1 }\n");
+    std::fs::create_dir_all(env.path().join("s")).unwrap();
+    std::os::unix::fs::symlink(env.path().join("outside"), env.path().join("s/inside")).unwrap();
+    let main = env.write("s/main.rhai", "import \"inside/evil\" as e;\n");
+    let out = env.cmd().arg("--demo").arg(&main).status(1);
+    assert!(
+        out.stderr().contains("outside the script's folder"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn snippets_cannot_import() {
+    let env = Env::with_demo();
+    env.write("lib.rhai", "fn f() { 1 }\n");
+    let out = env
+        .cmd()
+        .args(["--demo", "-c", "import \"lib\" as l; l::f()"])
+        .status(1);
+    assert!(
+        out.stderr().contains("only available to script files"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn eval_is_disabled() {
+    let env = Env::with_demo();
+    env.cmd()
+        .args(["--demo", "-c", "eval(\"1 + 1\")"])
+        .status(1);
+}
+
+#[test]
+fn an_oversized_string_is_refused() {
+    let env = Env::with_demo();
+    let out = env
+        .cmd()
+        .args(["--demo", "-c", "let s = \"x\"; loop { s += s; }"])
+        .status(1);
+    assert!(out.stderr().contains("too large"), "{}", out.stderr());
+}
+
+#[test]
+fn deep_recursion_is_refused_not_a_crash() {
+    let env = Env::with_demo();
+    let out = env
+        .cmd()
+        .args(["--demo", "-c", "fn f(n) { f(n + 1) } f(0)"])
+        .status(1);
+    assert!(
+        out.stderr().to_lowercase().contains("stack overflow"),
+        "{}",
+        out.stderr()
+    );
+}

@@ -1,0 +1,87 @@
+//! Every example in scripts/ runs against the demo and prints what it should.
+
+use crate::common::{ATL1, ATL2, DAL1, Env, RED1, RED3};
+
+fn run(script: &str, args: &[&str]) -> (Env, String) {
+    let env = Env::with_demo();
+    let path = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = env.cmd().arg("--demo").arg(path).args(args).ok();
+    (env, out.stdout())
+}
+
+#[test]
+fn every_script_is_tested() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts");
+    let this = include_str!("scripts.rs");
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".rhai") {
+            assert!(
+                this.contains(&format!("run(\"{name}\"")),
+                "scripts/{name} has no test"
+            );
+        }
+    }
+}
+
+#[test]
+fn pools_by_site() {
+    let (_, out) = run("pools-by-site.rhai", &[]);
+    assert!(out.starts_with("Atlanta (site:1): 2 pools\n"), "{out}");
+    assert!(out.contains(&format!("  {RED3}  no backup pool")), "{out}");
+    assert!(out.contains(&format!("  {ATL1}  backup {DAL1}")), "{out}");
+    assert_eq!(out.lines().count(), 3 + 7);
+}
+
+#[test]
+fn unpaired_pools() {
+    let (_, out) = run("unpaired-pools.rhai", &[]);
+    assert_eq!(
+        out,
+        format!("1 pool(s) without a backup pool:\n  {RED3} (site Redmond)\n")
+    );
+}
+
+#[test]
+fn pairs() {
+    let (_, out) = run("pairs.rhai", &[]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(
+        lines[0],
+        format!("{ATL1} (Atlanta) <-> {DAL1} (Dallas)  [CMS]")
+    );
+    assert_eq!(lines[1], format!("{ATL2} (Atlanta) <-> {RED1} (Redmond)"));
+}
+
+#[test]
+fn sync_all_brings_every_pair_into_sync() {
+    let (env, out) = run("sync-all.rhai", &[]);
+    assert!(out.ends_with("3 pairs in sync\n"), "{out}");
+    assert!(
+        out.contains(&format!("{ATL1} <-> {DAL1}: 1229 copied")),
+        "{out}"
+    );
+    assert_eq!(out.matches("FinalState").count(), 5 + 4 + 4, "{out}");
+    // Each replica equals its source, byte for byte.
+    for (a, b) in [(ATL1, DAL1), (ATL2, RED1)] {
+        for (from, to) in [(a, b), (b, a)] {
+            let src = crate::common::tree(&env.store(from).join("data"));
+            let dst = crate::common::tree(&env.store(to).join("backup").join(from));
+            assert_eq!(src, dst, "{from} -> {to}");
+        }
+    }
+}
+
+#[test]
+fn what_if_lists_without_changing() {
+    let (env, out) = run("what-if.rhai", &[ATL1]);
+    assert!(
+        out.contains(&format!(
+            "UserServices.PresenceFocus {ATL1} -> {DAL1}: would copy 600"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("    + users/0000/sip_"), "{out}");
+    assert!(!env.store(DAL1).join("backup").join(ATL1).exists());
+}

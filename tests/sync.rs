@@ -1,0 +1,522 @@
+//! invoke_backup_service_sync through the real binary, on the demo.
+
+use std::os::unix::io::AsRawFd;
+use std::time::Duration;
+
+use crate::common::{ATL1, ATL2, DAL1, Env, RED1, RED3, tree};
+
+fn sync(env: &Env, code: &str) -> crate::common::Out {
+    env.cmd().args(["--demo", "-c", code]).ok()
+}
+
+fn assert_in_sync(env: &Env, a: &str, b: &str) {
+    assert_module_in_sync(env, a, b, "");
+}
+
+/// Every replica of the pair equals its source (for modules starting with `module`).
+fn assert_module_in_sync(env: &Env, a: &str, b: &str, module: &str) {
+    for (from, to) in [(a, b), (b, a)] {
+        let src = tree(&env.store(from).join("data"));
+        let dst = tree(&env.store(to).join("backup").join(from));
+        let src: std::collections::BTreeMap<_, _> = src
+            .into_iter()
+            .filter(|(k, _)| {
+                (!k.starts_with("CentralMgmt") || from == ATL1) && k.starts_with(module)
+            })
+            .collect();
+        assert_eq!(
+            src.keys().collect::<Vec<_>>(),
+            dst.keys().collect::<Vec<_>>(),
+            "{from} -> {to}"
+        );
+        assert!(src == dst, "{from} -> {to}: contents differ");
+    }
+}
+
+#[test]
+fn churn_then_sync_copies_exactly_the_changes() {
+    let env = Env::with_demo();
+    sync(&env, &format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    let churn = env
+        .cmd()
+        .args(["demo", "churn", "--pool", ATL1, "--percent", "4"])
+        .ok();
+    // "atl-cs-001...: round 1: M modified, A added, D deleted"
+    let words: Vec<u64> = churn
+        .stdout()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let n = words.len();
+    let (modified, added, deleted) = (words[n - 3], words[n - 2], words[n - 1]);
+    assert!(modified > 0 && added > 0 && deleted > 0);
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "--json",
+            "-c",
+            &format!("invoke_backup_service_sync(\"{ATL1}\")"),
+        ])
+        .ok();
+    let r: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    let from_atl: Vec<&serde_json::Value> = r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["from"] == ATL1)
+        .collect();
+    let copied: u64 = from_atl
+        .iter()
+        .map(|m| m["items_copied"].as_u64().unwrap())
+        .sum();
+    let gone: u64 = from_atl
+        .iter()
+        .map(|m| m["items_deleted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(copied, modified + added);
+    assert_eq!(gone, deleted);
+    let from_dal: u64 = r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["from"] == DAL1)
+        .map(|m| m["items_copied"].as_u64().unwrap())
+        .sum();
+    assert_eq!(from_dal, 0);
+    assert_in_sync(&env, ATL1, DAL1);
+}
+
+#[test]
+fn nothing_changed_nothing_copied_nothing_written() {
+    let env = Env::with_demo();
+    sync(&env, &format!("invoke_backup_service_sync(\"{ATL2}\")"));
+    let replica = env.store(RED1).join("backup").join(ATL2);
+    let some = replica.join("UserServices.PresenceFocus/users/0000");
+    let first = std::fs::read_dir(&some)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let before = std::fs::metadata(&first).unwrap();
+    let out = sync(
+        &env,
+        &format!("invoke_backup_service_sync(\"{ATL2}\").items_copied"),
+    );
+    assert_eq!(out.stdout().trim(), "0");
+    let after = std::fs::metadata(&first).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        before.ino(),
+        after.ino(),
+        "the replica item was not rewritten"
+    );
+}
+
+#[test]
+fn an_edit_that_keeps_size_and_mtime_is_still_caught() {
+    let env = Env::with_demo();
+    sync(
+        &env,
+        &format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}})"),
+    );
+    let conf = env
+        .store(ATL1)
+        .join("data/ConfServices.DataConf/conferences");
+    let dir = std::fs::read_dir(&conf)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    // Like `touch -r`: put the old modification time back.
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let out = sync(
+        &env,
+        &format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}}).items_copied"),
+    );
+    assert_eq!(out.stdout().trim(), "1");
+    assert_module_in_sync(&env, ATL1, DAL1, "ConfServices.DataConf");
+}
+
+#[test]
+fn the_guard_never_wipes_a_replica() {
+    let env = Env::with_demo();
+    sync(&env, &format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    let replica = env.store(DAL1).join("backup").join(ATL1);
+    let before = tree(&replica);
+    std::fs::remove_dir_all(env.store(ATL1).join("data")).unwrap();
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "-c",
+            &format!("invoke_backup_service_sync(\"{ATL1}\")"),
+        ])
+        .status(1);
+    let err = out.stderr();
+    assert!(err.contains("refusing to wipe the replica"), "{err}");
+    assert!(err.contains("allow_mass_delete"), "{err}");
+    assert_eq!(before, tree(&replica), "the replica is intact");
+    // Restoring from the replica stays possible; then syncs work again.
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&replica)
+        .arg(env.store(ATL1).join("data"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = sync(
+        &env,
+        &format!("invoke_backup_service_sync(\"{ATL1}\").items_deleted"),
+    );
+    assert_eq!(out.stdout().trim(), "0");
+    assert_in_sync(&env, ATL1, DAL1);
+}
+
+#[test]
+fn the_guard_refuses_to_delete_most_of_a_replica_unless_told() {
+    let env = Env::with_demo();
+    sync(
+        &env,
+        &format!("invoke_backup_service_sync(\"{ATL2}\", #{{module: \"PresenceFocus\"}})"),
+    );
+    let users = env
+        .store(ATL2)
+        .join("data/UserServices.PresenceFocus/users");
+    let mut dirs: Vec<_> = std::fs::read_dir(&users)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    for d in &dirs[..8] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+    let code = format!("invoke_backup_service_sync(\"{ATL2}\", #{{module: \"PresenceFocus\"}})");
+    let out = env.cmd().args(["--demo", "-c", &code]).status(1);
+    assert!(
+        out.stderr()
+            .contains("refusing to delete 400 of the 600 items"),
+        "{}",
+        out.stderr()
+    );
+    let code = format!(
+        "invoke_backup_service_sync(\"{ATL2}\", #{{module: \"PresenceFocus\", allow_mass_delete: true}}).items_deleted"
+    );
+    assert_eq!(sync(&env, &code).stdout().trim(), "400");
+}
+
+#[test]
+fn what_if_changes_nothing_and_predicts_the_sync() {
+    let env = Env::with_demo();
+    sync(&env, &format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    env.cmd()
+        .args(["demo", "churn", "--pool", DAL1, "--percent", "5"])
+        .ok();
+    env.cmd()
+        .args(["demo", "churn", "--pool", ATL1, "--percent", "3"])
+        .ok();
+    let before = (tree(&env.store(ATL1)), tree(&env.store(DAL1)));
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "--json",
+            "-c",
+            &format!("invoke_backup_service_sync(\"{ATL1}\", #{{what_if: true}})"),
+        ])
+        .ok();
+    let predicted: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert!(
+        before == (tree(&env.store(ATL1)), tree(&env.store(DAL1))),
+        "what_if wrote something"
+    );
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "--json",
+            "-c",
+            &format!("invoke_backup_service_sync(\"{ATL1}\")"),
+        ])
+        .ok();
+    let actual: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    let pm = predicted["modules"].as_array().unwrap();
+    let am = actual["modules"].as_array().unwrap();
+    assert_eq!(pm.len(), am.len());
+    for (p, a) in pm.iter().zip(am) {
+        for key in [
+            "module",
+            "from",
+            "to",
+            "items_copied",
+            "bytes_copied",
+            "items_deleted",
+            "items_unchanged",
+            "batches",
+        ] {
+            assert_eq!(
+                p[key], a[key],
+                "{key} of {} {} -> {}",
+                p["module"], p["from"], p["to"]
+            );
+        }
+        let would = p
+            .get("would_copy")
+            .and_then(|w| w.as_array())
+            .map_or(0, |w| w.len()) as u64;
+        assert_eq!(would, a["items_copied"].as_u64().unwrap());
+    }
+    assert!(am.iter().any(|m| m["items_copied"].as_u64().unwrap() > 0));
+    assert_in_sync(&env, ATL1, DAL1);
+}
+
+#[test]
+fn module_selection_and_the_cms() {
+    let env = Env::with_demo();
+    let out = sync(
+        &env,
+        &format!(
+            "invoke_backup_service_sync(\"{ATL1}\", #{{module: \"dataconf\"}}).modules.map(|m| m.module)"
+        ),
+    );
+    assert_eq!(
+        out.stdout().trim(),
+        "ConfServices.DataConf\nConfServices.DataConf"
+    );
+    let out = sync(
+        &env,
+        &format!(
+            "invoke_backup_service_sync(\"{DAL1}\", #{{module: \"CentralMgmt.CMSMaster\"}}).modules.map(|m| `${{m.from}}>${{m.to}}`)"
+        ),
+    );
+    assert_eq!(
+        out.stdout().trim(),
+        format!("{ATL1}>{DAL1}"),
+        "the CMS flows from the master only"
+    );
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "-c",
+            &format!(
+                "invoke_backup_service_sync(\"{ATL2}\", #{{module: \"CMSMaster\"}}).warnings.len()"
+            ),
+        ])
+        .ok();
+    assert!(
+        out.stderr()
+            .contains("warning: CentralMgmt.CMSMaster is not carried by this pair"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(out.stdout().trim(), "1");
+    let out = env.cmd().args(["--demo", "-c", &format!("invoke_backup_service_sync(\"{ATL2}\", #{{module: \"CMSMaster\", force: true}}).warnings.len()")]).ok();
+    assert!(
+        out.stderr().is_empty(),
+        "force hides warnings: {}",
+        out.stderr()
+    );
+    assert_eq!(out.stdout().trim(), "1", "but keeps them in the report");
+}
+
+#[test]
+fn bad_options_and_targets_are_clear_errors() {
+    let env = Env::with_demo();
+    for (code, needle) in [
+        (
+            format!("invoke_backup_service_sync(\"{ATL1}\", #{{modul: \"All\"}})"),
+            "unknown option 'modul'",
+        ),
+        (
+            format!("invoke_backup_service_sync(\"{ATL1}\", #{{force: \"yes\"}})"),
+            "option 'force' must be true or false",
+        ),
+        (
+            format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"Everything\"}})"),
+            "unknown module 'Everything'",
+        ),
+        (
+            format!("invoke_backup_service_sync(\"{RED3}\")"),
+            "has no backup pool",
+        ),
+        (
+            "invoke_backup_service_sync(\"x.litwareinc.com\")".to_string(),
+            "no pool 'x.litwareinc.com'",
+        ),
+        (
+            "invoke_backup_service_sync([1])".to_string(),
+            "a target must be a pool FQDN or a Pool",
+        ),
+    ] {
+        let out = env.cmd().args(["--demo", "-c", &code]).status(1);
+        assert!(out.stderr().contains(needle), "{code}: {}", out.stderr());
+    }
+    assert!(
+        !env.store(DAL1).join("backup").join(ATL1).exists(),
+        "nothing ran"
+    );
+}
+
+#[test]
+fn array_targets_sync_each_pair_once() {
+    let env = Env::with_demo();
+    let out = sync(
+        &env,
+        &format!(
+            "[\"{ATL1}\", \"{DAL1}\", get_pool(\"{ATL2}\")].invoke_backup_service_sync().map(|r| r.pool)"
+        ),
+    );
+    assert_eq!(out.stdout().trim(), format!("{ATL1}\n{ATL2}"));
+    let out = sync(
+        &env,
+        "get_pool(#{site: \"Atlanta\"}).invoke_backup_service_sync().len()",
+    );
+    assert_eq!(out.stdout().trim(), "2");
+    assert_in_sync(&env, ATL2, RED1);
+}
+
+#[test]
+fn method_style_on_strings_and_pools() {
+    let env = Env::with_demo();
+    let out = sync(
+        &env,
+        &format!("\"{ATL1}\".invoke_backup_service_sync(#{{what_if: true}}).what_if"),
+    );
+    assert_eq!(out.stdout().trim(), "true");
+    let out = sync(
+        &env,
+        &format!("get_pool(\"{DAL1}\").invoke_backup_service_sync().backup_pool"),
+    );
+    assert_eq!(out.stdout().trim(), ATL1);
+}
+
+#[test]
+fn links_in_a_source_are_skipped_not_followed() {
+    let env = Env::with_demo();
+    let data = env.store(ATL1).join("data/UserServices.PresenceFocus");
+    std::os::unix::fs::symlink("/etc", data.join("etc-link")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", data.join("host-link")).unwrap();
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "-c",
+            &format!("invoke_backup_service_sync(\"{ATL1}\").items_copied"),
+        ])
+        .ok();
+    assert!(
+        out.stderr().contains("symbolic links are not followed"),
+        "{}",
+        out.stderr()
+    );
+    let replica = env
+        .store(DAL1)
+        .join("backup")
+        .join(ATL1)
+        .join("UserServices.PresenceFocus");
+    assert!(!replica.join("etc-link").exists() && !replica.join("host-link").exists());
+}
+
+#[test]
+fn odd_item_names_survive() {
+    let env = Env::with_demo();
+    let data = env.store(ATL1).join("data/ConfServices.DataConf");
+    for name in ["slides#12", "a b", "..dots", "ünïcödé", "#1"] {
+        std::fs::write(data.join(name), name).unwrap();
+    }
+    std::fs::write(data.join(std::ffi::OsStr::new("bad\u{1}name")), "x").unwrap();
+    sync(
+        &env,
+        &format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}})"),
+    );
+    assert_module_in_sync(&env, ATL1, DAL1, "ConfServices.DataConf");
+}
+
+#[test]
+fn a_held_pair_lock_makes_the_sync_wait() {
+    let env = Env::with_demo();
+    sync(
+        &env,
+        &format!("invoke_backup_service_sync(\"{ATL1}\", #{{what_if: true}})"),
+    );
+    // Take the pair lock the way another poolsync would.
+    let locks = env.store(ATL1).join(".poolsync/locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let lock = std::fs::File::create(locks.join(format!("pair-{ATL1}-{DAL1}.lock"))).unwrap();
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let child = env
+        .cmd()
+        .args([
+            "--demo",
+            "-c",
+            &format!("invoke_backup_service_sync(\"{ATL1}\").items_copied"),
+        ])
+        .cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !env.store(DAL1).join("backup").join(ATL1).exists(),
+        "the sync waited"
+    );
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("waiting for the pair lock"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1229");
+    assert_in_sync(&env, ATL1, DAL1);
+}
+
+#[test]
+fn two_processes_syncing_one_pair_serialise() {
+    let env = Env::with_demo();
+    env.cmd()
+        .args(["demo", "churn", "--pool", ATL1, "--percent", "10"])
+        .ok();
+    let spawn = || {
+        env.cmd()
+            .args([
+                "--demo",
+                "-c",
+                &format!("invoke_backup_service_sync(\"{ATL1}\").items_copied"),
+            ])
+            .cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    let copied: Vec<u64> = [&a, &b]
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().parse().unwrap())
+        .collect();
+    // Whoever went second found nothing left to copy.
+    assert_eq!(copied.iter().filter(|c| **c == 0).count(), 1, "{copied:?}");
+    let expected =
+        tree(&env.store(ATL1).join("data")).len() + tree(&env.store(DAL1).join("data")).len();
+    assert_eq!(copied.iter().sum::<u64>(), expected as u64, "{copied:?}");
+    assert_in_sync(&env, ATL1, DAL1);
+}

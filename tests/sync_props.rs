@@ -1,0 +1,400 @@
+//! The sync engine through its library API: a property test over random trees
+//! and rounds of changes, and a fault-injecting store.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use poolsync::store::{
+    ByteStream, Hash, ItemPath, Listing, LocalStore, LockHolder, StageWriter, Staged, Store,
+    StoreError, StoreLock, StoreResult,
+};
+use poolsync::sync::{SyncEngine, SyncError, SyncOptions, SyncReport};
+use poolsync::topology::{self, Deployment, Module, ModuleSelection};
+use proptest::prelude::*;
+
+use crate::common::tree;
+
+pub const A: &str = "a.test.com";
+pub const B: &str = "b.test.com";
+const MODULE: &str = "UserServices.PresenceFocus";
+
+pub fn pair_deployment(dir: &Path, batch_items: u64) -> Arc<Deployment> {
+    let text = format!(
+        r#"[deployment]
+name = "t"
+cms_master = "{A}"
+[[site]]
+identity = "S1"
+site_id = 1
+[[site]]
+identity = "S2"
+site_id = 2
+[[pool]]
+fqdn = "{A}"
+site = "S1"
+backup_pool = "{B}"
+[[pool]]
+fqdn = "{B}"
+site = "S2"
+backup_pool = "{A}"
+[backup_service]
+batch_max_items = {batch_items}
+"#
+    );
+    for p in [A, B] {
+        std::fs::create_dir_all(dir.join("stores").join(p).join("data").join(MODULE)).unwrap();
+    }
+    std::fs::write(dir.join("deployment.toml"), &text).unwrap();
+    Arc::new(topology::parse(&text, &dir.join("deployment.toml"), dir).unwrap())
+}
+
+fn data(dir: &Path, pool: &str) -> std::path::PathBuf {
+    dir.join("stores").join(pool).join("data").join(MODULE)
+}
+
+fn replica(dir: &Path, at: &str, of: &str) -> std::path::PathBuf {
+    dir.join("stores")
+        .join(at)
+        .join("backup")
+        .join(of)
+        .join(MODULE)
+}
+
+fn options() -> SyncOptions {
+    SyncOptions {
+        modules: ModuleSelection::One(Module::PresenceFocus),
+        allow_mass_delete: true,
+        ..SyncOptions::default()
+    }
+}
+
+fn run(engine: &SyncEngine, opts: &SyncOptions) -> Result<SyncReport, SyncError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(engine.sync_pair(A, opts))
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write {
+        pool: bool,
+        path: String,
+        content: Vec<u8>,
+    },
+    Delete {
+        pool: bool,
+        pick: usize,
+    },
+    Rename {
+        pool: bool,
+        pick: usize,
+        to: String,
+    },
+}
+
+fn path_strategy() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(vec!["a", "b", "c d", "e#1"]),
+        prop::sample::select(vec!["x", "y.json", "z#2", "w 1", "v"]),
+    )
+        .prop_map(|(d, f)| format!("{d}/{f}"))
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (any::<bool>(), path_strategy(), prop::collection::vec(any::<u8>(), 0..64))
+            .prop_map(|(pool, path, content)| Op::Write { pool, path, content }),
+        1 => (any::<bool>(), any::<usize>()).prop_map(|(pool, pick)| Op::Delete { pool, pick }),
+        1 => (any::<bool>(), any::<usize>(), path_strategy()).prop_map(|(pool, pick, to)| Op::Rename { pool, pick, to }),
+    ]
+}
+
+fn apply(dir: &Path, op: &Op) {
+    let pool_dir = |p: bool| data(dir, if p { A } else { B });
+    match op {
+        Op::Write {
+            pool,
+            path,
+            content,
+        } => {
+            let f = pool_dir(*pool).join(path);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, content).unwrap();
+        }
+        Op::Delete { pool, pick } => {
+            let files: Vec<String> = tree(&pool_dir(*pool)).into_keys().collect();
+            if !files.is_empty() {
+                std::fs::remove_file(pool_dir(*pool).join(&files[pick % files.len()])).unwrap();
+            }
+        }
+        Op::Rename { pool, pick, to } => {
+            let files: Vec<String> = tree(&pool_dir(*pool)).into_keys().collect();
+            if !files.is_empty() {
+                let from = pool_dir(*pool).join(&files[pick % files.len()]);
+                let to = pool_dir(*pool).join(to);
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::rename(from, to).unwrap();
+            }
+        }
+    }
+}
+
+/// (copied, deleted) that a sync from `src` into `old` must report.
+fn true_difference(src: &BTreeMap<String, Vec<u8>>, old: &BTreeMap<String, Vec<u8>>) -> (u64, u64) {
+    let copied = src.iter().filter(|(k, v)| old.get(*k) != Some(v)).count() as u64;
+    let deleted = old.keys().filter(|k| !src.contains_key(*k)).count() as u64;
+    (copied, deleted)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replicas_equal_sources_after_every_round(
+        rounds in prop::collection::vec(prop::collection::vec(op_strategy(), 0..12), 1..5),
+        batch in 1u64..5,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = pair_deployment(dir.path(), batch);
+        let engine = SyncEngine::new(d);
+        for ops in &rounds {
+            for op in ops {
+                apply(dir.path(), op);
+            }
+            let before = [(A, B), (B, A)].map(|(from, to)| (tree(&data(dir.path(), from)), tree(&replica(dir.path(), to, from))));
+            let report = run(&engine, &options()).unwrap();
+            for (i, (from, to)) in [(A, B), (B, A)].into_iter().enumerate() {
+                let src = tree(&data(dir.path(), from));
+                let dst = tree(&replica(dir.path(), to, from));
+                prop_assert_eq!(&src, &dst, "{} -> {}", from, to);
+                let (copied, deleted) = true_difference(&before[i].0, &before[i].1);
+                let m = report.modules.iter().find(|m| m.from.as_str() == from).unwrap();
+                prop_assert_eq!(m.items_copied, copied, "copied {} -> {}", from, to);
+                prop_assert_eq!(m.items_deleted, deleted, "deleted {} -> {}", from, to);
+                prop_assert_eq!(m.items_copied + m.items_unchanged, src.len() as u64);
+            }
+        }
+    }
+}
+
+/// Which operation of a store fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    List,
+    Read,
+    Stage,
+    Commit,
+    MetaPut,
+    Durable,
+}
+
+/// A store that fails its `n`-th operation of one kind.
+pub struct FaultyStore {
+    inner: LocalStore,
+    fault: Fault,
+    at: u64,
+    count: AtomicU64,
+}
+
+impl FaultyStore {
+    fn hit(&self, kind: Fault) -> StoreResult<()> {
+        if kind == self.fault && self.count.fetch_add(1, Ordering::SeqCst) == self.at {
+            return Err(StoreError::Other {
+                store: "faulty".into(),
+                message: format!("injected {kind:?} fault"),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for FaultyStore {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn list(&self, prefix: &ItemPath) -> StoreResult<Listing> {
+        self.hit(Fault::List)?;
+        self.inner.list(prefix).await
+    }
+    async fn read(&self, path: &ItemPath) -> StoreResult<ByteStream> {
+        self.hit(Fault::Read)?;
+        self.inner.read(path).await
+    }
+    async fn hash(&self, path: &ItemPath) -> StoreResult<(u64, Hash)> {
+        self.hit(Fault::Read)?;
+        self.inner.hash(path).await
+    }
+    async fn stage_writer(&self, name: &str) -> StoreResult<Box<dyn StageWriter>> {
+        self.hit(Fault::Stage)?;
+        self.inner.stage_writer(name).await
+    }
+    async fn stage_from(
+        &self,
+        source: &dyn Store,
+        path: &ItemPath,
+        name: &str,
+    ) -> StoreResult<Staged> {
+        self.hit(Fault::Stage)?;
+        self.inner.stage_from(source, path, name).await
+    }
+    async fn make_durable(&self) -> StoreResult<()> {
+        self.hit(Fault::Durable)?;
+        self.inner.make_durable().await
+    }
+    async fn commit(&self, moves: &[(String, ItemPath)], deletes: &[ItemPath]) -> StoreResult<()> {
+        self.hit(Fault::Commit)?;
+        // Fail half-way too: move the first half, then fail.
+        self.inner.commit(moves, deletes).await
+    }
+    async fn discard_staged(&self, names: &[String]) -> StoreResult<()> {
+        self.inner.discard_staged(names).await
+    }
+    async fn clear_staging(&self, prefix: &str) -> StoreResult<()> {
+        self.inner.clear_staging(prefix).await
+    }
+    async fn meta_get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+        self.inner.meta_get(key).await
+    }
+    async fn meta_put(&self, key: &str, value: Bytes) -> StoreResult<()> {
+        self.hit(Fault::MetaPut)?;
+        self.inner.meta_put(key, value).await
+    }
+    async fn meta_list(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        self.inner.meta_list(prefix).await
+    }
+    async fn meta_delete(&self, key: &str) -> StoreResult<()> {
+        self.inner.meta_delete(key).await
+    }
+    async fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> StoreResult<Result<Box<dyn StoreLock>, LockHolder>> {
+        self.inner.try_lock(name, owner).await
+    }
+}
+
+#[test]
+fn injected_faults_leave_old_or_new_content_and_the_next_sync_converges() {
+    for fault in [
+        Fault::List,
+        Fault::Read,
+        Fault::Stage,
+        Fault::Commit,
+        Fault::MetaPut,
+        Fault::Durable,
+    ] {
+        for at in [0u64, 1, 3, 7] {
+            let dir = tempfile::tempdir().unwrap();
+            let d = pair_deployment(dir.path(), 4);
+            for i in 0..20 {
+                std::fs::create_dir_all(data(dir.path(), A).join(format!("d{}", i % 3))).unwrap();
+                std::fs::write(
+                    data(dir.path(), A).join(format!("d{}/f{i}", i % 3)),
+                    format!("v1-{i}"),
+                )
+                .unwrap();
+            }
+            run(&SyncEngine::new(d.clone()), &options()).unwrap();
+            let old = tree(&replica(dir.path(), B, A));
+            for i in 0..20 {
+                let f = data(dir.path(), A).join(format!("d{}/f{i}", i % 3));
+                match i % 4 {
+                    0 => std::fs::remove_file(&f).unwrap(),
+                    1 | 2 => std::fs::write(&f, format!("v2-{i}")).unwrap(),
+                    _ => {}
+                }
+            }
+            std::fs::write(data(dir.path(), A).join("d0/new"), "new").unwrap();
+            let new = tree(&data(dir.path(), A));
+
+            // The faulty side: the source for reads and lists, the destination for the rest.
+            let engine = SyncEngine::new(d.clone());
+            let root = |p: &str| dir.path().join("stores").join(p);
+            let faulty_pool = if matches!(fault, Fault::List | Fault::Read) {
+                A
+            } else {
+                B
+            };
+            engine.set_store(
+                &topology::Fqdn::parse(faulty_pool).unwrap(),
+                Arc::new(FaultyStore {
+                    inner: LocalStore::open(&root(faulty_pool)).unwrap(),
+                    fault,
+                    at,
+                    count: AtomicU64::new(0),
+                }),
+            );
+            let _ = run(&engine, &options());
+            for (path, content) in tree(&replica(dir.path(), B, A)) {
+                let ok = old.get(&path) == Some(&content) || new.get(&path) == Some(&content);
+                assert!(ok, "{fault:?}@{at}: {path} is neither old nor new");
+            }
+            let report = run(&SyncEngine::new(d), &options()).unwrap();
+            assert_eq!(
+                tree(&replica(dir.path(), B, A)),
+                new,
+                "{fault:?}@{at}: no convergence"
+            );
+            assert!(report.modules.iter().all(|m| m.error.is_none()));
+            let staging = root(B).join(".poolsync/staging");
+            assert_eq!(
+                std::fs::read_dir(staging).unwrap().count(),
+                0,
+                "{fault:?}@{at}: temporaries left"
+            );
+        }
+    }
+}
+
+#[test]
+fn memory_stores_sync_like_local_ones() {
+    use object_store::{ObjectStoreExt, PutPayload, path::Path as OPath};
+    let text = format!(
+        "[deployment]\nname = \"m\"\ncms_master = \"{A}\"\n[[site]]\nidentity = \"S\"\nsite_id = 1\n[[pool]]\nfqdn = \"{A}\"\nsite = \"S\"\nbackup_pool = \"{B}\"\nstore = \"memory://props-a\"\n[[pool]]\nfqdn = \"{B}\"\nsite = \"S\"\nbackup_pool = \"{A}\"\nstore = \"memory://props-b\"\n"
+    );
+    let d = Arc::new(topology::parse(&text, Path::new("m.toml"), Path::new(".")).unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let backend = poolsync::store::memory_backend("props-a");
+    let key = |i: u32| OPath::from(format!("data/{MODULE}/u/{i:02}#x.json"));
+    rt.block_on(async {
+        for i in 0..10 {
+            backend
+                .put(&key(i), PutPayload::from(format!("item {i}")))
+                .await
+                .unwrap();
+        }
+    });
+    let engine = SyncEngine::new(d.clone());
+    let r = rt.block_on(engine.sync_pair(A, &options())).unwrap();
+    assert_eq!(r.items_copied(), 10);
+    let b = engine.store(d.pool(B).unwrap()).unwrap();
+    let read = |i: u32| {
+        let p = ItemPath::parse(format!("backup/{A}/{MODULE}/u/{i:02}#x.json")).unwrap();
+        rt.block_on(async {
+            use futures::TryStreamExt;
+            let chunks: Vec<Bytes> = b.read(&p).await?.try_collect().await?;
+            Ok::<_, StoreError>(chunks.concat())
+        })
+    };
+    assert_eq!(read(3).unwrap(), b"item 3");
+    rt.block_on(async {
+        backend
+            .put(&key(3), PutPayload::from("changed"))
+            .await
+            .unwrap();
+        backend.delete(&key(4)).await.unwrap();
+    });
+    let r = rt.block_on(engine.sync_pair(A, &options())).unwrap();
+    assert_eq!((r.items_copied(), r.items_deleted()), (1, 1));
+    assert_eq!(read(3).unwrap(), b"changed");
+    assert!(read(4).unwrap_err().is_not_found());
+}
