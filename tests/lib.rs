@@ -5,6 +5,7 @@ mod common;
 
 mod cli;
 mod deployment;
+mod repl;
 mod sandbox;
 mod scripts;
 mod sync;

@@ -1,11 +1,285 @@
-//! The interactive shell.
+//! The interactive shell: a rustyline editor over a script [`Session`].
+//!
+//! Knows the script layer; nothing below it knows the shell.
+
+mod commands;
+mod helper;
+mod session;
+
+use std::cell::RefCell;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use rustyline::Editor;
+use rustyline::config::{ColorMode, CompletionType, Config};
+use rustyline::error::ReadlineError;
+use rustyline::history::{FileHistory, History};
+
+pub use helper::{colorize, is_incomplete};
+pub use session::{Outcome, Session};
 
 use crate::error::Error;
-use crate::script::Runner;
+use crate::script::types::ScriptObject;
+use crate::script::{Runner, help, render, types};
+use helper::{Knowledge, ShellHelper};
+
+/// History entries kept.
+pub const HISTORY_SIZE: usize = 10_000;
+
+/// Whether to colour output: a terminal, `NO_COLOR` unset, `TERM` not dumb.
+pub fn use_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        && std::io::stdout().is_terminal()
+}
+
+fn history_path() -> Option<PathBuf> {
+    crate::dirs::state_dir().map(|d| d.join("history"))
+}
+
+/// The operating-system user running poolsync.
+pub fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() }))
+}
+
+fn refresh(knowledge: &Rc<RefCell<Knowledge>>, session: &Session<'_>) {
+    let mut k = knowledge.borrow_mut();
+    k.variables = session
+        .variables()
+        .into_iter()
+        .map(|(n, _, p)| (n, p))
+        .collect();
+}
+
+fn print_error(message: &str, color: bool) {
+    if color {
+        eprintln!("\x1b[31m{message}\x1b[0m");
+    } else {
+        eprintln!("{message}");
+    }
+}
+
+fn show(outcome: Outcome, color: bool) {
+    match outcome {
+        Outcome::Value(v) => {
+            if let Some(text) = render::render(&v) {
+                println!("{text}");
+            }
+        }
+        Outcome::Error(e) => print_error(&e, color),
+        Outcome::Interrupted => print_error("interrupted", color),
+    }
+}
 
 /// Runs the interactive shell until the user quits.
-pub fn run(_runner: &Runner) -> Result<(), Error> {
-    Err(Error::Usage(
-        "the interactive shell is not available yet: pass a SCRIPT or -c CODE".into(),
-    ))
+pub fn run(runner: &Runner) -> Result<(), Error> {
+    let color = use_color();
+    let deployment = runner.ctx.deployment.clone();
+    let mut session = Session::new(runner);
+
+    let mut functions: Vec<String> = session
+        .engine
+        .gen_fn_signatures(true)
+        .iter()
+        .filter_map(|s| s.split('(').next())
+        .map(|s| s.rsplit(' ').next().unwrap_or(s).to_string())
+        .filter(|s| {
+            s.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        })
+        .collect();
+    functions.extend(help::FUNCTIONS.iter().map(|f| f.name.to_string()));
+    functions.sort();
+    functions.dedup();
+    let mut all_properties: Vec<&'static str> = [
+        types::PoolObj::properties(),
+        types::SiteObj::properties(),
+        types::ReportObj::properties(),
+        types::ModuleReportObj::properties(),
+    ]
+    .concat();
+    all_properties.sort();
+    all_properties.dedup();
+    let knowledge = Rc::new(RefCell::new(Knowledge {
+        functions,
+        variables: Vec::new(),
+        pools: deployment
+            .pools
+            .iter()
+            .map(|p| p.fqdn.to_string())
+            .collect(),
+        sites: deployment
+            .sites
+            .iter()
+            .map(|s| s.identity.clone())
+            .collect(),
+        all_properties,
+    }));
+
+    let config = Config::builder()
+        .max_history_size(HISTORY_SIZE)
+        .map_err(|e| Error::Other(format!("cannot set up the line editor: {e}")))?
+        .history_ignore_dups(true)
+        .map_err(|e| Error::Other(format!("cannot set up the line editor: {e}")))?
+        .history_ignore_space(true)
+        .auto_add_history(false)
+        .completion_type(CompletionType::List)
+        .color_mode(if color {
+            ColorMode::Enabled
+        } else {
+            ColorMode::Disabled
+        })
+        .build();
+    let mut editor: Editor<ShellHelper, FileHistory> = Editor::with_config(config)
+        .map_err(|e| Error::Other(format!("cannot start the line editor: {e}")))?;
+    editor.set_helper(Some(ShellHelper {
+        knowledge: knowledge.clone(),
+        color,
+        checker: crate::script::sandboxed_engine(&runner.limits, None),
+    }));
+    let history = history_path();
+    if let Some(path) = &history {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = editor.load_history(path); // missing on first use
+    }
+
+    println!(
+        "poolsync {} - deployment '{}' ({} pools, {} sites) - operator {}",
+        env!("CARGO_PKG_VERSION"),
+        deployment.name,
+        deployment.pools.len(),
+        deployment.sites.len(),
+        os_user()
+    );
+    println!(":help for help, Tab to complete, Ctrl-D or :quit to leave");
+
+    if let Some(init) = crate::dirs::config_dir().map(|d| d.join("init.rhai"))
+        && init.exists()
+    {
+        match std::fs::read_to_string(&init) {
+            Ok(source) => {
+                let name = init.display().to_string();
+                if let Outcome::Error(e) =
+                    session.eval(&name, &crate::script::strip_shebang(&source))
+                {
+                    print_error(&e, color);
+                }
+            }
+            Err(e) => print_error(&format!("{}: {e}", init.display()), color),
+        }
+        refresh(&knowledge, &session);
+    }
+
+    let prompt = format!("{}> ", deployment.name);
+    loop {
+        let line = match editor.readline(&prompt) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => continue, // Ctrl-C clears the line
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(Error::Other(format!("the terminal failed: {e}"))),
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let _ = editor.add_history_entry(line.as_str());
+        if let Some(path) = &history {
+            // Append this session's new entry now: two shells never clobber each other.
+            let _ = editor.append_history(path);
+        }
+        let trimmed = line.trim();
+        if trimmed.starts_with(':') {
+            if !command(trimmed, &mut session, &mut editor, color) {
+                break;
+            }
+        } else {
+            show(session.eval("<input>", &line), color);
+        }
+        refresh(&knowledge, &session);
+    }
+    Ok(())
+}
+
+/// Runs a `:command`; false to quit.
+fn command(
+    line: &str,
+    session: &mut Session<'_>,
+    editor: &mut Editor<ShellHelper, FileHistory>,
+    color: bool,
+) -> bool {
+    let (name, arg) = match line.split_once(char::is_whitespace) {
+        Some((n, a)) => (n, a.trim()),
+        None => (line, ""),
+    };
+    match name {
+        ":quit" | ":q" | ":exit" => return false,
+        ":help" if arg.is_empty() => print!("{}", commands::overview()),
+        ":help" => match help::find(arg) {
+            Some(doc) => print!("{}", help::render(doc)),
+            None => print_error(
+                &format!("no help for '{arg}': :help lists the functions"),
+                color,
+            ),
+        },
+        ":functions" => {
+            for f in help::FUNCTIONS {
+                for s in f.signatures {
+                    println!("{s}");
+                }
+            }
+            for f in session.user_functions() {
+                println!("{f}  (yours)");
+            }
+        }
+        ":vars" => {
+            let vars = session.variables();
+            if vars.is_empty() {
+                println!("no variables yet");
+            }
+            for (n, t, _) in vars {
+                let value = match session.value_of(&n) {
+                    Some(v) if v.is_array() => {
+                        format!("[{} items]", v.clone().into_array().map_or(0, |a| a.len()))
+                    }
+                    Some(v) => render::render(v)
+                        .map(|s| s.lines().next().unwrap_or("").to_string())
+                        .unwrap_or_else(|| "()".into()),
+                    None => "()".into(),
+                };
+                let value: String = value.chars().take(60).collect();
+                println!("{n:<20} {t:<18} {value}");
+            }
+        }
+        ":load" if arg.is_empty() => print_error(":load needs a FILE", color),
+        ":load" => match std::fs::read_to_string(arg) {
+            Ok(source) => show(
+                session.eval(arg, &crate::script::strip_shebang(&source)),
+                color,
+            ),
+            Err(e) => print_error(&format!("{arg}: {e}"), color),
+        },
+        ":history" => {
+            let n: usize = arg.parse().unwrap_or(20);
+            let h = editor.history();
+            let len = h.len();
+            for i in len.saturating_sub(n)..len {
+                if let Ok(Some(entry)) = h.get(i, rustyline::history::SearchDirection::Forward) {
+                    println!("{:>5}  {}", i + 1, entry.entry.replace('\n', "\n       "));
+                }
+            }
+        }
+        ":clear" => {
+            let _ = editor.clear_screen();
+        }
+        other => print_error(
+            &format!("unknown command '{other}': :help lists the commands"),
+            color,
+        ),
+    }
+    true
 }

@@ -14,6 +14,6 @@ pub mod sandbox;
 pub mod types;
 
 pub use context::ScriptContext;
-pub use engine::build_engine;
+pub use engine::{build_engine, sandboxed_engine};
 pub use runner::{Runner, check_file, strip_shebang};
 pub use sandbox::Limits;

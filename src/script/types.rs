@@ -45,6 +45,19 @@ pub struct PoolObj {
 }
 
 impl PoolObj {
+    pub const PROPS: &'static [&'static str] = &[
+        "fqdn",
+        "identity",
+        "site",
+        "site_id",
+        "backup_pool",
+        "computers",
+        "services",
+        "modules",
+        "is_cms_master",
+        "store",
+    ];
+
     pub fn new(d: &Deployment, p: &Pool) -> Self {
         PoolObj {
             fqdn: p.fqdn.to_string(),
@@ -101,18 +114,7 @@ impl ScriptObject for PoolObj {
         ]
     }
     fn properties() -> &'static [&'static str] {
-        &[
-            "fqdn",
-            "identity",
-            "site",
-            "site_id",
-            "backup_pool",
-            "computers",
-            "services",
-            "modules",
-            "is_cms_master",
-            "store",
-        ]
+        Self::PROPS
     }
 }
 
@@ -126,6 +128,8 @@ pub struct SiteObj {
 }
 
 impl SiteObj {
+    pub const PROPS: &'static [&'static str] = &["identity", "site_id", "description", "pools"];
+
     pub fn new(d: &Deployment, s: &Site) -> Self {
         SiteObj {
             identity: s.identity.clone(),
@@ -159,7 +163,7 @@ impl ScriptObject for SiteObj {
         ]
     }
     fn properties() -> &'static [&'static str] {
-        &["identity", "site_id", "description", "pools"]
+        Self::PROPS
     }
 }
 
@@ -167,6 +171,19 @@ impl ScriptObject for SiteObj {
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
 pub struct ReportObj(pub SyncReport);
+
+impl ReportObj {
+    pub const PROPS: &'static [&'static str] = &[
+        "pool",
+        "backup_pool",
+        "what_if",
+        "modules",
+        "warnings",
+        "items_copied",
+        "bytes_copied",
+        "items_deleted",
+    ];
+}
 
 impl fmt::Display for ReportObj {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -198,16 +215,7 @@ impl ScriptObject for ReportObj {
         ]
     }
     fn properties() -> &'static [&'static str] {
-        &[
-            "pool",
-            "backup_pool",
-            "what_if",
-            "modules",
-            "warnings",
-            "items_copied",
-            "bytes_copied",
-            "items_deleted",
-        ]
+        Self::PROPS
     }
 }
 
@@ -215,6 +223,25 @@ impl ScriptObject for ReportObj {
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
 pub struct ModuleReportObj(pub DirectionReport);
+
+impl ModuleReportObj {
+    pub const PROPS: &'static [&'static str] = &[
+        "module",
+        "from",
+        "to",
+        "items_copied",
+        "bytes_copied",
+        "items_deleted",
+        "items_unchanged",
+        "batches",
+        "duration_ms",
+        "export_status",
+        "pending_items",
+        "would_copy",
+        "would_delete",
+        "error",
+    ];
+}
 
 impl fmt::Display for ModuleReportObj {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -263,22 +290,7 @@ impl ScriptObject for ModuleReportObj {
         ]
     }
     fn properties() -> &'static [&'static str] {
-        &[
-            "module",
-            "from",
-            "to",
-            "items_copied",
-            "bytes_copied",
-            "items_deleted",
-            "items_unchanged",
-            "batches",
-            "duration_ms",
-            "export_status",
-            "pending_items",
-            "would_copy",
-            "would_delete",
-            "error",
-        ]
+        Self::PROPS
     }
 }
 

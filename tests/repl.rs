@@ -1,0 +1,202 @@
+//! The interactive shell, driven through a real pseudo-terminal.
+
+use std::time::Duration;
+
+use rexpect::session::{PtySession, spawn_command};
+
+use crate::common::{DAL1, Env};
+
+/// Types text without Enter (so Tab and arrows act), and makes sure it is sent.
+fn type_keys(p: &mut PtySession, keys: &str) {
+    p.send(keys).unwrap();
+    p.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+/// Enters a line and waits for the next prompt (rustyline turns bracketed paste
+/// off when it accepts a line and on again when it next reads), so nothing typed
+/// next can race the evaluation.
+fn enter(p: &mut PtySession, line: &str) {
+    p.send_line(line).unwrap();
+    p.exp_string("\x1b[?2004l").unwrap();
+    p.exp_string("\x1b[?2004h").unwrap();
+}
+
+fn shell(env: &Env) -> PtySession {
+    let mut run = env.cmd().arg("--demo");
+    run.cmd.env("TERM", "xterm").env("USER", "tester");
+    let mut p = spawn_command(run.cmd, Some(20_000)).expect("spawn the shell");
+    p.exp_string("litwareinc> ").expect("prompt");
+    p
+}
+
+#[test]
+fn banner_and_prompt() {
+    let env = Env::with_demo();
+    let mut run = env.cmd().arg("--demo");
+    run.cmd.env("TERM", "xterm").env("USER", "tester");
+    let mut p = spawn_command(run.cmd, Some(20_000)).unwrap();
+    p.exp_string("deployment 'litwareinc' (7 pools, 3 sites) - operator tester")
+        .unwrap();
+    p.exp_string("litwareinc> ").unwrap();
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn a_multi_line_for_loop_runs_whole() {
+    let env = Env::with_demo();
+    let mut p = shell(&env);
+    p.send_line("for p in get_pool(#{site: \"Dallas\"}) {")
+        .unwrap();
+    p.send_line("    print(`pool=${p.fqdn}`);").unwrap();
+    p.send_line("}").unwrap();
+    p.exp_string(&format!("pool={DAL1}")).unwrap();
+    p.exp_string("pool=dal-cs-002.litwareinc.com").unwrap();
+    p.exp_string("litwareinc> ").unwrap();
+}
+
+#[test]
+fn tab_completes_function_names() {
+    let env = Env::with_demo();
+    let mut p = shell(&env);
+    type_keys(&mut p, "get_po");
+    type_keys(&mut p, "\t");
+    type_keys(&mut p, "().len()\r");
+    // Without the completion, `get_po().len()` would be an error.
+    p.exp_regex(r"\r\n7\r\n").unwrap();
+}
+
+#[test]
+fn tab_completes_pools_inside_strings_and_properties_after_a_dot() {
+    let env = Env::with_demo();
+    let mut p = shell(&env);
+    type_keys(&mut p, "get_pool(\"red-cs-00");
+    type_keys(&mut p, "3\t");
+    type_keys(&mut p, "\").backup_pool == ()\r");
+    p.exp_regex(r"\r\ntrue\r\n").unwrap();
+    enter(
+        &mut p,
+        "let pool = get_pool(\"red-cs-003.litwareinc.com\");",
+    );
+    type_keys(&mut p, "pool.is_cms");
+    type_keys(&mut p, "\t");
+    type_keys(&mut p, "\r");
+    p.exp_regex(r"\r\nfalse\r\n").unwrap();
+}
+
+#[test]
+fn ctrl_c_stops_a_loop_and_keeps_the_session() {
+    let env = Env::with_demo();
+    let mut p = shell(&env);
+    enter(&mut p, "let keep = 4242;");
+    p.send_line("let n = 0; loop { n += 1; }").unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    p.send_control('c').unwrap();
+    p.exp_string("interrupted").unwrap();
+    p.exp_string("litwareinc> ").unwrap();
+    p.send_line("keep + 1").unwrap();
+    p.exp_string("4243").unwrap();
+}
+
+#[test]
+fn ctrl_c_at_the_prompt_clears_the_line() {
+    let env = Env::with_demo();
+    let mut p = shell(&env);
+    type_keys(&mut p, "this is not rhai");
+    p.send_control('c').unwrap();
+    p.exp_string("litwareinc> ").unwrap();
+    p.send_line("40 + 2").unwrap();
+    p.exp_string("42").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn history_survives_a_restart() {
+    let env = Env::with_demo();
+    let mut p = shell(&env);
+    enter(&mut p, "let marker = 31337;");
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+    let file = env.path().join("state/poolsync/history");
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("let marker = 31337;")
+    );
+
+    let mut p = shell(&env);
+    // Up twice: past ":quit" to the let.
+    type_keys(&mut p, "\x1b[A\x1b[A");
+    type_keys(&mut p, "\r");
+    p.exp_string("\x1b[?2004h").unwrap();
+    p.send_line("marker * 2").unwrap();
+    p.exp_string("62674").unwrap();
+    p.send_line(":history").unwrap();
+    p.exp_string("let marker = 31337;").unwrap();
+}
+
+#[test]
+fn functions_persist_and_redefinition_replaces() {
+    let env = Env::with_demo();
+    let mut p = shell(&env);
+    enter(&mut p, "fn f() { 1 }");
+    enter(&mut p, "fn f() { 2 }");
+    p.send_line("f() * 100").unwrap();
+    p.exp_string("200").unwrap();
+}
+
+#[test]
+fn errors_show_in_place_and_the_session_goes_on() {
+    let env = Env::with_demo();
+    let mut p = shell(&env);
+    p.send_line("get_pool(\"nope.litwareinc.com\")").unwrap();
+    p.exp_string("<input>:1:1: no pool 'nope.litwareinc.com' in deployment 'litwareinc'")
+        .unwrap();
+    p.exp_string("^").unwrap();
+    p.send_line("1 + 1").unwrap();
+    p.exp_string("2").unwrap();
+}
+
+#[test]
+fn help_commands_and_typed_results() {
+    let env = Env::with_demo();
+    let mut p = shell(&env);
+    p.send_line(":help invoke_backup_service_sync").unwrap();
+    p.exp_string("mirrors Invoke-CsBackupServiceSync").unwrap();
+    p.send_line(":functions").unwrap();
+    p.exp_string("get_pool_backup_relationship(pool: string | Pool) -> string")
+        .unwrap();
+    enter(&mut p, "let sites = get_site();");
+    p.send_line(":vars").unwrap();
+    p.exp_regex(r"sites\s+array\s+\[3 items\]").unwrap();
+    p.send_line("get_pool(#{site: \"Atlanta\"})").unwrap();
+    p.exp_regex(r"Identity\s+Site\s+BackupPool").unwrap();
+    p.exp_string("atl-cs-002.litwareinc.com").unwrap();
+}
+
+#[test]
+fn the_startup_script_is_loaded() {
+    let env = Env::with_demo();
+    env.write(
+        "config/poolsync/init.rhai",
+        "fn paired() { get_pool().filter(|p| p.backup_pool != ()).len() }\n",
+    );
+    let mut p = shell(&env);
+    p.send_line("paired()").unwrap();
+    p.exp_string("6").unwrap();
+}
+
+#[test]
+fn load_runs_a_script_into_the_session() {
+    let env = Env::with_demo();
+    let file = env.write(
+        "helpers.rhai",
+        "let loaded = \"yes\";\nfn twice(x) { x * 2 }\n",
+    );
+    let mut p = shell(&env);
+    enter(&mut p, &format!(":load {}", file.display()));
+    p.send_line("`${loaded} ${twice(21)}`").unwrap();
+    p.exp_string("yes 42").unwrap();
+}
