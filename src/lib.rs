@@ -7,6 +7,7 @@ pub mod demo;
 pub mod dirs;
 pub mod error;
 pub mod interrupt;
+pub mod rbac;
 pub mod repl;
 pub mod script;
 pub mod store;

@@ -5,6 +5,7 @@ mod common;
 
 mod cli;
 mod deployment;
+mod rbac;
 mod repl;
 mod sandbox;
 mod scripts;

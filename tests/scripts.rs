@@ -74,6 +74,14 @@ fn sync_all_brings_every_pair_into_sync() {
 }
 
 #[test]
+fn sync_my_pools_syncs_what_the_operator_may() {
+    let (env, out) = run("sync-my-pools.rhai", &[]);
+    assert!(out.contains("may sync 6 pool(s)"), "{out}");
+    assert_eq!(out.matches(" <-> ").count(), 3, "each pair once: {out}");
+    assert!(env.store(DAL1).join("backup").join(ATL1).is_dir());
+}
+
+#[test]
 fn what_if_lists_without_changing() {
     let (env, out) = run("what-if.rhai", &[ATL1]);
     assert!(

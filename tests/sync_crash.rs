@@ -107,7 +107,13 @@ fn ctrl_c_stops_a_sync_at_a_clean_point_with_130() {
     let dir = tempfile::tempdir().unwrap();
     pair_deployment(dir.path(), 20);
     let data = dir.path().join("stores").join(A).join("data").join(MODULE);
-    let replica = dir.path().join("stores").join(B).join("backup").join(A).join(MODULE);
+    let replica = dir
+        .path()
+        .join("stores")
+        .join(B)
+        .join("backup")
+        .join(A)
+        .join(MODULE);
     write_round(dir.path(), 0);
     let source = tree(&data);
     let mut cmd = sync_cmd(dir.path());
@@ -124,14 +130,24 @@ fn ctrl_c_stops_a_sync_at_a_clean_point_with_130() {
         assert_eq!(copied, source);
         return;
     }
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(copied.len() < source.len(), "stopped before the end");
     // Whole batches only: the replica holds a multiple of the batch size... of
     // items, each at its source content.
     for (path, content) in &copied {
         assert_eq!(source.get(path), Some(content), "{path}");
     }
-    assert_eq!(copied.len() % 20, 0, "only whole batches are committed: {}", copied.len());
+    assert_eq!(
+        copied.len() % 20,
+        0,
+        "only whole batches are committed: {}",
+        copied.len()
+    );
     let status = sync_cmd(dir.path()).status().unwrap();
     assert!(status.success());
     assert!(tree(&replica) == source);

@@ -23,6 +23,11 @@ pub struct Cli {
     #[arg(long, global = true, conflicts_with = "deployment")]
     pub demo: bool,
 
+    /// Act as operator NAME (only for an operator holding CsAdministrator): shows what
+    /// a delegated administrator could do.
+    #[arg(long = "as", value_name = "NAME", global = true)]
+    pub as_user: Option<String>,
+
     /// Run CODE and print its value.
     #[arg(short = 'c', value_name = "CODE", conflicts_with = "check")]
     pub code: Option<String>,

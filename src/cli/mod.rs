@@ -61,6 +61,7 @@ pub fn load_deployment(cli: &Cli) -> Result<Deployment, Error> {
     } else {
         topology::locate::locate(cli.deployment.as_deref())?.0
     };
+    crate::rbac::check_trusted(&path).map_err(Error::Usage)?;
     let deployment = topology::load(&path)?;
     for w in &deployment.warnings {
         eprintln!("{w}");
@@ -101,8 +102,12 @@ fn execute(cli: Cli) -> Result<(), Error> {
 
     let deployment = Arc::new(load_deployment(&cli)?);
     interrupt::install();
+    let access =
+        crate::rbac::Access::resolve(&deployment, &crate::rbac::os_user(), cli.as_user.as_deref())
+            .map_err(|e| Error::Usage(e.to_string()))?;
     let ctx = ScriptContext::new(
         deployment.clone(),
+        access,
         CancelFlag::from_shared(interrupt::flag()),
         std::io::stderr().is_terminal(),
     )

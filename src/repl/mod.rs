@@ -38,13 +38,6 @@ fn history_path() -> Option<PathBuf> {
     crate::dirs::state_dir().map(|d| d.join("history"))
 }
 
-/// The operating-system user running poolsync.
-pub fn os_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() }))
-}
-
 fn refresh(knowledge: &Rc<RefCell<Knowledge>>, session: &Session<'_>) {
     let mut k = knowledge.borrow_mut();
     k.variables = session
@@ -155,7 +148,7 @@ pub fn run(runner: &Runner) -> Result<(), Error> {
         deployment.name,
         deployment.pools.len(),
         deployment.sites.len(),
-        os_user()
+        runner.ctx.access.operator
     );
     println!(":help for help, Tab to complete, Ctrl-D or :quit to leave");
 

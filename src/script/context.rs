@@ -4,12 +4,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::rbac::Access;
 use crate::sync::{CancelFlag, SyncEngine};
 use crate::topology::Deployment;
 
 pub struct ScriptContext {
     pub deployment: Arc<Deployment>,
     pub sync: Arc<SyncEngine>,
+    /// Who runs the scripts and what they may do; every function asks it first.
+    pub access: Access,
     runtime: tokio::runtime::Runtime,
     pub cancel: CancelFlag,
     /// Draw progress bars (stderr is a terminal).
@@ -19,6 +22,7 @@ pub struct ScriptContext {
 impl ScriptContext {
     pub fn new(
         deployment: Arc<Deployment>,
+        access: Access,
         cancel: CancelFlag,
         progress: bool,
     ) -> std::io::Result<Self> {
@@ -28,6 +32,7 @@ impl ScriptContext {
             .build()?;
         Ok(ScriptContext {
             sync: Arc::new(SyncEngine::new(deployment.clone())),
+            access,
             deployment,
             runtime,
             cancel,

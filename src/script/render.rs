@@ -2,7 +2,9 @@
 
 use rhai::{Array, Dynamic, Map};
 
-use super::types::{ModuleReportObj, PoolObj, ReportObj, ScriptObject, SiteObj};
+use super::types::{
+    AdminRoleObj, ModuleReportObj, OperatorObj, PoolObj, ReportObj, ScriptObject, SiteObj,
+};
 
 fn table_of<T: ScriptObject>(items: &Array) -> Option<String> {
     if !items.iter().all(|v| v.is::<T>()) {
@@ -35,6 +37,8 @@ pub fn render(value: &Dynamic) -> Option<String> {
         .or_else(|| record_of::<SiteObj>(value))
         .or_else(|| record_of::<ReportObj>(value))
         .or_else(|| record_of::<ModuleReportObj>(value))
+        .or_else(|| record_of::<AdminRoleObj>(value))
+        .or_else(|| record_of::<OperatorObj>(value))
     {
         return Some(text);
     }
@@ -47,6 +51,7 @@ pub fn render(value: &Dynamic) -> Option<String> {
             .or_else(|| table_of::<SiteObj>(&items))
             .or_else(|| table_of::<ReportObj>(&items))
             .or_else(|| table_of::<ModuleReportObj>(&items))
+            .or_else(|| table_of::<AdminRoleObj>(&items))
         {
             return Some(t);
         }
@@ -91,6 +96,8 @@ pub fn to_json(value: &Dynamic) -> serde_json::Value {
         .or_else(|| json_of::<SiteObj>(value))
         .or_else(|| json_of::<ReportObj>(value))
         .or_else(|| json_of::<ModuleReportObj>(value))
+        .or_else(|| json_of::<AdminRoleObj>(value))
+        .or_else(|| json_of::<OperatorObj>(value))
     {
         return v;
     }

@@ -294,6 +294,106 @@ impl ScriptObject for ModuleReportObj {
     }
 }
 
+/// A role, as `get_admin_role` returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminRoleObj {
+    pub identity: String,
+    pub cmdlets: Vec<String>,
+    pub config_scopes: Vec<String>,
+    pub is_standard_role: bool,
+    pub template: String,
+}
+
+impl AdminRoleObj {
+    pub const PROPS: &'static [&'static str] = &[
+        "identity",
+        "cmdlets",
+        "config_scopes",
+        "is_standard_role",
+        "template",
+    ];
+
+    pub fn new(r: &crate::rbac::Role) -> Self {
+        AdminRoleObj {
+            identity: r.identity.clone(),
+            cmdlets: r.cmdlets.clone(),
+            config_scopes: r.scopes.iter().map(|s| s.to_string()).collect(),
+            is_standard_role: r.is_standard,
+            template: r.template.clone(),
+        }
+    }
+}
+
+impl fmt::Display for AdminRoleObj {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Identity       : {}", self.identity)?;
+        writeln!(f, "Cmdlets        : {}", self.cmdlets.join(", "))?;
+        writeln!(f, "ConfigScopes   : {}", self.config_scopes.join(", "))?;
+        writeln!(f, "IsStandardRole : {}", self.is_standard_role)?;
+        write!(f, "Template       : {}", self.template)
+    }
+}
+
+impl ScriptObject for AdminRoleObj {
+    const TYPE_NAME: &'static str = "AdminRole";
+    fn columns() -> &'static [&'static str] {
+        &["Identity", "Standard", "ConfigScopes", "Cmdlets"]
+    }
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.identity.clone(),
+            if self.is_standard_role {
+                "yes".into()
+            } else {
+                String::new()
+            },
+            self.config_scopes.join(","),
+            self.cmdlets.len().to_string(),
+        ]
+    }
+    fn properties() -> &'static [&'static str] {
+        Self::PROPS
+    }
+}
+
+/// The operator running poolsync, as `get_operator` returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OperatorObj {
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+impl OperatorObj {
+    pub const PROPS: &'static [&'static str] = &["name", "roles"];
+
+    pub fn new(a: &crate::rbac::Access) -> Self {
+        OperatorObj {
+            name: a.operator.clone(),
+            roles: a.roles.iter().map(|r| r.identity.clone()).collect(),
+        }
+    }
+}
+
+impl fmt::Display for OperatorObj {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Name  : {}", self.name)?;
+        write!(f, "Roles : {}", self.roles.join(", "))
+    }
+}
+
+impl ScriptObject for OperatorObj {
+    const TYPE_NAME: &'static str = "Operator";
+    fn columns() -> &'static [&'static str] {
+        &["Name", "Roles"]
+    }
+    fn row(&self) -> Vec<String> {
+        vec![self.name.clone(), self.roles.join(", ")]
+    }
+    fn properties() -> &'static [&'static str] {
+        Self::PROPS
+    }
+}
+
 fn register_common<T: ScriptObject>(engine: &mut Engine) {
     engine.register_type_with_name::<T>(T::TYPE_NAME);
     engine.register_fn("to_string", |x: &mut T| x.to_string());
@@ -308,6 +408,7 @@ fn int(v: u64) -> i64 {
 
 /// Registers the types and their getters.
 pub fn register(engine: &mut Engine) {
+    register_rbac(engine);
     register_common::<PoolObj>(engine);
     engine
         .register_get("fqdn", |p: &mut PoolObj| p.fqdn.clone())
@@ -394,6 +495,25 @@ pub fn register(engine: &mut Engine) {
         .register_get("error", |m: &mut ModuleReportObj| opt(&m.0.error));
 }
 
+/// Registers the role and operator types.
+fn register_rbac(engine: &mut Engine) {
+    register_common::<AdminRoleObj>(engine);
+    engine
+        .register_get("identity", |r: &mut AdminRoleObj| r.identity.clone())
+        .register_get("cmdlets", |r: &mut AdminRoleObj| strings(&r.cmdlets))
+        .register_get("config_scopes", |r: &mut AdminRoleObj| {
+            strings(&r.config_scopes)
+        })
+        .register_get("is_standard_role", |r: &mut AdminRoleObj| {
+            r.is_standard_role
+        })
+        .register_get("template", |r: &mut AdminRoleObj| r.template.clone());
+    register_common::<OperatorObj>(engine);
+    engine
+        .register_get("name", |o: &mut OperatorObj| o.name.clone())
+        .register_get("roles", |o: &mut OperatorObj| strings(&o.roles));
+}
+
 /// Property names of a typed value, for completion after a `.`.
 pub fn properties_of(value: &Dynamic) -> Option<&'static [&'static str]> {
     if value.is::<PoolObj>() {
@@ -404,6 +524,10 @@ pub fn properties_of(value: &Dynamic) -> Option<&'static [&'static str]> {
         Some(ReportObj::properties())
     } else if value.is::<ModuleReportObj>() {
         Some(ModuleReportObj::properties())
+    } else if value.is::<AdminRoleObj>() {
+        Some(AdminRoleObj::properties())
+    } else if value.is::<OperatorObj>() {
+        Some(OperatorObj::properties())
     } else {
         None
     }

@@ -34,6 +34,10 @@ pub struct Deployment {
     pub sites: Vec<Site>,
     pub pools: Vec<Pool>,
     pub settings: BackupServiceSettings,
+    /// Custom roles (`[[role]]`); the standard roles are implied.
+    pub roles: Vec<crate::rbac::Role>,
+    /// Operators (`[[operator]]`); none means single-user.
+    pub operators: Vec<crate::rbac::OperatorDef>,
     /// Non-fatal findings (e.g. a pair inside one site), each `file:line:col: warning: ...`.
     pub warnings: Vec<String>,
 }

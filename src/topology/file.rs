@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use super::settings::parse_sync_interval;
 use super::{BackupServiceSettings, Deployment, Fqdn, Pool, Site};
+use crate::rbac::{OperatorDef, Role, Scope, catalog};
 use crate::store::StoreLocation;
 
 /// An invalid or unreadable deployment file.
@@ -46,6 +47,26 @@ struct RawFile {
     #[serde(default)]
     pool: Vec<Spanned<RawPool>>,
     backup_service: Option<RawSettings>,
+    #[serde(default)]
+    role: Vec<RawRole>,
+    #[serde(default)]
+    operator: Vec<RawOperator>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRole {
+    identity: Spanned<String>,
+    template: Spanned<String>,
+    config_scopes: Vec<Spanned<String>>,
+    cmdlets: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOperator {
+    name: Spanned<String>,
+    roles: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -310,7 +331,11 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, Deploym
         None => BackupServiceSettings::default(),
     };
 
+    let (roles, operators) = rbac_from(&ctx, &sites, raw.role, raw.operator)?;
+
     Ok(Deployment {
+        roles,
+        operators,
         name,
         path: file.to_path_buf(),
         cms_master,
@@ -319,6 +344,125 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, Deploym
         settings,
         warnings,
     })
+}
+
+fn rbac_from(
+    ctx: &Ctx<'_>,
+    sites: &[Site],
+    raw_roles: Vec<RawRole>,
+    raw_operators: Vec<RawOperator>,
+) -> Result<(Vec<Role>, Vec<OperatorDef>), DeploymentError> {
+    let mut roles: Vec<Role> = Vec::new();
+    for r in raw_roles {
+        let identity = r.identity.get_ref().trim().to_string();
+        if identity.is_empty() {
+            return Err(ctx.error(r.identity.span(), "role identity is empty"));
+        }
+        if catalog::standard_role(&identity).is_some()
+            || roles
+                .iter()
+                .any(|x| x.identity.eq_ignore_ascii_case(&identity))
+        {
+            return Err(ctx.error(
+                r.identity.span(),
+                format!("duplicate role '{identity}' (standard roles exist already)"),
+            ));
+        }
+        let template = catalog::standard_role(r.template.get_ref()).ok_or_else(|| {
+            ctx.error(
+                r.template.span(),
+                format!(
+                    "template '{}' is not a standard role: use one of {}",
+                    r.template.get_ref(),
+                    catalog::STANDARD_ROLES
+                        .iter()
+                        .map(|s| s.identity)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        let allowed = template.cmdlet_names();
+        let mut scopes = Vec::new();
+        for s in &r.config_scopes {
+            let scope = Scope::parse(s.get_ref()).map_err(|m| ctx.error(s.span(), m))?;
+            if let Scope::Site(id) = scope
+                && !sites.iter().any(|site| site.site_id == id)
+            {
+                return Err(ctx.error(
+                    s.span(),
+                    format!("scope '{scope}' names no site of this deployment"),
+                ));
+            }
+            scopes.push(scope);
+        }
+        if scopes.is_empty() {
+            return Err(ctx.error(r.identity.span(), format!("role '{identity}' has no config_scopes: give [\"global\"] or [\"site:<SiteId>\"]")));
+        }
+        let cmdlets = match &r.cmdlets {
+            None => allowed.iter().map(|s| s.to_string()).collect(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for c in list {
+                    let Some(known) = catalog::cmdlet(c.get_ref()) else {
+                        return Err(
+                            ctx.error(c.span(), format!("unknown cmdlet '{}'", c.get_ref()))
+                        );
+                    };
+                    if !allowed.contains(&known.name) {
+                        return Err(ctx.error(c.span(), format!(
+                            "role '{identity}' cannot grant {}: its template {} does not have it",
+                            known.name, template.identity
+                        )));
+                    }
+                    out.push(known.name.to_string());
+                }
+                out
+            }
+        };
+        roles.push(Role {
+            identity,
+            cmdlets,
+            scopes,
+            is_standard: false,
+            template: template.identity.to_string(),
+        });
+    }
+    let mut operators: Vec<OperatorDef> = Vec::new();
+    for o in raw_operators {
+        let name = o.name.get_ref().trim().to_string();
+        if name.is_empty() {
+            return Err(ctx.error(o.name.span(), "operator name is empty"));
+        }
+        if operators.iter().any(|x| x.name == name) {
+            return Err(ctx.error(o.name.span(), format!("duplicate operator '{name}'")));
+        }
+        let mut names = Vec::new();
+        for r in &o.roles {
+            let known = catalog::standard_role(r.get_ref())
+                .map(|s| s.identity.to_string())
+                .or_else(|| {
+                    roles
+                        .iter()
+                        .find(|x| x.identity.eq_ignore_ascii_case(r.get_ref()))
+                        .map(|x| x.identity.clone())
+                });
+            match known {
+                Some(k) => names.push(k),
+                None => {
+                    return Err(ctx.error(
+                        r.span(),
+                        format!(
+                            "operator '{name}' has role '{}', which does not exist",
+                            r.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        operators.push(OperatorDef { name, roles: names });
+    }
+    Ok((roles, operators))
 }
 
 fn settings_from(

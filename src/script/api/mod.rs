@@ -1,6 +1,7 @@
 //! The functions scripts call, split by concern; each binds an engine API.
 
 mod pool;
+mod rbac;
 mod sync;
 mod util;
 
@@ -46,5 +47,6 @@ pub fn func(name: &str, params: &[&str]) -> FuncRegistration {
 pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
     pool::register(engine, ctx);
     sync::register(engine, ctx);
+    rbac::register(engine, ctx);
     util::register(engine);
 }

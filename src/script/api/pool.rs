@@ -7,21 +7,47 @@ use rhai::{Array, Dynamic, Engine, Map};
 use super::{FnResult, fail, func};
 use crate::script::ScriptContext;
 use crate::script::types::{PoolObj, SiteObj};
+use crate::topology::Pool;
 
-fn all_pools(ctx: &ScriptContext) -> Array {
+const GET_POOL: &str = "Get-CsPool";
+const GET_SITE: &str = "Get-CsSite";
+const GET_RELATIONSHIP: &str = "Get-CsPoolBackupRelationship";
+
+/// A pool the operator may run `cmdlet` on, or a catchable refusal.
+pub fn authorized_pool<'d>(ctx: &'d ScriptContext, cmdlet: &str, fqdn: &str) -> FnResult<&'d Pool> {
     let d = &ctx.deployment;
-    d.pools
-        .iter()
+    let pool = match d.require_pool(fqdn) {
+        Ok(p) => p,
+        Err(m) => return fail(m),
+    };
+    match ctx.access.check_pool(d, cmdlet, pool) {
+        Ok(()) => Ok(pool),
+        Err(m) => fail(m),
+    }
+}
+
+/// The pools the operator may read (all of them for a global role).
+fn visible_pools<'d>(
+    ctx: &'d ScriptContext,
+    pools: impl Iterator<Item = &'d Pool>,
+) -> FnResult<Array> {
+    if let Err(m) = ctx.access.check_any(GET_POOL) {
+        return fail(m);
+    }
+    let d = &ctx.deployment;
+    Ok(pools
+        .filter(|p| ctx.access.may(d, GET_POOL, p))
         .map(|p| Dynamic::from(PoolObj::new(d, p)))
-        .collect()
+        .collect())
+}
+
+fn all_pools(ctx: &ScriptContext) -> FnResult<Array> {
+    visible_pools(ctx, ctx.deployment.pools.iter())
 }
 
 fn one_pool(ctx: &ScriptContext, fqdn: &str) -> FnResult<PoolObj> {
-    let d = &ctx.deployment;
-    match d.require_pool(fqdn) {
-        Ok(p) => Ok(PoolObj::new(d, p)),
-        Err(m) => fail(m),
-    }
+    let pool = authorized_pool(ctx, GET_POOL, fqdn)?;
+    Ok(PoolObj::new(&ctx.deployment, pool))
 }
 
 fn pools_by_filter(ctx: &ScriptContext, filter: &Map) -> FnResult<Array> {
@@ -48,21 +74,14 @@ fn pools_by_filter(ctx: &ScriptContext, filter: &Map) -> FnResult<Array> {
             }
         }
     }
-    Ok(match site {
-        Some(s) => d
-            .pools_in_site(s)
-            .map(|p| Dynamic::from(PoolObj::new(d, p)))
-            .collect(),
+    match site {
+        Some(s) => visible_pools(ctx, d.pools_in_site(s)),
         None => all_pools(ctx),
-    })
+    }
 }
 
 fn relationship(ctx: &ScriptContext, fqdn: &str) -> FnResult<String> {
-    let d = &ctx.deployment;
-    let pool = match d.require_pool(fqdn) {
-        Ok(p) => p,
-        Err(m) => return fail(m),
-    };
+    let pool = authorized_pool(ctx, GET_RELATIONSHIP, fqdn)?;
     match &pool.backup_pool {
         Some(b) => Ok(b.to_string()),
         None => fail(format!("pool '{}' has no backup pool", pool.fqdn)),
@@ -71,10 +90,30 @@ fn relationship(ctx: &ScriptContext, fqdn: &str) -> FnResult<String> {
 
 fn one_site(ctx: &ScriptContext, identity: &str) -> FnResult<SiteObj> {
     let d = &ctx.deployment;
-    match d.site(identity) {
-        Some(s) => Ok(SiteObj::new(d, s)),
-        None => fail(format!("no site '{identity}' in deployment '{}'", d.name)),
+    let Some(site) = d.site(identity) else {
+        return fail(format!("no site '{identity}' in deployment '{}'", d.name));
+    };
+    if !ctx.access.may_on_site(GET_SITE, site.site_id) {
+        return fail(format!(
+            "access denied: {} ({}) may not run {GET_SITE} on site {}",
+            ctx.access.operator,
+            ctx.access.role_list(),
+            site.identity
+        ));
     }
+    Ok(SiteObj::new(d, site))
+}
+
+fn all_sites(ctx: &ScriptContext) -> FnResult<Array> {
+    if let Err(m) = ctx.access.check_any(GET_SITE) {
+        return fail(m);
+    }
+    let d = &ctx.deployment;
+    Ok(d.sites
+        .iter()
+        .filter(|s| ctx.access.may_on_site(GET_SITE, s.site_id))
+        .map(|s| Dynamic::from(SiteObj::new(d, s)))
+        .collect())
 }
 
 pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
@@ -91,13 +130,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
         .register_into_engine(engine, move |m: Map| pools_by_filter(&c, &m));
 
     let c = ctx.clone();
-    func("get_site", &["Array"]).register_into_engine(engine, move || -> Array {
-        let d = &c.deployment;
-        d.sites
-            .iter()
-            .map(|s| Dynamic::from(SiteObj::new(d, s)))
-            .collect()
-    });
+    func("get_site", &["Array"]).register_into_engine(engine, move || all_sites(&c));
     let c = ctx.clone();
     func("get_site", &["identity: &str", "Site"])
         .register_into_engine(engine, move |s: &str| one_site(&c, s));

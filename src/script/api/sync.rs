@@ -86,7 +86,9 @@ fn report_warnings(report: &SyncReport, force: bool) {
 
 fn run(ctx: &ScriptContext, targets: Vec<String>, opts: &Map, single: bool) -> FnResult<Dynamic> {
     let CallOptions { mut sync, force } = parse_options(ctx, opts)?;
+    // Every target is checked before any pool is touched: no partial runs.
     for t in &targets {
+        super::pool::authorized_pool(ctx, "Invoke-CsBackupServiceSync", t)?;
         if let Err(e) = ctx.sync.pair(t) {
             return fail(e.to_string());
         }
