@@ -36,8 +36,11 @@ fn banner_and_prompt() {
     let mut run = env.cmd().arg("--demo");
     run.cmd.env("TERM", "xterm").env("USER", "tester");
     let mut p = spawn_command(run.cmd, Some(20_000)).unwrap();
-    p.exp_string("deployment 'litwareinc' (7 pools, 3 sites) - operator tester")
-        .unwrap();
+    let me = poolsync::rbac::os_user();
+    p.exp_string(&format!(
+        "deployment 'litwareinc' (7 pools, 3 sites) - operator {me}"
+    ))
+    .unwrap();
     p.exp_string("litwareinc> ").unwrap();
     p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();
