@@ -10,6 +10,7 @@ pub mod interrupt;
 pub mod rbac;
 pub mod repl;
 pub mod script;
+pub mod service;
 pub mod store;
 pub mod sync;
 pub mod table;

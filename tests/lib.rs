@@ -9,6 +9,7 @@ mod rbac;
 mod repl;
 mod sandbox;
 mod scripts;
+mod status;
 mod sync;
 mod sync_crash;
 mod sync_props;

@@ -82,6 +82,36 @@ fn sync_my_pools_syncs_what_the_operator_may() {
 }
 
 #[test]
+fn status_report_shows_states_per_module() {
+    let (_, out) = run("status-report.rhai", &[]);
+    assert!(
+        out.contains(&format!(
+            "{ATL1} -> {DAL1}: export NotInitialized, import NotInitialized"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("    UserServices.PresenceFocus: NotInitialized/NotInitialized, 600 pending"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| !l.starts_with(' ')).count(),
+        6,
+        "one block per paired pool: {out}"
+    );
+}
+
+#[test]
+fn sync_until_steady_syncs_and_verifies() {
+    let (env, out) = run("sync-until-steady.rhai", &[ATL2]);
+    assert_eq!(
+        out,
+        format!("{ATL2}: export FinalState\nreplicas verified: every item matches its source\n")
+    );
+    assert!(env.store(RED1).join("backup").join(ATL2).is_dir());
+}
+
+#[test]
 fn what_if_lists_without_changing() {
     let (env, out) = run("what-if.rhai", &[ATL1]);
     assert!(

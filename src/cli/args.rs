@@ -10,7 +10,6 @@ use clap::{Parser, Subcommand};
     version,
     about = "Keeps paired server pools in sync: a shell and a batch runner for the Backup Service.",
     long_about = "Keeps paired server pools in sync, after the Lync Server Backup Service.\n\nWith no SCRIPT, opens the interactive shell (or, when standard input is not a terminal, runs it as a script). Scripts call invoke_backup_service_sync, get_pool, get_site and more: see `poolsync -c 'help()'` and docs/.",
-    args_conflicts_with_subcommands = true,
     after_help = "Examples:\n  poolsync --demo                         open the shell on the built-in demo\n  poolsync --demo scripts/sync-all.rhai   run a batch script\n  poolsync --demo -c 'get_pool().len()'   run one snippet and print its value\n  poolsync init mydeployment              write a starter deployment.toml"
 )]
 pub struct Cli {
@@ -71,6 +70,15 @@ pub enum Command {
     Demo {
         #[command(subcommand)]
         action: DemoAction,
+    },
+    /// Run the Backup Service in the foreground: sync every pair each sync_interval.
+    Service {
+        /// Serve only this pool's pair (repeatable; default: every pair).
+        #[arg(long = "pool", value_name = "FQDN")]
+        pools: Vec<String>,
+        /// One log line per cycle and pair, as text or JSON (for log collectors).
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: crate::service::LogFormat,
     },
     /// Print the function reference (docs/functions.md) in Markdown.
     #[command(hide = true)]

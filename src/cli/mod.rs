@@ -19,6 +19,11 @@ use crate::{demo, interrupt};
 
 /// Parses the command line and runs it; returns the exit status.
 pub fn main() -> i32 {
+    // Like every Unix filter: a closed pipe (`poolsync ... | head`) ends us quietly.
+    // SAFETY: setting a signal disposition to its default is always sound.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -86,7 +91,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
             return Ok(());
         }
         Some(Command::Demo { action }) => return demo_command(action),
-        None => {}
+        Some(Command::Service { .. }) | None => {}
     }
 
     let mut limits = Limits::default();
@@ -105,6 +110,10 @@ fn execute(cli: Cli) -> Result<(), Error> {
     let access =
         crate::rbac::Access::resolve(&deployment, &crate::rbac::os_user(), cli.as_user.as_deref())
             .map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some(Command::Service { pools, log_format }) = &cli.command {
+        let path = deployment.path.clone();
+        return crate::service::run(path, deployment, &access, pools, *log_format);
+    }
     let ctx = ScriptContext::new(
         deployment.clone(),
         access,

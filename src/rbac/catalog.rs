@@ -41,6 +41,22 @@ pub const CMDLETS: &[Cmdlet] = &[
     ),
     read("Get-CsAdminRole", "get_admin_role"),
     write("Invoke-CsBackupServiceSync", "invoke_backup_service_sync"),
+    read("Get-CsBackupServiceStatus", "get_backup_service_status"),
+    read(
+        "Get-CsBackupServiceConfiguration",
+        "get_backup_service_configuration",
+    ),
+    Cmdlet {
+        name: "Set-CsBackupServiceConfiguration",
+        function: "set_backup_service_configuration",
+        read_only: false,
+        global_only: true,
+    },
+    read(
+        "Debug-CsInterPoolReplication",
+        "debug_inter_pool_replication",
+    ),
+    write("Backup-CsPool", "backup_pool"),
 ];
 
 /// A standard role: global scope, a fixed set of cmdlets.
@@ -56,6 +72,9 @@ const READ_ALL: &[&str] = &[
     "Get-CsSite",
     "Get-CsPoolBackupRelationship",
     "Get-CsAdminRole",
+    "Get-CsBackupServiceStatus",
+    "Get-CsBackupServiceConfiguration",
+    "Debug-CsInterPoolReplication",
 ];
 const POOLS_ONLY: &[&str] = &["Get-CsPool", "Get-CsSite"];
 
@@ -74,6 +93,11 @@ pub const STANDARD_ROLES: &[StandardRole] = &[
             "Get-CsPoolBackupRelationship",
             "Get-CsAdminRole",
             "Invoke-CsBackupServiceSync",
+            "Get-CsBackupServiceStatus",
+            "Get-CsBackupServiceConfiguration",
+            "Set-CsBackupServiceConfiguration",
+            "Debug-CsInterPoolReplication",
+            "Backup-CsPool",
         ]),
     },
     StandardRole {
@@ -83,8 +107,13 @@ pub const STANDARD_ROLES: &[StandardRole] = &[
     },
     StandardRole {
         identity: "CsHelpDesk",
-        description: "read pools, sites and pairs",
-        cmdlets: Some(&["Get-CsPool", "Get-CsSite", "Get-CsPoolBackupRelationship"]),
+        description: "read pools, sites, pairs and backup status",
+        cmdlets: Some(&[
+            "Get-CsPool",
+            "Get-CsSite",
+            "Get-CsPoolBackupRelationship",
+            "Get-CsBackupServiceStatus",
+        ]),
     },
     StandardRole {
         identity: "CsUserAdministrator",

@@ -60,6 +60,54 @@ pub const FUNCTIONS: &[FnDoc] = &[
         example: "let r = invoke_backup_service_sync(\"atl-cs-001.litwareinc.com\", #{module: \"PresenceFocus\", what_if: true}); r.modules.len()",
     },
     FnDoc {
+        name: "get_backup_service_status",
+        cmdlet: Some("Get-CsBackupServiceStatus"),
+        signatures: &[
+            "get_backup_service_status(pool: string | Pool) -> BackupServiceStatus",
+            "get_backup_service_status(pool: string | Pool, opts: map) -> BackupServiceStatus",
+        ],
+        summary: "Returns the Backup Service state of a pool, per module and direction, with what is pending now.",
+        details: "Options: module (a module name or All), category (UserData or CMS). A BackupServiceStatus has pool_fqdn, backup_pool_fqdn, overall_export_status, overall_import_status and backup_modules, one ModuleStatus each: identity, export_status, import_status, last_export_time, last_import_time, pending_items, pending_bytes, last_error. Export is this pool's data going to its partner; import is this pool applying its partner's data. Export states: FinalState (nothing pending), SteadyState (what is pending fits in one batch), NonSteadyState (a backlog), NotInitialized (no export yet, or CMSMaster away from the CMS pool), ErrorState (the last export failed; last_error says why). Import states: NormalState, ErrorState, NotInitialized. Pending counts are computed from the stores when you ask.",
+        example: "get_backup_service_status(\"atl-cs-001.litwareinc.com\", #{category: \"UserData\"}).backup_modules.map(|m| `${m.identity}: ${m.export_status}`)",
+    },
+    FnDoc {
+        name: "get_backup_service_configuration",
+        cmdlet: Some("Get-CsBackupServiceConfiguration"),
+        signatures: &["get_backup_service_configuration() -> BackupServiceConfiguration"],
+        summary: "Returns the Backup Service settings in force.",
+        details: "Fields: sync_interval (\"hh:mm:ss\"), max_batches_per_user_store_sync, max_batches_per_cms_sync, max_data_conf_package_size_kb, max_concurrent_calls, and poolsync's own batch_max_items, batch_max_kb and transfer_parallelism. See docs/deployment.md.",
+        example: "get_backup_service_configuration().sync_interval",
+    },
+    FnDoc {
+        name: "set_backup_service_configuration",
+        cmdlet: Some("Set-CsBackupServiceConfiguration"),
+        signatures: &[
+            "set_backup_service_configuration(settings: map) -> BackupServiceConfiguration",
+        ],
+        summary: "Changes Backup Service settings and writes them to the deployment file, keeping its comments.",
+        details: "Each value is checked: sync_interval between 00:00:05 and 03:00:00, every limit a positive number; an unknown setting is an error. The change applies to the next sync in this session and to a running service at its next cycle. Needs a role with global scope.",
+        example: "set_backup_service_configuration(#{sync_interval: \"00:05:00\"}).sync_interval",
+    },
+    FnDoc {
+        name: "debug_inter_pool_replication",
+        cmdlet: Some("Debug-CsInterPoolReplication"),
+        signatures: &[
+            "debug_inter_pool_replication(pool: string | Pool) -> ReplicationReport",
+            "debug_inter_pool_replication(pool: string | Pool, opts: map) -> ReplicationReport",
+        ],
+        summary: "Compares a pool's data with its copy at the partner (and back) by content hash, item by item.",
+        details: "Option: module. A ReplicationReport has pool, backup_pool, in_sync and modules, one ReplicaCheck per module and direction: module, from, to, in_sync, source_items, replica_items, missing, extra, different (item paths) and manifest_mismatches (replica items whose bytes the manifest does not describe). Reads every item: use it to check, not to sync. Fails for a pool without a backup pool.",
+        example: "debug_inter_pool_replication(\"atl-cs-001.litwareinc.com\", #{module: \"CMSMaster\"}).modules.len()",
+    },
+    FnDoc {
+        name: "backup_pool",
+        cmdlet: Some("Backup-CsPool"),
+        signatures: &["backup_pool(pool: string | Pool, opts: map) -> BackupServiceStatus"],
+        summary: "Syncs a pool and waits until its exports reach FinalState (full_backup) or SteadyState (steady_state).",
+        details: "Options: full_backup or steady_state (exactly one, true), category (UserData or CMS), retry_count (default 3), wait_time (seconds between checks, default 5). Returns the final status, or fails naming each module that did not get there.",
+        example: "backup_pool(\"atl-cs-002.litwareinc.com\", #{full_backup: true, category: \"UserData\"}).overall_export_status",
+    },
+    FnDoc {
         name: "get_admin_role",
         cmdlet: Some("Get-CsAdminRole"),
         signatures: &[

@@ -8,6 +8,7 @@ pub mod diagnostic;
 mod engine;
 pub mod help;
 mod progress;
+pub mod record;
 pub mod render;
 mod runner;
 pub mod sandbox;

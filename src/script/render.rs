@@ -39,6 +39,7 @@ pub fn render(value: &Dynamic) -> Option<String> {
         .or_else(|| record_of::<ModuleReportObj>(value))
         .or_else(|| record_of::<AdminRoleObj>(value))
         .or_else(|| record_of::<OperatorObj>(value))
+        .or_else(|| super::record::render_any(value))
     {
         return Some(text);
     }
@@ -52,6 +53,7 @@ pub fn render(value: &Dynamic) -> Option<String> {
             .or_else(|| table_of::<ReportObj>(&items))
             .or_else(|| table_of::<ModuleReportObj>(&items))
             .or_else(|| table_of::<AdminRoleObj>(&items))
+            .or_else(|| super::record::table_any(&items))
         {
             return Some(t);
         }
@@ -98,6 +100,7 @@ pub fn to_json(value: &Dynamic) -> serde_json::Value {
         .or_else(|| json_of::<ModuleReportObj>(value))
         .or_else(|| json_of::<AdminRoleObj>(value))
         .or_else(|| json_of::<OperatorObj>(value))
+        .or_else(|| super::record::json_any(value))
     {
         return v;
     }

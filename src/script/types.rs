@@ -408,6 +408,7 @@ fn int(v: u64) -> i64 {
 
 /// Registers the types and their getters.
 pub fn register(engine: &mut Engine) {
+    super::record::register_all(engine);
     register_rbac(engine);
     register_common::<PoolObj>(engine);
     engine
@@ -528,6 +529,8 @@ pub fn properties_of(value: &Dynamic) -> Option<&'static [&'static str]> {
         Some(AdminRoleObj::properties())
     } else if value.is::<OperatorObj>() {
         Some(OperatorObj::properties())
+    } else if let Some(fields) = super::record::fields_any(value) {
+        Some(fields)
     } else {
         None
     }

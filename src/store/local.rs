@@ -345,6 +345,27 @@ impl Store for LocalStore {
         Some(self)
     }
 
+    async fn probe(&self) -> StoreResult<()> {
+        let inner = self.inner.clone();
+        blocking(&self.describe(), move || {
+            let desc = inner.desc();
+            let now = fs::metadata(&inner.root)
+                .map_err(|e| other(&desc, format!("the store directory is unreachable: {e}")))?;
+            let open = inner
+                .root_dir
+                .metadata()
+                .map_err(|e| io_err(&desc, "check", "", e))?;
+            if now.dev() != open.dev() || now.ino() != open.ino() {
+                return Err(other(
+                    &desc,
+                    "the store directory was moved or replaced".into(),
+                ));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn list(&self, prefix: &ItemPath) -> StoreResult<Listing> {
         let inner = self.inner.clone();
         let prefix = prefix.clone();

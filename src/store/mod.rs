@@ -129,6 +129,12 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// Checks the store is still there and the same one (a local folder that was
+    /// moved or replaced, an unreachable endpoint); the engine asks before a sync.
+    async fn probe(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Lists every item below `prefix`, recursively, paths relative to it.
     async fn list(&self, prefix: &ItemPath) -> StoreResult<Listing>;
 

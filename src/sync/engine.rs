@@ -59,8 +59,10 @@ pub struct SyncOptions {
     pub what_if: bool,
     /// Let a sync wipe (or delete more than half of) a replica.
     pub allow_mass_delete: bool,
-    /// Ship at most this many batches per module and direction (the service cycle).
-    pub max_batches: Option<u64>,
+    /// Ship at most the per-cycle batch limits of the settings
+    /// (max_batches_per_user_store_sync, max_batches_per_cms_sync): the service's
+    /// cycle. A manual sync drains the whole backlog.
+    pub per_cycle: bool,
     pub cancel: CancelFlag,
     pub progress: Option<Arc<dyn Progress>>,
 }
@@ -71,7 +73,7 @@ impl Default for SyncOptions {
             modules: ModuleSelection::All,
             what_if: false,
             allow_mass_delete: false,
-            max_batches: None,
+            per_cycle: false,
             cancel: CancelFlag::new(),
             progress: None,
         }
@@ -126,20 +128,20 @@ enum ItemOutcome {
 }
 
 /// One module in one direction, while it runs.
-struct Direction<'a> {
-    module: Module,
-    from: &'a Pool,
-    to: &'a Pool,
-    src: &'a dyn Store,
-    dst: &'a dyn Store,
+pub(super) struct Direction<'a> {
+    pub(super) module: Module,
+    pub(super) from: &'a Pool,
+    pub(super) to: &'a Pool,
+    pub(super) src: &'a dyn Store,
+    pub(super) dst: &'a dyn Store,
 }
 
 impl Direction<'_> {
-    fn data_prefix(&self) -> ItemPath {
+    pub(super) fn data_prefix(&self) -> ItemPath {
         ItemPath::parse(format!("data/{}", self.module.identity()))
             .unwrap_or_else(|_| unreachable!())
     }
-    fn replica_prefix(&self) -> ItemPath {
+    pub(super) fn replica_prefix(&self) -> ItemPath {
         ItemPath::parse(format!(
             "backup/{}/{}",
             self.from.fqdn,
@@ -147,13 +149,13 @@ impl Direction<'_> {
         ))
         .unwrap_or_else(|_| unreachable!())
     }
-    fn manifest_prefix(&self) -> String {
+    pub(super) fn manifest_prefix(&self) -> String {
         Manifest::prefix_for(self.from.fqdn.as_str(), self.module.identity())
     }
-    fn journal_key(&self) -> String {
+    pub(super) fn journal_key(&self) -> String {
         format!("journal/{}/{}", self.from.fqdn, self.module.identity())
     }
-    fn stage_prefix(&self) -> String {
+    pub(super) fn stage_prefix(&self) -> String {
         format!("{}-{}", self.from.fqdn, self.module.short_name())
     }
 }
@@ -162,6 +164,8 @@ impl Direction<'_> {
 pub struct SyncEngine {
     deployment: Arc<Deployment>,
     stores: Mutex<HashMap<Fqdn, Arc<dyn Store>>>,
+    /// The settings in force; set_backup_service_configuration changes them live.
+    settings: std::sync::RwLock<crate::topology::BackupServiceSettings>,
 }
 
 fn owner_string() -> String {
@@ -178,6 +182,7 @@ fn owner_string() -> String {
 impl SyncEngine {
     pub fn new(deployment: Arc<Deployment>) -> Self {
         SyncEngine {
+            settings: std::sync::RwLock::new(deployment.settings.clone()),
             deployment,
             stores: Mutex::new(HashMap::new()),
         }
@@ -185,6 +190,19 @@ impl SyncEngine {
 
     pub fn deployment(&self) -> &Arc<Deployment> {
         &self.deployment
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> crate::topology::BackupServiceSettings {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the settings; the next sync (or service cycle) uses them.
+    pub fn set_settings(&self, settings: crate::topology::BackupServiceSettings) {
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
     }
 
     /// Uses `store` for a pool instead of opening its location (tests inject
@@ -206,6 +224,59 @@ impl SyncEngine {
         })?;
         stores.insert(pool.fqdn.clone(), store.clone());
         Ok(store)
+    }
+
+    /// The store of a pool, checked to be there; a failed check forgets the opened
+    /// store, so the next attempt reopens it (and recovers when it is back).
+    pub async fn reachable(&self, pool: &Pool) -> Result<Arc<dyn Store>, SyncError> {
+        let store = self.store(pool)?;
+        if let Err(source) = store.probe().await {
+            self.stores
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&pool.fqdn);
+            return Err(SyncError::Store {
+                pool: pool.fqdn.clone(),
+                source,
+            });
+        }
+        Ok(store)
+    }
+
+    /// Marks the exports of `from` to an unreachable `to` as failed.
+    async fn record_unreachable(
+        &self,
+        store: &dyn Store,
+        from: &Pool,
+        to: &Pool,
+        modules: ModuleSelection,
+        error: &str,
+    ) {
+        for module in Module::ALL {
+            if !modules.includes(module)
+                || (module == Module::CmsMaster && from.fqdn != self.deployment.cms_master)
+            {
+                continue;
+            }
+            let key = status::export_key(to.fqdn.as_str(), module.identity());
+            let previous = status::read(store, &key).await.ok().flatten();
+            let record = DirectionStatus {
+                module: module.identity().to_string(),
+                from: from.fqdn.to_string(),
+                to: to.fqdn.to_string(),
+                time_ns: system_time_ns(SystemTime::now()),
+                export_state: ExportState::ErrorState,
+                import_state: ImportState::NormalState,
+                items_copied: 0,
+                bytes_copied: 0,
+                items_deleted: 0,
+                batches: 0,
+                pending_items: previous.as_ref().map_or(0, |p| p.pending_items),
+                last_error: Some(error.to_string()),
+                last_success_ns: previous.and_then(|p| p.last_success_ns),
+            };
+            let _ = status::write(store, &key, &record).await;
+        }
     }
 
     /// Resolves a pool and its partner.
@@ -242,7 +313,7 @@ impl SyncEngine {
                 unique.push(p.clone());
             }
         }
-        let limit = self.deployment.settings.max_concurrent_calls.max(1) as usize;
+        let limit = self.settings().max_concurrent_calls.max(1) as usize;
         futures::stream::iter(unique.iter().map(|p| self.sync_pair(p, opts)))
             .buffered(limit)
             .collect()
@@ -252,8 +323,27 @@ impl SyncEngine {
     /// Brings `fqdn` and its backup pool into sync, both directions.
     pub async fn sync_pair(&self, fqdn: &str, opts: &SyncOptions) -> Result<SyncReport, SyncError> {
         let (pool, partner) = self.pair(fqdn)?;
-        let pool_store = self.store(pool)?;
-        let partner_store = self.store(partner)?;
+        let (pool_store, partner_store) =
+            match (self.reachable(pool).await, self.reachable(partner).await) {
+                (Ok(a), Ok(b)) => (a, b),
+                (a, b) => {
+                    // Record the failure where it can be seen: at the reachable pool,
+                    // as an export that could not run.
+                    let error = match (&a, &b) {
+                        (Err(e), _) | (_, Err(e)) => e.to_string(),
+                        _ => unreachable!(),
+                    };
+                    if let Ok(store) = &a {
+                        self.record_unreachable(&**store, pool, partner, opts.modules, &error)
+                            .await;
+                    }
+                    if let Ok(store) = &b {
+                        self.record_unreachable(&**store, partner, pool, opts.modules, &error)
+                            .await;
+                    }
+                    return Err(a.and(b).err().unwrap_or_else(|| unreachable!()));
+                }
+            };
         let mut report = SyncReport {
             pool: pool.fqdn.clone(),
             backup_pool: partner.fqdn.clone(),
@@ -414,7 +504,7 @@ impl SyncEngine {
             report.error = Some(failure.message().to_string());
             report.export_status = ExportState::ErrorState;
         } else {
-            let s = &self.deployment.settings;
+            let s = &self.settings();
             let batch_bytes = batch_byte_limit(d.module, s);
             report.export_status = ExportState::for_pending(
                 report.pending_items,
@@ -483,7 +573,7 @@ impl SyncEngine {
         if listing.entries.is_empty() {
             return Ok(());
         }
-        let parallelism = self.deployment.settings.transfer_parallelism.max(1) as usize;
+        let parallelism = self.settings().transfer_parallelism.max(1) as usize;
         let hashed: Vec<StoreResult<(ItemPath, u64, crate::store::Hash)>> =
             futures::stream::iter(listing.entries.iter().map(|e| {
                 let prefix = &prefix;
@@ -565,7 +655,7 @@ impl SyncEngine {
         report: &mut DirectionReport,
         warnings: &mut Vec<String>,
     ) -> Result<u64, DirectionFailure> {
-        let settings = &self.deployment.settings;
+        let settings = &self.settings();
         if !opts.what_if {
             self.recover(d).await.map_err(DirectionFailure::import)?;
         }
@@ -598,29 +688,8 @@ impl SyncEngine {
         }
 
         // Plan: what changed since the manifest, without reading unchanged content.
-        let mut candidates: Vec<Entry> = Vec::new();
-        let mut listed: HashSet<&ItemPath> = HashSet::with_capacity(listing.entries.len());
-        for entry in &listing.entries {
-            listed.insert(&entry.path);
-            match manifest.entries.get(&entry.path) {
-                Some(m)
-                    if m.size == entry.size
-                        && m.mtime_ns == entry.mtime_ns
-                        && m.token == entry.token =>
-                {
-                    report.items_unchanged += 1;
-                }
-                _ => candidates.push(entry.clone()),
-            }
-        }
-        let mut deletes: Vec<ItemPath> = manifest
-            .entries
-            .keys()
-            .filter(|k| !listed.contains(k))
-            .cloned()
-            .collect();
-        deletes.sort();
-        candidates.sort_by(|a, b| a.path.cmp(&b.path));
+        let (candidates, deletes, unchanged) = classify(&listing.entries, &manifest);
+        report.items_unchanged += unchanged;
 
         // Safety guard: never wipe a replica because its source vanished.
         let replica_items = manifest.entries.len();
@@ -694,14 +763,15 @@ impl SyncEngine {
         let mut failed_items = 0u64;
         let mut failed_bytes = 0u64;
         let mut done_batches = 0usize;
+        let cycle_limit = match d.module.category() {
+            crate::topology::Category::Cms => settings.max_batches_per_cms_sync,
+            crate::topology::Category::UserData => settings.max_batches_per_user_store_sync,
+        };
         for batch in &batches {
             if opts.cancel.is_cancelled() {
                 break;
             }
-            if opts
-                .max_batches
-                .is_some_and(|max| done_batches as u64 >= max)
-            {
+            if opts.per_cycle && done_batches as u64 >= cycle_limit {
                 break;
             }
             let seq = manifest.next_seq();
@@ -861,6 +931,37 @@ impl SyncEngine {
         }
         Ok(pending_bytes)
     }
+}
+
+/// Splits a source listing against a manifest: the items whose metadata changed
+/// (or that are new), the manifest items the source no longer has, and how many
+/// are unchanged. Reads no content.
+pub(super) fn classify(entries: &[Entry], manifest: &Manifest) -> (Vec<Entry>, Vec<ItemPath>, u64) {
+    let mut candidates: Vec<Entry> = Vec::new();
+    let mut unchanged = 0;
+    let mut listed: HashSet<&ItemPath> = HashSet::with_capacity(entries.len());
+    for entry in entries {
+        listed.insert(&entry.path);
+        match manifest.entries.get(&entry.path) {
+            Some(m)
+                if m.size == entry.size
+                    && m.mtime_ns == entry.mtime_ns
+                    && m.token == entry.token =>
+            {
+                unchanged += 1;
+            }
+            _ => candidates.push(entry.clone()),
+        }
+    }
+    let mut deletes: Vec<ItemPath> = manifest
+        .entries
+        .keys()
+        .filter(|k| !listed.contains(k))
+        .cloned()
+        .collect();
+    deletes.sort();
+    candidates.sort_by(|a, b| a.path.cmp(&b.path));
+    (candidates, deletes, unchanged)
 }
 
 fn item_failure(path: &ItemPath, e: &StoreError) -> String {

@@ -3,6 +3,7 @@
 //! Depends on `topology` and `store`; knows nothing of scripts or terminals.
 
 mod engine;
+mod inspect;
 pub mod manifest;
 mod report;
 mod state;
@@ -11,5 +12,6 @@ pub mod status;
 pub use engine::{
     CancelFlag, GUARD_MIN_ITEMS, Progress, SyncEngine, SyncError, SyncOptions, batch_byte_limit,
 };
+pub use inspect::{ModuleStatus, PoolStatus, ReplicaCheck, ReplicationReport};
 pub use report::{DirectionReport, SyncReport, human_bytes};
 pub use state::{ExportState, ImportState};

@@ -124,6 +124,50 @@ impl BackupServiceSettings {
     }
 }
 
+/// Writes changed settings back into the deployment file's `[backup_service]`
+/// table, keeping everything else (comments, order, other tables) as it was; the
+/// file is replaced atomically and keeps its permissions.
+pub fn save(
+    path: &std::path::Path,
+    settings: &BackupServiceSettings,
+    changed: &[&str],
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if !doc.contains_key("backup_service") {
+        doc["backup_service"] = toml_edit::table();
+    }
+    let table = &mut doc["backup_service"];
+    for name in changed {
+        let value = match *name {
+            "sync_interval" => toml_edit::value(format_interval(settings.sync_interval)),
+            "max_batches_per_user_store_sync" => {
+                toml_edit::value(settings.max_batches_per_user_store_sync as i64)
+            }
+            "max_batches_per_cms_sync" => {
+                toml_edit::value(settings.max_batches_per_cms_sync as i64)
+            }
+            "max_data_conf_package_size_kb" => {
+                toml_edit::value(settings.max_data_conf_package_size_kb as i64)
+            }
+            "max_concurrent_calls" => toml_edit::value(settings.max_concurrent_calls as i64),
+            "batch_max_items" => toml_edit::value(settings.batch_max_items as i64),
+            "batch_max_kb" => toml_edit::value(settings.batch_max_kb as i64),
+            "transfer_parallelism" => toml_edit::value(settings.transfer_parallelism as i64),
+            other => return Err(format!("unknown setting '{other}'")),
+        };
+        table[*name] = value;
+    }
+    let tmp = path.with_extension("toml.poolsync-tmp");
+    std::fs::write(&tmp, doc.to_string()).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    if let Ok(md) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(&tmp, md.permissions());
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

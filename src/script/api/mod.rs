@@ -2,6 +2,7 @@
 
 mod pool;
 mod rbac;
+mod status;
 mod sync;
 mod util;
 
@@ -48,5 +49,6 @@ pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
     pool::register(engine, ctx);
     sync::register(engine, ctx);
     rbac::register(engine, ctx);
+    status::register(engine, ctx);
     util::register(engine);
 }

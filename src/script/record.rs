@@ -1,0 +1,291 @@
+//! Typed read-only records for the status, configuration and replication
+//! results: one Rust type per kind (so scripts see `BackupServiceStatus`, not a
+//! map), fields read as properties, a record or table when printed, JSON as-is.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
+
+/// What distinguishes one kind of record.
+pub trait RecordKind: Clone + Send + Sync + 'static {
+    const TYPE_NAME: &'static str;
+    /// Property names, in display order.
+    const FIELDS: &'static [&'static str];
+    /// Columns of the table an array of these renders as.
+    const COLUMNS: &'static [&'static str];
+}
+
+/// A record of kind `K`.
+#[derive(Clone)]
+pub struct Record<K: RecordKind> {
+    pub fields: Map,
+    pub json: serde_json::Value,
+    kind: PhantomData<K>,
+}
+
+fn cell(v: &Dynamic) -> String {
+    if v.is_unit() {
+        String::new()
+    } else if v.is_array() {
+        let n = v.clone().into_array().map_or(0, |a| a.len());
+        format!("[{n}]")
+    } else if v.is_string() {
+        v.clone().into_string().unwrap_or_default()
+    } else {
+        v.to_string()
+    }
+}
+
+impl<K: RecordKind> Record<K> {
+    /// A record with the given fields (as script values) and JSON form.
+    pub fn new(fields: Map, json: serde_json::Value) -> Self {
+        Record {
+            fields,
+            json,
+            kind: PhantomData,
+        }
+    }
+
+    /// Builds one from a serialisable value; nested values become maps/arrays.
+    pub fn from_serde<T: serde::Serialize>(value: &T) -> Self {
+        let json = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        let fields = rhai::serde::to_dynamic(&json)
+            .ok()
+            .and_then(|d| d.try_cast::<Map>())
+            .unwrap_or_default();
+        Record::new(fields, json)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Dynamic> {
+        self.fields.get(name)
+    }
+
+    pub fn row(&self) -> Vec<String> {
+        K::COLUMNS
+            .iter()
+            .map(|c| self.get(c).map(cell).unwrap_or_default())
+            .collect()
+    }
+}
+
+impl<K: RecordKind> fmt::Display for Record<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = K::FIELDS.iter().map(|n| n.len()).max().unwrap_or(0);
+        let mut first = true;
+        for name in K::FIELDS {
+            let Some(value) = self.get(name) else {
+                continue;
+            };
+            if !first {
+                writeln!(f)?;
+            }
+            first = false;
+            let text = if value.is_array() {
+                let items = value.clone().into_array().unwrap_or_default();
+                if items.iter().all(|i| i.is_string()) {
+                    items.iter().map(cell).collect::<Vec<_>>().join(", ")
+                } else {
+                    format!("[{} entries]", items.len())
+                }
+            } else {
+                cell(value)
+            };
+            write!(f, "{name:<width$} : {text}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Registers kind `K`: its type name, properties, `to_string`.
+pub fn register<K: RecordKind>(engine: &mut Engine) {
+    engine.register_type_with_name::<Record<K>>(K::TYPE_NAME);
+    engine.register_indexer_get(
+        |r: &mut Record<K>, name: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+            r.get(name).cloned().ok_or_else(|| {
+                Box::new(EvalAltResult::ErrorRuntime(
+                    format!(
+                        "{} has no property '{name}': it has {}",
+                        K::TYPE_NAME,
+                        K::FIELDS.join(", ")
+                    )
+                    .into(),
+                    Position::NONE,
+                ))
+            })
+        },
+    );
+    engine.register_fn("to_string", |r: &mut Record<K>| r.to_string());
+    engine.register_fn("to_debug", |r: &mut Record<K>| {
+        format!("{}({})", K::TYPE_NAME, r.row().join(", "))
+    });
+}
+
+macro_rules! kind {
+    ($name:ident, $type_name:literal, [$($field:literal),* $(,)?], [$($col:literal),* $(,)?]) => {
+        #[derive(Clone)]
+        pub struct $name;
+        impl RecordKind for $name {
+            const TYPE_NAME: &'static str = $type_name;
+            const FIELDS: &'static [&'static str] = &[$($field),*];
+            const COLUMNS: &'static [&'static str] = &[$($col),*];
+        }
+    };
+}
+
+kind!(
+    StatusKind,
+    "BackupServiceStatus",
+    [
+        "pool_fqdn",
+        "backup_pool_fqdn",
+        "overall_export_status",
+        "overall_import_status",
+        "backup_modules"
+    ],
+    [
+        "pool_fqdn",
+        "overall_export_status",
+        "overall_import_status"
+    ]
+);
+kind!(
+    ModuleStatusKind,
+    "ModuleStatus",
+    [
+        "identity",
+        "export_status",
+        "import_status",
+        "last_export_time",
+        "last_import_time",
+        "pending_items",
+        "pending_bytes",
+        "last_error"
+    ],
+    [
+        "identity",
+        "export_status",
+        "import_status",
+        "pending_items",
+        "last_export_time",
+        "last_error"
+    ]
+);
+kind!(
+    ConfigKind,
+    "BackupServiceConfiguration",
+    [
+        "sync_interval",
+        "max_batches_per_user_store_sync",
+        "max_batches_per_cms_sync",
+        "max_data_conf_package_size_kb",
+        "max_concurrent_calls",
+        "batch_max_items",
+        "batch_max_kb",
+        "transfer_parallelism"
+    ],
+    ["sync_interval", "max_concurrent_calls"]
+);
+kind!(
+    ReplicationKind,
+    "ReplicationReport",
+    ["pool", "backup_pool", "in_sync", "modules"],
+    ["pool", "backup_pool", "in_sync"]
+);
+kind!(
+    ReplicaCheckKind,
+    "ReplicaCheck",
+    [
+        "module",
+        "from",
+        "to",
+        "in_sync",
+        "source_items",
+        "replica_items",
+        "missing",
+        "extra",
+        "different",
+        "manifest_mismatches"
+    ],
+    [
+        "module",
+        "from",
+        "to",
+        "in_sync",
+        "missing",
+        "extra",
+        "different",
+        "manifest_mismatches"
+    ]
+);
+
+/// Registers every record kind.
+pub fn register_all(engine: &mut Engine) {
+    register::<StatusKind>(engine);
+    register::<ModuleStatusKind>(engine);
+    register::<ConfigKind>(engine);
+    register::<ReplicationKind>(engine);
+    register::<ReplicaCheckKind>(engine);
+}
+
+/// Renders a record of any kind (for the value printer).
+pub fn render_any(value: &Dynamic) -> Option<String> {
+    fn one<K: RecordKind>(v: &Dynamic) -> Option<String> {
+        v.read_lock::<Record<K>>().map(|r| r.to_string())
+    }
+    one::<StatusKind>(value)
+        .or_else(|| one::<ModuleStatusKind>(value))
+        .or_else(|| one::<ConfigKind>(value))
+        .or_else(|| one::<ReplicationKind>(value))
+        .or_else(|| one::<ReplicaCheckKind>(value))
+}
+
+/// A table for an array of records of one kind.
+pub fn table_any(items: &[Dynamic]) -> Option<String> {
+    fn one<K: RecordKind>(items: &[Dynamic]) -> Option<String> {
+        if !items.iter().all(|v| v.is::<Record<K>>()) {
+            return None;
+        }
+        let mut table = crate::table::table(K::COLUMNS.iter().copied());
+        for v in items {
+            if let Some(r) = v.read_lock::<Record<K>>() {
+                table.add_row(r.row());
+            }
+        }
+        Some(crate::table::render(&table))
+    }
+    one::<StatusKind>(items)
+        .or_else(|| one::<ModuleStatusKind>(items))
+        .or_else(|| one::<ConfigKind>(items))
+        .or_else(|| one::<ReplicationKind>(items))
+        .or_else(|| one::<ReplicaCheckKind>(items))
+}
+
+/// The JSON of a record of any kind.
+pub fn json_any(value: &Dynamic) -> Option<serde_json::Value> {
+    fn one<K: RecordKind>(v: &Dynamic) -> Option<serde_json::Value> {
+        v.read_lock::<Record<K>>().map(|r| r.json.clone())
+    }
+    one::<StatusKind>(value)
+        .or_else(|| one::<ModuleStatusKind>(value))
+        .or_else(|| one::<ConfigKind>(value))
+        .or_else(|| one::<ReplicationKind>(value))
+        .or_else(|| one::<ReplicaCheckKind>(value))
+}
+
+/// Properties of a record of any kind (for completion).
+pub fn fields_any(value: &Dynamic) -> Option<&'static [&'static str]> {
+    if value.is::<Record<StatusKind>>() {
+        Some(StatusKind::FIELDS)
+    } else if value.is::<Record<ModuleStatusKind>>() {
+        Some(ModuleStatusKind::FIELDS)
+    } else if value.is::<Record<ConfigKind>>() {
+        Some(ConfigKind::FIELDS)
+    } else if value.is::<Record<ReplicationKind>>() {
+        Some(ReplicationKind::FIELDS)
+    } else if value.is::<Record<ReplicaCheckKind>>() {
+        Some(ReplicaCheckKind::FIELDS)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,214 @@
+//! `poolsync service`: the Backup Service itself. Every pair syncs once per
+//! `sync_interval`, shipping at most the per-cycle batch limits (so a backlog
+//! shows as NonSteadyState until it drains); independent pairs run in parallel
+//! up to `max_concurrent_calls`; a failed cycle is retried with backoff; setting
+//! changes in the deployment file apply at the next cycle; SIGINT or SIGTERM
+//! stops at a batch boundary and exits 0.
+//!
+//! Knows the sync engine and the deployment; nothing of scripts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::error::Error;
+use crate::rbac::Access;
+use crate::sync::{CancelFlag, SyncEngine, SyncError, SyncOptions, human_bytes};
+use crate::topology::{self, Deployment, Fqdn};
+
+/// How the service logs: one line per cycle and pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The first retry after a failed cycle; it doubles up to the sync interval.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+fn init_logging(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// The pools to serve, one per pair, each checked against the operator's rights.
+fn pairs_to_serve(d: &Deployment, access: &Access, pools: &[String]) -> Result<Vec<Fqdn>, Error> {
+    let mut chosen: Vec<Fqdn> = Vec::new();
+    let candidates: Vec<Fqdn> = if pools.is_empty() {
+        d.pairs().into_iter().map(|(a, _)| a.fqdn.clone()).collect()
+    } else {
+        let mut out = Vec::new();
+        for p in pools {
+            let pool = d.require_pool(p).map_err(Error::Usage)?;
+            let Some(partner) = &pool.backup_pool else {
+                return Err(Error::Usage(format!(
+                    "--pool {}: it has no backup pool, so there is nothing to serve",
+                    pool.fqdn
+                )));
+            };
+            // One loop per pair, named by its first pool.
+            out.push(std::cmp::min(pool.fqdn.clone(), partner.clone()));
+        }
+        out
+    };
+    for fqdn in candidates {
+        if chosen.contains(&fqdn) {
+            continue;
+        }
+        let pool = d.require_pool(fqdn.as_str()).map_err(Error::Usage)?;
+        access
+            .check_pool(d, "Invoke-CsBackupServiceSync", pool)
+            .map_err(Error::Usage)?;
+        chosen.push(fqdn);
+    }
+    if chosen.is_empty() {
+        return Err(Error::Usage(format!(
+            "deployment '{}' has no backup pairs to serve",
+            d.name
+        )));
+    }
+    Ok(chosen)
+}
+
+/// Re-reads the settings from the deployment file; logs and applies a change.
+fn reload_settings(engine: &SyncEngine, path: &std::path::Path) {
+    match topology::load(path) {
+        Ok(d) => {
+            if d.settings != engine.settings() {
+                tracing::info!(
+                    sync_interval = %topology::settings::format_interval(d.settings.sync_interval),
+                    "settings changed; applying from the next cycle"
+                );
+                engine.set_settings(d.settings);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot re-read the settings; keeping the current ones")
+        }
+    }
+}
+
+async fn sleep_unless_cancelled(duration: Duration, cancel: &CancelFlag) {
+    let until = Instant::now() + duration;
+    while Instant::now() < until && !cancel.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(100).min(until - Instant::now())).await;
+    }
+}
+
+async fn serve_pair(
+    engine: Arc<SyncEngine>,
+    pool: Fqdn,
+    path: PathBuf,
+    cancel: CancelFlag,
+    limit: Arc<Semaphore>,
+) {
+    let mut failures: u32 = 0;
+    while !cancel.is_cancelled() {
+        reload_settings(&engine, &path);
+        let opts = SyncOptions {
+            per_cycle: true,
+            cancel: cancel.clone(),
+            ..SyncOptions::default()
+        };
+        let started = Instant::now();
+        let result = {
+            let _permit = limit.acquire().await;
+            engine.sync_pair(pool.as_str(), &opts).await
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        let interval = engine.settings().sync_interval;
+        let wait = match result {
+            Ok(report) => {
+                failures = 0;
+                let states: Vec<String> = report
+                    .modules
+                    .iter()
+                    .map(|m| format!("{}:{}>{}", m.module.short_name(), m.from, m.export_status))
+                    .collect();
+                tracing::info!(
+                    pool = %report.pool,
+                    backup_pool = %report.backup_pool,
+                    copied = report.items_copied(),
+                    bytes = report.bytes_copied(),
+                    size = %human_bytes(report.bytes_copied()),
+                    deleted = report.items_deleted(),
+                    pending = report.modules.iter().map(|m| m.pending_items).sum::<u64>(),
+                    duration_ms = ms,
+                    states = %states.join(" "),
+                    "cycle"
+                );
+                for w in &report.warnings {
+                    tracing::warn!(pool = %report.pool, warning = %w, "cycle warning");
+                }
+                interval
+            }
+            Err(SyncError::Interrupted(_)) => break,
+            Err(e) => {
+                failures += 1;
+                let backoff = FIRST_RETRY
+                    .saturating_mul(1 << failures.min(16))
+                    .min(interval);
+                tracing::warn!(
+                    pool = %pool,
+                    error = %e,
+                    failures,
+                    retry_in_s = backoff.as_secs(),
+                    "cycle failed"
+                );
+                backoff
+            }
+        };
+        sleep_unless_cancelled(wait, &cancel).await;
+    }
+    tracing::info!(pool = %pool, "stopped");
+}
+
+/// Runs the service in the foreground until SIGINT or SIGTERM.
+pub fn run(
+    path: PathBuf,
+    deployment: Arc<Deployment>,
+    access: &Access,
+    pools: &[String],
+    format: LogFormat,
+) -> Result<(), Error> {
+    init_logging(format);
+    let pairs = pairs_to_serve(&deployment, access, pools)?;
+    crate::interrupt::install();
+    let cancel = CancelFlag::from_shared(crate::interrupt::flag());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the I/O runtime: {e}")))?;
+    let engine = Arc::new(SyncEngine::new(deployment.clone()));
+    let limit = Arc::new(Semaphore::new(
+        engine.settings().max_concurrent_calls.max(1) as usize,
+    ));
+    tracing::info!(
+        deployment = %deployment.name,
+        operator = %access.operator,
+        pairs = pairs.len(),
+        sync_interval = %topology::settings::format_interval(engine.settings().sync_interval),
+        "backup service started"
+    );
+    // The pair loops run concurrently on one task; their store work runs on the
+    // runtime's blocking pool, so independent pairs still proceed in parallel.
+    runtime.block_on(futures::future::join_all(pairs.into_iter().map(|pool| {
+        serve_pair(
+            engine.clone(),
+            pool,
+            path.clone(),
+            cancel.clone(),
+            limit.clone(),
+        )
+    })));
+    tracing::info!("backup service stopped");
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! Status, settings, verification, backup_pool and the continuous service.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use poolsync::sync::{ExportState, ImportState, SyncEngine, SyncOptions};
+use poolsync::topology::{self, Module};
+
+use crate::common::{ATL1, ATL2, DAL1, Env, tree};
+
+const A: &str = "a.test.com";
+const B: &str = "b.test.com";
+const PF: &str = "UserServices.PresenceFocus";
+
+fn write_deployment(dir: &Path, backup_service: &str) -> std::path::PathBuf {
+    let text = format!(
+        "# a test pair\n[deployment]\nname = \"t\"\ncms_master = \"{A}\"\n[[site]]\nidentity = \"S1\"\nsite_id = 1\n[[site]]\nidentity = \"S2\"\nsite_id = 2\n[[pool]]\nfqdn = \"{A}\"\nsite = \"S1\"\nbackup_pool = \"{B}\"\n[[pool]]\nfqdn = \"{B}\"\nsite = \"S2\"\nbackup_pool = \"{A}\"\n\n[backup_service]\n# tuned for the test\n{backup_service}\n"
+    );
+    for p in [A, B] {
+        std::fs::create_dir_all(dir.join("stores").join(p).join("data").join(PF)).unwrap();
+    }
+    let file = dir.join("deployment.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn items(dir: &Path, pool: &str, prefix: &str, n: usize) {
+    for i in 0..n {
+        let f = dir
+            .join("stores")
+            .join(pool)
+            .join("data")
+            .join(PF)
+            .join(format!("{prefix}{i:03}"));
+        std::fs::write(f, format!("{pool} {prefix} {i}")).unwrap();
+    }
+}
+
+fn state(
+    engine: &SyncEngine,
+    rt: &tokio::runtime::Runtime,
+    pool: &str,
+) -> (ExportState, ImportState, u64, Option<String>) {
+    let s = rt
+        .block_on(engine.pool_status(pool, &[Module::PresenceFocus]))
+        .unwrap();
+    let m = &s.backup_modules[0];
+    (
+        m.export_status,
+        m.import_status,
+        m.pending_items,
+        m.last_error.clone(),
+    )
+}
+
+#[test]
+fn a_pair_walks_through_every_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_deployment(
+        dir.path(),
+        "batch_max_items = 10\nmax_batches_per_user_store_sync = 1",
+    );
+    items(dir.path(), A, "a", 25);
+    items(dir.path(), B, "b", 3);
+    let d = Arc::new(topology::load(&file).unwrap());
+    let engine = SyncEngine::new(d);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cycle = SyncOptions {
+        per_cycle: true,
+        ..SyncOptions::default()
+    };
+
+    assert_eq!(
+        state(&engine, &rt, A),
+        (
+            ExportState::NotInitialized,
+            ImportState::NotInitialized,
+            25,
+            None
+        )
+    );
+    rt.block_on(engine.sync_pair(A, &cycle)).unwrap();
+    let (export, import, pending, _) = state(&engine, &rt, A);
+    assert_eq!(
+        (export, import, pending),
+        (ExportState::NonSteadyState, ImportState::NormalState, 15)
+    );
+    rt.block_on(engine.sync_pair(A, &cycle)).unwrap();
+    assert_eq!(
+        state(&engine, &rt, A).0,
+        ExportState::SteadyState,
+        "5 pending fit in one batch"
+    );
+    rt.block_on(engine.sync_pair(A, &SyncOptions::default()))
+        .unwrap();
+    assert_eq!(state(&engine, &rt, A).0, ExportState::FinalState);
+    assert_eq!(state(&engine, &rt, B).0, ExportState::FinalState);
+
+    // The partner's store goes away: ErrorState, with the reason; then it recovers.
+    let b_store = dir.path().join("stores").join(B);
+    let away = dir.path().join("b-away");
+    std::fs::rename(&b_store, &away).unwrap();
+    assert!(
+        rt.block_on(engine.sync_pair(A, &SyncOptions::default()))
+            .is_err()
+    );
+    let (export, _, _, error) = state(&engine, &rt, A);
+    assert_eq!(export, ExportState::ErrorState);
+    let error = error.unwrap_or_default();
+    assert!(
+        error.contains(B) && (error.contains("unreachable") || error.contains("does not exist")),
+        "last_error says why: {error}"
+    );
+    std::fs::rename(&away, &b_store).unwrap();
+    items(dir.path(), A, "late", 2);
+    rt.block_on(engine.sync_pair(A, &SyncOptions::default()))
+        .unwrap();
+    assert_eq!(
+        state(&engine, &rt, A),
+        (ExportState::FinalState, ImportState::NormalState, 0, None)
+    );
+
+    // An import that cannot be applied: a file where the replica folder must go.
+    let replica_of_b = dir
+        .path()
+        .join("stores")
+        .join(A)
+        .join("backup")
+        .join(B)
+        .join(PF);
+    std::fs::remove_dir_all(&replica_of_b).unwrap();
+    std::fs::write(&replica_of_b, "in the way").unwrap();
+    items(dir.path(), B, "more", 2);
+    assert!(
+        rt.block_on(engine.sync_pair(A, &SyncOptions::default()))
+            .is_err()
+    );
+    let (_, import, _, error) = state(&engine, &rt, A);
+    assert_eq!(import, ImportState::ErrorState);
+    assert!(error.is_some());
+}
+
+#[test]
+fn cms_master_away_from_the_cms_pool_is_not_initialized() {
+    let env = Env::with_demo();
+    let out = env
+        .cmd()
+        .args(["--demo", "-c", &format!("get_backup_service_status(\"{DAL1}\", #{{category: \"CMS\"}}).backup_modules.map(|m| m.export_status)")])
+        .ok();
+    assert_eq!(out.stdout().trim(), "NotInitialized");
+    env.cmd()
+        .args([
+            "--demo",
+            "-c",
+            &format!("invoke_backup_service_sync(\"{ATL1}\")"),
+        ])
+        .ok();
+    let out = env
+        .cmd()
+        .args(["--demo", "-c", &format!("let s = get_backup_service_status(\"{ATL1}\"); [s.overall_export_status, s.overall_import_status, s.backup_modules.len()]")])
+        .ok();
+    assert_eq!(out.stdout().trim(), "[\"FinalState\", \"NormalState\", 3]");
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "--json",
+            "-c",
+            &format!("get_backup_service_status(\"{ATL1}\", #{{module: \"DataConf\"}})"),
+        ])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(v["backup_modules"][0]["identity"], "ConfServices.DataConf");
+    assert!(v["backup_modules"][0]["last_export_time"].is_i64());
+}
+
+#[test]
+fn debug_inter_pool_replication_names_each_difference() {
+    let env = Env::with_demo();
+    env.cmd()
+        .args([
+            "--demo",
+            "-c",
+            &format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}})"),
+        ])
+        .ok();
+    let replica = env
+        .store(DAL1)
+        .join("backup")
+        .join(ATL1)
+        .join("ConfServices.DataConf");
+    let files: Vec<String> = tree(&replica).into_keys().collect();
+    let corrupt = replica.join(&files[0]);
+    let mut bytes = std::fs::read(&corrupt).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&corrupt, bytes).unwrap();
+    std::fs::remove_file(replica.join(&files[1])).unwrap();
+    std::fs::write(replica.join("intruder.bin"), "x").unwrap();
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "--json",
+            "-c",
+            &format!("debug_inter_pool_replication(\"{ATL1}\", #{{module: \"DataConf\"}})"),
+        ])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(v["in_sync"], false);
+    let check = v["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["from"] == ATL1)
+        .unwrap();
+    assert_eq!(check["different"], serde_json::json!([files[0]]));
+    assert_eq!(check["missing"], serde_json::json!([files[1]]));
+    assert_eq!(check["extra"], serde_json::json!(["intruder.bin"]));
+    let mismatches = check["manifest_mismatches"].as_array().unwrap();
+    assert!(
+        mismatches.contains(&serde_json::json!(files[0]))
+            && mismatches.contains(&serde_json::json!("intruder.bin"))
+    );
+    let back = v["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["from"] == DAL1)
+        .unwrap();
+    assert_eq!(back["in_sync"], true);
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "-c",
+            "debug_inter_pool_replication(\"red-cs-003.litwareinc.com\")",
+        ])
+        .status(1);
+    assert!(
+        out.stderr().contains("has no backup pool"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn settings_are_validated_and_written_back_with_comments() {
+    let env = Env::new();
+    let file = write_deployment(env.path(), "sync_interval = \"00:02:00\"  # two minutes");
+    let run = |code: &str| {
+        env.cmd()
+            .arg("--deployment")
+            .arg(&file)
+            .args(["-c", code])
+            .output()
+    };
+    let out = run(
+        "set_backup_service_configuration(#{sync_interval: \"00:00:30\", max_concurrent_calls: 4}).sync_interval",
+    );
+    assert_eq!(out.stdout().trim(), "00:00:30", "{}", out.stderr());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("# a test pair") && text.contains("# tuned for the test"),
+        "comments kept:\n{text}"
+    );
+    assert!(
+        text.contains("sync_interval = \"00:00:30\"") && text.contains("max_concurrent_calls = 4"),
+        "{text}"
+    );
+    assert_eq!(
+        run("get_backup_service_configuration().max_concurrent_calls")
+            .stdout()
+            .trim(),
+        "4"
+    );
+    for (code, needle) in [
+        (
+            "set_backup_service_configuration(#{sync_interval: \"00:00:01\"})",
+            "out of range",
+        ),
+        (
+            "set_backup_service_configuration(#{sync_interval: \"03:00:01\"})",
+            "out of range",
+        ),
+        (
+            "set_backup_service_configuration(#{max_concurrent_calls: 0})",
+            "must be a positive number",
+        ),
+        (
+            "set_backup_service_configuration(#{speed: 1})",
+            "unknown setting 'speed'",
+        ),
+        (
+            "set_backup_service_configuration(#{batch_max_items: \"many\"})",
+            "must be a whole number",
+        ),
+    ] {
+        let out = run(code);
+        assert_eq!(out.0.status.code(), Some(1));
+        assert!(out.stderr().contains(needle), "{code}: {}", out.stderr());
+    }
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        text,
+        "a refused change writes nothing"
+    );
+}
+
+#[test]
+fn backup_pool_waits_for_the_state_it_was_asked_for() {
+    let env = Env::with_demo();
+    let out = env
+        .cmd()
+        .args(["--demo", "-c", &format!("backup_pool(\"{ATL2}\", #{{full_backup: true, wait_time: 0}}).overall_export_status")])
+        .ok();
+    assert_eq!(out.stdout().trim(), "FinalState");
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "-c",
+            &format!("backup_pool(\"{ATL2}\", #{{full_backup: true, steady_state: true}})"),
+        ])
+        .status(1);
+    assert!(
+        out.stderr().contains("exactly one of full_backup"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn the_service_keeps_a_pair_in_sync_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_deployment(dir.path(), "sync_interval = \"00:00:05\"");
+    items(dir.path(), A, "a", 12);
+    let child = std::process::Command::new(crate::common::BIN)
+        .arg("--deployment")
+        .arg(&file)
+        .args(["service", "--log-format", "json"])
+        .env("XDG_DATA_HOME", dir.path().join("xdg"))
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let replica = dir
+        .path()
+        .join("stores")
+        .join(B)
+        .join("backup")
+        .join(A)
+        .join(PF);
+    let source = dir.path().join("stores").join(A).join("data").join(PF);
+    let wait_for = |what: &str, ok: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for("the first cycle", &|| tree(&replica) == tree(&source));
+    // Users change data; the service picks it up without any manual sync.
+    items(dir.path(), A, "new", 5);
+    std::fs::remove_file(source.join("a000")).unwrap();
+    wait_for("the churn to reach the replica", &|| {
+        tree(&replica) == tree(&source)
+    });
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    let cycles: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "cycle")
+        .collect();
+    assert!(cycles.len() >= 2, "{log}");
+    assert!(log.contains("backup service stopped"), "{log}");
+}
