@@ -185,7 +185,7 @@ fn test_admin_access_and_the_seed_filter() {
         .cmd()
         .arg("--deployment")
         .arg(&file)
-        .args(["-c", "get_admin_role().filter(|r| r.cmdlets.some(|c| c.matches(\"BackupService\"))).map(|r| r.identity)"])
+        .args(["-c", "get_admin_role().filter(|r| r.cmdlets.some(|c| c.matches(\"Invoke-CsBackupServiceSync\"))).map(|r| r.identity)"])
         .ok();
     assert_eq!(
         out.stdout().trim(),

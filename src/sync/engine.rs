@@ -622,7 +622,10 @@ impl SyncEngine {
             d.dst.make_durable().await?;
             d.dst.meta_delete(&key).await?;
         }
-        d.dst.clear_staging(&d.stage_prefix()).await
+        d.dst.clear_staging(&d.stage_prefix()).await?;
+        // Metadata writes stage as `meta-*`; one torn by a crash is dropped here
+        // (every write to this store happens under the pair lock we hold).
+        d.dst.clear_staging("meta-").await
     }
 
     /// Commits one batch: journal, durable, move into place, manifest log.
