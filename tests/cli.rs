@@ -249,3 +249,35 @@ fn every_registered_function_is_documented() {
         assert!(out.stdout().contains(doc.name));
     }
 }
+
+#[test]
+fn the_demo_and_its_churn_are_deterministic() {
+    let (a, b) = (Env::new(), Env::new());
+    for env in [&a, &b] {
+        env.cmd().args(["demo", "reset"]).ok();
+        let out = env
+            .cmd()
+            .args(["demo", "churn", "--pool", RED3, "--percent", "5"])
+            .ok();
+        assert!(out.stdout().contains("round 1:"), "{}", out.stdout());
+    }
+    let tree = |e: &Env| crate::common::tree(&e.store(RED3).join("data"));
+    assert!(tree(&a) == tree(&b), "same seed, same data");
+    let before = tree(&a);
+    a.cmd().args(["demo", "churn", "--pool", RED3]).ok();
+    assert!(tree(&a) != before, "each round changes something");
+    let out = a
+        .cmd()
+        .args(["demo", "churn", "--percent", "150"])
+        .status(2);
+    assert!(
+        out.stderr().contains("--percent 150 is out of range"),
+        "{}",
+        out.stderr()
+    );
+    let users = crate::common::tree(&a.store(RED3).join("data/UserServices.PresenceFocus"));
+    assert!(users.len() > 500, "a few hundred user documents per pool");
+    let doc: serde_json::Value = serde_json::from_slice(users.values().next().unwrap()).unwrap();
+    assert!(doc["sip_uri"].as_str().unwrap().starts_with("sip:"));
+    assert!(doc["contacts"].is_array() && doc["presence"]["state"].is_string());
+}
