@@ -241,6 +241,18 @@ fn functions_reference_is_generated_from_the_table() {
 }
 
 #[test]
+fn the_role_tables_in_the_docs_are_generated_from_the_catalog() {
+    let env = Env::new();
+    let out = env.cmd().args(["reference", "--rbac"]).ok();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rbac.md")).unwrap();
+    assert!(
+        committed.contains(&out.stdout()),
+        "docs/rbac.md is stale: paste `poolsync reference --rbac` into it"
+    );
+}
+
+#[test]
 fn every_registered_function_is_documented() {
     let env = Env::with_demo();
     // Our functions are the ones that are not Rhai's standard library.

@@ -173,7 +173,11 @@ fn cms_master_away_from_the_cms_pool_is_not_initialized() {
         .ok();
     let v: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
     assert_eq!(v["backup_modules"][0]["identity"], "ConfServices.DataConf");
-    assert!(v["backup_modules"][0]["last_export_time"].is_i64());
+    let when = v["backup_modules"][0]["last_export_time"].as_str().unwrap();
+    assert!(
+        when.starts_with("20") && when.ends_with('Z'),
+        "RFC 3339: {when}"
+    );
 }
 
 #[test]
@@ -266,7 +270,8 @@ fn settings_are_validated_and_written_back_with_comments() {
         "comments kept:\n{text}"
     );
     assert!(
-        text.contains("sync_interval = \"00:00:30\"") && text.contains("max_concurrent_calls = 4"),
+        text.contains("sync_interval = \"00:00:30\"  # two minutes")
+            && text.contains("max_concurrent_calls = 4"),
         "{text}"
     );
     assert_eq!(

@@ -82,7 +82,11 @@ pub enum Command {
     },
     /// Print the function reference (docs/functions.md) in Markdown.
     #[command(hide = true)]
-    Reference,
+    Reference {
+        /// Print the role and cmdlet tables of docs/rbac.md instead.
+        #[arg(long)]
+        rbac: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -86,8 +86,12 @@ fn execute(cli: Cli) -> Result<(), Error> {
             );
             return Ok(());
         }
-        Some(Command::Reference) => {
-            print!("{}", crate::script::help::reference_markdown());
+        Some(Command::Reference { rbac }) => {
+            if *rbac {
+                print!("{}", crate::rbac::catalog::reference_markdown());
+            } else {
+                print!("{}", crate::script::help::reference_markdown());
+            }
             return Ok(());
         }
         Some(Command::Demo { action }) => return demo_command(action),

@@ -86,7 +86,7 @@ pub const STANDARD_ROLES: &[StandardRole] = &[
     },
     StandardRole {
         identity: "CsServerAdministrator",
-        description: "every pool, status, sync and backup cmdlet (manage, monitor, troubleshoot servers and services)",
+        description: "every pool, status, sync and backup cmdlet, but not the deployment-wide settings (manage, monitor, troubleshoot servers and services)",
         cmdlets: Some(&[
             "Get-CsPool",
             "Get-CsSite",
@@ -95,14 +95,13 @@ pub const STANDARD_ROLES: &[StandardRole] = &[
             "Invoke-CsBackupServiceSync",
             "Get-CsBackupServiceStatus",
             "Get-CsBackupServiceConfiguration",
-            "Set-CsBackupServiceConfiguration",
             "Debug-CsInterPoolReplication",
             "Backup-CsPool",
         ]),
     },
     StandardRole {
         identity: "CsViewOnlyAdministrator",
-        description: "only the read (Get-) cmdlets",
+        description: "only the cmdlets that read (Get- and Debug-)",
         cmdlets: Some(READ_ALL),
     },
     StandardRole {

@@ -10,17 +10,16 @@ fn check_one(path: &Path, what: &str, is_dir: bool) -> Result<(), String> {
     let me = unsafe { libc::geteuid() };
     if md.uid() != 0 && md.uid() != me {
         return Err(format!(
-            "refusing to trust {what} {}: it belongs to uid {}, not to you or root, and it decides who may do what; fix it with: chown {me} {}",
+            "refusing to trust {what} {}: it belongs to uid {}, not to you (uid {me}) or root, and it decides who may do what; have root give it to you or to root (chown)",
             path.display(),
-            md.uid(),
-            path.display()
+            md.uid()
         ));
     }
     // A sticky folder (like /tmp) lets nobody replace another's file.
     let sticky = is_dir && mode & 0o1000 != 0;
     if mode & 0o022 != 0 && !sticky {
         return Err(format!(
-            "refusing to trust {what} {}: it is writable by others (mode {:04o}) and it decides who may do what; fix it with: chmod go-w {}",
+            "refusing to trust {what} {}: it is writable by its group or others (mode {:04o}) and it decides who may do what; fix it with: chmod go-w {}",
             path.display(),
             mode,
             path.display()

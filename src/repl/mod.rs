@@ -93,6 +93,13 @@ pub fn run(runner: &Runner) -> Result<(), Error> {
         types::SiteObj::properties(),
         types::ReportObj::properties(),
         types::ModuleReportObj::properties(),
+        types::AdminRoleObj::properties(),
+        types::OperatorObj::properties(),
+        <crate::script::record::StatusKind as crate::script::record::RecordKind>::FIELDS,
+        <crate::script::record::ModuleStatusKind as crate::script::record::RecordKind>::FIELDS,
+        <crate::script::record::ConfigKind as crate::script::record::RecordKind>::FIELDS,
+        <crate::script::record::ReplicationKind as crate::script::record::RecordKind>::FIELDS,
+        <crate::script::record::ReplicaCheckKind as crate::script::record::RecordKind>::FIELDS,
     ]
     .concat();
     all_properties.sort();

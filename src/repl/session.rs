@@ -66,12 +66,7 @@ impl<'r> Session<'r> {
             .map(|(name, _, value)| {
                 (
                     name.to_string(),
-                    value
-                        .type_name()
-                        .rsplit("::")
-                        .next()
-                        .unwrap_or("?")
-                        .to_string(),
+                    self.engine.map_type_name(value.type_name()).to_string(),
                     types::properties_of(value),
                 )
             })

@@ -53,6 +53,7 @@ pub fn render(value: &Dynamic) -> Option<String> {
             .or_else(|| table_of::<ReportObj>(&items))
             .or_else(|| table_of::<ModuleReportObj>(&items))
             .or_else(|| table_of::<AdminRoleObj>(&items))
+            .or_else(|| table_of::<OperatorObj>(&items))
             .or_else(|| super::record::table_any(&items))
         {
             return Some(t);

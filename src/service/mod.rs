@@ -41,33 +41,33 @@ fn init_logging(format: LogFormat) {
 
 /// The pools to serve, one per pair, each checked against the operator's rights.
 fn pairs_to_serve(d: &Deployment, access: &Access, pools: &[String]) -> Result<Vec<Fqdn>, Error> {
+    const CMDLET: &str = "Invoke-CsBackupServiceSync";
     let mut chosen: Vec<Fqdn> = Vec::new();
-    let candidates: Vec<Fqdn> = if pools.is_empty() {
-        d.pairs().into_iter().map(|(a, _)| a.fqdn.clone()).collect()
+    let named: Vec<&crate::topology::Pool> = if pools.is_empty() {
+        // Every pair, served if the operator may sync either of its pools.
+        d.pairs()
+            .into_iter()
+            .map(|(a, b)| if access.may(d, CMDLET, a) { a } else { b })
+            .collect()
     } else {
-        let mut out = Vec::new();
-        for p in pools {
-            let pool = d.require_pool(p).map_err(Error::Usage)?;
-            let Some(partner) = &pool.backup_pool else {
-                return Err(Error::Usage(format!(
-                    "--pool {}: it has no backup pool, so there is nothing to serve",
-                    pool.fqdn
-                )));
-            };
-            // One loop per pair, named by its first pool.
-            out.push(std::cmp::min(pool.fqdn.clone(), partner.clone()));
-        }
-        out
+        pools
+            .iter()
+            .map(|p| d.require_pool(p).map_err(Error::Usage))
+            .collect::<Result<_, _>>()?
     };
-    for fqdn in candidates {
-        if chosen.contains(&fqdn) {
-            continue;
+    for pool in named {
+        let Some(partner) = &pool.backup_pool else {
+            return Err(Error::Usage(format!(
+                "--pool {}: it has no backup pool, so there is nothing to serve",
+                pool.fqdn
+            )));
+        };
+        // The right is checked on the pool named, as for a script's sync.
+        access.check_pool(d, CMDLET, pool).map_err(Error::Usage)?;
+        // One loop per pair, however it was named.
+        if !chosen.contains(&pool.fqdn) && !chosen.contains(partner) {
+            chosen.push(pool.fqdn.clone());
         }
-        let pool = d.require_pool(fqdn.as_str()).map_err(Error::Usage)?;
-        access
-            .check_pool(d, "Invoke-CsBackupServiceSync", pool)
-            .map_err(Error::Usage)?;
-        chosen.push(fqdn);
     }
     if chosen.is_empty() {
         return Err(Error::Usage(format!(
@@ -154,7 +154,7 @@ async fn serve_pair(
             Err(e) => {
                 failures += 1;
                 let backoff = FIRST_RETRY
-                    .saturating_mul(1 << failures.min(16))
+                    .saturating_mul(1 << (failures - 1).min(16))
                     .min(interval);
                 tracing::warn!(
                     pool = %pool,

@@ -22,8 +22,11 @@ pub struct ModuleStatus {
     pub export_status: ExportState,
     /// The partner's data → its copy at this pool.
     pub import_status: ImportState,
-    /// Last export / import that ended without error (ns since the epoch).
+    /// Last export / import that ended without error (ns since the epoch;
+    /// RFC 3339 in JSON).
+    #[serde(serialize_with = "rfc3339")]
     pub last_export_time: Option<i64>,
+    #[serde(serialize_with = "rfc3339")]
     pub last_import_time: Option<i64>,
     /// What the next export would ship, computed from the stores now.
     pub pending_items: u64,
@@ -76,6 +79,19 @@ pub struct ReplicationReport {
 impl ReplicationReport {
     pub fn in_sync(&self) -> bool {
         self.modules.iter().all(ReplicaCheck::in_sync)
+    }
+}
+
+/// Formats nanoseconds since the epoch as RFC 3339 (UTC, seconds).
+pub fn format_time(ns: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn rfc3339<S: serde::Serializer>(value: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(ns) => s.serialize_str(&format_time(*ns)),
+        None => s.serialize_none(),
     }
 }
 

@@ -12,6 +12,6 @@ pub mod status;
 pub use engine::{
     CancelFlag, GUARD_MIN_ITEMS, Progress, SyncEngine, SyncError, SyncOptions, batch_byte_limit,
 };
-pub use inspect::{ModuleStatus, PoolStatus, ReplicaCheck, ReplicationReport};
+pub use inspect::{ModuleStatus, PoolStatus, ReplicaCheck, ReplicationReport, format_time};
 pub use report::{DirectionReport, SyncReport, human_bytes};
 pub use state::{ExportState, ImportState};

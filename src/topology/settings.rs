@@ -158,6 +158,15 @@ pub fn save(
             "transfer_parallelism" => toml_edit::value(settings.transfer_parallelism as i64),
             other => return Err(format!("unknown setting '{other}'")),
         };
+        // Keep a comment at the end of the line being changed.
+        let decor = table
+            .get(*name)
+            .and_then(|i| i.as_value())
+            .map(|v| v.decor().clone());
+        let mut value = value;
+        if let (Some(decor), Some(v)) = (decor, value.as_value_mut()) {
+            *v.decor_mut() = decor;
+        }
         table[*name] = value;
     }
     let tmp = path.with_extension("toml.poolsync-tmp");

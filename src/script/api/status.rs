@@ -2,7 +2,7 @@
 //! debug_inter_pool_replication, backup_pool.
 
 use std::rc::Rc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rhai::{Array, Dynamic, Engine, Map};
 
@@ -18,13 +18,9 @@ use crate::topology::settings::{SETTING_NAMES, parse_sync_interval};
 use crate::topology::{Category, Module, ModuleSelection};
 
 fn time(ns: Option<i64>) -> Dynamic {
-    match ns {
-        Some(ns) if ns > 0 => Dynamic::from(
-            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_nanos(ns as u64))
-                .to_string(),
-        ),
-        _ => Dynamic::UNIT,
-    }
+    ns.map_or(Dynamic::UNIT, |ns| {
+        Dynamic::from(crate::sync::format_time(ns))
+    })
 }
 
 fn int(v: u64) -> Dynamic {
