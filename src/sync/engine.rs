@@ -942,26 +942,33 @@ impl SyncEngine {
 pub(super) fn classify(entries: &[Entry], manifest: &Manifest) -> (Vec<Entry>, Vec<ItemPath>, u64) {
     let mut candidates: Vec<Entry> = Vec::new();
     let mut unchanged = 0;
-    let mut listed: HashSet<&ItemPath> = HashSet::with_capacity(entries.len());
+    let mut known = 0usize;
     for entry in entries {
-        listed.insert(&entry.path);
         match manifest.entries.get(&entry.path) {
-            Some(m)
-                if m.size == entry.size
-                    && m.mtime_ns == entry.mtime_ns
-                    && m.token == entry.token =>
-            {
-                unchanged += 1;
+            Some(m) => {
+                known += 1;
+                if m.size == entry.size && m.mtime_ns == entry.mtime_ns && m.token == entry.token {
+                    unchanged += 1;
+                } else {
+                    candidates.push(entry.clone());
+                }
             }
-            _ => candidates.push(entry.clone()),
+            None => candidates.push(entry.clone()),
         }
     }
-    let mut deletes: Vec<ItemPath> = manifest
-        .entries
-        .keys()
-        .filter(|k| !listed.contains(k))
-        .cloned()
-        .collect();
+    // Every manifest item was listed (the common case): nothing to delete, and
+    // no need to index the listing to find that out.
+    let mut deletes: Vec<ItemPath> = if known == manifest.entries.len() {
+        Vec::new()
+    } else {
+        let listed: HashSet<&ItemPath> = entries.iter().map(|e| &e.path).collect();
+        manifest
+            .entries
+            .keys()
+            .filter(|k| !listed.contains(k))
+            .cloned()
+            .collect()
+    };
     deletes.sort();
     candidates.sort_by(|a, b| a.path.cmp(&b.path));
     (candidates, deletes, unchanged)
