@@ -376,6 +376,8 @@ fn the_service_keeps_a_pair_in_sync_and_stops_cleanly() {
     wait_for("the churn to reach the replica", &|| {
         tree(&replica) == tree(&source)
     });
+    // Let the cycle that shipped it finish and log before stopping.
+    std::thread::sleep(Duration::from_millis(1500));
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }

@@ -400,7 +400,11 @@ impl SyncEngine {
             report.modules.push(r);
         }
 
-        if opts.cancel.is_cancelled() {
+        // Interrupted only if work was left undone: a Ctrl-C that lands after the
+        // last batch committed changes nothing, and the report stands.
+        let cut_short = report.modules.len() < directions.len()
+            || report.modules.iter().any(|m| m.pending_items > 0);
+        if opts.cancel.is_cancelled() && cut_short {
             return Err(SyncError::Interrupted(Box::new(report)));
         }
         if report.modules.iter().any(|m| m.error.is_some()) {
