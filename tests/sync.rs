@@ -520,3 +520,36 @@ fn two_processes_syncing_one_pair_serialise() {
     assert_eq!(copied.iter().sum::<u64>(), expected as u64, "{copied:?}");
     assert_in_sync(&env, ATL1, DAL1);
 }
+
+#[test]
+fn replicas_keep_permissions_and_modification_times() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let env = Env::with_demo();
+    let data = env.store(ATL1).join("data/ConfServices.DataConf");
+    let private = data.join("private.key");
+    std::fs::write(&private, "secret").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&private)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    sync(
+        &env,
+        &format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}})"),
+    );
+    let copy = env
+        .store(DAL1)
+        .join("backup")
+        .join(ATL1)
+        .join("ConfServices.DataConf/private.key");
+    let md = std::fs::metadata(&copy).unwrap();
+    assert_eq!(
+        md.mode() & 0o777,
+        0o600,
+        "not readable by others on the partner's disk"
+    );
+    assert_eq!(md.modified().unwrap(), old);
+}
