@@ -73,6 +73,8 @@ impl<K: RecordKind> fmt::Display for Record<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let width = K::FIELDS.iter().map(|n| n.len()).max().unwrap_or(0);
         let mut first = true;
+        // Nested records (a status's modules) follow as a table after the fields.
+        let mut nested: Vec<String> = Vec::new();
         for name in K::FIELDS {
             let Some(value) = self.get(name) else {
                 continue;
@@ -85,6 +87,9 @@ impl<K: RecordKind> fmt::Display for Record<K> {
                 let items = value.clone().into_array().unwrap_or_default();
                 if items.iter().all(|i| i.is_string()) {
                     items.iter().map(cell).collect::<Vec<_>>().join(", ")
+                } else if let Some(table) = table_any(&items) {
+                    nested.push(table);
+                    format!("{} (below)", items.len())
                 } else {
                     format!("[{} entries]", items.len())
                 }
@@ -92,6 +97,9 @@ impl<K: RecordKind> fmt::Display for Record<K> {
                 cell(value)
             };
             write!(f, "{name:<width$} : {text}")?;
+        }
+        for table in nested {
+            write!(f, "\n\n{table}")?;
         }
         Ok(())
     }
