@@ -105,6 +105,21 @@ fn export_rank(s: ExportState) -> u8 {
     }
 }
 
+/// The content hash of every item below `prefix`, by path.
+async fn hashes_below(
+    store: &dyn Store,
+    prefix: &ItemPath,
+) -> StoreResult<BTreeMap<ItemPath, Hash>> {
+    let paths = store
+        .list(prefix)
+        .await?
+        .entries
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    hash_all(store, prefix, paths).await
+}
+
 async fn hash_all(
     store: &dyn Store,
     prefix: &ItemPath,
@@ -305,25 +320,15 @@ impl SyncEngine {
                     let pool = pool.fqdn.clone();
                     move |source| SyncError::Store { pool, source }
                 };
-                let source = src.list(&d.data_prefix()).await.map_err(store_err(from))?;
-                let replica = dst.list(&d.replica_prefix()).await.map_err(store_err(to))?;
                 let manifest = Manifest::load(dst, &d.manifest_prefix())
                     .await
                     .map_err(store_err(to))?;
-                let src_hashes = hash_all(
-                    src,
-                    &d.data_prefix(),
-                    source.entries.iter().map(|e| e.path.clone()).collect(),
-                )
-                .await
-                .map_err(store_err(from))?;
-                let dst_hashes = hash_all(
-                    dst,
-                    &d.replica_prefix(),
-                    replica.entries.iter().map(|e| e.path.clone()).collect(),
-                )
-                .await
-                .map_err(store_err(to))?;
+                let src_hashes = hashes_below(src, &d.data_prefix())
+                    .await
+                    .map_err(store_err(from))?;
+                let dst_hashes = hashes_below(dst, &d.replica_prefix())
+                    .await
+                    .map_err(store_err(to))?;
                 let mut check = ReplicaCheck {
                     module,
                     from: from.fqdn.clone(),
