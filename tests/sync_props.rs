@@ -241,9 +241,10 @@ impl Store for FaultyStore {
         source: &dyn Store,
         path: &ItemPath,
         name: &str,
+        dest: &ItemPath,
     ) -> StoreResult<Staged> {
         self.hit(Fault::Stage)?;
-        self.inner.stage_from(source, path, name).await
+        self.inner.stage_from(source, path, name, dest).await
     }
     async fn make_durable(&self) -> StoreResult<()> {
         self.hit(Fault::Durable)?;

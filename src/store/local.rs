@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use super::{
     ByteStream, ChangeToken, Entry, Hash, ItemPath, Listing, LockHolder, StageWriter, Staged,
-    Store, StoreError, StoreLock, StoreResult, check_meta_key, check_writable, stage_by_streaming,
+    Store, StoreError, StoreLock, StoreResult, check_meta_key, check_writable, stream_into,
 };
 
 const CHUNK: usize = 256 * 1024;
@@ -315,6 +315,7 @@ struct LocalLock {
     _file: File,
 }
 
+/// The kernel releases the `flock` when the file closes.
 impl StoreLock for LocalLock {}
 
 thread_local! {
@@ -467,9 +468,11 @@ impl Store for LocalStore {
         source: &dyn Store,
         path: &ItemPath,
         name: &str,
+        _dest: &ItemPath,
     ) -> StoreResult<Staged> {
         let Some(src) = source.as_local() else {
-            return stage_by_streaming(self, source, path, name).await;
+            let writer = self.stage_writer(name).await?;
+            return stream_into(writer, source, path, name, false).await;
         };
         check_meta_key(name).map_err(|m| other(&self.describe(), m))?;
         let src = src.inner.clone();
@@ -485,7 +488,12 @@ impl Store for LocalStore {
                 File::create(&staged).map_err(|e| io_err(&dst.desc(), "create", &name, e))?;
             let (size, hash) = copy_hashing(&mut input, &mut output)
                 .map_err(|e| io_err(&dst.desc(), "copy", &path.to_string(), e))?;
-            Ok(Staged { name, size, hash })
+            Ok(Staged {
+                name,
+                size,
+                hash,
+                in_place: false,
+            })
         })
         .await
     }

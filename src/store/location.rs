@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use super::s3::S3Location;
+
 /// The location of a pool store.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StoreLocation {
@@ -11,11 +13,13 @@ pub enum StoreLocation {
     /// A named in-process memory store (`memory://NAME`), for tests; its data lives
     /// only as long as the process.
     Memory(String),
+    /// A bucket (and key prefix) of an S3-compatible object store.
+    S3(S3Location),
 }
 
 impl StoreLocation {
-    /// Parses a store setting: a path (relative to `base`), `file:///abs/path`, or
-    /// `memory://name`.
+    /// Parses a store setting: a path (relative to `base`), `file:///abs/path`,
+    /// `s3://BUCKET/PREFIX?endpoint=URL&region=NAME` or `memory://name`.
     pub fn parse(text: &str, base: &Path) -> Result<StoreLocation, String> {
         if text.trim().is_empty() {
             return Err("store is empty: give a directory (e.g. \"stores/pool1\") or a URL".into());
@@ -38,11 +42,11 @@ impl StoreLocation {
                     }
                     Ok(StoreLocation::Memory(rest.to_string()))
                 }
-                "s3" => Err(format!(
-                    "store '{text}': s3:// stores are not supported by this version; use a local directory"
-                )),
+                "s3" => S3Location::parse(rest)
+                    .map(StoreLocation::S3)
+                    .map_err(|m| format!("store '{text}': {m}")),
                 other => Err(format!(
-                    "store '{text}' has an unknown scheme '{other}': use a path, file:// or memory://"
+                    "store '{text}' has an unknown scheme '{other}': use a path, file://, s3:// or memory://"
                 )),
             };
         }
@@ -55,18 +59,19 @@ impl StoreLocation {
     pub fn local_path(&self) -> Option<&Path> {
         match self {
             StoreLocation::Local(p) => Some(p),
-            StoreLocation::Memory(_) => None,
+            StoreLocation::Memory(_) | StoreLocation::S3(_) => None,
         }
     }
 }
 
-/// Displays the location without credentials (none are stored in it today; object
-/// store URLs will carry only bucket and endpoint).
+/// Displays the location; it never holds credentials (they live in the
+/// environment or a credentials file, see `s3.rs`).
 impl fmt::Display for StoreLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreLocation::Local(p) => write!(f, "{}", p.display()),
             StoreLocation::Memory(name) => write!(f, "memory://{name}"),
+            StoreLocation::S3(s3) => write!(f, "{s3}"),
         }
     }
 }

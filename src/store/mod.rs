@@ -15,6 +15,7 @@ mod local;
 mod location;
 mod object;
 mod registry;
+mod s3;
 
 use std::time::SystemTime;
 
@@ -27,6 +28,7 @@ pub use local::LocalStore;
 pub use location::StoreLocation;
 pub use object::ObjectBackedStore;
 pub use registry::{memory_backend, open_store};
+pub use s3::{S3Credentials, S3Location, resolve_credentials};
 
 /// A BLAKE3 content hash.
 pub type Hash = [u8; 32];
@@ -93,12 +95,16 @@ pub struct Listing {
     pub warnings: Vec<String>,
 }
 
-/// A staged item: written under a temporary name, not yet in place.
+/// A staged item: written under a temporary name, not yet in place, or (on
+/// object stores, where one PUT replaces an object atomically) already written
+/// to its final name.
 #[derive(Debug, Clone)]
 pub struct Staged {
     pub name: String,
     pub size: u64,
     pub hash: Hash,
+    /// Written straight to its destination: there is nothing to move at commit.
+    pub in_place: bool,
 }
 
 /// A stream of item content.
@@ -111,8 +117,13 @@ pub trait StageWriter: Send {
     async fn finish(self: Box<Self>) -> StoreResult<()>;
 }
 
-/// A held lock; released on drop (and by the kernel or expiry if the process dies).
-pub trait StoreLock: Send + Sync {}
+/// A held lock; released by [`StoreLock::release`] or on drop (and by the kernel
+/// or expiry if the process dies).
+#[async_trait]
+pub trait StoreLock: Send + Sync {
+    /// Releases the lock now, waiting until others can see it is free.
+    async fn release(self: Box<Self>) {}
+}
 
 /// Who holds a lock we could not take.
 #[derive(Debug, Clone)]
@@ -145,13 +156,18 @@ pub trait Store: Send + Sync + 'static {
     async fn stage_writer(&self, name: &str) -> StoreResult<Box<dyn StageWriter>>;
 
     /// Copies `path` of `source` into a new staged item `name`, hashing as it goes.
+    /// A store whose single writes are atomic may write to `dest` (the item's
+    /// final path) instead and say so in [`Staged::in_place`].
     async fn stage_from(
         &self,
         source: &dyn Store,
         path: &ItemPath,
         name: &str,
+        dest: &ItemPath,
     ) -> StoreResult<Staged> {
-        stage_by_streaming(self, source, path, name).await
+        let _ = dest;
+        let writer = self.stage_writer(name).await?;
+        stream_into(writer, source, path, name, false).await
     }
 
     /// Size and BLAKE3 hash of an item's content.
@@ -188,6 +204,18 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a metadata document atomically: readers see the old or the new one.
     async fn meta_put(&self, key: &str, value: Bytes) -> StoreResult<()>;
 
+    /// Creates a metadata document that must not exist yet: `Ok(false)` when it
+    /// does (where the store can tell; see each store).
+    async fn meta_create(&self, key: &str, value: Bytes) -> StoreResult<bool> {
+        self.meta_put(key, value).await.map(|()| true)
+    }
+
+    /// One-time messages about the store (a server feature it lacks, a fallback
+    /// in use), taken once: the engine shows them with the next report.
+    fn take_notices(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Keys of metadata documents below `prefix` (a folder, relative to `.poolsync/`).
     async fn meta_list(&self, prefix: &str) -> StoreResult<Vec<String>>;
 
@@ -201,17 +229,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Result<Box<dyn StoreLock>, LockHolder>>;
 }
 
-/// Copies an item from any store into a staged item of any store, one chunk at a
-/// time: memory does not grow with the item's size.
-pub async fn stage_by_streaming<S: Store + ?Sized>(
-    dest: &S,
+/// Copies an item from any store into `writer`, one chunk at a time (memory does
+/// not grow with the item's size), hashing as it goes.
+pub async fn stream_into(
+    mut writer: Box<dyn StageWriter>,
     source: &dyn Store,
     path: &ItemPath,
     name: &str,
+    in_place: bool,
 ) -> StoreResult<Staged> {
     use futures::StreamExt;
     let mut stream = source.read(path).await?;
-    let mut writer = dest.stage_writer(name).await?;
     let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -225,6 +253,7 @@ pub async fn stage_by_streaming<S: Store + ?Sized>(
         name: name.to_string(),
         size,
         hash: *hasher.finalize().as_bytes(),
+        in_place,
     })
 }
 

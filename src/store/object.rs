@@ -1,11 +1,20 @@
-//! A store over the `object_store` crate (in-memory today; S3-compatible buckets
-//! use the same code).
+//! A store over the `object_store` crate: S3-compatible buckets (`s3.rs` builds
+//! the client) and, for tests, process memory.
 //!
-//! Objects have no rename and no durable-batch call: a staged object is copied to
-//! its final key (each PUT and COPY is atomic, so no torn item is ever visible under
-//! its final name) and the staged copy deleted.
+//! Objects have no rename and no durable-batch call, but every PUT (multipart ones
+//! too, at completion) replaces an object atomically: readers see the old object
+//! or the new one, never a torn one. So an item is written straight to its final
+//! key (one request, not PUT + COPY + DELETE) and a batch commits when its
+//! manifest log document is written. An item written by a batch that never
+//! committed is simply not in the manifest: the next run compares it again.
+//!
+//! Locks: where the server honours conditional writes (`If-None-Match: *`), a lock
+//! is one create-only object. Garage (and some others) accept the header and
+//! overwrite anyway; a probe finds that out, and such stores use contender keys:
+//! each contender writes its own key and lists the lock's folder, and holds the
+//! lock only if it is the only live contender (see `try_lock_contender`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -16,17 +25,31 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use tokio::io::AsyncWriteExt;
 
 use super::{
-    ByteStream, ChangeToken, Entry, ItemPath, Listing, LockHolder, StageWriter, Store, StoreError,
-    StoreLock, StoreResult, check_meta_key, check_writable, system_time_ns,
+    ByteStream, ChangeToken, Entry, ItemPath, Listing, LockHolder, StageWriter, Staged, Store,
+    StoreError, StoreLock, StoreResult, check_meta_key, check_writable, stream_into,
+    system_time_ns,
 };
 
 /// How long an object-store lock lives without being renewed.
 const LEASE: Duration = Duration::from_secs(60);
 
+/// How locks are taken on this store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// One create-only object (`PutMode::Create`).
+    Conditional,
+    /// One key per contender plus a listing: for servers that ignore conditions.
+    Contender,
+}
+
 pub struct ObjectBackedStore {
     backend: Arc<dyn ObjectStore>,
     prefix: Path,
     desc: String,
+    /// The endpoint of a remote store (`None` in memory).
+    remote: Option<String>,
+    lock_mode: tokio::sync::OnceCell<LockMode>,
+    notices: Mutex<Vec<String>>,
 }
 
 impl ObjectBackedStore {
@@ -35,7 +58,74 @@ impl ObjectBackedStore {
             backend,
             prefix,
             desc,
+            remote: None,
+            lock_mode: tokio::sync::OnceCell::new(),
+            notices: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Marks the store as remote (at `endpoint`): `probe` then checks the bucket
+    /// and the server's conditional writes.
+    pub fn remote(mut self, endpoint: String) -> Self {
+        self.remote = Some(endpoint);
+        self
+    }
+
+    /// Forces a lock mode instead of probing (tests use it to run the contender
+    /// protocol on a store that would support the other).
+    pub fn with_lock_mode(self, mode: LockMode) -> Self {
+        let _ = self.lock_mode.set(mode);
+        self
+    }
+
+    /// The lock mode, probed once: create a key twice with `PutMode::Create`; a
+    /// server that lets the second through does not honour conditional writes.
+    pub async fn lock_mode(&self) -> StoreResult<LockMode> {
+        self.lock_mode
+            .get_or_try_init(|| async {
+                let key = self.meta_key(&format!(
+                    "probe/conditional-{}",
+                    super::registry::unique_suffix()
+                ))?;
+                let create = || {
+                    self.backend.put_opts(
+                        &key,
+                        PutPayload::from_static(b"probe"),
+                        PutOptions::from(PutMode::Create),
+                    )
+                };
+                let first = create().await;
+                let mode = match first {
+                    Err(object_store::Error::NotImplemented { .. }) => LockMode::Contender,
+                    Err(e) => return Err(self.backend_err("probe conditional writes", "probe", e)),
+                    Ok(_) => match create().await {
+                        Err(
+                            object_store::Error::AlreadyExists { .. }
+                            | object_store::Error::Precondition { .. },
+                        ) => LockMode::Conditional,
+                        Ok(_) | Err(object_store::Error::NotImplemented { .. }) => {
+                            LockMode::Contender
+                        }
+                        Err(e) => {
+                            let _ = self.backend.delete(&key).await;
+                            return Err(self.backend_err("probe conditional writes", "probe", e));
+                        }
+                    },
+                };
+                let _ = self.backend.delete(&key).await;
+                if mode == LockMode::Contender {
+                    self.notices
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(format!(
+                            "{}: the server does not honour conditional writes (If-None-Match); pair locks use one key per contender instead (docs/s3.md)",
+                            self.desc
+                        ));
+                }
+                Ok(mode)
+            })
+            .await
+            .copied()
     }
 
     fn key(&self, rel: &str) -> StoreResult<Path> {
@@ -80,9 +170,127 @@ impl ObjectBackedStore {
                 store: self.desc.clone(),
                 path: key.to_string(),
             },
-            e => self.other(format!("{action} '{key}': {e}")),
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => self.other(format!(
+                "{action} '{key}': access denied: check the access key for this endpoint (s3_credentials file or AWS_ACCESS_KEY_ID) and its rights on the bucket ({})",
+                one_line(&e)
+            )),
+            e => self.other(format!("{action} '{key}': {}", one_line(&e))),
         }
     }
+
+    /// Checks bucket and credentials with one listing request.
+    async fn check_bucket(&self) -> StoreResult<()> {
+        let base = self.key(".poolsync")?;
+        match self.backend.list_with_delimiter(Some(&base)).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => Err(self.other(
+                "the bucket does not exist: create it (e.g. `garage bucket create NAME`, `aws s3 mb`) or fix the store URL in deployment.toml".into(),
+            )),
+            Err(e) => Err(self.backend_err("list", ".poolsync", e)),
+        }
+    }
+
+    /// Writes an item's content straight to its final key.
+    async fn write_in_place(
+        &self,
+        source: &dyn Store,
+        path: &ItemPath,
+        name: &str,
+        dest: &ItemPath,
+    ) -> StoreResult<Staged> {
+        check_writable(dest).map_err(|m| self.other(m))?;
+        let key = self.item_key(dest)?;
+        let writer = Box::new(ObjectWriter {
+            writer: Some(object_store::buffered::BufWriter::new(
+                self.backend.clone(),
+                key,
+            )),
+            desc: self.desc.clone(),
+            name: dest.to_string(),
+        });
+        stream_into(writer, source, path, name, true).await
+    }
+
+    /// The contender-key lock: write our own key under the lock's folder, list
+    /// the folder, and hold the lock only if no other live contender is there.
+    /// Two contenders that both see each other both withdraw and retry later
+    /// (after a random pause). It is safe because a listing that starts after a
+    /// write has completed shows that write (read-after-write consistency, which
+    /// Garage's default `consistent` mode and Amazon S3 give): of two contenders,
+    /// the one whose listing starts last sees the other.
+    async fn try_lock_contender(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> StoreResult<Result<Box<dyn StoreLock>, LockHolder>> {
+        let folder = self.meta_key(&format!("locks/{name}.d"))?;
+        let mine = folder.clone().join(super::registry::unique_suffix());
+        self.backend
+            .put(&mine, PutPayload::from(lease_body(owner)))
+            .await
+            .map_err(|e| self.backend_err("lock", name, e))?;
+        let contenders: Vec<_> = match self.backend.list(Some(&folder)).try_collect().await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = self.backend.delete(&mine).await;
+                return Err(self.backend_err("lock", name, e));
+            }
+        };
+        let now = chrono_now_ms();
+        let mut rival = None;
+        for c in &contenders {
+            if c.location == mine {
+                continue;
+            }
+            let renewed = c.last_modified.timestamp_millis();
+            if renewed + (LEASE.as_millis() as i64) < now {
+                // Not renewed for a whole lease: its process is gone.
+                let _ = self.backend.delete(&c.location).await;
+            } else {
+                rival = Some(c.location.clone());
+            }
+        }
+        if let Some(rival) = rival {
+            let _ = self.backend.delete(&mine).await;
+            let holder = match self.backend.get(&rival).await {
+                Ok(r) => r.bytes().await.ok().map(|b| lease_holder(&b)),
+                Err(_) => None,
+            };
+            // A random pause, so two contenders do not collide in step forever.
+            let pause = 20 + u64::from(rand_byte()) * 2;
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            return Ok(Err(LockHolder(
+                holder.unwrap_or_else(|| "another process".into()),
+            )));
+        }
+        Ok(Ok(Box::new(ObjectLock::hold(
+            self.backend.clone(),
+            mine,
+            owner,
+        ))))
+    }
+}
+
+/// The first line of an error, without the server's XML body.
+fn one_line(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or("").trim();
+    match line.find("<?xml") {
+        Some(i) => line[..i].trim_end().to_string(),
+        None => line.to_string(),
+    }
+}
+
+fn chrono_now_ms() -> i64 {
+    system_time_ns(SystemTime::now()) / 1_000_000
+}
+
+fn rand_byte() -> u8 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(system_time_ns(SystemTime::now()) as u64);
+    h.finish() as u8
 }
 
 struct ObjectWriter {
@@ -98,38 +306,81 @@ impl StageWriter for ObjectWriter {
             store: self.desc.clone(),
             message: "write after finish".into(),
         })?;
-        w.write_all(&chunk).await.map_err(|e| StoreError::Io {
-            store: self.desc.clone(),
-            action: "upload",
-            path: self.name.clone(),
-            source: e,
-        })
-    }
-
-    async fn finish(mut self: Box<Self>) -> StoreResult<()> {
-        if let Some(mut w) = self.writer.take() {
-            w.shutdown().await.map_err(|e| StoreError::Io {
+        if let Err(e) = w.write_all(&chunk).await {
+            // A multipart upload that will not complete: drop its parts.
+            let _ = w.abort().await;
+            self.writer = None;
+            return Err(StoreError::Io {
                 store: self.desc.clone(),
                 action: "upload",
                 path: self.name.clone(),
                 source: e,
-            })?;
+            });
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> StoreResult<()> {
+        if let Some(mut w) = self.writer.take() {
+            if let Err(e) = w.shutdown().await {
+                let _ = w.abort().await;
+                return Err(StoreError::Io {
+                    store: self.desc.clone(),
+                    action: "upload",
+                    path: self.name.clone(),
+                    source: e,
+                });
+            }
         }
         Ok(())
     }
 }
 
+/// A held object lock: its key is renewed every third of a lease.
 struct ObjectLock {
     heartbeat: tokio::task::JoinHandle<()>,
     backend: Arc<dyn ObjectStore>,
     key: Path,
+    released: bool,
 }
 
-impl StoreLock for ObjectLock {}
+impl ObjectLock {
+    fn hold(backend: Arc<dyn ObjectStore>, key: Path, owner: &str) -> ObjectLock {
+        let b = backend.clone();
+        let k = key.clone();
+        let owner = owner.to_string();
+        let heartbeat = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE / 3).await;
+                let _ = b.put(&k, PutPayload::from(lease_body(&owner))).await;
+            }
+        });
+        ObjectLock {
+            heartbeat,
+            backend,
+            key,
+            released: false,
+        }
+    }
+}
+
+#[async_trait]
+impl StoreLock for ObjectLock {
+    async fn release(mut self: Box<Self>) {
+        self.heartbeat.abort();
+        let _ = self.backend.delete(&self.key).await;
+        self.released = true;
+    }
+}
 
 impl Drop for ObjectLock {
     fn drop(&mut self) {
         self.heartbeat.abort();
+        if self.released {
+            return;
+        }
+        // Not released (a panic, a cancelled task): delete in the background; if
+        // the process ends first, the lease runs out.
         let backend = self.backend.clone();
         let key = self.key.clone();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -145,10 +396,30 @@ fn lease_body(owner: &str) -> Bytes {
     Bytes::from(format!("{expires}\n{owner}"))
 }
 
+/// Who a lease body names.
+fn lease_holder(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    text.split_once('\n')
+        .map_or(text.as_ref(), |(_, h)| h)
+        .to_string()
+}
+
 #[async_trait]
 impl Store for ObjectBackedStore {
     fn describe(&self) -> String {
         self.desc.clone()
+    }
+
+    async fn probe(&self) -> StoreResult<()> {
+        if self.remote.is_some() {
+            self.check_bucket().await?;
+            self.lock_mode().await?;
+        }
+        Ok(())
+    }
+
+    fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     async fn list(&self, prefix: &ItemPath) -> StoreResult<Listing> {
@@ -208,6 +479,16 @@ impl Store for ObjectBackedStore {
             desc: self.desc.clone(),
             name: name.to_string(),
         }))
+    }
+
+    async fn stage_from(
+        &self,
+        source: &dyn Store,
+        path: &ItemPath,
+        name: &str,
+        dest: &ItemPath,
+    ) -> StoreResult<Staged> {
+        self.write_in_place(source, path, name, dest).await
     }
 
     async fn make_durable(&self) -> StoreResult<()> {
@@ -290,6 +571,27 @@ impl Store for ObjectBackedStore {
             .map_err(|e| self.backend_err("write", key, e))
     }
 
+    /// Create-only where the server honours it (the manifest log of a batch is
+    /// written this way: one conditional write commits the batch); elsewhere a
+    /// plain write, and the pair lock is what keeps writers apart.
+    async fn meta_create(&self, key: &str, value: Bytes) -> StoreResult<bool> {
+        let path = self.meta_key(key)?;
+        let mode = match self.lock_mode().await? {
+            LockMode::Conditional => PutMode::Create,
+            LockMode::Contender => PutMode::Overwrite,
+        };
+        match self
+            .backend
+            .put_opts(&path, PutPayload::from(value), PutOptions::from(mode))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(e) => Err(self.backend_err("write", key, e)),
+        }
+    }
+
     async fn meta_list(&self, prefix: &str) -> StoreResult<Vec<String>> {
         let base = self.meta_key(prefix)?;
         let metas: Vec<_> = self
@@ -319,6 +621,9 @@ impl Store for ObjectBackedStore {
         name: &str,
         owner: &str,
     ) -> StoreResult<Result<Box<dyn StoreLock>, LockHolder>> {
+        if self.lock_mode().await? == LockMode::Contender {
+            return self.try_lock_contender(name, owner).await;
+        }
         let key = self.meta_key(&format!("locks/{name}"))?;
         for _ in 0..2 {
             let opts = PutOptions::from(PutMode::Create);
@@ -328,20 +633,11 @@ impl Store for ObjectBackedStore {
                 .await
             {
                 Ok(_) => {
-                    let backend = self.backend.clone();
-                    let k = key.clone();
-                    let owner = owner.to_string();
-                    let heartbeat = tokio::spawn(async move {
-                        loop {
-                            tokio::time::sleep(LEASE / 3).await;
-                            let _ = backend.put(&k, PutPayload::from(lease_body(&owner))).await;
-                        }
-                    });
-                    return Ok(Ok(Box::new(ObjectLock {
-                        heartbeat,
-                        backend: self.backend.clone(),
+                    return Ok(Ok(Box::new(ObjectLock::hold(
+                        self.backend.clone(),
                         key,
-                    })));
+                        owner,
+                    ))));
                 }
                 Err(object_store::Error::AlreadyExists { .. }) => {
                     let body = match self.backend.get(&key).await {

@@ -17,6 +17,7 @@ pub fn open_store(location: &StoreLocation) -> StoreResult<Arc<dyn Store>> {
             object_store::path::Path::default(),
             location.to_string(),
         ))),
+        StoreLocation::S3(s3) => Ok(Arc::new(super::s3::open(s3)?)),
     }
 }
 

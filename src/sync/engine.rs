@@ -112,7 +112,8 @@ struct Journal {
 
 enum ItemOutcome {
     Copied {
-        name: String,
+        /// The staged name to move into place (`None`: written in place).
+        name: Option<String>,
         path: ItemPath,
         entry: ManifestEntry,
     },
@@ -351,6 +352,8 @@ impl SyncEngine {
             modules: Vec::new(),
             warnings: Vec::new(),
         };
+        report.warnings.extend(pool_store.take_notices());
+        report.warnings.extend(partner_store.take_notices());
         if opts.modules == ModuleSelection::One(Module::CmsMaster)
             && !self.deployment.pair_hosts_cms(pool)
         {
@@ -360,57 +363,65 @@ impl SyncEngine {
             ));
         }
 
-        let _locks = if opts.what_if {
+        let locks = if opts.what_if {
             Vec::new()
         } else {
             self.lock_pair(pool, &*pool_store, partner, &*partner_store, opts)
                 .await?
         };
-
-        let mut directions: Vec<Direction<'_>> = Vec::new();
-        for module in Module::ALL {
-            if !opts.modules.includes(module) {
-                continue;
-            }
-            let pairs = [
-                (pool, &*pool_store, partner, &*partner_store),
-                (partner, &*partner_store, pool, &*pool_store),
-            ];
-            for (from, src, to, dst) in pairs {
-                if module == Module::CmsMaster && from.fqdn != self.deployment.cms_master {
+        // Everything under the lock runs in this block, so the locks are released
+        // (and seen free by others at once) whichever way it ends.
+        let result = async {
+            let mut directions: Vec<Direction<'_>> = Vec::new();
+            for module in Module::ALL {
+                if !opts.modules.includes(module) {
                     continue;
                 }
-                directions.push(Direction {
-                    module,
-                    from,
-                    to,
-                    src,
-                    dst,
-                });
+                let pairs = [
+                    (pool, &*pool_store, partner, &*partner_store),
+                    (partner, &*partner_store, pool, &*pool_store),
+                ];
+                for (from, src, to, dst) in pairs {
+                    if module == Module::CmsMaster && from.fqdn != self.deployment.cms_master {
+                        continue;
+                    }
+                    directions.push(Direction {
+                        module,
+                        from,
+                        to,
+                        src,
+                        dst,
+                    });
+                }
             }
-        }
 
-        for direction in &directions {
-            if opts.cancel.is_cancelled() {
-                break;
+            for direction in &directions {
+                if opts.cancel.is_cancelled() {
+                    break;
+                }
+                let r = self
+                    .sync_direction(direction, opts, &mut report.warnings)
+                    .await;
+                report.modules.push(r);
             }
-            let r = self
-                .sync_direction(direction, opts, &mut report.warnings)
-                .await;
-            report.modules.push(r);
-        }
 
-        // Interrupted only if work was left undone: a Ctrl-C that lands after the
-        // last batch committed changes nothing, and the report stands.
-        let cut_short = report.modules.len() < directions.len()
-            || report.modules.iter().any(|m| m.pending_items > 0);
-        if opts.cancel.is_cancelled() && cut_short {
-            return Err(SyncError::Interrupted(Box::new(report)));
+            // Interrupted only if work was left undone: a Ctrl-C that lands after the
+            // last batch committed changes nothing, and the report stands.
+            let cut_short = report.modules.len() < directions.len()
+                || report.modules.iter().any(|m| m.pending_items > 0);
+            if opts.cancel.is_cancelled() && cut_short {
+                return Err(SyncError::Interrupted(Box::new(report)));
+            }
+            if report.modules.iter().any(|m| m.error.is_some()) {
+                return Err(SyncError::Failed(Box::new(report)));
+            }
+            Ok(report)
         }
-        if report.modules.iter().any(|m| m.error.is_some()) {
-            return Err(SyncError::Failed(Box::new(report)));
+        .await;
+        for lock in locks {
+            lock.release().await;
         }
-        Ok(report)
+        result
     }
 
     async fn lock_pair(
@@ -448,6 +459,9 @@ impl SyncEngine {
                             told = true;
                         }
                         if opts.cancel.is_cancelled() {
+                            for lock in held {
+                                lock.release().await;
+                            }
                             return Err(SyncError::Interrupted(Box::new(SyncReport {
                                 pool: a.fqdn.clone(),
                                 backup_pool: b.fqdn.clone(),
@@ -459,6 +473,9 @@ impl SyncEngine {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     Err(source) => {
+                        for lock in held {
+                            lock.release().await;
+                        }
                         return Err(SyncError::Store {
                             pool: pool.fqdn.clone(),
                             source,
@@ -785,6 +802,7 @@ impl SyncEngine {
             let stage_prefix = d.stage_prefix();
             let manifest_ref = &manifest;
             let data_prefix = &data_prefix;
+            let replica_ref = &replica_prefix;
             let outcomes: Vec<ItemOutcome> =
                 futures::stream::iter(batch.iter().enumerate().map(|(i, entry)| {
                     let name = format!("{stage_prefix}-{seq}-{i}");
@@ -818,21 +836,24 @@ impl SyncEngine {
                                 }
                             }
                         }
-                        match d.dst.stage_from(d.src, &source_path, &name).await {
+                        let dest = replica_ref.join(&entry.path);
+                        match d.dst.stage_from(d.src, &source_path, &name, &dest).await {
                             Ok(staged) => {
                                 let entry_out = new_entry(staged.hash);
                                 if previous.is_some_and(|m| m.hash == staged.hash) {
-                                    let _ = d
-                                        .dst
-                                        .discard_staged(std::slice::from_ref(&staged.name))
-                                        .await;
+                                    if !staged.in_place {
+                                        let _ = d
+                                            .dst
+                                            .discard_staged(std::slice::from_ref(&staged.name))
+                                            .await;
+                                    }
                                     ItemOutcome::Unchanged {
                                         path: entry.path.clone(),
                                         entry: entry_out,
                                     }
                                 } else {
                                     ItemOutcome::Copied {
-                                        name: staged.name,
+                                        name: (!staged.in_place).then_some(staged.name),
                                         path: entry.path.clone(),
                                         entry: entry_out,
                                     }
@@ -859,12 +880,16 @@ impl SyncEngine {
             };
             let mut bytes = 0u64;
             let mut unchanged = 0u64;
+            let mut copied = 0u64;
             let mut skipped = false;
             for outcome in outcomes {
                 match outcome {
                     ItemOutcome::Copied { name, path, entry } => {
                         bytes += entry.size;
-                        moves.push((name, replica_prefix.join(&path)));
+                        copied += 1;
+                        if let Some(name) = name {
+                            moves.push((name, replica_prefix.join(&path)));
+                        }
                         delta.upserts.push((path, entry));
                     }
                     ItemOutcome::Unchanged { path, entry } => {
@@ -885,7 +910,6 @@ impl SyncEngine {
                 let _ = d.dst.discard_staged(&names).await;
                 break;
             }
-            let copied = moves.len() as u64;
             if !delta.upserts.is_empty() {
                 self.commit_batch(d, &mut manifest, moves, Vec::new(), delta)
                     .await

@@ -146,10 +146,21 @@ impl Manifest {
         Ok(())
     }
 
+    /// Writes the log document of a batch: one create-only write, which is what
+    /// commits the batch. Finding it already there means another writer got past
+    /// the pair lock: stop rather than guess which history is right.
     pub async fn write_log(store: &dyn Store, prefix: &str, delta: &Delta) -> StoreResult<()> {
-        store
-            .meta_put(&log_key(prefix, delta.seq), encode(delta))
-            .await
+        let key = log_key(prefix, delta.seq);
+        if store.meta_create(&key, encode(delta)).await? {
+            Ok(())
+        } else {
+            Err(crate::store::StoreError::Other {
+                store: store.describe(),
+                message: format!(
+                    "manifest log {key} was written by another process at the same time: two syncs of this pair ran at once; rerun the sync"
+                ),
+            })
+        }
     }
 
     /// Folds the logs into a new snapshot when there are many (or the manifest was

@@ -74,6 +74,8 @@ struct RawOperator {
 struct RawDeployment {
     name: Spanned<String>,
     cms_master: Spanned<String>,
+    /// The file with S3 credentials for every s3:// store (see store/s3.rs).
+    s3_credentials: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +94,8 @@ struct RawPool {
     site: Spanned<String>,
     backup_pool: Option<Spanned<String>>,
     store: Option<Spanned<String>>,
+    /// This pool's own S3 credentials file, instead of the deployment's.
+    s3_credentials: Option<Spanned<String>>,
     #[serde(default)]
     computers: Vec<Spanned<String>>,
     #[serde(default)]
@@ -239,12 +243,32 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, Deploym
             ),
             None => None,
         };
-        let store = match &pool.store {
+        let mut store = match &pool.store {
             Some(s) => {
                 StoreLocation::parse(s.get_ref(), base).map_err(|m| ctx.error(s.span(), m))?
             }
             None => StoreLocation::Local(base.join("stores").join(fqdn.as_str())),
         };
+        let credentials = pool
+            .s3_credentials
+            .as_ref()
+            .or(deployment.s3_credentials.as_ref());
+        match &mut store {
+            StoreLocation::S3(s3) => {
+                s3.pool = fqdn.to_string();
+                s3.credentials_file = credentials.map(|c| base.join(c.get_ref()));
+            }
+            _ => {
+                if let Some(c) = &pool.s3_credentials {
+                    return Err(ctx.error(
+                        c.span(),
+                        format!(
+                            "pool '{fqdn}' has s3_credentials but its store is not an s3:// URL: remove the setting or change the store"
+                        ),
+                    ));
+                }
+            }
+        }
         let mut computers = Vec::new();
         for c in &pool.computers {
             let computer = Fqdn::parse(c.get_ref())
