@@ -7,6 +7,7 @@ mod cli;
 mod deployment;
 mod rbac;
 mod repl;
+mod s3;
 mod sandbox;
 mod scripts;
 mod status;

@@ -26,7 +26,7 @@ use futures::stream::BoxStream;
 pub use item_path::ItemPath;
 pub use local::LocalStore;
 pub use location::StoreLocation;
-pub use object::ObjectBackedStore;
+pub use object::{LockMode, ObjectBackedStore};
 pub use registry::{memory_backend, open_store};
 pub use s3::{S3Credentials, S3Location, resolve_credentials};
 

@@ -171,12 +171,21 @@ impl ObjectBackedStore {
                 path: key.to_string(),
             },
             object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => self.other(format!(
-                "{action} '{key}': access denied: check the access key for this endpoint (s3_credentials file or AWS_ACCESS_KEY_ID) and its rights on the bucket ({})",
+            | object_store::Error::Unauthenticated { .. } => self.access_denied(action, key, &e),
+            e if matches!(http_status(&e), Some(401 | 403)) => self.access_denied(action, key, &e),
+            e if is_unreachable(&e) => self.other(format!(
+                "{action} '{key}': cannot reach the endpoint (is the server running, and the endpoint in deployment.toml right?): {}",
                 one_line(&e)
             )),
             e => self.other(format!("{action} '{key}': {}", one_line(&e))),
         }
+    }
+
+    fn access_denied(&self, action: &str, key: &str, e: &object_store::Error) -> StoreError {
+        self.other(format!(
+            "{action} '{key}': access denied: check the access key for this endpoint (s3_credentials file or AWS_ACCESS_KEY_ID) and its rights on the bucket (server said: {})",
+            server_said(e)
+        ))
     }
 
     /// Checks bucket and credentials with one listing request.
@@ -184,9 +193,14 @@ impl ObjectBackedStore {
         let base = self.key(".poolsync")?;
         match self.backend.list_with_delimiter(Some(&base)).await {
             Ok(_) => Ok(()),
-            Err(object_store::Error::NotFound { .. }) => Err(self.other(
+            Err(e)
+                if matches!(e, object_store::Error::NotFound { .. })
+                    || http_status(&e) == Some(404) =>
+            {
+                Err(self.other(
                 "the bucket does not exist: create it (e.g. `garage bucket create NAME`, `aws s3 mb`) or fix the store URL in deployment.toml".into(),
-            )),
+                ))
+            }
             Err(e) => Err(self.backend_err("list", ".poolsync", e)),
         }
     }
@@ -247,16 +261,23 @@ impl ObjectBackedStore {
             if renewed + (LEASE.as_millis() as i64) < now {
                 // Not renewed for a whole lease: its process is gone.
                 let _ = self.backend.delete(&c.location).await;
-            } else {
-                rival = Some(c.location.clone());
+                continue;
             }
-        }
-        if let Some(rival) = rival {
-            let _ = self.backend.delete(&mine).await;
-            let holder = match self.backend.get(&rival).await {
+            let holder = match self.backend.get(&c.location).await {
                 Ok(r) => r.bytes().await.ok().map(|b| lease_holder(&b)),
+                Err(object_store::Error::NotFound { .. }) => continue, // withdrew
                 Err(_) => None,
             };
+            if holder.as_deref().is_some_and(holder_is_dead) {
+                // A process of this machine that no longer runs (killed): its
+                // key will never be renewed; do not wait for the lease.
+                let _ = self.backend.delete(&c.location).await;
+                continue;
+            }
+            rival = Some(holder);
+        }
+        if let Some(holder) = rival {
+            let _ = self.backend.delete(&mine).await;
             // A random pause, so two contenders do not collide in step forever.
             let pause = 20 + u64::from(rand_byte()) * 2;
             tokio::time::sleep(Duration::from_millis(pause)).await;
@@ -272,6 +293,51 @@ impl ObjectBackedStore {
     }
 }
 
+/// The HTTP status an error reports, if any (object_store keeps it only in the
+/// message of most request errors).
+fn http_status(e: &object_store::Error) -> Option<u16> {
+    let text = e.to_string();
+    let at = text.find("status code: ")? + "status code: ".len();
+    text.get(at..at + 3)?.parse().ok()
+}
+
+/// A connection that could not be made or broke, after the retries.
+fn is_unreachable(e: &object_store::Error) -> bool {
+    let text = e.to_string();
+    text.contains("error sending request") || text.contains("onnection refused")
+}
+
+/// What the server said: the status and the S3 error code, without the body.
+fn server_said(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    let status = text.find("status code: ").map(|at| {
+        text[at + 13..]
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    });
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        text.find(&open).and_then(|at| {
+            text[at + open.len()..]
+                .split('<')
+                .next()
+                .map(str::to_string)
+        })
+    };
+    let code = match (element("Code"), element("Message")) {
+        (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+        (c, m) => c.or(m),
+    };
+    match (status, code) {
+        (Some(s), Some(c)) => format!("{s}, {c}"),
+        (Some(s), None) => s,
+        _ => one_line(e),
+    }
+}
+
 /// The first line of an error, without the server's XML body.
 fn one_line(e: &object_store::Error) -> String {
     let text = e.to_string();
@@ -280,6 +346,32 @@ fn one_line(e: &object_store::Error) -> String {
         Some(i) => line[..i].trim_end().to_string(),
         None => line.to_string(),
     }
+}
+
+/// Whether a lock owner (`poolsync pid N on HOST since ...`) is a process of this
+/// machine that has ended.
+fn holder_is_dead(owner: &str) -> bool {
+    let mut words = owner.split_whitespace();
+    let (Some("poolsync"), Some("pid"), Some(pid), Some("on"), Some(host)) = (
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+    ) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<i32>() else {
+        return false;
+    };
+    let ours = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    if host != ours.trim() || pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+    !alive
 }
 
 fn chrono_now_ms() -> i64 {
@@ -647,7 +739,7 @@ impl Store for ObjectBackedStore {
                     let text = String::from_utf8_lossy(&body).into_owned();
                     let (expires, holder) = text.split_once('\n').unwrap_or(("0", &text));
                     let expires: i64 = expires.parse().unwrap_or(0);
-                    if expires < system_time_ns(SystemTime::now()) {
+                    if expires < system_time_ns(SystemTime::now()) || holder_is_dead(holder) {
                         // The holder stopped renewing: it is gone. Take over.
                         let _ = self.backend.delete(&key).await;
                         continue;
