@@ -741,3 +741,78 @@ fn s3_store_urls_are_checked_with_positions() {
     let err = topology::load(&file).unwrap_err().to_string();
     assert!(err.contains("not an s3:// URL"), "{err}");
 }
+
+#[test]
+fn s3_init_lays_out_a_deployment_in_a_bucket_that_syncs() {
+    let Some(g) = Garage::get("s3_init_lays_out_a_deployment_in_a_bucket_that_syncs") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("init")
+        .arg(dir.path())
+        .args(["--s3", g.endpoint(false), "--bucket", g.bucket(false)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("garage bucket create"));
+    // Fill in the key; give this run its own prefix in the shared bucket.
+    let (id, secret) = g.keys(false);
+    let creds = dir.path().join("s3.credentials");
+    let text = std::fs::read_to_string(&creds)
+        .unwrap()
+        .replace("REPLACE-WITH-THE-KEY-ID", id)
+        .replace("REPLACE-WITH-THE-SECRET", secret);
+    std::fs::write(&creds, text).unwrap();
+    let prefix = unique("init");
+    let deployment = dir.path().join("deployment.toml");
+    let text = std::fs::read_to_string(&deployment).unwrap().replace(
+        &format!("s3://{}/pool", g.bucket(false)),
+        &format!("s3://{}/{prefix}/pool", g.bucket(false)),
+    );
+    std::fs::write(&deployment, text).unwrap();
+    // Both pools in the bucket: a pair with no local disk at all.
+    let client = g.client(false);
+    let rt = runtime();
+    let data = Key::from(format!("{prefix}/pool1.contoso.com/data/{PF}"));
+    rt.block_on(async {
+        for i in 0..30 {
+            client
+                .put(
+                    &data.clone().join(format!("user{i}.json")),
+                    PutPayload::from(format!("{{\"user\": {i}}}").into_bytes()),
+                )
+                .await
+                .unwrap();
+        }
+    });
+    let out = Command::new(BIN)
+        .arg("--deployment")
+        .arg(&deployment)
+        .args([
+            "-c",
+            "invoke_backup_service_sync(\"pool1.contoso.com\").items_copied",
+        ])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .env("XDG_DATA_HOME", dir.path().join("xdg"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "30");
+    let replica = Key::from(format!(
+        "{prefix}/pool2.contoso.com/backup/pool1.contoso.com/{PF}"
+    ));
+    assert_eq!(
+        rt.block_on(s3_tree(&client, &replica)),
+        rt.block_on(s3_tree(&client, &data))
+    );
+}

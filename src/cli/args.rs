@@ -65,6 +65,16 @@ pub enum Command {
     Init {
         /// Where to write it (default: the current directory).
         dir: Option<PathBuf>,
+        /// Put the pools' stores in a bucket of this S3-compatible endpoint
+        /// (e.g. http://127.0.0.1:3900) and write a credentials file to fill in.
+        #[arg(long, value_name = "ENDPOINT")]
+        s3: Option<String>,
+        /// The bucket for --s3.
+        #[arg(long, value_name = "NAME", default_value = "poolsync", requires = "s3")]
+        bucket: String,
+        /// The region for --s3 (Garage's default is "garage").
+        #[arg(long, value_name = "NAME", default_value = "garage", requires = "s3")]
+        region: String,
     },
     /// Manage the built-in demo deployment.
     Demo {

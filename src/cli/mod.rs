@@ -76,14 +76,37 @@ pub fn load_deployment(cli: &Cli) -> Result<Deployment, Error> {
 
 fn execute(cli: Cli) -> Result<(), Error> {
     match &cli.command {
-        Some(Command::Init { dir }) => {
+        Some(Command::Init {
+            dir,
+            s3,
+            bucket,
+            region,
+        }) => {
             let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
-            let path = topology::init::init(&dir)?;
-            println!("wrote {}", path.display());
-            println!(
-                "next: edit it, then run `poolsync --deployment {}`",
-                path.display()
-            );
+            let s3 = s3.as_ref().map(|endpoint| topology::init::S3Init {
+                endpoint: endpoint.clone(),
+                bucket: bucket.clone(),
+                region: region.clone(),
+            });
+            let written = topology::init::init(&dir, s3.as_ref())?;
+            for path in &written {
+                println!("wrote {}", path.display());
+            }
+            if let Some(s3) = &s3 {
+                println!(
+                    "next: create the bucket '{}' at {} (Garage: `garage bucket create {}`), put a key with read and write rights on it into {}, edit the deployment, then run `poolsync --deployment {}`",
+                    s3.bucket,
+                    s3.endpoint,
+                    s3.bucket,
+                    written[1].display(),
+                    written[0].display()
+                );
+            } else {
+                println!(
+                    "next: edit it, then run `poolsync --deployment {}`",
+                    written[0].display()
+                );
+            }
             return Ok(());
         }
         Some(Command::Reference { rbac }) => {
