@@ -15,7 +15,8 @@
 #     the resilience test: S3 on $BASE_PORT+10, +20, +30.
 # Each has a bucket and a key; the endpoints and keys are written to
 # $GARAGE_DIR/env, which the tests read (they are throwaway keys for throwaway
-# servers). `run` builds Garage first when it is missing (about 16 minutes on a
+# servers). POOLSYNC_GARAGE_SINGLE=1 starts the single node only (the
+# benchmark does); POOLSYNC_GARAGE_DIR and POOLSYNC_GARAGE_PORT move it all. `run` builds Garage first when it is missing (about 16 minutes on a
 # 2-core machine, once).
 set -euo pipefail
 
@@ -136,6 +137,12 @@ start() {
     retry g "$single" bucket create poolsync-bench
     retry g "$single" bucket allow --read --write --owner poolsync-bench --key poolsync-test
 
+    if [[ -n ${POOLSYNC_GARAGE_SINGLE:-} ]]; then
+        write_env "$key" "$secret" "" ""
+        say "Garage $GARAGE_VERSION up: one node at http://127.0.0.1:$BASE_PORT; settings in $GARAGE_DIR/env"
+        return
+    fi
+
     # Three nodes.
     local n ids=()
     for n in 1 2 3; do
@@ -153,7 +160,13 @@ start() {
     retry g "$first" layout apply --version 1
     read -r ckey csecret < <(make_key "$first" poolsync-cluster poolsync-cluster)
     [[ -n ${csecret:-} ]] || { say "could not create a key on the cluster"; return 1; }
+    write_env "$key" "$secret" "$ckey" "$csecret"
+    say "Garage $GARAGE_VERSION up: one node at http://127.0.0.1:$BASE_PORT, three at ports $((BASE_PORT + 10)), $((BASE_PORT + 20)), $((BASE_PORT + 30)); settings in $GARAGE_DIR/env"
+}
 
+# write_env KEY SECRET CLUSTER_KEY CLUSTER_SECRET
+write_env() {
+    local key=$1 secret=$2 ckey=$3 csecret=$4
     cat >"$GARAGE_DIR/env" <<EOF
 POOLSYNC_S3_ENDPOINT=http://127.0.0.1:$BASE_PORT
 POOLSYNC_S3_REGION=garage
@@ -168,7 +181,7 @@ POOLSYNC_S3_CLUSTER_ACCESS_KEY_ID=$ckey
 POOLSYNC_S3_CLUSTER_SECRET_ACCESS_KEY=$csecret
 POOLSYNC_GARAGE_SCRIPT=$ROOT/tests/garage.sh
 EOF
-    say "Garage $GARAGE_VERSION up: one node at http://127.0.0.1:$BASE_PORT, three at ports $((BASE_PORT + 10)), $((BASE_PORT + 20)), $((BASE_PORT + 30)); settings in $GARAGE_DIR/env"
+    chmod 600 "$GARAGE_DIR/env"
 }
 
 stop() {
