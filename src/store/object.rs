@@ -413,16 +413,17 @@ impl StageWriter for ObjectWriter {
     }
 
     async fn finish(mut self: Box<Self>) -> StoreResult<()> {
-        if let Some(mut w) = self.writer.take() {
-            if let Err(e) = w.shutdown().await {
-                let _ = w.abort().await;
-                return Err(StoreError::Io {
-                    store: self.desc.clone(),
-                    action: "upload",
-                    path: self.name.clone(),
-                    source: e,
-                });
-            }
+        let Some(mut w) = self.writer.take() else {
+            return Ok(());
+        };
+        if let Err(e) = w.shutdown().await {
+            let _ = w.abort().await;
+            return Err(StoreError::Io {
+                store: self.desc.clone(),
+                action: "upload",
+                path: self.name.clone(),
+                source: e,
+            });
         }
         Ok(())
     }
