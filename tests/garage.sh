@@ -81,6 +81,8 @@ start_node() {
     local dir=$1
     "$(garage_bin)" -c "$dir/garage.toml" server >"$dir/server.log" 2>&1 &
     echo $! >"$dir/pid"
+    # Not a job of this shell: a node the resilience test kills is not reported.
+    disown $!
     for _ in $(seq 1 100); do
         if g "$dir" status >/dev/null 2>&1; then return 0; fi
         if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
