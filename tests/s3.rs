@@ -348,6 +348,39 @@ fn s3_mixed_pair_syncs_both_ways_and_only_what_changed() {
         tree(&pair.a_replica()),
         rt.block_on(s3_tree(&client, &pair.key(&format!("data/{PF}"))))
     );
+    // Byte-level verification reads both sides, the bucket included: in sync,
+    // then an object changed behind poolsync's back is named.
+    let verify = |pair: &S3Pair| {
+        let out = pair
+            .cmd(&format!(
+                "debug_inter_pool_replication(\"{A}\", #{{module: \"PresenceFocus\"}})"
+            ))
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(verify(&pair)["in_sync"], true);
+    rt.block_on(client.put(
+        &pair.key(&format!("backup/{A}/{PF}/d05/item-5")),
+        PutPayload::from_static(b"tampered"),
+    ))
+    .unwrap();
+    let v = verify(&pair);
+    assert_eq!(v["in_sync"], false);
+    let check = v["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["from"] == A)
+        .unwrap();
+    assert_eq!(check["different"], serde_json::json!(["d05/item-5"]));
+
     // No temporaries, no journal, no lock keys left behind.
     let meta = rt.block_on(s3_tree(&client, &pair.key(".poolsync")));
     for key in meta.keys() {
