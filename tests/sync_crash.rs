@@ -86,8 +86,12 @@ fn kill_9_at_any_moment_leaves_old_or_new_content() {
         assert!(status.success(), "round {round}: the rerun failed");
         assert!(tree(&replica) == new, "round {round}: no convergence");
         let staging = dir.path().join("stores").join(B).join(".poolsync/staging");
-        let left: Vec<_> = std::fs::read_dir(staging).unwrap().collect();
-        assert!(left.is_empty(), "round {round}: temporaries left: {left:?}");
+        let left = tree(&staging);
+        assert!(
+            left.is_empty(),
+            "round {round}: temporaries left: {:?}",
+            left.keys()
+        );
         assert!(
             !dir.path()
                 .join("stores")

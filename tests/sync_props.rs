@@ -347,11 +347,7 @@ fn injected_faults_leave_old_or_new_content_and_the_next_sync_converges() {
             );
             assert!(report.modules.iter().all(|m| m.error.is_none()));
             let staging = root(B).join(".poolsync/staging");
-            assert_eq!(
-                std::fs::read_dir(staging).unwrap().count(),
-                0,
-                "{fault:?}@{at}: temporaries left"
-            );
+            assert_eq!(tree(&staging).len(), 0, "{fault:?}@{at}: temporaries left");
         }
     }
 }

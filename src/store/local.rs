@@ -71,6 +71,11 @@ impl LocalStore {
             fs::create_dir_all(dir)
                 .map_err(|e| io_err(&desc, "create", &dir.display().to_string(), e))?;
         }
+        for shard in 0..STAGING_SHARDS {
+            let dir = inner.staging.join(format!("{shard:02x}"));
+            fs::create_dir_all(&dir)
+                .map_err(|e| io_err(&desc, "create", &dir.display().to_string(), e))?;
+        }
         Ok(LocalStore {
             inner: Arc::new(inner),
         })
@@ -112,9 +117,22 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| other(desc, format!("a store task failed: {e}")))?
 }
 
+/// Staged files are spread over this many folders of `.poolsync/staging`: every
+/// create and rename takes its folder's lock, and with one folder the copy
+/// threads queue (and spin) on it.
+const STAGING_SHARDS: u64 = 32;
+
 impl Inner {
     fn desc(&self) -> String {
         self.root.display().to_string()
+    }
+
+    /// Where the staged item `name` lives: its shard folder, by a hash of the name.
+    fn staged(&self, name: &str) -> PathBuf {
+        let shard = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        }) % STAGING_SHARDS;
+        self.staging.join(format!("{shard:02x}")).join(name)
     }
 
     fn abs(&self, path: &ItemPath) -> PathBuf {
@@ -452,7 +470,7 @@ impl Store for LocalStore {
 
     async fn stage_writer(&self, name: &str) -> StoreResult<Box<dyn StageWriter>> {
         check_meta_key(name).map_err(|m| other(&self.describe(), m))?;
-        let path = self.inner.staging.join(name);
+        let path = self.inner.staged(name);
         let file = tokio::fs::File::create(&path)
             .await
             .map_err(|e| io_err(&self.describe(), "create", name, e))?;
@@ -483,7 +501,7 @@ impl Store for LocalStore {
             let mut input = src
                 .open_beneath(&path)
                 .map_err(|e| io_err(&src.desc(), "open", &path.to_string(), e))?;
-            let staged = dst.staging.join(&name);
+            let staged = dst.staged(&name);
             let mut output =
                 File::create(&staged).map_err(|e| io_err(&dst.desc(), "create", &name, e))?;
             let (size, hash) = copy_hashing(&mut input, &mut output)
@@ -540,7 +558,7 @@ impl Store for LocalStore {
             for (name, dest) in &moves {
                 check_writable(dest).map_err(|m| other(&desc, m))?;
                 check_meta_key(name).map_err(|m| other(&desc, m))?;
-                let staged = inner.staging.join(name);
+                let staged = inner.staged(name);
                 if !staged.exists() {
                     continue; // moved by an earlier, interrupted run
                 }
@@ -579,7 +597,7 @@ impl Store for LocalStore {
         blocking(&self.describe(), move || {
             for name in names {
                 check_meta_key(&name).map_err(|m| other(&inner.desc(), m))?;
-                match fs::remove_file(inner.staging.join(&name)) {
+                match fs::remove_file(inner.staged(&name)) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => return Err(io_err(&inner.desc(), "remove", &name, e)),
@@ -594,11 +612,25 @@ impl Store for LocalStore {
         let inner = self.inner.clone();
         let prefix = prefix.to_string();
         blocking(&self.describe(), move || {
+            // The shard folders, and the folder itself (earlier versions staged
+            // there directly).
             let read = fs::read_dir(&inner.staging)
                 .map_err(|e| io_err(&inner.desc(), "list", "staging", e))?;
+            let mut folders = vec![inner.staging.clone()];
             for item in read.flatten() {
-                if item.file_name().as_bytes().starts_with(prefix.as_bytes()) {
-                    let _ = fs::remove_file(item.path());
+                if item.file_type().is_ok_and(|t| t.is_dir()) {
+                    folders.push(item.path());
+                }
+            }
+            for folder in folders {
+                let read = fs::read_dir(&folder)
+                    .map_err(|e| io_err(&inner.desc(), "list", "staging", e))?;
+                for item in read.flatten() {
+                    if item.file_type().is_ok_and(|t| t.is_file())
+                        && item.file_name().as_bytes().starts_with(prefix.as_bytes())
+                    {
+                        let _ = fs::remove_file(item.path());
+                    }
                 }
             }
             Ok(())
@@ -624,7 +656,7 @@ impl Store for LocalStore {
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent).map_err(|e| io_err(&desc, "create", &key, e))?;
             }
-            let tmp = inner.staging.join(format!(
+            let tmp = inner.staged(&format!(
                 "meta-{}-{}",
                 std::process::id(),
                 super::registry::unique_suffix()
