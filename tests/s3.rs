@@ -199,6 +199,14 @@ store = "s3://{bucket}/{prefix}?endpoint={endpoint}&region=garage"
     fn key(&self, rel: &str) -> Key {
         Key::from_iter(self.prefix.split('/').chain(rel.split('/')))
     }
+    /// B's own PresenceFocus data, in the bucket.
+    fn b_data(&self) -> Key {
+        self.key(&format!("data/{PF}"))
+    }
+    /// B's replica of A's PresenceFocus data, in the bucket.
+    fn b_replica(&self) -> Key {
+        self.key(&format!("backup/{A}/{PF}"))
+    }
     fn b_data_key(&self, item: &str) -> Key {
         self.key(&format!("data/{PF}/{item}"))
     }
@@ -318,12 +326,12 @@ fn s3_mixed_pair_syncs_both_ways_and_only_what_changed() {
         stderr.contains("does not honour conditional writes"),
         "{stderr}"
     );
-    let replica_b = pair.key(&format!("backup/{A}/{PF}"));
+    let replica_b = pair.b_replica();
     assert_eq!(
         rt.block_on(s3_tree(&client, &replica_b)),
         tree(&pair.a_data())
     );
-    let b_data = rt.block_on(s3_tree(&client, &pair.key(&format!("data/{PF}"))));
+    let b_data = rt.block_on(s3_tree(&client, &pair.b_data()));
     assert_eq!(tree(&pair.a_replica()), b_data);
     assert!(b_data.contains_key("u/doc 7#x"));
 
@@ -346,7 +354,7 @@ fn s3_mixed_pair_syncs_both_ways_and_only_what_changed() {
     );
     assert_eq!(
         tree(&pair.a_replica()),
-        rt.block_on(s3_tree(&client, &pair.key(&format!("data/{PF}"))))
+        rt.block_on(s3_tree(&client, &pair.b_data()))
     );
     // Byte-level verification reads both sides, the bucket included: in sync,
     // then an object changed behind poolsync's back is named.
@@ -513,8 +521,8 @@ proptest! {
         let client = g.client(false);
         let rt = runtime();
         let engine = pair.engine();
-        let b_data = pair.key(&format!("data/{PF}"));
-        let b_replica = pair.key(&format!("backup/{A}/{PF}"));
+        let b_data = pair.b_data();
+        let b_replica = pair.b_replica();
         for ops in &rounds {
             for op in ops {
                 match op {
@@ -566,7 +574,7 @@ fn s3_kill_9_at_any_moment_leaves_old_or_new_content() {
     let pair = S3Pair::new(&g, "crash", false, "batch_max_items = 25");
     let client = g.client(false);
     let rt = runtime();
-    let replica = pair.key(&format!("backup/{A}/{PF}"));
+    let replica = pair.b_replica();
     write_items(&pair.a_data(), 0, 1500);
     let mut interrupted = 0;
     for (round, delay_ms) in [150u64, 400, 700, 1000, 1500, 2200].into_iter().enumerate() {
@@ -654,7 +662,7 @@ fn s3_two_processes_syncing_one_pair_serialise() {
         .any(|o| String::from_utf8_lossy(&o.stderr).contains("waiting for the pair lock"));
     assert!(waited, "neither process reported waiting for the lock");
     assert_eq!(
-        rt.block_on(s3_tree(&client, &pair.key(&format!("backup/{A}/{PF}")))),
+        rt.block_on(s3_tree(&client, &pair.b_replica())),
         tree(&pair.a_data())
     );
 }
@@ -708,7 +716,7 @@ fn s3_cluster_node_stopped_mid_sync() {
         );
     }
     assert_eq!(
-        rt.block_on(s3_tree(&client, &pair.key(&format!("backup/{A}/{PF}")))),
+        rt.block_on(s3_tree(&client, &pair.b_replica())),
         tree(&pair.a_data())
     );
 }

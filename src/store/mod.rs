@@ -13,6 +13,7 @@
 mod item_path;
 mod local;
 mod location;
+mod lock_owner;
 mod object;
 mod registry;
 mod s3;
@@ -26,6 +27,7 @@ use futures::stream::BoxStream;
 pub use item_path::ItemPath;
 pub use local::LocalStore;
 pub use location::StoreLocation;
+pub use lock_owner::{lock_owner, owner_is_gone};
 pub use object::{LockMode, ObjectBackedStore};
 pub use registry::{memory_backend, open_store};
 pub use s3::{S3Credentials, S3Location, resolve_credentials};

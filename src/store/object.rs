@@ -26,7 +26,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{
     ByteStream, ChangeToken, Entry, ItemPath, Listing, LockHolder, StageWriter, Staged, Store,
-    StoreError, StoreLock, StoreResult, check_meta_key, check_writable, stream_into,
+    StoreError, StoreLock, StoreResult, check_meta_key, check_writable, owner_is_gone, stream_into,
     system_time_ns,
 };
 
@@ -268,7 +268,7 @@ impl ObjectBackedStore {
                 Err(object_store::Error::NotFound { .. }) => continue, // withdrew
                 Err(_) => None,
             };
-            if holder.as_deref().is_some_and(holder_is_dead) {
+            if holder.as_deref().is_some_and(owner_is_gone) {
                 // A process of this machine that no longer runs (killed): its
                 // key will never be renewed; do not wait for the lease.
                 let _ = self.backend.delete(&c.location).await;
@@ -348,32 +348,6 @@ fn one_line(e: &object_store::Error) -> String {
     }
 }
 
-/// Whether a lock owner (`poolsync pid N on HOST since ...`) is a process of this
-/// machine that has ended.
-fn holder_is_dead(owner: &str) -> bool {
-    let mut words = owner.split_whitespace();
-    let (Some("poolsync"), Some("pid"), Some(pid), Some("on"), Some(host)) = (
-        words.next(),
-        words.next(),
-        words.next(),
-        words.next(),
-        words.next(),
-    ) else {
-        return false;
-    };
-    let Ok(pid) = pid.parse::<i32>() else {
-        return false;
-    };
-    let ours = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    if host != ours.trim() || pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks that the process exists.
-    let alive = unsafe { libc::kill(pid, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
-    !alive
-}
-
 fn chrono_now_ms() -> i64 {
     system_time_ns(SystemTime::now()) / 1_000_000
 }
@@ -402,12 +376,7 @@ impl StageWriter for ObjectWriter {
             // A multipart upload that will not complete: drop its parts.
             let _ = w.abort().await;
             self.writer = None;
-            return Err(StoreError::Io {
-                store: self.desc.clone(),
-                action: "upload",
-                path: self.name.clone(),
-                source: e,
-            });
+            return Err(self.failed(e));
         }
         Ok(())
     }
@@ -418,14 +387,20 @@ impl StageWriter for ObjectWriter {
         };
         if let Err(e) = w.shutdown().await {
             let _ = w.abort().await;
-            return Err(StoreError::Io {
-                store: self.desc.clone(),
-                action: "upload",
-                path: self.name.clone(),
-                source: e,
-            });
+            return Err(self.failed(e));
         }
         Ok(())
+    }
+}
+
+impl ObjectWriter {
+    fn failed(&self, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            store: self.desc.clone(),
+            action: "upload",
+            path: self.name.clone(),
+            source,
+        }
     }
 }
 
@@ -740,7 +715,7 @@ impl Store for ObjectBackedStore {
                     let text = String::from_utf8_lossy(&body).into_owned();
                     let (expires, holder) = text.split_once('\n').unwrap_or(("0", &text));
                     let expires: i64 = expires.parse().unwrap_or(0);
-                    if expires < system_time_ns(SystemTime::now()) || holder_is_dead(holder) {
+                    if expires < system_time_ns(SystemTime::now()) || owner_is_gone(holder) {
                         // The holder stopped renewing: it is gone. Take over.
                         let _ = self.backend.delete(&key).await;
                         continue;

@@ -169,17 +169,6 @@ pub struct SyncEngine {
     settings: std::sync::RwLock<crate::topology::BackupServiceSettings>,
 }
 
-fn owner_string() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!(
-        "poolsync pid {} on {host} since {}",
-        std::process::id(),
-        humantime::format_rfc3339_seconds(SystemTime::now())
-    )
-}
-
 impl SyncEngine {
     pub fn new(deployment: Arc<Deployment>) -> Self {
         SyncEngine {
@@ -438,7 +427,7 @@ impl SyncEngine {
             ((b, b_store), (a, a_store))
         };
         let name = format!("pair-{}-{}", first.0.fqdn, second.0.fqdn);
-        let owner = owner_string();
+        let owner = crate::store::lock_owner();
         let mut held = Vec::new();
         for (pool, store) in [first, second] {
             let mut told = false;
