@@ -5,13 +5,31 @@ use std::fmt;
 /// A relative, `/`-separated path of an item inside a store, as raw bytes (a local
 /// file name may hold any byte but `/` and NUL). It can never be absolute, hold an
 /// empty, `.` or `..` segment, or otherwise escape the directory it is joined to.
+///
+/// Encoded as a byte string, and checked again when decoded: a manifest or journal
+/// read back from a store is validated like any other input.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-pub struct ItemPath(Vec<u8>);
+#[serde(try_from = "serde_bytes::ByteBuf")]
+pub struct ItemPath(#[serde(with = "serde_bytes")] Vec<u8>);
+
+impl TryFrom<serde_bytes::ByteBuf> for ItemPath {
+    type Error = String;
+    fn try_from(bytes: serde_bytes::ByteBuf) -> Result<ItemPath, String> {
+        let bytes = bytes.into_vec();
+        ItemPath::check(&bytes)?;
+        Ok(ItemPath(bytes))
+    }
+}
 
 impl ItemPath {
     /// Validates a relative path.
     pub fn parse(bytes: impl AsRef<[u8]>) -> Result<ItemPath, String> {
         let bytes = bytes.as_ref();
+        ItemPath::check(bytes)?;
+        Ok(ItemPath(bytes.to_vec()))
+    }
+
+    fn check(bytes: &[u8]) -> Result<(), String> {
         if bytes.is_empty() {
             return Err("item path is empty".into());
         }
@@ -34,7 +52,7 @@ impl ItemPath {
                 _ => {}
             }
         }
-        Ok(ItemPath(bytes.to_vec()))
+        Ok(())
     }
 
     /// A path of one segment; `segment` must hold no `/`.
@@ -43,6 +61,14 @@ impl ItemPath {
             return Err(format!("'{segment}' is not a single path segment"));
         }
         ItemPath::parse(segment)
+    }
+
+    /// The last segment.
+    pub fn leaf(&self) -> &[u8] {
+        match self.0.iter().rposition(|b| *b == b'/') {
+            Some(i) => &self.0[i + 1..],
+            None => &self.0,
+        }
     }
 
     /// `self/child`; both are valid, so the result is too.
@@ -133,6 +159,22 @@ mod tests {
     }
 
     #[test]
+    fn decoding_validates_and_keeps_the_old_encoding() {
+        let good = ItemPath::parse("a/b#1").unwrap();
+        let bytes = postcard::to_stdvec(&good).unwrap();
+        // The encoding of the plain `Vec<u8>` earlier versions wrote.
+        assert_eq!(bytes, postcard::to_stdvec(&b"a/b#1".to_vec()).unwrap());
+        assert_eq!(postcard::from_bytes::<ItemPath>(&bytes).unwrap(), good);
+        for bad in ["../x", "/etc/passwd", "a//b"] {
+            let bytes = postcard::to_stdvec(&bad.as_bytes().to_vec()).unwrap();
+            assert!(
+                postcard::from_bytes::<ItemPath>(&bytes).is_err(),
+                "{bad:?} decoded"
+            );
+        }
+    }
+
+    #[test]
     fn prefix_and_parent() {
         let p = ItemPath::parse("data/m/a/b").unwrap();
         let pre = ItemPath::parse("data/m").unwrap();
@@ -148,5 +190,8 @@ mod tests {
         );
         assert_eq!(p.parent().unwrap(), ItemPath::parse("data/m/a").unwrap());
         assert_eq!(p.first_segment(), b"data");
+        assert_eq!(p.leaf(), b"b");
+        assert_eq!(pre.leaf(), b"m");
+        assert_eq!(ItemPath::parse("x").unwrap().leaf(), b"x");
     }
 }
