@@ -215,7 +215,12 @@ impl Inner {
     }
 }
 
-/// Lists a folder recursively; sub-folders are walked in parallel.
+/// Lists a folder recursively, sub-folders in parallel, and returns the entries in
+/// the byte order of their full paths (the order the sync engine merges in).
+///
+/// Sorting each folder's children by name, with a `/` appended to folder names,
+/// gives that order without sorting the whole listing: every path below folder
+/// `d` starts with `d/`, and no file name contains a `/`.
 fn walk(abs: &Path, rel: &[u8], entries: &mut Vec<Entry>, warnings: &mut Vec<String>) {
     let read = match fs::read_dir(abs) {
         Ok(r) => r,
@@ -224,7 +229,8 @@ fn walk(abs: &Path, rel: &[u8], entries: &mut Vec<Entry>, warnings: &mut Vec<Str
             return;
         }
     };
-    let mut dirs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    // (sort key, child): a file's entry, or a folder to walk.
+    let mut children: Vec<(Vec<u8>, Child)> = Vec::new();
     for item in read {
         let item = match item {
             Ok(i) => i,
@@ -248,20 +254,25 @@ fn walk(abs: &Path, rel: &[u8], entries: &mut Vec<Entry>, warnings: &mut Vec<Str
             }
         };
         if file_type.is_dir() {
-            dirs.push((item.path(), child_rel));
+            let mut key = name.as_bytes().to_vec();
+            key.push(b'/');
+            children.push((key, Child::Folder(item.path(), child_rel)));
         } else if file_type.is_file() {
             // DirEntry::metadata is one fstatat(AT_SYMLINK_NOFOLLOW).
             match item.metadata() {
                 Ok(md) => match ItemPath::parse(&child_rel) {
-                    Ok(path) => entries.push(Entry {
-                        path,
-                        size: md.len(),
-                        mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
-                        token: ChangeToken::Inode {
-                            ino: md.ino(),
-                            ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
-                        },
-                    }),
+                    Ok(path) => children.push((
+                        name.as_bytes().to_vec(),
+                        Child::File(Entry {
+                            path,
+                            size: md.len(),
+                            mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+                            token: ChangeToken::Inode {
+                                ino: md.ino(),
+                                ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+                            },
+                        }),
+                    )),
                     Err(m) => warnings.push(format!("skipped an item: {m}")),
                 },
                 Err(e) => warnings.push(format!("skipped '{}': {e}", item.path().display())),
@@ -278,25 +289,49 @@ fn walk(abs: &Path, rel: &[u8], entries: &mut Vec<Entry>, warnings: &mut Vec<Str
             ));
         }
     }
-    if dirs.len() > 1 {
-        let results: Vec<(Vec<Entry>, Vec<String>)> = dirs
+    children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let folders = children
+        .iter()
+        .filter(|(_, c)| matches!(c, Child::Folder(..)))
+        .count();
+    // Walk the sub-folders (in parallel when there are several), then splice
+    // their listings in between the files, in order.
+    let mut walked: std::vec::IntoIter<(Vec<Entry>, Vec<String>)> = if folders > 1 {
+        children
             .par_iter()
+            .filter_map(|(_, c)| match c {
+                Child::Folder(abs, rel) => Some((abs, rel)),
+                Child::File(_) => None,
+            })
             .map(|(abs, rel)| {
                 let mut e = Vec::new();
                 let mut w = Vec::new();
                 walk(abs, rel, &mut e, &mut w);
                 (e, w)
             })
-            .collect();
-        for (e, w) in results {
-            entries.extend(e);
-            warnings.extend(w);
-        }
+            .collect::<Vec<_>>()
+            .into_iter()
     } else {
-        for (abs, rel) in dirs {
-            walk(&abs, &rel, entries, warnings);
+        Vec::new().into_iter()
+    };
+    for (_, child) in children {
+        match child {
+            Child::File(entry) => entries.push(entry),
+            Child::Folder(abs, rel) => match walked.next() {
+                Some((e, w)) => {
+                    entries.extend(e);
+                    warnings.extend(w);
+                }
+                None => walk(&abs, &rel, entries, warnings),
+            },
         }
     }
+}
+
+/// One child of a folder being walked.
+enum Child {
+    File(Entry),
+    Folder(PathBuf, Vec<u8>),
 }
 
 struct LocalWriter {
@@ -733,5 +768,32 @@ impl Store for LocalStore {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_lists_in_full_path_byte_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // `a.b` sorts before `a/x` ('.' < '/') though the folder `a` sorts
+        // before the name `a.b`; `a0` sorts after both ('0' > '/').
+        for name in ["a/x", "a/y/z", "a/y.1", "a.b", "a0", "b", "#1", "a/y/z2"] {
+            let path = root.join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, name).unwrap();
+        }
+        let mut entries = Vec::new();
+        let mut warnings = Vec::new();
+        walk(root, b"", &mut entries, &mut warnings);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let listed: Vec<ItemPath> = entries.into_iter().map(|e| e.path).collect();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        assert_eq!(listed, sorted);
+        assert_eq!(listed.len(), 8);
     }
 }

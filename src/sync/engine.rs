@@ -597,7 +597,7 @@ impl SyncEngine {
             .await;
         for item in hashed {
             let (path, size, hash) = item?;
-            manifest.entries.insert(
+            manifest.insert(
                 path,
                 ManifestEntry {
                     size,
@@ -611,7 +611,7 @@ impl SyncEngine {
             "{} at {}: the replica had no manifest; rebuilt it from the content of {} items",
             d.module.short_name(),
             d.to.fqdn,
-            manifest.entries.len()
+            manifest.len()
         ));
         Ok(())
     }
@@ -673,20 +673,21 @@ impl SyncEngine {
             self.recover(d).await.map_err(DirectionFailure::import)?;
         }
         let data_prefix = d.data_prefix();
-        let listing = d
-            .src
-            .list(&data_prefix)
-            .await
-            .map_err(DirectionFailure::export)?;
+        // The walk of the source and the manifest load overlap: one waits on the
+        // source's file system (or server), the other decodes on this thread.
+        let manifest_prefix = d.manifest_prefix();
+        let (listing, manifest) = tokio::join!(
+            d.src.list(&data_prefix),
+            Manifest::load(d.dst, &manifest_prefix)
+        );
+        let listing = listing.map_err(DirectionFailure::export)?;
+        let mut manifest = manifest.map_err(DirectionFailure::import)?;
         warnings.extend(
             listing
                 .warnings
                 .iter()
                 .map(|w| format!("{}: {w}", d.from.fqdn)),
         );
-        let mut manifest = Manifest::load(d.dst, &d.manifest_prefix())
-            .await
-            .map_err(DirectionFailure::import)?;
         if let Some(damage) = &manifest.damaged {
             warnings.push(format!(
                 "{} at {}: {damage}; rebuilding it from the replica's content",
@@ -694,21 +695,22 @@ impl SyncEngine {
                 d.to.fqdn
             ));
         }
-        if manifest.entries.is_empty() {
+        if manifest.is_empty() {
             self.rebuild_from_replica(d, &mut manifest, warnings)
                 .await
                 .map_err(DirectionFailure::import)?;
         }
 
         // Plan: what changed since the manifest, without reading unchanged content.
-        let (candidates, deletes, unchanged) = classify(&listing.entries, &manifest);
+        let listed_nothing = listing.entries.is_empty();
+        let (candidates, deletes, unchanged) = classify(listing.entries, &manifest);
         report.items_unchanged += unchanged;
 
         // Safety guard: never wipe a replica because its source vanished.
-        let replica_items = manifest.entries.len();
+        let replica_items = manifest.len();
         if !opts.allow_mass_delete && replica_items > 0 {
             let folder = format!("data/{}", d.module.identity());
-            if !listing.exists || listing.entries.is_empty() {
+            if !listing.exists || listed_nothing {
                 return Err(DirectionFailure::Export(format!(
                     "refusing to wipe the replica at {to}: {folder} at {from} is {state}, but the replica holds {replica_items} items; if {from} lost its data, restore it from {to} (see docs/restore.md); if the data is meant to be gone, rerun with #{{allow_mass_delete: true}}",
                     to = d.to.fqdn,
@@ -737,7 +739,7 @@ impl SyncEngine {
 
         if opts.what_if {
             for entry in &candidates {
-                let changed = match manifest.entries.get(&entry.path) {
+                let changed = match manifest.get(&entry.path) {
                     Some(m) if m.size == entry.size => {
                         let (_, hash) = d
                             .src
@@ -800,7 +802,7 @@ impl SyncEngine {
                             return ItemOutcome::Skipped;
                         }
                         let source_path = data_prefix.join(&entry.path);
-                        let previous = manifest_ref.entries.get(&entry.path);
+                        let previous = manifest_ref.get(&entry.path);
                         let new_entry = |hash| ManifestEntry {
                             size: entry.size,
                             mtime_ns: entry.mtime_ns,
@@ -955,39 +957,38 @@ impl SyncEngine {
 
 /// Splits a source listing against a manifest: the items whose metadata changed
 /// (or that are new), the manifest items the source no longer has, and how many
-/// are unchanged. Reads no content.
-pub(super) fn classify(entries: &[Entry], manifest: &Manifest) -> (Vec<Entry>, Vec<ItemPath>, u64) {
+/// are unchanged, each list in path order. Reads no content.
+///
+/// One merge pass over the listing (sorted here unless the store listed it in
+/// order) and the manifest (kept sorted).
+pub(super) fn classify(
+    mut entries: Vec<Entry>,
+    manifest: &Manifest,
+) -> (Vec<Entry>, Vec<ItemPath>, u64) {
+    if !entries.is_sorted_by(|a, b| a.path < b.path) {
+        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    }
     let mut candidates: Vec<Entry> = Vec::new();
+    let mut deletes: Vec<ItemPath> = Vec::new();
     let mut unchanged = 0;
-    let mut known = 0usize;
+    let mut recorded = manifest.iter().peekable();
     for entry in entries {
-        match manifest.entries.get(&entry.path) {
-            Some(m) => {
-                known += 1;
-                if m.size == entry.size && m.mtime_ns == entry.mtime_ns && m.token == entry.token {
-                    unchanged += 1;
-                } else {
-                    candidates.push(entry.clone());
-                }
+        // Recorded items that sort before this one are gone from the source.
+        while let Some((path, _)) = recorded.next_if(|(p, _)| **p < entry.path) {
+            deletes.push(path.clone());
+        }
+        match recorded.next_if(|(p, _)| **p == entry.path) {
+            Some((_, m))
+                if m.size == entry.size
+                    && m.mtime_ns == entry.mtime_ns
+                    && m.token == entry.token =>
+            {
+                unchanged += 1;
             }
-            None => candidates.push(entry.clone()),
+            _ => candidates.push(entry),
         }
     }
-    // Every manifest item was listed (the common case): nothing to delete, and
-    // no need to index the listing to find that out.
-    let mut deletes: Vec<ItemPath> = if known == manifest.entries.len() {
-        Vec::new()
-    } else {
-        let listed: HashSet<&ItemPath> = entries.iter().map(|e| &e.path).collect();
-        manifest
-            .entries
-            .keys()
-            .filter(|k| !listed.contains(k))
-            .cloned()
-            .collect()
-    };
-    deletes.sort();
-    candidates.sort_by(|a, b| a.path.cmp(&b.path));
+    deletes.extend(recorded.map(|(p, _)| p.clone()));
     (candidates, deletes, unchanged)
 }
 

@@ -282,7 +282,7 @@ impl SyncEngine {
         let manifest = Manifest::load(dst, &d.manifest_prefix())
             .await
             .map_err(|e| e.to_string())?;
-        let (candidates, deletes, _) = classify(&listing.entries, &manifest);
+        let (candidates, deletes, _) = classify(listing.entries, &manifest);
         Ok((
             (candidates.len() + deletes.len()) as u64,
             candidates.iter().map(|c| c.size).sum(),
@@ -351,11 +351,11 @@ impl SyncEngine {
                     if !src_hashes.contains_key(path) {
                         check.extra.push(path.to_string());
                     }
-                    if manifest.entries.get(path).is_none_or(|m| m.hash != *hash) {
+                    if manifest.get(path).is_none_or(|m| m.hash != *hash) {
                         check.manifest_mismatches.push(path.to_string());
                     }
                 }
-                for path in manifest.entries.keys() {
+                for (path, _) in manifest.iter() {
                     if !dst_hashes.contains_key(path) {
                         check.manifest_mismatches.push(path.to_string());
                     }

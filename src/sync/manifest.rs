@@ -5,8 +5,16 @@
 //! committed batch; each document is checksummed. A batch commits by writing its log
 //! document (one atomic metadata write), so the manifest moves from one consistent
 //! state to the next. Many logs are folded into a new snapshot.
+//!
+//! In memory the manifest is a vector sorted by path (the snapshot with the logs
+//! folded in when it was loaded) plus a small ordered map of what this run
+//! committed since. A sync compares it with a sorted source listing in one merge
+//! pass: no hash map of 100,000 paths is built, and the snapshot decodes straight
+//! into the vector it is kept in.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::iter::Peekable;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -33,10 +41,17 @@ pub struct Delta {
     pub removes: Vec<ItemPath>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Snapshot {
     seq: u64,
     entries: Vec<(ItemPath, ManifestEntry)>,
+}
+
+/// What [`Snapshot`] decodes, written from borrowed entries (same encoding).
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    seq: u64,
+    entries: &'a [(ItemPath, ManifestEntry)],
 }
 
 /// A replica's manifest, loaded in memory.
@@ -45,7 +60,12 @@ pub struct Manifest {
     /// Metadata key prefix, e.g. `replicas/atl-cs-001.litwareinc.com/ConfServices.DataConf`.
     prefix: String,
     pub seq: u64,
-    pub entries: HashMap<ItemPath, ManifestEntry>,
+    /// Sorted by path, each path once.
+    base: Vec<(ItemPath, ManifestEntry)>,
+    /// Changed since `base` was built; `None`: removed. Wins over `base`.
+    overlay: BTreeMap<ItemPath, Option<ManifestEntry>>,
+    /// Items recorded (in `base` and `overlay` together).
+    len: usize,
     logs: Vec<String>,
     /// Set when a document was unreadable and was ignored (the sync then re-checks
     /// every item by content).
@@ -88,7 +108,13 @@ impl Manifest {
             match decode::<Snapshot>(&bytes) {
                 Some(s) => {
                     manifest.seq = s.seq;
-                    manifest.entries = s.entries.into_iter().collect();
+                    manifest.base = s.entries;
+                    // Snapshots of earlier versions were written in hash order.
+                    if !manifest.base.is_sorted_by(|a, b| a.0 < b.0) {
+                        manifest.base.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                        manifest.base.dedup_by(|a, b| a.0 == b.0);
+                    }
+                    manifest.len = manifest.base.len();
                 }
                 None => manifest.damaged = Some("the manifest snapshot is corrupt".into()),
             }
@@ -118,19 +144,104 @@ impl Manifest {
         }
         if manifest.damaged.is_some() {
             // Trust nothing: every item will be re-checked by content.
-            manifest.entries.clear();
+            manifest.clear();
         }
+        manifest.fold();
         Ok(manifest)
     }
 
     pub fn apply(&mut self, delta: &Delta) {
         for (path, entry) in &delta.upserts {
-            self.entries.insert(path.clone(), entry.clone());
+            self.set(path.clone(), Some(entry.clone()));
         }
         for path in &delta.removes {
-            self.entries.remove(path);
+            self.set(path.clone(), None);
         }
         self.seq = self.seq.max(delta.seq);
+    }
+
+    /// What the manifest records for `path`.
+    pub fn get(&self, path: &ItemPath) -> Option<&ManifestEntry> {
+        match self.overlay.get(path) {
+            Some(entry) => entry.as_ref(),
+            None => self.base_get(path),
+        }
+    }
+
+    fn base_get(&self, path: &ItemPath) -> Option<&ManifestEntry> {
+        self.base
+            .binary_search_by(|(p, _)| p.cmp(path))
+            .ok()
+            .map(|i| &self.base[i].1)
+    }
+
+    /// Items recorded.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Records (or replaces) one item.
+    pub fn insert(&mut self, path: ItemPath, entry: ManifestEntry) {
+        self.set(path, Some(entry));
+    }
+
+    fn set(&mut self, path: ItemPath, entry: Option<ManifestEntry>) {
+        match (self.get(&path).is_some(), entry.is_some()) {
+            (false, true) => self.len += 1,
+            (true, false) => self.len -= 1,
+            _ => {}
+        }
+        if entry.is_none() && self.base_get(&path).is_none() {
+            self.overlay.remove(&path);
+        } else {
+            self.overlay.insert(path, entry);
+        }
+    }
+
+    /// Forgets every item.
+    pub fn clear(&mut self) {
+        self.base.clear();
+        self.overlay.clear();
+        self.len = 0;
+    }
+
+    /// Every item, in path order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            base: self.base.iter().peekable(),
+            overlay: self.overlay.iter().peekable(),
+        }
+    }
+
+    /// Folds the overlay into the sorted base, in one merge pass.
+    fn fold(&mut self) {
+        if self.overlay.is_empty() {
+            return;
+        }
+        let mut out = Vec::with_capacity(self.len);
+        let mut base = std::mem::take(&mut self.base).into_iter().peekable();
+        let mut overlay = std::mem::take(&mut self.overlay).into_iter().peekable();
+        loop {
+            let order = match (base.peek(), overlay.peek()) {
+                (Some(b), Some(o)) => b.0.cmp(&o.0),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => break,
+            };
+            if order == Ordering::Equal {
+                base.next();
+            }
+            if order == Ordering::Less {
+                out.extend(base.next());
+            } else if let Some((path, Some(entry))) = overlay.next() {
+                out.push((path, entry));
+            }
+        }
+        self.base = out;
     }
 
     /// Whether the log document of batch `seq` is already written.
@@ -169,13 +280,10 @@ impl Manifest {
         if self.logs.len() < MAX_LOGS && self.damaged.is_none() {
             return Ok(());
         }
-        let snapshot = Snapshot {
+        self.fold();
+        let snapshot = SnapshotRef {
             seq: self.seq,
-            entries: self
-                .entries
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            entries: &self.base,
         };
         store
             .meta_put(&format!("{}/snapshot", self.prefix), encode(&snapshot))
@@ -194,9 +302,119 @@ impl Manifest {
     }
 }
 
+/// The items of a [`Manifest`] in path order: the sorted base merged with the
+/// overlay, which wins.
+pub struct Iter<'a> {
+    base: Peekable<std::slice::Iter<'a, (ItemPath, ManifestEntry)>>,
+    overlay: Peekable<std::collections::btree_map::Iter<'a, ItemPath, Option<ManifestEntry>>>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a ItemPath, &'a ManifestEntry);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let order = match (self.base.peek(), self.overlay.peek()) {
+                (Some(b), Some(o)) => b.0.cmp(o.0),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => return None,
+            };
+            if order == Ordering::Equal {
+                self.base.next();
+            }
+            if order == Ordering::Less {
+                return self.base.next().map(|(p, e)| (p, e));
+            }
+            if let Some((path, Some(entry))) = self.overlay.next() {
+                return Some((path, entry));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(size: u64) -> ManifestEntry {
+        ManifestEntry {
+            size,
+            mtime_ns: 0,
+            token: ChangeToken::None,
+            hash: [0; 32],
+        }
+    }
+
+    proptest::proptest! {
+        /// The sorted base plus overlay behaves like one ordered map, across
+        /// folds (as at load and compaction).
+        #[test]
+        fn behaves_like_an_ordered_map(
+            ops in proptest::collection::vec((0u8..40, proptest::option::of(0u64..5), proptest::bool::weighted(0.1)), 0..200)
+        ) {
+            let mut manifest = Manifest::default();
+            let mut model = std::collections::BTreeMap::new();
+            for (key, value, fold) in ops {
+                let path = ItemPath::parse(format!("d{}/f{key}", key % 3)).unwrap();
+                match value {
+                    Some(size) => {
+                        manifest.insert(path.clone(), entry(size));
+                        model.insert(path, entry(size));
+                    }
+                    None => {
+                        manifest.apply(&Delta { seq: 0, upserts: vec![], removes: vec![path.clone()] });
+                        model.remove(&path);
+                    }
+                }
+                if fold {
+                    manifest.fold();
+                }
+                proptest::prop_assert_eq!(manifest.len(), model.len());
+            }
+            let listed: Vec<_> = manifest.iter().map(|(p, e)| (p.clone(), e.clone())).collect();
+            let expected: Vec<_> = model.clone().into_iter().collect();
+            proptest::prop_assert_eq!(&listed, &expected);
+            for key in 0u8..40 {
+                let path = ItemPath::parse(format!("d{}/f{key}", key % 3)).unwrap();
+                proptest::prop_assert_eq!(manifest.get(&path), model.get(&path));
+            }
+            manifest.fold();
+            let listed: Vec<_> = manifest.iter().map(|(p, e)| (p.clone(), e.clone())).collect();
+            proptest::prop_assert_eq!(listed, expected);
+        }
+    }
+
+    #[test]
+    fn unsorted_snapshots_of_earlier_versions_load_sorted() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = crate::store::ObjectBackedStore::new(
+                std::sync::Arc::new(object_store::memory::InMemory::new()),
+                object_store::path::Path::from("p"),
+                "memory://test".into(),
+            );
+            let paths = ["b", "a/x", "a.b", "c"].map(|p| ItemPath::parse(p).unwrap());
+            let snapshot = Snapshot {
+                seq: 4,
+                entries: paths.iter().map(|p| (p.clone(), entry(1))).collect(),
+            };
+            let bytes = encode(&SnapshotRef {
+                seq: snapshot.seq,
+                entries: &snapshot.entries,
+            });
+            store.meta_put("m/snapshot", bytes).await.unwrap();
+            let manifest = Manifest::load(&store, "m").await.unwrap();
+            let mut sorted = paths.to_vec();
+            sorted.sort();
+            let listed: Vec<ItemPath> = manifest.iter().map(|(p, _)| p.clone()).collect();
+            assert_eq!(listed, sorted);
+            assert_eq!(manifest.get(&paths[1]), Some(&entry(1)));
+            assert_eq!(manifest.seq, 4);
+        });
+    }
 
     #[test]
     fn checksum_detects_damage() {
