@@ -553,3 +553,46 @@ fn replicas_keep_permissions_and_modification_times() {
     );
     assert_eq!(md.modified().unwrap(), old);
 }
+
+#[test]
+fn a_replica_folder_replaced_by_a_link_is_not_written_through() {
+    let env = Env::with_demo();
+    sync(&env, &format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    let module = "UserServices.PresenceFocus";
+    let folder = env
+        .store(DAL1)
+        .join("backup")
+        .join(ATL1)
+        .join(module)
+        .join("users/0000");
+    let outside = env.path().join("outside");
+    std::fs::rename(&folder, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &folder).unwrap();
+    let before = tree(&outside);
+    let names: Vec<String> = before.keys().cloned().collect();
+    assert!(names.len() >= 2);
+    let source = env.store(ATL1).join("data").join(module).join("users/0000");
+    let sync_fails = || {
+        let out = env
+            .cmd()
+            .args([
+                "--demo",
+                "-c",
+                &format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"PresenceFocus\"}})"),
+            ])
+            .status(1);
+        assert!(
+            out.stderr().contains("'backup/") && out.stderr().contains("is not a plain folder"),
+            "{}",
+            out.stderr()
+        );
+        assert_eq!(tree(&outside), before, "written through the link");
+    };
+    // An item of that folder is deleted at the source: nothing is unlinked
+    // through the link.
+    std::fs::remove_file(source.join(&names[1])).unwrap();
+    sync_fails();
+    // One changes: nothing is written through it.
+    std::fs::write(source.join(&names[0]), "changed").unwrap();
+    sync_fails();
+}

@@ -5,13 +5,13 @@
 //! staging folder inside `.poolsync/` and `rename`s into place; makes a batch durable
 //! with one `syncfs`; locks with `flock`, which the kernel releases if we die.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::os::unix::io::{AsRawFd, FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -35,6 +35,9 @@ struct Inner {
     root: PathBuf,
     root_dir: File,
     staging: PathBuf,
+    /// The staging shard folders, open: staged files are created and moved
+    /// relative to them, without walking their path each time.
+    shards: Vec<File>,
     meta: PathBuf,
     locks: PathBuf,
 }
@@ -60,10 +63,11 @@ impl LocalStore {
         }
         let root_dir = File::open(root).map_err(|e| io_err(&desc, "open", "", e))?;
         let base = root.join(".poolsync");
-        let inner = Inner {
+        let mut inner = Inner {
             root: root.to_path_buf(),
             root_dir,
             staging: base.join("staging"),
+            shards: Vec::new(),
             meta: base.join("meta"),
             locks: base.join("locks"),
         };
@@ -75,6 +79,9 @@ impl LocalStore {
             let dir = inner.staging.join(format!("{shard:02x}"));
             fs::create_dir_all(&dir)
                 .map_err(|e| io_err(&desc, "create", &dir.display().to_string(), e))?;
+            let open = File::open(&dir)
+                .map_err(|e| io_err(&desc, "open", &dir.display().to_string(), e))?;
+            inner.shards.push(open);
         }
         Ok(LocalStore {
             inner: Arc::new(inner),
@@ -127,12 +134,49 @@ impl Inner {
         self.root.display().to_string()
     }
 
-    /// Where the staged item `name` lives: its shard folder, by a hash of the name.
-    fn staged(&self, name: &str) -> PathBuf {
-        let shard = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+    /// The shard folder of the staged item `name`, by a hash of the name.
+    fn shard(name: &str) -> u64 {
+        name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        }) % STAGING_SHARDS;
-        self.staging.join(format!("{shard:02x}")).join(name)
+        }) % STAGING_SHARDS
+    }
+
+    /// Where the staged item `name` lives.
+    fn staged(&self, name: &str) -> PathBuf {
+        self.staging
+            .join(format!("{:02x}", Self::shard(name)))
+            .join(name)
+    }
+
+    /// The open shard folder of the staged item `name`, and the name for the
+    /// `*at` calls.
+    fn staged_at(&self, name: &str) -> io::Result<(&File, CString)> {
+        let shard = self
+            .shards
+            .get(Self::shard(name) as usize)
+            .ok_or_else(|| io::Error::other("staging folder missing"))?;
+        let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        Ok((shard, name))
+    }
+
+    /// Creates (or truncates) the staged item `name`, readable by the owner only
+    /// until the item's own permissions are copied onto it.
+    fn create_staged(&self, name: &str) -> io::Result<File> {
+        let (dir, name) = self.staged_at(name)?;
+        // SAFETY: valid descriptor and NUL-terminated name for the call.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                0o600 as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel returned a fresh descriptor that we now own.
+        Ok(unsafe { File::from_raw_fd(fd) })
     }
 
     fn abs(&self, path: &ItemPath) -> PathBuf {
@@ -173,40 +217,49 @@ impl Inner {
         Err(err)
     }
 
-    /// Creates the parent folders of `path`, refusing any component that is a link.
-    fn ensure_parents(&self, path: &ItemPath, made: &mut HashSet<ItemPath>) -> io::Result<()> {
-        let Some(parent) = path.parent() else {
-            return Ok(());
-        };
-        if made.contains(&parent) {
-            return Ok(());
-        }
-        let mut current = self.root.clone();
-        let mut rel: Vec<u8> = Vec::new();
-        for segment in parent.as_bytes().split(|b| *b == b'/') {
-            current.push(OsStr::from_bytes(segment));
-            if !rel.is_empty() {
-                rel.push(b'/');
-            }
-            rel.extend_from_slice(segment);
-            match fs::symlink_metadata(&current) {
-                Ok(md) if md.is_dir() => {}
-                Ok(_) => {
-                    return Err(io::Error::other(format!(
-                        "'{}' is not a plain folder (a link or a file); refusing to write through it",
-                        String::from_utf8_lossy(&rel)
-                    )));
+    /// Opens the folder `dir` (creating it and its parents when `create`),
+    /// one segment at a time from the root, refusing any segment that is a link
+    /// or not a folder. Every folder opened is kept in `open` for the next call.
+    fn open_folder(
+        &self,
+        dir: &ItemPath,
+        create: bool,
+        open: &mut HashMap<ItemPath, File>,
+    ) -> io::Result<RawFd> {
+        if !open.contains_key(dir) {
+            let parent_fd = match dir.parent() {
+                Some(parent) => self.open_folder(&parent, create, open)?,
+                None => self.root_dir.as_raw_fd(),
+            };
+            let leaf = CString::new(dir.leaf())
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            // SAFETY: valid descriptor and NUL-terminated name for each call.
+            let mut fd = unsafe { libc::openat(parent_fd, leaf.as_ptr(), flags) };
+            if fd < 0 && create && io::Error::last_os_error().kind() == io::ErrorKind::NotFound {
+                // SAFETY: as above.
+                let made = unsafe { libc::mkdirat(parent_fd, leaf.as_ptr(), 0o755) };
+                if made != 0 && io::Error::last_os_error().kind() != io::ErrorKind::AlreadyExists {
+                    return Err(io::Error::last_os_error());
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&current) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(e),
-                },
-                Err(e) => return Err(e),
+                // SAFETY: as above.
+                fd = unsafe { libc::openat(parent_fd, leaf.as_ptr(), flags) };
             }
+            if fd < 0 {
+                let e = io::Error::last_os_error();
+                return Err(match e.raw_os_error() {
+                    Some(libc::ELOOP | libc::ENOTDIR) => io::Error::other(format!(
+                        "'{dir}' is not a plain folder (a link or a file); refusing to write through it"
+                    )),
+                    _ => e,
+                });
+            }
+            // SAFETY: the kernel returned a fresh descriptor that we now own.
+            open.insert(dir.clone(), unsafe { File::from_raw_fd(fd) });
         }
-        made.insert(parent);
-        Ok(())
+        open.get(dir)
+            .map(File::as_raw_fd)
+            .ok_or_else(|| io::Error::other("folder cache lost an entry"))
     }
 
     fn meta_path(&self, key: &str) -> StoreResult<PathBuf> {
@@ -536,9 +589,9 @@ impl Store for LocalStore {
             let mut input = src
                 .open_beneath(&path)
                 .map_err(|e| io_err(&src.desc(), "open", &path.to_string(), e))?;
-            let staged = dst.staged(&name);
-            let mut output =
-                File::create(&staged).map_err(|e| io_err(&dst.desc(), "create", &name, e))?;
+            let mut output = dst
+                .create_staged(&name)
+                .map_err(|e| io_err(&dst.desc(), "create", &name, e))?;
             let (size, hash) = copy_hashing(&mut input, &mut output)
                 .map_err(|e| io_err(&dst.desc(), "copy", &path.to_string(), e))?;
             Ok(Staged {
@@ -589,36 +642,92 @@ impl Store for LocalStore {
         let deletes = deletes.to_vec();
         blocking(&self.describe(), move || {
             let desc = inner.desc();
-            let mut made = HashSet::new();
+            // Every call below is relative to an open folder: the staging shard
+            // and the item's parent, opened once per batch without following
+            // links. The renames and unlinks then run in parallel: most of their
+            // cost is freeing the replaced or deleted file, which the kernel does
+            // outside the folder locks.
+            let mut folders = HashMap::new();
+            let mut renames = Vec::with_capacity(moves.len());
             for (name, dest) in &moves {
                 check_writable(dest).map_err(|m| other(&desc, m))?;
                 check_meta_key(name).map_err(|m| other(&desc, m))?;
-                let staged = inner.staged(name);
-                if !staged.exists() {
-                    continue; // moved by an earlier, interrupted run
-                }
-                inner
-                    .ensure_parents(dest, &mut made)
-                    .map_err(|e| io_err(&desc, "create folders for", &dest.to_string(), e))?;
-                fs::rename(&staged, inner.abs(dest))
-                    .map_err(|e| io_err(&desc, "move into place", &dest.to_string(), e))?;
+                let fail = |action, e| io_err(&desc, action, &dest.to_string(), e);
+                let parent = dest
+                    .parent()
+                    .ok_or_else(|| other(&desc, format!("'{dest}' has no folder")))?;
+                let parent_fd = inner
+                    .open_folder(&parent, true, &mut folders)
+                    .map_err(|e| fail("create folders for", e))?;
+                let (shard, staged) = inner
+                    .staged_at(name)
+                    .map_err(|e| fail("move into place", e))?;
+                let leaf = CString::new(dest.leaf())
+                    .map_err(|_| other(&desc, format!("'{dest}' holds a NUL byte")))?;
+                renames.push((shard.as_raw_fd(), staged, parent_fd, leaf, dest));
             }
+            renames
+                .par_iter()
+                .try_for_each(|(shard, staged, parent_fd, leaf, dest)| {
+                    // SAFETY: open descriptors and NUL-terminated names for the call.
+                    let moved = unsafe {
+                        libc::renameat(*shard, staged.as_ptr(), *parent_fd, leaf.as_ptr())
+                    };
+                    if moved != 0 {
+                        let e = io::Error::last_os_error();
+                        // NotFound: moved by an earlier, interrupted run.
+                        if e.kind() != io::ErrorKind::NotFound {
+                            return Err(io_err(&desc, "move into place", &dest.to_string(), e));
+                        }
+                    }
+                    Ok(())
+                })?;
+            let mut unlinks = Vec::with_capacity(deletes.len());
+            let mut emptied = BTreeSet::new();
             for path in &deletes {
                 check_writable(path).map_err(|m| other(&desc, m))?;
-                match fs::remove_file(inner.abs(path)) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                let Some(parent) = path.parent() else {
+                    continue;
+                };
+                let parent_fd = match inner.open_folder(&parent, false, &mut folders) {
+                    Ok(fd) => fd,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(io_err(&desc, "delete", &path.to_string(), e)),
-                }
-                // Prune folders the delete left empty, down to the module folder.
-                let mut parent = path.parent();
-                while let Some(p) = parent {
-                    if p.as_bytes().iter().filter(|b| **b == b'/').count() < 3
-                        || fs::remove_dir(inner.abs(&p)).is_err()
-                    {
-                        break;
+                };
+                let leaf = CString::new(path.leaf())
+                    .map_err(|_| other(&desc, format!("'{path}' holds a NUL byte")))?;
+                unlinks.push((parent_fd, leaf, path));
+                emptied.insert(parent);
+            }
+            unlinks.par_iter().try_for_each(|(parent_fd, leaf, path)| {
+                // SAFETY: an open descriptor and a NUL-terminated name for the call.
+                if unsafe { libc::unlinkat(*parent_fd, leaf.as_ptr(), 0) } != 0 {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::NotFound {
+                        return Err(io_err(&desc, "delete", &path.to_string(), e));
                     }
-                    parent = p.parent();
+                }
+                Ok(())
+            })?;
+            // Prune folders the deletes left empty, each before its parent, down to (not
+            // including) the module folder `backup/<pool>/<module>`.
+            while let Some(folder) = emptied.pop_last() {
+                let Some(parent) = folder.parent() else {
+                    continue;
+                };
+                if folder.as_bytes().iter().filter(|b| **b == b'/').count() < 3 {
+                    continue;
+                }
+                folders.remove(&folder);
+                let Ok(parent_fd) = inner.open_folder(&parent, false, &mut folders) else {
+                    continue;
+                };
+                let Ok(leaf) = CString::new(folder.leaf()) else {
+                    continue;
+                };
+                // SAFETY: a valid descriptor and a NUL-terminated name for the call.
+                if unsafe { libc::unlinkat(parent_fd, leaf.as_ptr(), libc::AT_REMOVEDIR) } == 0 {
+                    emptied.insert(parent);
                 }
             }
             Ok(())
