@@ -596,3 +596,55 @@ fn a_replica_folder_replaced_by_a_link_is_not_written_through() {
     std::fs::write(source.join(&names[0]), "changed").unwrap();
     sync_fails();
 }
+
+#[test]
+fn items_touched_but_not_changed_are_not_copied_again() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::with_demo();
+    let data = env.store(ATL1).join("data/ConfServices.DataConf");
+    // One item small enough to be read once into memory, one larger (hashed,
+    // then copied in a second pass only if it changed).
+    let small = data.join("small.bin");
+    let large = data.join("large.bin");
+    std::fs::write(&small, vec![7u8; 1000]).unwrap();
+    std::fs::write(&large, vec![9u8; 600 * 1024]).unwrap();
+    let dataconf = |tail: &str| {
+        sync(
+            &env,
+            &format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}}).{tail}"),
+        )
+        .stdout()
+        .trim()
+        .to_string()
+    };
+    dataconf("items_copied");
+    let replica = env
+        .store(DAL1)
+        .join("backup")
+        .join(ATL1)
+        .join("ConfServices.DataConf");
+    let inodes = || {
+        [&replica.join("small.bin"), &replica.join("large.bin")]
+            .map(|p| std::fs::metadata(p).unwrap().ino())
+    };
+    let before = inodes();
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    for file in [&small, &large] {
+        std::fs::File::options()
+            .write(true)
+            .open(file)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    }
+    assert_eq!(dataconf("items_copied"), "0");
+    assert_eq!(inodes(), before, "an unchanged item was written again");
+
+    // Same sizes, new content: both are copied.
+    std::fs::write(&small, vec![8u8; 1000]).unwrap();
+    let mut bytes = vec![9u8; 600 * 1024];
+    bytes[600 * 1024 - 1] = 1;
+    std::fs::write(&large, &bytes).unwrap();
+    assert_eq!(dataconf("bytes_copied"), (1000 + 600 * 1024).to_string());
+    assert_module_in_sync(&env, ATL1, DAL1, "ConfServices.DataConf");
+}

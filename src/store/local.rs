@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::io::{AsRawFd, FromRawFd, RawFd};
@@ -20,8 +20,8 @@ use bytes::Bytes;
 use rayon::prelude::*;
 
 use super::{
-    ByteStream, ChangeToken, Entry, Hash, ItemPath, Listing, LockHolder, StageWriter, Staged,
-    Store, StoreError, StoreLock, StoreResult, check_meta_key, check_writable, stream_into,
+    ByteStream, ChangeToken, Entry, Hash, ItemPath, Listing, LockHolder, StageRequest, StageWriter,
+    Staged, Store, StoreError, StoreLock, StoreResult, check_meta_key, check_writable, stream_into,
 };
 
 const CHUNK: usize = 256 * 1024;
@@ -430,9 +430,49 @@ thread_local! {
     static COPY_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; CHUNK]);
 }
 
+/// Gives `dst` the permission bits (never set-id bits) and times of `src`, so a
+/// replica restores as the item was.
+fn copy_attributes(src: &File, dst: &File) -> io::Result<()> {
+    let md = src.metadata()?;
+    use std::os::unix::fs::PermissionsExt;
+    dst.set_permissions(fs::Permissions::from_mode(md.mode() & 0o777))?;
+    dst.set_times(
+        fs::FileTimes::new()
+            .set_accessed(md.accessed()?)
+            .set_modified(md.modified()?),
+    )
+}
+
+/// What [`read_small`] found.
+enum SmallRead {
+    /// The whole item, `size` bytes, is in the buffer; its hash.
+    Whole { size: usize, hash: Hash },
+    /// The item does not fit in the buffer.
+    TooLarge,
+}
+
+/// Reads `src` whole into `buf` and hashes it, if it fits.
+fn read_small(src: &mut File, buf: &mut [u8]) -> io::Result<SmallRead> {
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            return Ok(SmallRead::TooLarge);
+        }
+        match src.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(SmallRead::Whole {
+        size: filled,
+        hash: *blake3::hash(&buf[..filled]).as_bytes(),
+    })
+}
+
 /// Copies `src` to `dst`, hashing on the way, then gives `dst` the source's
-/// permission bits (never set-id bits) and times, so a replica restores as the
-/// item was.
+/// permission bits and times.
 fn copy_hashing(src: &mut File, dst: &mut File) -> io::Result<(u64, Hash)> {
     let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
@@ -449,15 +489,99 @@ fn copy_hashing(src: &mut File, dst: &mut File) -> io::Result<(u64, Hash)> {
             size += n as u64;
         }
     })?;
-    let md = src.metadata()?;
-    use std::os::unix::fs::PermissionsExt;
-    dst.set_permissions(fs::Permissions::from_mode(md.mode() & 0o777))?;
-    dst.set_times(
-        fs::FileTimes::new()
-            .set_accessed(md.accessed()?)
-            .set_modified(md.modified()?),
-    )?;
+    copy_attributes(src, dst)?;
     Ok((size, *hasher.finalize().as_bytes()))
+}
+
+/// The threads that copy between local stores: as many as the
+/// `transfer_parallelism` of the first sync that needs them. `None` when no
+/// thread could be started (the copies then go one by one through the runtime).
+fn copy_pool(parallelism: usize) -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(parallelism.clamp(1, 64))
+            .thread_name(|i| format!("poolsync-copy-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Copies `path` of a local store into the staged item `name` of another.
+fn copy_local(src: &Inner, dst: &Inner, path: &ItemPath, name: &str) -> StoreResult<Staged> {
+    check_meta_key(name).map_err(|m| other(&dst.desc(), m))?;
+    let mut input = src
+        .open_beneath(path)
+        .map_err(|e| io_err(&src.desc(), "open", &path.to_string(), e))?;
+    let mut output = dst
+        .create_staged(name)
+        .map_err(|e| io_err(&dst.desc(), "create", name, e))?;
+    let (size, hash) = copy_hashing(&mut input, &mut output)
+        .map_err(|e| io_err(&dst.desc(), "copy", &path.to_string(), e))?;
+    Ok(Staged {
+        name: name.to_string(),
+        size,
+        hash,
+        in_place: false,
+    })
+}
+
+/// [`copy_local`] for an item whose content hashed to `known`: nothing is staged
+/// (`None`) when it still does.
+fn copy_local_if_changed(
+    src: &Inner,
+    dst: &Inner,
+    path: &ItemPath,
+    name: &str,
+    known: &Hash,
+) -> StoreResult<Option<Staged>> {
+    check_meta_key(name).map_err(|m| other(&dst.desc(), m))?;
+    let src_err = |action, e| io_err(&src.desc(), action, &path.to_string(), e);
+    let dst_err = |action, e| io_err(&dst.desc(), action, name, e);
+    let mut input = src.open_beneath(path).map_err(|e| src_err("open", e))?;
+    // A small item is read once: hashed in the buffer, and written from it only
+    // if it changed.
+    let small = COPY_BUFFER.with_borrow_mut(|buf| -> StoreResult<Option<Option<Staged>>> {
+        let SmallRead::Whole { size, hash } =
+            read_small(&mut input, buf).map_err(|e| src_err("read", e))?
+        else {
+            return Ok(None);
+        };
+        if hash == *known {
+            return Ok(Some(None));
+        }
+        let mut output = dst.create_staged(name).map_err(|e| dst_err("create", e))?;
+        output
+            .write_all(&buf[..size])
+            .and_then(|()| copy_attributes(&input, &output))
+            .map_err(|e| dst_err("write", e))?;
+        Ok(Some(Some(Staged {
+            name: name.to_string(),
+            size: size as u64,
+            hash,
+            in_place: false,
+        })))
+    })?;
+    if let Some(result) = small {
+        return Ok(result);
+    }
+    // A larger one: hash it, then copy it from the start if it changed.
+    let mut hasher = blake3::Hasher::new();
+    input.rewind().map_err(|e| src_err("read", e))?;
+    io::copy(&mut input, &mut hasher).map_err(|e| src_err("read", e))?;
+    if hasher.finalize().as_bytes() == known {
+        return Ok(None);
+    }
+    input.rewind().map_err(|e| src_err("read", e))?;
+    let mut output = dst.create_staged(name).map_err(|e| dst_err("create", e))?;
+    let (size, hash) = copy_hashing(&mut input, &mut output).map_err(|e| src_err("copy", e))?;
+    Ok(Some(Staged {
+        name: name.to_string(),
+        size,
+        hash,
+        in_place: false,
+    }))
 }
 
 #[async_trait]
@@ -580,28 +704,69 @@ impl Store for LocalStore {
             let writer = self.stage_writer(name).await?;
             return stream_into(writer, source, path, name, false).await;
         };
-        check_meta_key(name).map_err(|m| other(&self.describe(), m))?;
-        let src = src.inner.clone();
-        let dst = self.inner.clone();
-        let path = path.clone();
-        let name = name.to_string();
+        let (src, dst) = (src.inner.clone(), self.inner.clone());
+        let (path, name) = (path.clone(), name.to_string());
         blocking(&self.describe(), move || {
-            let mut input = src
-                .open_beneath(&path)
-                .map_err(|e| io_err(&src.desc(), "open", &path.to_string(), e))?;
-            let mut output = dst
-                .create_staged(&name)
-                .map_err(|e| io_err(&dst.desc(), "create", &name, e))?;
-            let (size, hash) = copy_hashing(&mut input, &mut output)
-                .map_err(|e| io_err(&dst.desc(), "copy", &path.to_string(), e))?;
-            Ok(Staged {
-                name,
-                size,
-                hash,
-                in_place: false,
-            })
+            copy_local(&src, &dst, &path, &name)
         })
         .await
+    }
+
+    async fn stage_if_changed(
+        &self,
+        source: &dyn Store,
+        path: &ItemPath,
+        name: &str,
+        dest: &ItemPath,
+        known: &Hash,
+    ) -> StoreResult<Option<Staged>> {
+        let Some(src) = source.as_local() else {
+            return crate::store::hash_then_stage(self, source, path, name, dest, known).await;
+        };
+        let (src, dst) = (src.inner.clone(), self.inner.clone());
+        let (path, name, known) = (path.clone(), name.to_string(), *known);
+        blocking(&self.describe(), move || {
+            copy_local_if_changed(&src, &dst, &path, &name, &known)
+        })
+        .await
+    }
+
+    async fn stage_many(
+        &self,
+        source: &dyn Store,
+        requests: &[StageRequest],
+        parallelism: usize,
+    ) -> Vec<StoreResult<Option<Staged>>> {
+        let (Some(src), Some(pool)) = (source.as_local(), copy_pool(parallelism)) else {
+            return crate::store::stage_each(self, source, requests, parallelism).await;
+        };
+        // Local to local: the whole group in one hand-over to a pool of copy
+        // threads, not one thread hand-over per item.
+        let (src, dst) = (src.inner.clone(), self.inner.clone());
+        let requests = requests.to_vec();
+        let count = requests.len();
+        let result = blocking(&self.describe(), move || {
+            Ok(pool.install(|| {
+                requests
+                    .par_iter()
+                    .with_max_len(1)
+                    .map(|r| match &r.known {
+                        Some(known) => copy_local_if_changed(&src, &dst, &r.path, &r.name, known),
+                        None => copy_local(&src, &dst, &r.path, &r.name).map(Some),
+                    })
+                    .collect::<Vec<_>>()
+            }))
+        })
+        .await;
+        match result {
+            Ok(results) => results,
+            Err(e) => {
+                let message = e.to_string();
+                (0..count)
+                    .map(|_| Err(other(&self.describe(), message.clone())))
+                    .collect()
+            }
+        }
     }
 
     async fn hash(&self, path: &ItemPath) -> StoreResult<(u64, Hash)> {

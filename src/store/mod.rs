@@ -172,6 +172,33 @@ pub trait Store: Send + Sync + 'static {
         stream_into(writer, source, path, name, false).await
     }
 
+    /// Like [`Store::stage_from`], for an item whose content hashed to `known` at
+    /// the last sync: when it still does, stages nothing and returns `None`. The
+    /// content is read once where the store can keep a small item in memory
+    /// between hashing and writing it.
+    async fn stage_if_changed(
+        &self,
+        source: &dyn Store,
+        path: &ItemPath,
+        name: &str,
+        dest: &ItemPath,
+        known: &Hash,
+    ) -> StoreResult<Option<Staged>> {
+        hash_then_stage(self, source, path, name, dest, known).await
+    }
+
+    /// Stages a group of items, up to `parallelism` at once; one result per
+    /// request, in order. A store pair that can copy without the async runtime
+    /// (local to local) hands the whole group to its threads at once.
+    async fn stage_many(
+        &self,
+        source: &dyn Store,
+        requests: &[StageRequest],
+        parallelism: usize,
+    ) -> Vec<StoreResult<Option<Staged>>> {
+        stage_each(self, source, requests, parallelism).await
+    }
+
     /// Size and BLAKE3 hash of an item's content.
     async fn hash(&self, path: &ItemPath) -> StoreResult<(u64, Hash)> {
         use futures::StreamExt;
@@ -257,6 +284,75 @@ pub async fn stream_into(
         hash: *hasher.finalize().as_bytes(),
         in_place,
     })
+}
+
+/// One item to stage with [`Store::stage_many`].
+#[derive(Debug, Clone)]
+pub struct StageRequest {
+    /// The item at the source store.
+    pub path: ItemPath,
+    /// The staged name at this store.
+    pub name: String,
+    /// The item's final path at this store.
+    pub dest: ItemPath,
+    /// Stage it only if its content no longer hashes to this
+    /// ([`Store::stage_if_changed`]); `None`: always.
+    pub known: Option<Hash>,
+}
+
+/// [`Store::stage_many`] one request at a time, up to `parallelism` at once.
+pub async fn stage_each<S: Store + ?Sized>(
+    store: &S,
+    source: &dyn Store,
+    requests: &[StageRequest],
+    parallelism: usize,
+) -> Vec<StoreResult<Option<Staged>>> {
+    use futures::StreamExt;
+    let each: Vec<_> = requests
+        .iter()
+        .map(|r| stage_one(store, source, r))
+        .collect();
+    futures::stream::iter(each)
+        .buffered(parallelism.max(1))
+        .collect()
+        .await
+}
+
+fn stage_one<'a, S: Store + ?Sized>(
+    store: &'a S,
+    source: &'a dyn Store,
+    r: &'a StageRequest,
+) -> futures::future::BoxFuture<'a, StoreResult<Option<Staged>>> {
+    Box::pin(async move {
+        match &r.known {
+            Some(known) => {
+                store
+                    .stage_if_changed(source, &r.path, &r.name, &r.dest, known)
+                    .await
+            }
+            None => store
+                .stage_from(source, &r.path, &r.name, &r.dest)
+                .await
+                .map(Some),
+        }
+    })
+}
+
+/// [`Store::stage_if_changed`] in two passes: hash the source, then copy it if
+/// the hash differs.
+pub async fn hash_then_stage<S: Store + ?Sized>(
+    store: &S,
+    source: &dyn Store,
+    path: &ItemPath,
+    name: &str,
+    dest: &ItemPath,
+    known: &Hash,
+) -> StoreResult<Option<Staged>> {
+    let (_, hash) = source.hash(path).await?;
+    if hash == *known {
+        return Ok(None);
+    }
+    store.stage_from(source, path, name, dest).await.map(Some)
 }
 
 /// Nanoseconds since the Unix epoch (negative before it).

@@ -15,9 +15,15 @@ use super::manifest::{Delta, Manifest, ManifestEntry, decode, encode};
 use super::status::{self, DirectionStatus};
 use super::{DirectionReport, ExportState, ImportState, SyncReport};
 use crate::store::{
-    Entry, ItemPath, Store, StoreError, StoreLock, StoreResult, open_store, system_time_ns,
+    Entry, ItemPath, StageRequest, Store, StoreError, StoreLock, StoreResult, open_store,
+    system_time_ns,
 };
 use crate::topology::{Deployment, Fqdn, Module, ModuleSelection, Pool};
+
+/// Items handed to the store at once while staging a batch, at most (and bytes,
+/// unless one item is larger): Ctrl-C is seen between such groups.
+const GROUP_ITEMS: usize = 256;
+const GROUP_BYTES: u64 = 64 << 20;
 
 /// A replica below this many items is never "non-trivial" for the mass-delete guard.
 pub const GUARD_MIN_ITEMS: usize = 20;
@@ -126,6 +132,45 @@ enum ItemOutcome {
         message: String,
     },
     Skipped,
+}
+
+/// A batch whose items are staged, on its way to being committed.
+struct Committing {
+    journal: Journal,
+    /// Items and bytes of the batch as planned (for progress).
+    items: u64,
+    item_bytes: u64,
+    copied: u64,
+    bytes: u64,
+    unchanged: u64,
+}
+
+impl Committing {
+    /// The batch committed: record it in the manifest and the report.
+    fn record(self, manifest: &mut Manifest, report: &mut DirectionReport, opts: &SyncOptions) {
+        if !self.journal.delta.upserts.is_empty() {
+            manifest.committed(&self.journal.delta);
+            report.batches += 1;
+        }
+        report.items_copied += self.copied;
+        report.bytes_copied += self.bytes;
+        report.items_unchanged += self.unchanged;
+        if let Some(p) = &opts.progress {
+            p.advance(self.items, self.item_bytes);
+        }
+    }
+}
+
+/// Drops what a batch staged (the batch will not be committed).
+async fn discard_outcomes(d: &Direction<'_>, outcomes: Vec<ItemOutcome>) {
+    let names: Vec<String> = outcomes
+        .into_iter()
+        .filter_map(|o| match o {
+            ItemOutcome::Copied { name, .. } => name,
+            _ => None,
+        })
+        .collect();
+    let _ = d.dst.discard_staged(&names).await;
 }
 
 /// One module in one direction, while it runs.
@@ -638,26 +683,109 @@ impl SyncEngine {
         d.dst.clear_staging("meta-").await
     }
 
-    /// Commits one batch: journal, durable, move into place, manifest log.
-    async fn commit_batch(
-        &self,
-        d: &Direction<'_>,
-        manifest: &mut Manifest,
-        moves: Vec<(String, ItemPath)>,
-        deletes: Vec<ItemPath>,
-        delta: Delta,
-    ) -> StoreResult<()> {
+    /// Commits one batch: journal, durable, move into place, manifest log. The
+    /// caller then records the delta in its in-memory manifest.
+    async fn commit_batch(&self, d: &Direction<'_>, journal: &Journal) -> StoreResult<()> {
         let key = d.journal_key();
-        let journal = Journal {
-            moves,
-            deletes,
-            delta,
-        };
-        d.dst.meta_put(&key, encode(&journal)).await?;
+        d.dst.meta_put(&key, encode(journal)).await?;
         d.dst.make_durable().await?;
         d.dst.commit(&journal.moves, &journal.deletes).await?;
-        manifest.commit(d.dst, &journal.delta).await?;
+        Manifest::write_log(d.dst, &d.manifest_prefix(), &journal.delta).await?;
         d.dst.meta_delete(&key).await
+    }
+
+    /// Copies the items of one batch (up to `transfer_parallelism` at once) into
+    /// staging at the receiving store. `previous[i]` is what the manifest records
+    /// for `batch[i]`: an item of the same size is hashed first and not copied
+    /// when its content did not change. Items go to the store in groups, and
+    /// Ctrl-C is seen between groups.
+    async fn stage_batch(
+        &self,
+        d: &Direction<'_>,
+        opts: &SyncOptions,
+        batch: &[Entry],
+        previous: &[Option<ManifestEntry>],
+        seq: u64,
+    ) -> Vec<ItemOutcome> {
+        let stage_prefix = d.stage_prefix();
+        let data_prefix = d.data_prefix();
+        let replica_prefix = d.replica_prefix();
+        let parallelism = self.settings().transfer_parallelism.max(1) as usize;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut start = 0;
+        while start < batch.len() {
+            if opts.cancel.is_cancelled() {
+                outcomes.push(ItemOutcome::Skipped);
+                break;
+            }
+            let mut end = start;
+            let mut bytes = 0u64;
+            while end < batch.len()
+                && end - start < GROUP_ITEMS
+                && (end == start || bytes + batch[end].size <= GROUP_BYTES)
+            {
+                bytes += batch[end].size;
+                end += 1;
+            }
+            let requests: Vec<StageRequest> = (start..end)
+                .map(|i| StageRequest {
+                    path: data_prefix.join(&batch[i].path),
+                    name: format!("{stage_prefix}-{seq}-{i}"),
+                    dest: replica_prefix.join(&batch[i].path),
+                    // Same size as before: copied only if the content changed.
+                    known: previous[i]
+                        .as_ref()
+                        .filter(|m| m.size == batch[i].size)
+                        .map(|m| m.hash),
+                })
+                .collect();
+            let results = d.dst.stage_many(d.src, &requests, parallelism).await;
+            for ((i, request), result) in (start..end).zip(&requests).zip(results) {
+                let entry = &batch[i];
+                let previous = previous[i].as_ref();
+                let new_entry = |hash| ManifestEntry {
+                    size: entry.size,
+                    mtime_ns: entry.mtime_ns,
+                    token: entry.token.clone(),
+                    hash,
+                };
+                outcomes.push(match result {
+                    Ok(None) => ItemOutcome::Unchanged {
+                        path: entry.path.clone(),
+                        entry: new_entry(request.known.unwrap_or_default()),
+                    },
+                    Ok(Some(staged)) if previous.is_some_and(|m| m.hash == staged.hash) => {
+                        if !staged.in_place {
+                            let _ = d
+                                .dst
+                                .discard_staged(std::slice::from_ref(&staged.name))
+                                .await;
+                        }
+                        ItemOutcome::Unchanged {
+                            path: entry.path.clone(),
+                            entry: new_entry(staged.hash),
+                        }
+                    }
+                    Ok(Some(staged)) => ItemOutcome::Copied {
+                        name: (!staged.in_place).then_some(staged.name),
+                        path: entry.path.clone(),
+                        entry: new_entry(staged.hash),
+                    },
+                    Err(e) => {
+                        let _ = d
+                            .dst
+                            .discard_staged(std::slice::from_ref(&request.name))
+                            .await;
+                        ItemOutcome::Failed {
+                            size: entry.size,
+                            message: item_failure(&entry.path, &e),
+                        }
+                    }
+                });
+            }
+            start = end;
+        }
+        outcomes
     }
 
     /// Runs one direction; returns the bytes still pending.
@@ -774,7 +902,6 @@ impl SyncEngine {
         }
 
         let replica_prefix = d.replica_prefix();
-        let parallelism = settings.transfer_parallelism.max(1) as usize;
         let mut failed_items = 0u64;
         let mut failed_bytes = 0u64;
         let mut done_batches = 0usize;
@@ -782,6 +909,10 @@ impl SyncEngine {
             crate::topology::Category::Cms => settings.max_batches_per_cms_sync,
             crate::topology::Category::UserData => settings.max_batches_per_user_store_sync,
         };
+        // A pipeline of two: while batch N commits (its syncfs waits on the disk),
+        // batch N+1 is copied into staging. Commits stay one at a time and in order.
+        let mut seq = manifest.next_seq();
+        let mut in_flight: Option<Committing> = None;
         for batch in &batches {
             if opts.cancel.is_cancelled() {
                 break;
@@ -789,103 +920,57 @@ impl SyncEngine {
             if opts.per_cycle && done_batches as u64 >= cycle_limit {
                 break;
             }
-            let seq = manifest.next_seq();
-            let stage_prefix = d.stage_prefix();
-            let manifest_ref = &manifest;
-            let data_prefix = &data_prefix;
-            let replica_ref = &replica_prefix;
-            let outcomes: Vec<ItemOutcome> =
-                futures::stream::iter(batch.iter().enumerate().map(|(i, entry)| {
-                    let name = format!("{stage_prefix}-{seq}-{i}");
-                    async move {
-                        if opts.cancel.is_cancelled() {
-                            return ItemOutcome::Skipped;
-                        }
-                        let source_path = data_prefix.join(&entry.path);
-                        let previous = manifest_ref.get(&entry.path);
-                        let new_entry = |hash| ManifestEntry {
-                            size: entry.size,
-                            mtime_ns: entry.mtime_ns,
-                            token: entry.token.clone(),
-                            hash,
-                        };
-                        // Same size as before: hash first, copy only if the content changed.
-                        if let Some(m) = previous.filter(|m| m.size == entry.size) {
-                            match d.src.hash(&source_path).await {
-                                Ok((_, hash)) if hash == m.hash => {
-                                    return ItemOutcome::Unchanged {
-                                        path: entry.path.clone(),
-                                        entry: new_entry(hash),
-                                    };
-                                }
-                                Ok(_) => {}
-                                Err(e) => {
-                                    return ItemOutcome::Failed {
-                                        size: entry.size,
-                                        message: item_failure(&entry.path, &e),
-                                    };
-                                }
-                            }
-                        }
-                        let dest = replica_ref.join(&entry.path);
-                        match d.dst.stage_from(d.src, &source_path, &name, &dest).await {
-                            Ok(staged) => {
-                                let entry_out = new_entry(staged.hash);
-                                if previous.is_some_and(|m| m.hash == staged.hash) {
-                                    if !staged.in_place {
-                                        let _ = d
-                                            .dst
-                                            .discard_staged(std::slice::from_ref(&staged.name))
-                                            .await;
-                                    }
-                                    ItemOutcome::Unchanged {
-                                        path: entry.path.clone(),
-                                        entry: entry_out,
-                                    }
-                                } else {
-                                    ItemOutcome::Copied {
-                                        name: (!staged.in_place).then_some(staged.name),
-                                        path: entry.path.clone(),
-                                        entry: entry_out,
-                                    }
-                                }
-                            }
-                            Err(e) => {
-                                let _ = d.dst.discard_staged(std::slice::from_ref(&name)).await;
-                                ItemOutcome::Failed {
-                                    size: entry.size,
-                                    message: item_failure(&entry.path, &e),
-                                }
-                            }
-                        }
+            let previous: Vec<Option<ManifestEntry>> = batch
+                .iter()
+                .map(|e| manifest.get(&e.path).cloned())
+                .collect();
+            let staging = self.stage_batch(d, opts, batch, &previous, seq);
+            let outcomes = match in_flight.take() {
+                None => staging.await,
+                Some(committing) => {
+                    let (outcomes, committed) =
+                        tokio::join!(staging, self.commit_batch(d, &committing.journal));
+                    if let Err(e) = committed {
+                        discard_outcomes(d, outcomes).await;
+                        return Err(DirectionFailure::import(e));
                     }
-                }))
-                .buffer_unordered(parallelism)
-                .collect()
-                .await;
-
-            let mut moves = Vec::new();
-            let mut delta = Delta {
-                seq,
-                ..Delta::default()
+                    committing.record(&mut manifest, report, opts);
+                    outcomes
+                }
             };
-            let mut bytes = 0u64;
-            let mut unchanged = 0u64;
-            let mut copied = 0u64;
+
+            let mut committing = Committing {
+                journal: Journal {
+                    moves: Vec::new(),
+                    deletes: Vec::new(),
+                    delta: Delta {
+                        seq,
+                        ..Delta::default()
+                    },
+                },
+                items: batch.len() as u64,
+                item_bytes: batch.iter().map(|e| e.size).sum(),
+                copied: 0,
+                bytes: 0,
+                unchanged: 0,
+            };
             let mut skipped = false;
             for outcome in outcomes {
                 match outcome {
                     ItemOutcome::Copied { name, path, entry } => {
-                        bytes += entry.size;
-                        copied += 1;
+                        committing.bytes += entry.size;
+                        committing.copied += 1;
                         if let Some(name) = name {
-                            moves.push((name, replica_prefix.join(&path)));
+                            committing
+                                .journal
+                                .moves
+                                .push((name, replica_prefix.join(&path)));
                         }
-                        delta.upserts.push((path, entry));
+                        committing.journal.delta.upserts.push((path, entry));
                     }
                     ItemOutcome::Unchanged { path, entry } => {
-                        unchanged += 1;
-                        delta.upserts.push((path, entry));
+                        committing.unchanged += 1;
+                        committing.journal.delta.upserts.push((path, entry));
                     }
                     ItemOutcome::Failed { size, message } => {
                         failed_items += 1;
@@ -897,23 +982,28 @@ impl SyncEngine {
             }
             if skipped || opts.cancel.is_cancelled() {
                 // Interrupted inside the batch: drop it whole; the next run redoes it.
-                let names: Vec<String> = moves.into_iter().map(|(n, _)| n).collect();
+                let names: Vec<String> = committing
+                    .journal
+                    .moves
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .collect();
                 let _ = d.dst.discard_staged(&names).await;
                 break;
             }
-            if !delta.upserts.is_empty() {
-                self.commit_batch(d, &mut manifest, moves, Vec::new(), delta)
-                    .await
-                    .map_err(DirectionFailure::import)?;
-                report.batches += 1;
-            }
             done_batches += 1;
-            report.items_copied += copied;
-            report.bytes_copied += bytes;
-            report.items_unchanged += unchanged;
-            if let Some(p) = &opts.progress {
-                p.advance(batch.len() as u64, batch.iter().map(|e| e.size).sum());
+            if committing.journal.delta.upserts.is_empty() {
+                committing.record(&mut manifest, report, opts);
+            } else {
+                in_flight = Some(committing);
+                seq += 1;
             }
+        }
+        if let Some(committing) = in_flight.take() {
+            self.commit_batch(d, &committing.journal)
+                .await
+                .map_err(DirectionFailure::import)?;
+            committing.record(&mut manifest, report, opts);
         }
 
         let remaining: Vec<&Entry> = batches[done_batches..].iter().flatten().collect();
@@ -931,10 +1021,15 @@ impl SyncEngine {
                     upserts: Vec::new(),
                     removes: chunk.to_vec(),
                 };
-                let paths: Vec<ItemPath> = chunk.iter().map(|p| replica_prefix.join(p)).collect();
-                self.commit_batch(d, &mut manifest, Vec::new(), paths, delta)
+                let journal = Journal {
+                    moves: Vec::new(),
+                    deletes: chunk.iter().map(|p| replica_prefix.join(p)).collect(),
+                    delta,
+                };
+                self.commit_batch(d, &journal)
                     .await
                     .map_err(DirectionFailure::import)?;
+                manifest.committed(&journal.delta);
                 report.batches += 1;
                 report.items_deleted += chunk.len() as u64;
             }

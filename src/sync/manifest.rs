@@ -249,12 +249,10 @@ impl Manifest {
         Ok(store.meta_get(&log_key(prefix, seq)).await?.is_some())
     }
 
-    /// Writes the log document that commits a batch, and applies it in memory.
-    pub async fn commit(&mut self, store: &dyn Store, delta: &Delta) -> StoreResult<()> {
-        Self::write_log(store, &self.prefix, delta).await?;
+    /// Records in memory a batch whose log document [`Manifest::write_log`] wrote.
+    pub fn committed(&mut self, delta: &Delta) {
         self.apply(delta);
         self.logs.push(log_key(&self.prefix, delta.seq));
-        Ok(())
     }
 
     /// Writes the log document of a batch: one create-only write, which is what
