@@ -809,9 +809,8 @@ impl Store for LocalStore {
             let desc = inner.desc();
             // Every call below is relative to an open folder: the staging shard
             // and the item's parent, opened once per batch without following
-            // links. The renames and unlinks then run in parallel: most of their
-            // cost is freeing the replaced or deleted file, which the kernel does
-            // outside the folder locks.
+            // links. The unlinks run in parallel: most of their cost is freeing
+            // the deleted file, which the kernel does outside the folder lock.
             let mut folders = HashMap::new();
             let mut renames = Vec::with_capacity(moves.len());
             for (name, dest) in &moves {
@@ -831,22 +830,29 @@ impl Store for LocalStore {
                     .map_err(|_| other(&desc, format!("'{dest}' holds a NUL byte")))?;
                 renames.push((shard.as_raw_fd(), staged, parent_fd, leaf, dest));
             }
-            renames
-                .par_iter()
-                .try_for_each(|(shard, staged, parent_fd, leaf, dest)| {
-                    // SAFETY: open descriptors and NUL-terminated names for the call.
-                    let moved = unsafe {
-                        libc::renameat(*shard, staged.as_ptr(), *parent_fd, leaf.as_ptr())
-                    };
-                    if moved != 0 {
-                        let e = io::Error::last_os_error();
-                        // NotFound: moved by an earlier, interrupted run.
-                        if e.kind() != io::ErrorKind::NotFound {
-                            return Err(io_err(&desc, "move into place", &dest.to_string(), e));
-                        }
+            let rename_one = |(shard, staged, parent_fd, leaf, dest): &(
+                RawFd,
+                CString,
+                RawFd,
+                CString,
+                &ItemPath,
+            )| {
+                // SAFETY: open descriptors and NUL-terminated names for the call.
+                let moved =
+                    unsafe { libc::renameat(*shard, staged.as_ptr(), *parent_fd, leaf.as_ptr()) };
+                if moved != 0 {
+                    let e = io::Error::last_os_error();
+                    // NotFound: moved by an earlier, interrupted run.
+                    if e.kind() != io::ErrorKind::NotFound {
+                        return Err(io_err(&desc, "move into place", &dest.to_string(), e));
                     }
-                    Ok(())
-                })?;
+                }
+                Ok(())
+            };
+            // One at a time: a rename between two folders takes the file
+            // system's rename mutex, and a second thread only spins on it (5% of
+            // a 1% change's CPU in a profile, for no gain in wall time).
+            renames.iter().try_for_each(rename_one)?;
             let mut unlinks = Vec::with_capacity(deletes.len());
             let mut emptied = BTreeSet::new();
             for path in &deletes {
