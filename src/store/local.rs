@@ -737,7 +737,10 @@ impl Store for LocalStore {
         requests: &[StageRequest],
         parallelism: usize,
     ) -> Vec<StoreResult<Option<Staged>>> {
-        let (Some(src), Some(pool)) = (source.as_local(), copy_pool(parallelism)) else {
+        let Some(src) = source.as_local() else {
+            return crate::store::stage_each(self, source, requests, parallelism).await;
+        };
+        let Some(pool) = copy_pool(parallelism) else {
             return crate::store::stage_each(self, source, requests, parallelism).await;
         };
         // Local to local: the whole group in one hand-over to a pool of copy
@@ -761,7 +764,12 @@ impl Store for LocalStore {
         match result {
             Ok(results) => results,
             Err(e) => {
-                let message = e.to_string();
+                // The copy task itself failed (it panicked): every item of the
+                // group fails with that reason.
+                let message = match &e {
+                    StoreError::Other { message, .. } => message.clone(),
+                    e => e.to_string(),
+                };
                 (0..count)
                     .map(|_| Err(other(&self.describe(), message.clone())))
                     .collect()
