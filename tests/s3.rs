@@ -128,6 +128,17 @@ fn unique(test: &str) -> String {
     format!("{test}-{}-{nanos:x}", std::process::id())
 }
 
+/// Runs `cmd` and asserts it exits 0, showing its stderr if not.
+fn succeeds(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// A pair: A on the local disk, B in a bucket under `prefix`. Credentials in a
 /// file named by the deployment.
 struct S3Pair {
@@ -345,8 +356,7 @@ fn s3_mixed_pair_syncs_both_ways_and_only_what_changed() {
         PutPayload::from_static(b"changed in b"),
     ))
     .unwrap();
-    let out = pair.sync_cmd().output().unwrap();
-    assert!(out.status.success());
+    let out = succeeds(&mut pair.sync_cmd());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
     assert_eq!(
         rt.block_on(s3_tree(&client, &replica_b)),
@@ -359,17 +369,11 @@ fn s3_mixed_pair_syncs_both_ways_and_only_what_changed() {
     // Byte-level verification reads both sides, the bucket included: in sync,
     // then an object changed behind poolsync's back is named.
     let verify = |pair: &S3Pair| {
-        let out = pair
-            .cmd(&format!(
+        let out = succeeds(
+            pair.cmd(&format!(
                 "debug_inter_pool_replication(\"{A}\", #{{module: \"PresenceFocus\"}})"
             ))
-            .arg("--json")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            .arg("--json"),
         );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
@@ -708,12 +712,7 @@ fn s3_cluster_node_stopped_mid_sync() {
         // A clean failure is allowed; the next run must complete.
         let stderr = String::from_utf8_lossy(&first.stderr);
         assert_eq!(first.status.code(), Some(1), "{stderr}");
-        let out = pair.sync_cmd().output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeds(&mut pair.sync_cmd());
     }
     assert_eq!(
         rt.block_on(s3_tree(&client, &pair.b_replica())),
@@ -789,17 +788,12 @@ fn s3_init_lays_out_a_deployment_in_a_bucket_that_syncs() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("init")
-        .arg(dir.path())
-        .args(["--s3", g.endpoint(false), "--bucket", g.bucket(false)])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(Command::new(BIN).arg("init").arg(dir.path()).args([
+        "--s3",
+        g.endpoint(false),
+        "--bucket",
+        g.bucket(false),
+    ]));
     assert!(String::from_utf8_lossy(&out.stdout).contains("garage bucket create"));
     // Fill in the key; give this run its own prefix in the shared bucket.
     let (id, secret) = g.keys(false);
@@ -831,22 +825,17 @@ fn s3_init_lays_out_a_deployment_in_a_bucket_that_syncs() {
                 .unwrap();
         }
     });
-    let out = Command::new(BIN)
-        .arg("--deployment")
-        .arg(&deployment)
-        .args([
-            "-c",
-            "invoke_backup_service_sync(\"pool1.contoso.com\").items_copied",
-        ])
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
-        .env("XDG_DATA_HOME", dir.path().join("xdg"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        Command::new(BIN)
+            .arg("--deployment")
+            .arg(&deployment)
+            .args([
+                "-c",
+                "invoke_backup_service_sync(\"pool1.contoso.com\").items_copied",
+            ])
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+            .env("XDG_DATA_HOME", dir.path().join("xdg")),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "30");
     let replica = Key::from(format!(
