@@ -7,6 +7,7 @@ pub mod demo;
 pub mod dirs;
 pub mod error;
 pub mod interrupt;
+pub mod open_files;
 pub mod rbac;
 pub mod repl;
 pub mod script;
@@ -20,5 +21,6 @@ pub use error::{Error, Result};
 
 /// Runs the command line; returns the exit status.
 pub fn run() -> i32 {
+    open_files::raise_soft_limit();
     cli::main()
 }

@@ -17,7 +17,10 @@ fn assert_in_sync(env: &Env, a: &str, b: &str) {
 fn assert_module_in_sync(env: &Env, a: &str, b: &str, module: &str) {
     for (from, to) in [(a, b), (b, a)] {
         let src = tree(&env.store(from).join("data"));
-        let dst = tree(&env.store(to).join("backup").join(from));
+        let dst: std::collections::BTreeMap<_, _> = tree(&env.store(to).join("backup").join(from))
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(module))
+            .collect();
         let src: std::collections::BTreeMap<_, _> = src
             .into_iter()
             .filter(|(k, _)| {
@@ -647,4 +650,58 @@ fn items_touched_but_not_changed_are_not_copied_again() {
     std::fs::write(&large, &bytes).unwrap();
     assert_eq!(dataconf("bytes_copied"), (1000 + 600 * 1024).to_string());
     assert_module_in_sync(&env, ATL1, DAL1, "ConfServices.DataConf");
+}
+
+#[test]
+fn a_batch_over_many_folders_stays_within_a_low_open_file_limit() {
+    use std::os::unix::process::CommandExt;
+    let env = Env::with_demo();
+    let data = env.store(ATL1).join("data/UserServices.PresenceFocus");
+    // One item in each of 1,200 folders: more folders in one batch than the
+    // process may have files open.
+    let write_all = |round: u8| {
+        for i in 0..1200 {
+            let folder = data.join(format!("wide/f{i:04}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(
+                folder.join("item.json"),
+                format!("{{\"round\": {round}, \"i\": {i}}}"),
+            )
+            .unwrap();
+        }
+    };
+    let limited_sync = || {
+        let mut run = env.cmd().args([
+            "--demo",
+            "-c",
+            &format!(
+                "let r = invoke_backup_service_sync(\"{ATL1}\", #{{module: \"PresenceFocus\"}}); `${{r.modules[0].items_copied}} ${{r.modules[0].items_deleted}}`"
+            ),
+        ]);
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+        unsafe {
+            run.cmd.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: 512,
+                    rlim_max: 512,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        run.ok().stdout().trim().to_string()
+    };
+    sync(&env, &format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    write_all(1);
+    assert_eq!(limited_sync(), "1200 0");
+    // Replace every one of them (each rename replaces a file) and delete some.
+    std::thread::sleep(Duration::from_millis(20));
+    write_all(2);
+    for i in 0..100 {
+        std::fs::remove_file(data.join(format!("wide/f{i:04}/item.json"))).unwrap();
+    }
+    assert_eq!(limited_sync(), "1100 100");
+    assert_module_in_sync(&env, ATL1, DAL1, "UserServices.PresenceFocus");
 }
