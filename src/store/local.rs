@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rayon::prelude::*;
 
+use super::release::Held;
 use super::{
     ByteStream, ChangeToken, Entry, Hash, ItemPath, Listing, LockHolder, StageRequest, StageWriter,
     Staged, Store, StoreError, StoreLock, StoreResult, check_meta_key, check_writable, stream_into,
@@ -278,9 +279,11 @@ type Rename<'a> = (RawFd, CString, RawFd, CString, &'a ItemPath);
 
 /// Moves staged items into place, one at a time: a rename between two folders
 /// takes the file system's rename mutex, and a second thread only spins on it
-/// (5% of a 1% change's CPU in a profile, for no gain in wall time).
-fn rename_all(desc: &str, renames: &mut Vec<Rename<'_>>) -> StoreResult<()> {
+/// (5% of a 1% change's CPU in a profile, for no gain in wall time). The file
+/// each one replaces is held in `held` and freed later (see release.rs).
+fn rename_all(desc: &str, renames: &mut Vec<Rename<'_>>, held: &mut Held) -> StoreResult<()> {
     for (shard, staged, parent_fd, leaf, dest) in renames.drain(..) {
+        held.hold(parent_fd, &leaf);
         // SAFETY: open descriptors and NUL-terminated names for the call.
         let moved = unsafe { libc::renameat(shard, staged.as_ptr(), parent_fd, leaf.as_ptr()) };
         if moved != 0 {
@@ -843,8 +846,11 @@ impl Store for LocalStore {
             let desc = inner.desc();
             // Every call below is relative to an open folder: the staging shard
             // and the item's parent, opened without following links and kept
-            // open (up to OPEN_FOLDERS of them) for the items that follow.
+            // open (up to OPEN_FOLDERS of them) for the items that follow. The
+            // files replaced or deleted are freed later, on another thread
+            // (see release.rs).
             let mut folders = HashMap::new();
+            let mut held = Held::default();
             let mut renames = Vec::new();
             for (name, dest) in &moves {
                 check_writable(dest).map_err(|m| other(&desc, m))?;
@@ -856,7 +862,7 @@ impl Store for LocalStore {
                     .parent()
                     .ok_or_else(|| other(&desc, format!("'{dest}' has no folder")))?;
                 if folders.len() >= OPEN_FOLDERS && !folders.contains_key(&parent) {
-                    rename_all(&desc, &mut renames)?;
+                    rename_all(&desc, &mut renames, &mut held)?;
                     folders.clear();
                 }
                 let parent_fd = inner
@@ -869,7 +875,8 @@ impl Store for LocalStore {
                     .map_err(|_| other(&desc, format!("'{dest}' holds a NUL byte")))?;
                 renames.push((shard.as_raw_fd(), staged, parent_fd, leaf, dest));
             }
-            rename_all(&desc, &mut renames)?;
+            rename_all(&desc, &mut renames, &mut held)?;
+            held.release();
 
             let mut emptied = BTreeSet::new();
             for path in &deletes {
@@ -889,6 +896,7 @@ impl Store for LocalStore {
                 };
                 let leaf = CString::new(path.leaf())
                     .map_err(|_| other(&desc, format!("'{path}' holds a NUL byte")))?;
+                held.hold(parent_fd, &leaf);
                 // SAFETY: an open descriptor and a NUL-terminated name for the call.
                 if unsafe { libc::unlinkat(parent_fd, leaf.as_ptr(), 0) } != 0 {
                     let e = io::Error::last_os_error();
@@ -898,6 +906,7 @@ impl Store for LocalStore {
                 }
                 emptied.insert(parent);
             }
+            held.release();
             // Prune folders the deletes left empty, each before its parent, down to (not
             // including) the module folder `backup/<pool>/<module>`.
             while let Some(folder) = emptied.pop_last() {

@@ -16,6 +16,7 @@ mod location;
 mod lock_owner;
 mod object;
 mod registry;
+mod release;
 mod s3;
 
 use std::time::SystemTime;
