@@ -7,6 +7,7 @@ pub mod demo;
 pub mod dirs;
 pub mod error;
 pub mod interrupt;
+pub mod log;
 pub mod open_files;
 pub mod rbac;
 pub mod repl;

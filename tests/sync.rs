@@ -705,3 +705,50 @@ fn a_batch_over_many_folders_stays_within_a_low_open_file_limit() {
     assert_eq!(limited_sync(), "1100 100");
     assert_module_in_sync(&env, ATL1, DAL1, "UserServices.PresenceFocus");
 }
+
+#[test]
+fn the_debug_log_times_each_step_and_is_off_by_default() {
+    let env = Env::with_demo();
+    let code = format!(
+        "let r = invoke_backup_service_sync(\"{ATL1}\", #{{module: \"PresenceFocus\"}}); r.modules.reduce(|sum, m| sum + m.batches, 0)"
+    );
+    let quiet = env.cmd().args(["--demo", "-c", &code]).ok();
+    assert!(!quiet.stderr().contains("DEBUG"), "{}", quiet.stderr());
+
+    std::fs::write(
+        env.store(ATL1)
+            .join("data/UserServices.PresenceFocus/users/new.json"),
+        "{}",
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .env("POOLSYNC_LOG", "debug")
+        .args(["--demo", "-c", &code])
+        .ok();
+    let log = out.stderr();
+    let batches: usize = out.stdout().trim().parse().unwrap();
+    assert_eq!(batches, 1, "{log}");
+    let lines = |what: &str| log.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(lines("DEBUG planned"), 2, "one plan per direction:\n{log}");
+    assert_eq!(lines("DEBUG batch staged"), batches, "{log}");
+    assert_eq!(lines("DEBUG batch committed"), batches, "{log}");
+    assert_eq!(lines("DEBUG direction done"), 2, "{log}");
+    assert!(
+        log.contains("candidates=1 deletes=0") && log.contains("durable_ms="),
+        "{log}"
+    );
+
+    let bad = env
+        .cmd()
+        .env("POOLSYNC_LOG", "loud")
+        .args(["--demo", "-c", "1"])
+        .status(2);
+    assert!(
+        bad.stderr().contains(
+            "POOLSYNC_LOG must be one of off, error, warn, info, debug or trace, not 'loud'"
+        ),
+        "{}",
+        bad.stderr()
+    );
+}

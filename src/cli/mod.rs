@@ -75,6 +75,14 @@ pub fn load_deployment(cli: &Cli) -> Result<Deployment, Error> {
 }
 
 fn execute(cli: Cli) -> Result<(), Error> {
+    // The service sets up its own log (info by default); other commands log
+    // only when asked.
+    let level = crate::log::level_from_env()?;
+    if let Some(level) = level
+        && !matches!(cli.command, Some(Command::Service { .. }))
+    {
+        crate::log::init(crate::log::LogFormat::Text, level);
+    }
     match &cli.command {
         Some(Command::Init {
             dir,

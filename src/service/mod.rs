@@ -13,31 +13,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+use tracing_subscriber::filter::LevelFilter;
+
 use crate::error::Error;
+use crate::log::LogFormat;
 use crate::rbac::Access;
 use crate::sync::{CancelFlag, SyncEngine, SyncError, SyncOptions, human_bytes};
 use crate::topology::{self, Deployment, Fqdn};
 
-/// How the service logs: one line per cycle and pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
 /// The first retry after a failed cycle; it doubles up to the sync interval.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
-
-fn init_logging(format: LogFormat) {
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(false);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-}
 
 /// The pools to serve, one per pair, each checked against the operator's rights.
 fn pairs_to_serve(d: &Deployment, access: &Access, pools: &[String]) -> Result<Vec<Fqdn>, Error> {
@@ -179,7 +164,8 @@ pub fn run(
     pools: &[String],
     format: LogFormat,
 ) -> Result<(), Error> {
-    init_logging(format);
+    let level = crate::log::level_from_env()?.unwrap_or(LevelFilter::INFO);
+    crate::log::init(format, level);
     let pairs = pairs_to_serve(&deployment, access, pools)?;
     crate::interrupt::install();
     let cancel = CancelFlag::from_shared(crate::interrupt::flag());

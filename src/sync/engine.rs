@@ -546,6 +546,17 @@ impl SyncEngine {
         };
         let outcome = self.run_direction(d, opts, &mut report, warnings).await;
         report.duration_ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(
+            module = d.module.short_name(),
+            from = %d.from.fqdn,
+            to = %d.to.fqdn,
+            copied = report.items_copied,
+            deleted = report.items_deleted,
+            batches = report.batches,
+            failed = outcome.is_err(),
+            total_ms = ms(started.elapsed()),
+            "direction done"
+        );
         let import_state = match &outcome {
             Ok(_) => ImportState::NormalState,
             Err(DirectionFailure::Import(_)) => ImportState::ErrorState,
@@ -687,11 +698,26 @@ impl SyncEngine {
     /// caller then records the delta in its in-memory manifest.
     async fn commit_batch(&self, d: &Direction<'_>, journal: &Journal) -> StoreResult<()> {
         let key = d.journal_key();
+        let started = Instant::now();
         d.dst.meta_put(&key, encode(journal)).await?;
         d.dst.make_durable().await?;
+        let durable = started.elapsed();
         d.dst.commit(&journal.moves, &journal.deletes).await?;
+        let moved = started.elapsed();
         Manifest::write_log(d.dst, &d.manifest_prefix(), &journal.delta).await?;
-        d.dst.meta_delete(&key).await
+        d.dst.meta_delete(&key).await?;
+        tracing::debug!(
+            module = d.module.short_name(),
+            to = %d.to.fqdn,
+            batch = journal.delta.seq,
+            moved = journal.moves.len(),
+            deleted = journal.deletes.len(),
+            durable_ms = ms(durable),
+            move_ms = ms(moved - durable),
+            total_ms = ms(started.elapsed()),
+            "batch committed"
+        );
+        Ok(())
     }
 
     /// Copies the items of one batch (up to `transfer_parallelism` at once) into
@@ -712,6 +738,7 @@ impl SyncEngine {
         let replica_prefix = d.replica_prefix();
         let parallelism = self.settings().transfer_parallelism.max(1) as usize;
         let mut outcomes = Vec::with_capacity(batch.len());
+        let started = Instant::now();
         let mut start = 0;
         while start < batch.len() {
             if opts.cancel.is_cancelled() {
@@ -785,6 +812,14 @@ impl SyncEngine {
             }
             start = end;
         }
+        tracing::debug!(
+            module = d.module.short_name(),
+            to = %d.to.fqdn,
+            batch = seq,
+            items = batch.len(),
+            stage_ms = ms(started.elapsed()),
+            "batch staged"
+        );
         outcomes
     }
 
@@ -804,9 +839,13 @@ impl SyncEngine {
         // The walk of the source and the manifest load overlap: one waits on the
         // source's file system (or server), the other decodes on this thread.
         let manifest_prefix = d.manifest_prefix();
-        let (listing, manifest) = tokio::join!(
-            d.src.list(&data_prefix),
-            Manifest::load(d.dst, &manifest_prefix)
+        let started = Instant::now();
+        let ((listing, list_time), (manifest, manifest_time)) = tokio::join!(
+            async { (d.src.list(&data_prefix).await, started.elapsed()) },
+            async {
+                let manifest = Manifest::load(d.dst, &manifest_prefix).await;
+                (manifest, started.elapsed())
+            }
         );
         let listing = listing.map_err(DirectionFailure::export)?;
         let mut manifest = manifest.map_err(DirectionFailure::import)?;
@@ -831,8 +870,22 @@ impl SyncEngine {
 
         // Plan: what changed since the manifest, without reading unchanged content.
         let listed_nothing = listing.entries.is_empty();
+        let listed = listing.entries.len();
         let (candidates, deletes, unchanged) = classify(listing.entries, &manifest);
         report.items_unchanged += unchanged;
+        tracing::debug!(
+            module = d.module.short_name(),
+            from = %d.from.fqdn,
+            to = %d.to.fqdn,
+            listed,
+            recorded = manifest.len(),
+            candidates = candidates.len(),
+            deletes = deletes.len(),
+            list_ms = ms(list_time),
+            manifest_ms = ms(manifest_time),
+            plan_ms = ms(started.elapsed()),
+            "planned"
+        );
 
         // Safety guard: never wipe a replica because its source vanished.
         let replica_items = manifest.len();
@@ -1093,6 +1146,11 @@ fn item_failure(path: &ItemPath, e: &StoreError) -> String {
     } else {
         format!("cannot copy '{path}': {e}")
     }
+}
+
+/// Milliseconds, with a tenth, for the debug log.
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 /// Bytes in one batch of a module.
