@@ -24,6 +24,14 @@ use crate::store::{ChangeToken, Hash, ItemPath, Store, StoreResult};
 /// Logs kept before they are folded into the snapshot.
 const MAX_LOGS: usize = 64;
 
+/// Logs are also folded once the changes they hold exceed this share of the
+/// items (1/8) and this many changes: every sync replays the logs when it
+/// loads the manifest, and an initial sync of 100,000 items in 20 batches
+/// would otherwise leave all of them in logs, replayed (150 ms here) by
+/// every later sync until 64 logs built up.
+const LOG_SHARE: usize = 8;
+const LOG_CHANGES_MIN: usize = 4096;
+
 /// What the manifest records for one item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
@@ -67,6 +75,8 @@ pub struct Manifest {
     /// Items recorded (in `base` and `overlay` together).
     len: usize,
     logs: Vec<String>,
+    /// Upserts and removes in `logs` that are not in the snapshot yet.
+    log_changes: usize,
     /// Set when a document was unreadable and was ignored (the sync then re-checks
     /// every item by content).
     pub damaged: Option<String>,
@@ -134,6 +144,7 @@ impl Manifest {
             match decode::<Delta>(&bytes) {
                 Some(delta) => {
                     manifest.apply(&delta);
+                    manifest.log_changes += delta.upserts.len() + delta.removes.len();
                     manifest.logs.push(key);
                 }
                 None => {
@@ -252,6 +263,7 @@ impl Manifest {
     /// Records in memory a batch whose log document [`Manifest::write_log`] wrote.
     pub fn committed(&mut self, delta: &Delta) {
         self.apply(delta);
+        self.log_changes += delta.upserts.len() + delta.removes.len();
         self.logs.push(log_key(&self.prefix, delta.seq));
     }
 
@@ -272,10 +284,19 @@ impl Manifest {
         }
     }
 
-    /// Folds the logs into a new snapshot when there are many (or the manifest was
-    /// damaged), then removes them.
+    /// Whether the logs are worth folding into a new snapshot: there are many,
+    /// they hold many changes for the size of the manifest, or the manifest was
+    /// damaged.
+    pub fn needs_compaction(&self) -> bool {
+        self.damaged.is_some()
+            || self.logs.len() >= MAX_LOGS
+            || (self.log_changes >= LOG_CHANGES_MIN && self.log_changes * LOG_SHARE > self.len)
+    }
+
+    /// Folds the logs into a new snapshot when [`Manifest::needs_compaction`],
+    /// then removes them.
     pub async fn compact_if_needed(&mut self, store: &dyn Store) -> StoreResult<()> {
-        if self.logs.len() < MAX_LOGS && self.damaged.is_none() {
+        if !self.needs_compaction() {
             return Ok(());
         }
         self.fold();
@@ -290,6 +311,7 @@ impl Manifest {
         for key in std::mem::take(&mut self.logs) {
             store.meta_delete(&key).await?;
         }
+        self.log_changes = 0;
         self.damaged = None;
         Ok(())
     }
@@ -381,6 +403,56 @@ mod tests {
             let listed: Vec<_> = manifest.iter().map(|(p, e)| (p.clone(), e.clone())).collect();
             proptest::prop_assert_eq!(listed, expected);
         }
+    }
+
+    #[test]
+    fn many_changes_in_few_logs_are_folded_into_a_snapshot() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = crate::store::ObjectBackedStore::new(
+                std::sync::Arc::new(object_store::memory::InMemory::new()),
+                object_store::path::Path::from("p"),
+                "memory://test".into(),
+            );
+            let prefix = "replicas/a/m";
+            let mut manifest = Manifest::load(&store, prefix).await.unwrap();
+            let delta = |seq: u64, range: std::ops::Range<u32>, size: u64| Delta {
+                seq,
+                upserts: range
+                    .map(|i| (ItemPath::parse(format!("d/f{i:05}")).unwrap(), entry(size)))
+                    .collect(),
+                removes: Vec::new(),
+            };
+            // One batch of 5,000 items into an empty replica: one log, but every
+            // item of the manifest is in it.
+            let first = delta(1, 0..5000, 1);
+            Manifest::write_log(&store, prefix, &first).await.unwrap();
+            manifest.committed(&first);
+            assert!(manifest.needs_compaction());
+            manifest.compact_if_needed(&store).await.unwrap();
+            assert!(!manifest.needs_compaction());
+            assert!(
+                store
+                    .meta_list(&format!("{prefix}/log"))
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+
+            // A small change to a large manifest stays in its log.
+            let small = delta(2, 0..100, 2);
+            Manifest::write_log(&store, prefix, &small).await.unwrap();
+            manifest.committed(&small);
+            assert!(!manifest.needs_compaction());
+            manifest.compact_if_needed(&store).await.unwrap();
+            let reloaded = Manifest::load(&store, prefix).await.unwrap();
+            assert_eq!(reloaded.logs.len(), 1);
+            assert_eq!(reloaded.len(), 5000);
+            let changed = ItemPath::parse("d/f00042").unwrap();
+            assert_eq!(reloaded.get(&changed), Some(&entry(2)));
+        });
     }
 
     #[test]
