@@ -46,7 +46,7 @@ max_batches_per_user_store_sync = 500
 max_batches_per_cms_sync = 500
 max_data_conf_package_size_kb = 102400
 max_concurrent_calls = 10
-batch_max_items = 1000                      # items in one batch (poolsync's own)
+batch_max_items = 5000                      # items in one batch (poolsync's own)
 batch_max_kb = 65536                        # bytes in one PresenceFocus/CMSMaster batch, KiB
 transfer_parallelism = 8                    # items copied at once within a batch
 "#;

@@ -35,7 +35,7 @@ impl Default for BackupServiceSettings {
             max_batches_per_cms_sync: 500,
             max_data_conf_package_size_kb: 102_400,
             max_concurrent_calls: 10,
-            batch_max_items: 1000,
+            batch_max_items: 5000,
             batch_max_kb: 65_536,
             transfer_parallelism: 8,
         }
