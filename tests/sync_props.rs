@@ -353,6 +353,90 @@ fn injected_faults_leave_old_or_new_content_and_the_next_sync_converges() {
 }
 
 #[test]
+fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    // Batches of 4: the 3 changes below make one batch, the 2 deletions
+    // another, committed only after every copy succeeded.
+    let d = pair_deployment(dir.path(), 4);
+    for i in 0..8 {
+        std::fs::write(data(dir.path(), A).join(format!("f{i}")), format!("v1-{i}")).unwrap();
+    }
+    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    for i in 0..3 {
+        std::fs::write(
+            data(dir.path(), A).join(format!("f{i}")),
+            format!("v2-{i}!"),
+        )
+        .unwrap();
+    }
+    for i in 6..8 {
+        std::fs::remove_file(data(dir.path(), A).join(format!("f{i}"))).unwrap();
+    }
+    let engine = SyncEngine::new(d.clone());
+    engine.set_store(
+        &topology::Fqdn::parse(A).unwrap(),
+        Arc::new(FaultyStore {
+            inner: LocalStore::open(&dir.path().join("stores").join(A)).unwrap(),
+            fault: Fault::Read,
+            at: 1,
+            count: AtomicU64::new(0),
+        }),
+    );
+    let report = run(&engine, &options()).unwrap();
+    let forward = &report.modules[0];
+    assert_eq!((forward.items_copied, forward.items_deleted), (2, 0));
+    assert_eq!(forward.pending_items, 3, "one copy and two deletions wait");
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("injected Read fault"))
+    );
+    let replica_now = tree(&replica(dir.path(), B, A));
+    assert!(replica_now.contains_key("f6") && replica_now.contains_key("f7"));
+
+    // Without the fault, the copy and both deletions go through, in a copy
+    // batch and a deletion batch.
+    let report = run(&SyncEngine::new(d), &options()).unwrap();
+    let forward = &report.modules[0];
+    assert_eq!(
+        (forward.items_copied, forward.items_deleted, forward.batches),
+        (1, 2, 2)
+    );
+    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
+
+    // Five changes and two deletions: two copy batches and a deletion batch,
+    // as what_if predicts.
+    for i in 0..3 {
+        std::fs::write(
+            data(dir.path(), A).join(format!("f{i}")),
+            format!("v3-{i}!!"),
+        )
+        .unwrap();
+    }
+    for i in 8..10 {
+        std::fs::write(data(dir.path(), A).join(format!("f{i}")), "new").unwrap();
+    }
+    for i in 4..6 {
+        std::fs::remove_file(data(dir.path(), A).join(format!("f{i}"))).unwrap();
+    }
+    let d = pair_deployment(dir.path(), 4);
+    let predicted = run(
+        &SyncEngine::new(d.clone()),
+        &SyncOptions {
+            what_if: true,
+            ..options()
+        },
+    )
+    .unwrap();
+    let report = run(&SyncEngine::new(d), &options()).unwrap();
+    let counts = |m: &poolsync::sync::DirectionReport| (m.items_copied, m.items_deleted, m.batches);
+    assert_eq!(counts(&report.modules[0]), (5, 2, 3));
+    assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
+    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
+}
+
+#[test]
 fn memory_stores_sync_like_local_ones() {
     use object_store::{ObjectStoreExt, PutPayload, path::Path as OPath};
     let text = format!(
