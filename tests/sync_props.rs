@@ -346,7 +346,8 @@ fn injected_faults_leave_old_or_new_content_and_the_next_sync_converges() {
                 "{fault:?}@{at}: no convergence"
             );
             assert!(report.modules.iter().all(|m| m.error.is_none()));
-            let staging = root(B).join(".poolsync/staging");
+            let staging = root(B).join(".poolsync/stage");
+            assert!(staging.is_dir());
             assert_eq!(tree(&staging).len(), 0, "{fault:?}@{at}: temporaries left");
         }
     }
@@ -434,6 +435,51 @@ fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
     assert_eq!(counts(&report.modules[0]), (5, 2, 3));
     assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
     assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
+}
+
+#[test]
+fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
+    // Earlier versions staged in .poolsync/staging/<shard>/. A commit that
+    // failed after its journal was durable left the journal and the staged
+    // files; the next run must move those files into place from there.
+    let dir = tempfile::tempdir().unwrap();
+    let d = pair_deployment(dir.path(), 100);
+    for i in 0..6 {
+        std::fs::write(data(dir.path(), A).join(format!("f{i}")), format!("v1-{i}")).unwrap();
+    }
+    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    for i in 0..6 {
+        std::fs::write(data(dir.path(), A).join(format!("f{i}")), format!("v2-{i}")).unwrap();
+    }
+    let root = |p: &str| dir.path().join("stores").join(p);
+    let engine = SyncEngine::new(d.clone());
+    engine.set_store(
+        &topology::Fqdn::parse(B).unwrap(),
+        Arc::new(FaultyStore {
+            inner: LocalStore::open(&root(B)).unwrap(),
+            fault: Fault::Commit,
+            at: 0,
+            count: AtomicU64::new(0),
+        }),
+    );
+    assert!(run(&engine, &options()).is_err());
+    let stage = root(B).join(".poolsync/stage");
+    let legacy = root(B).join(".poolsync/staging");
+    let staged = tree(&stage);
+    assert_eq!(staged.len(), 6, "the failed batch's staged files");
+    for name in staged.keys() {
+        let to = legacy.join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::rename(stage.join(name), to).unwrap();
+    }
+    // The source changes again: the journal's batch must land first, then this.
+    std::fs::write(data(dir.path(), A).join("f0"), "v3-0").unwrap();
+
+    let report = run(&SyncEngine::new(d), &options()).unwrap();
+    // Only f0 is copied: the journal's batch was completed from the legacy folder.
+    assert_eq!(report.modules[0].items_copied, 1);
+    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
+    assert!(tree(&legacy).is_empty() && tree(&stage).is_empty());
 }
 
 #[test]
