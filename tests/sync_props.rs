@@ -346,8 +346,7 @@ fn injected_faults_leave_old_or_new_content_and_the_next_sync_converges() {
                 "{fault:?}@{at}: no convergence"
             );
             assert!(report.modules.iter().all(|m| m.error.is_none()));
-            let staging = root(B).join(".poolsync/stage");
-            assert!(staging.is_dir());
+            let staging = root(B).join(".poolsync/staging");
             assert_eq!(tree(&staging).len(), 0, "{fault:?}@{at}: temporaries left");
         }
     }
@@ -439,9 +438,10 @@ fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
 
 #[test]
 fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
-    // Earlier versions staged in .poolsync/staging/<shard>/. A commit that
-    // failed after its journal was durable left the journal and the staged
-    // files; the next run must move those files into place from there.
+    // Versions before the shard folders staged in .poolsync/staging/ itself.
+    // A commit that failed after its journal was durable left the journal and
+    // the staged files; the next run must move those files into place from
+    // there, not take them as moved already.
     let dir = tempfile::tempdir().unwrap();
     let d = pair_deployment(dir.path(), 100);
     for i in 0..6 {
@@ -463,14 +463,12 @@ fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
         }),
     );
     assert!(run(&engine, &options()).is_err());
-    let stage = root(B).join(".poolsync/stage");
-    let legacy = root(B).join(".poolsync/staging");
-    let staged = tree(&stage);
+    let staging = root(B).join(".poolsync/staging");
+    let staged = tree(&staging);
     assert_eq!(staged.len(), 6, "the failed batch's staged files");
-    for name in staged.keys() {
-        let to = legacy.join(name);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::rename(stage.join(name), to).unwrap();
+    for shard_and_name in staged.keys() {
+        let (_, name) = shard_and_name.split_once('/').unwrap();
+        std::fs::rename(staging.join(shard_and_name), staging.join(name)).unwrap();
     }
     // The source changes again: the journal's batch must land first, then this.
     std::fs::write(data(dir.path(), A).join("f0"), "v3-0").unwrap();
@@ -479,7 +477,7 @@ fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
     // Only f0 is copied: the journal's batch was completed from the legacy folder.
     assert_eq!(report.modules[0].items_copied, 1);
     assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
-    assert!(tree(&legacy).is_empty() && tree(&stage).is_empty());
+    assert!(tree(&staging).is_empty());
 }
 
 #[test]

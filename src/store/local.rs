@@ -2,7 +2,7 @@
 //!
 //! Lists with one `stat` per item and never follows a link; opens items beneath
 //! the root with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`; writes through a
-//! staging folder inside `.poolsync/` (`stage/`) and `rename`s into place; makes a batch durable
+//! staging folder inside `.poolsync/` and `rename`s into place; makes a batch durable
 //! with one `syncfs`; locks with `flock`, which the kernel releases if we die.
 
 use std::collections::{BTreeSet, HashMap};
@@ -36,8 +36,6 @@ struct Inner {
     root: PathBuf,
     root_dir: File,
     staging: PathBuf,
-    /// Where earlier versions staged (see [`LEGACY_STAGING`]).
-    legacy_staging: PathBuf,
     /// The staging shard folders, open: staged files are created and moved
     /// relative to them, without walking their path each time.
     shards: Vec<File>,
@@ -69,19 +67,14 @@ impl LocalStore {
         let mut inner = Inner {
             root: root.to_path_buf(),
             root_dir,
-            staging: base.join(STAGING),
-            legacy_staging: base.join(LEGACY_STAGING),
+            staging: base.join("staging"),
             shards: Vec::new(),
             meta: base.join("meta"),
             locks: base.join("locks"),
         };
-        let new_staging = !inner.staging.is_dir();
         for dir in [&inner.staging, &inner.meta, &inner.locks] {
             fs::create_dir_all(dir)
                 .map_err(|e| io_err(&desc, "create", &dir.display().to_string(), e))?;
-        }
-        if new_staging {
-            mark_top_folder(&inner.staging);
         }
         for shard in 0..STAGING_SHARDS {
             let dir = inner.staging.join(format!("{shard:02x}"));
@@ -132,49 +125,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| other(desc, format!("a store task failed: {e}")))?
 }
 
-/// Staged files are spread over this many folders of `.poolsync/stage`: every
+/// Staged files are spread over this many folders of `.poolsync/staging`: every
 /// create and rename takes its folder's lock, and with one folder the copy
 /// threads queue (and spin) on it.
 const STAGING_SHARDS: u64 = 32;
-
-/// The staging folder, in `.poolsync/`.
-const STAGING: &str = "stage";
-
-/// Where versions before 2026-11-26 staged: `.poolsync/staging/<shard>/`, and
-/// before that `.poolsync/staging/` itself. Leftovers there are cleared, and a
-/// journal written by such a version finds its staged files there.
-const LEGACY_STAGING: &str = "staging";
-
-/// ext4's "top of directory hierarchies" flag (`chattr +T`, `FS_TOPDIR_FL` in
-/// linux/fs.h); the libc crate does not define it.
-const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
-
-/// Marks the new staging folder as a top of directory hierarchies, so that ext4
-/// places its shard folders, and so the inodes of staged files, in block groups
-/// all over the disk instead of next to each other.
-///
-/// Why: every replica item gets its inode where it was staged, and when a sync
-/// replaces it, the old inode is freed there. ext4 will not hand out an inode
-/// freed in the last minute, and finds one by scanning past every such inode of
-/// the group (`recently_deleted()` in fs/ext4/ialloc.c). With all staging in
-/// one place, each staged file of a 1% change scanned past the 2,000 inodes the
-/// previous sync freed: 20% of that sync's CPU in a profile, and staging 1,500
-/// items took 100–170 ms. Spread over 32 places, it took 33–54 ms.
-///
-/// Best effort: other file systems ignore or refuse the flag, and lose nothing.
-fn mark_top_folder(dir: &Path) {
-    let Ok(folder) = File::open(dir) else {
-        return;
-    };
-    let mut flags: libc::c_int = 0;
-    // SAFETY: a valid descriptor and a pointer to an int, as the ioctl expects.
-    if unsafe { libc::ioctl(folder.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) } != 0 {
-        return;
-    }
-    flags |= FS_TOPDIR_FL;
-    // SAFETY: as above.
-    unsafe { libc::ioctl(folder.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) };
-}
 
 impl Inner {
     fn desc(&self) -> String {
@@ -195,15 +149,11 @@ impl Inner {
             .join(name)
     }
 
-    /// Where a version that used [`LEGACY_STAGING`] put the staged item `name`:
-    /// in its shard folder, or (before shards) in the folder itself.
-    fn legacy_staged(&self, name: &str) -> [PathBuf; 2] {
-        [
-            self.legacy_staging
-                .join(format!("{:02x}", Self::shard(name)))
-                .join(name),
-            self.legacy_staging.join(name),
-        ]
+    /// Where versions before the shard folders staged the item `name`: in
+    /// `.poolsync/staging/` itself. A journal such a version left names files
+    /// there.
+    fn legacy_staged(&self, name: &str) -> PathBuf {
+        self.staging.join(name)
     }
 
     /// The open shard folder of the staged item `name`, and the name for the
@@ -349,20 +299,15 @@ fn rename_all(
         // SAFETY: open descriptors and NUL-terminated names for the call.
         let mut moved = unsafe { libc::renameat(shard, staged.as_ptr(), parent_fd, leaf.as_ptr()) };
         if moved != 0 && io::Error::last_os_error().kind() == io::ErrorKind::NotFound {
-            // A journal of an earlier version: its staged file is in the
-            // legacy folder, unless it was moved already.
-            for legacy in inner.legacy_staged(name) {
-                let Ok(from) = CString::new(legacy.as_os_str().as_bytes()) else {
-                    continue;
-                };
-                // SAFETY: a NUL-terminated absolute path, an open descriptor and
-                // a NUL-terminated name for the call.
+            // Not in its shard: moved already, or staged by a version before
+            // the shards, whose journal is being replayed. Taking it as moved
+            // would record content the replica never got.
+            if let Ok(from) = CString::new(inner.legacy_staged(name).as_os_str().as_bytes()) {
+                // SAFETY: a NUL-terminated absolute path, an open descriptor and a
+                // NUL-terminated name for the call.
                 moved = unsafe {
                     libc::renameat(libc::AT_FDCWD, from.as_ptr(), parent_fd, leaf.as_ptr())
                 };
-                if moved == 0 || io::Error::last_os_error().kind() != io::ErrorKind::NotFound {
-                    break;
-                }
             }
         }
         if moved != 0 {
@@ -1040,21 +985,14 @@ impl Store for LocalStore {
         let inner = self.inner.clone();
         let prefix = prefix.to_string();
         blocking(&self.describe(), move || {
-            // The shard folders, and the legacy folder and its shards.
+            // The shard folders, and the folder itself (earlier versions staged
+            // there directly).
             let read = fs::read_dir(&inner.staging)
                 .map_err(|e| io_err(&inner.desc(), "list", "staging", e))?;
-            let mut folders = Vec::new();
+            let mut folders = vec![inner.staging.clone()];
             for item in read.flatten() {
                 if item.file_type().is_ok_and(|t| t.is_dir()) {
                     folders.push(item.path());
-                }
-            }
-            if let Ok(read) = fs::read_dir(&inner.legacy_staging) {
-                folders.push(inner.legacy_staging.clone());
-                for item in read.flatten() {
-                    if item.file_type().is_ok_and(|t| t.is_dir()) {
-                        folders.push(item.path());
-                    }
                 }
             }
             for folder in folders {
@@ -1195,34 +1133,5 @@ mod tests {
         sorted.sort();
         assert_eq!(listed, sorted);
         assert_eq!(listed.len(), 8);
-    }
-
-    fn folder_flags(dir: &Path) -> Option<libc::c_int> {
-        let folder = File::open(dir).ok()?;
-        let mut flags: libc::c_int = 0;
-        // SAFETY: a valid descriptor and a pointer to an int.
-        let done = unsafe { libc::ioctl(folder.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
-        (done == 0).then_some(flags)
-    }
-
-    #[test]
-    fn the_staging_folder_is_marked_as_a_top_folder_where_the_disk_can() {
-        let dir = tempfile::tempdir().unwrap();
-        // Can this file system keep the flag at all? (ext4 can; tmpfs cannot.)
-        let probe = dir.path().join("probe");
-        fs::create_dir(&probe).unwrap();
-        mark_top_folder(&probe);
-        let supported = folder_flags(&probe).is_some_and(|f| f & FS_TOPDIR_FL != 0);
-
-        let store = LocalStore::open(dir.path()).unwrap();
-        let stage = dir.path().join(".poolsync").join(STAGING);
-        assert_eq!(store.inner.staging, stage);
-        assert_eq!(store.inner.shards.len(), STAGING_SHARDS as usize);
-        if supported {
-            let flags = folder_flags(&stage).unwrap();
-            assert_ne!(flags & FS_TOPDIR_FL, 0, "stage/ is not marked");
-        } else {
-            eprintln!("this file system keeps no FS_TOPDIR_FL; only the layout was checked");
-        }
     }
 }
