@@ -204,6 +204,15 @@ pub struct FaultyStore {
 }
 
 impl FaultyStore {
+    fn new(root: &Path, fault: Fault, at: u64) -> Arc<FaultyStore> {
+        Arc::new(FaultyStore {
+            inner: LocalStore::open(root).unwrap(),
+            fault,
+            at,
+            count: AtomicU64::new(0),
+        })
+    }
+
     fn hit(&self, kind: Fault) -> StoreResult<()> {
         if kind == self.fault && self.count.fetch_add(1, Ordering::SeqCst) == self.at {
             return Err(StoreError::Other {
@@ -327,12 +336,7 @@ fn injected_faults_leave_old_or_new_content_and_the_next_sync_converges() {
             };
             engine.set_store(
                 &topology::Fqdn::parse(faulty_pool).unwrap(),
-                Arc::new(FaultyStore {
-                    inner: LocalStore::open(&root(faulty_pool)).unwrap(),
-                    fault,
-                    at,
-                    count: AtomicU64::new(0),
-                }),
+                FaultyStore::new(&root(faulty_pool), fault, at),
             );
             let _ = run(&engine, &options());
             for (path, content) in tree(&replica(dir.path(), B, A)) {
@@ -375,12 +379,7 @@ fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
     let engine = SyncEngine::new(d.clone());
     engine.set_store(
         &topology::Fqdn::parse(A).unwrap(),
-        Arc::new(FaultyStore {
-            inner: LocalStore::open(&dir.path().join("stores").join(A)).unwrap(),
-            fault: Fault::Read,
-            at: 1,
-            count: AtomicU64::new(0),
-        }),
+        FaultyStore::new(&dir.path().join("stores").join(A), Fault::Read, 1),
     );
     let report = run(&engine, &options()).unwrap();
     let forward = &report.modules[0];
@@ -455,12 +454,7 @@ fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
     let engine = SyncEngine::new(d.clone());
     engine.set_store(
         &topology::Fqdn::parse(B).unwrap(),
-        Arc::new(FaultyStore {
-            inner: LocalStore::open(&root(B)).unwrap(),
-            fault: Fault::Commit,
-            at: 0,
-            count: AtomicU64::new(0),
-        }),
+        FaultyStore::new(&root(B), Fault::Commit, 0),
     );
     assert!(run(&engine, &options()).is_err());
     let staging = root(B).join(".poolsync/staging");

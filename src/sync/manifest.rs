@@ -101,6 +101,34 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Option<T> {
     postcard::from_bytes(body).ok()
 }
 
+/// Merges changes into sorted items, both sorted by path with each path once:
+/// a change replaces the item of its path, or removes it (`None`).
+fn merge_sorted(
+    base: Vec<(ItemPath, ManifestEntry)>,
+    changes: impl IntoIterator<Item = (ItemPath, Option<ManifestEntry>)>,
+) -> Vec<(ItemPath, ManifestEntry)> {
+    let mut out = Vec::with_capacity(base.len());
+    let mut base = base.into_iter().peekable();
+    let mut changes = changes.into_iter().peekable();
+    loop {
+        let order = match (base.peek(), changes.peek()) {
+            (Some(b), Some(c)) => b.0.cmp(&c.0),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => break,
+        };
+        if order == Ordering::Equal {
+            base.next();
+        }
+        if order == Ordering::Less {
+            out.extend(base.next());
+        } else if let Some((path, Some(entry))) = changes.next() {
+            out.push((path, entry));
+        }
+    }
+    out
+}
+
 fn log_key(prefix: &str, seq: u64) -> String {
     format!("{prefix}/log/{seq:020}")
 }
@@ -204,27 +232,8 @@ impl Manifest {
                 _ => latest.push(change),
             }
         }
-        let mut out = Vec::with_capacity(self.base.len() + latest.len());
-        let mut base = std::mem::take(&mut self.base).into_iter().peekable();
-        let mut latest = latest.into_iter().peekable();
-        loop {
-            let order = match (base.peek(), latest.peek()) {
-                (Some(b), Some(c)) => b.0.cmp(&c.0),
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (None, None) => break,
-            };
-            if order == Ordering::Equal {
-                base.next();
-            }
-            if order == Ordering::Less {
-                out.extend(base.next());
-            } else if let Some((path, Some(entry))) = latest.next() {
-                out.push((path, entry));
-            }
-        }
-        self.len = out.len();
-        self.base = out;
+        self.base = merge_sorted(std::mem::take(&mut self.base), latest);
+        self.len = self.base.len();
     }
 
     pub fn apply(&mut self, delta: &Delta) {
@@ -299,26 +308,10 @@ impl Manifest {
         if self.overlay.is_empty() {
             return;
         }
-        let mut out = Vec::with_capacity(self.len);
-        let mut base = std::mem::take(&mut self.base).into_iter().peekable();
-        let mut overlay = std::mem::take(&mut self.overlay).into_iter().peekable();
-        loop {
-            let order = match (base.peek(), overlay.peek()) {
-                (Some(b), Some(o)) => b.0.cmp(&o.0),
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (None, None) => break,
-            };
-            if order == Ordering::Equal {
-                base.next();
-            }
-            if order == Ordering::Less {
-                out.extend(base.next());
-            } else if let Some((path, Some(entry))) = overlay.next() {
-                out.push((path, entry));
-            }
-        }
-        self.base = out;
+        self.base = merge_sorted(
+            std::mem::take(&mut self.base),
+            std::mem::take(&mut self.overlay),
+        );
     }
 
     /// Whether the log document of batch `seq` is already written.
