@@ -64,6 +64,13 @@ fn replica(dir: &Path, at: &str, of: &str) -> std::path::PathBuf {
         .join(MODULE)
 }
 
+/// Writes items `f<i>` at the root of pool A's module, with content `<version>-<i>`.
+fn write_items(dir: &Path, range: std::ops::Range<u32>, version: &str) {
+    for i in range {
+        std::fs::write(data(dir, A).join(format!("f{i}")), format!("{version}-{i}")).unwrap();
+    }
+}
+
 fn options() -> SyncOptions {
     SyncOptions {
         modules: ModuleSelection::One(Module::PresenceFocus),
@@ -362,17 +369,9 @@ fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
     // Batches of 4: the 3 changes below make one batch, the 2 deletions
     // another, committed only after every copy succeeded.
     let d = pair_deployment(dir.path(), 4);
-    for i in 0..8 {
-        std::fs::write(data(dir.path(), A).join(format!("f{i}")), format!("v1-{i}")).unwrap();
-    }
+    write_items(dir.path(), 0..8, "v1");
     run(&SyncEngine::new(d.clone()), &options()).unwrap();
-    for i in 0..3 {
-        std::fs::write(
-            data(dir.path(), A).join(format!("f{i}")),
-            format!("v2-{i}!"),
-        )
-        .unwrap();
-    }
+    write_items(dir.path(), 0..3, "v2!");
     for i in 6..8 {
         std::fs::remove_file(data(dir.path(), A).join(format!("f{i}"))).unwrap();
     }
@@ -406,13 +405,7 @@ fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
 
     // Five changes and two deletions: two copy batches and a deletion batch,
     // as what_if predicts.
-    for i in 0..3 {
-        std::fs::write(
-            data(dir.path(), A).join(format!("f{i}")),
-            format!("v3-{i}!!"),
-        )
-        .unwrap();
-    }
+    write_items(dir.path(), 0..3, "v3!!");
     for i in 8..10 {
         std::fs::write(data(dir.path(), A).join(format!("f{i}")), "new").unwrap();
     }
@@ -443,13 +436,9 @@ fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
     // there, not take them as moved already.
     let dir = tempfile::tempdir().unwrap();
     let d = pair_deployment(dir.path(), 100);
-    for i in 0..6 {
-        std::fs::write(data(dir.path(), A).join(format!("f{i}")), format!("v1-{i}")).unwrap();
-    }
+    write_items(dir.path(), 0..6, "v1");
     run(&SyncEngine::new(d.clone()), &options()).unwrap();
-    for i in 0..6 {
-        std::fs::write(data(dir.path(), A).join(format!("f{i}")), format!("v2-{i}")).unwrap();
-    }
+    write_items(dir.path(), 0..6, "v2");
     let root = |p: &str| dir.path().join("stores").join(p);
     let engine = SyncEngine::new(d.clone());
     engine.set_store(

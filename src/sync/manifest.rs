@@ -528,11 +528,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let store = crate::store::ObjectBackedStore::new(
-                std::sync::Arc::new(object_store::memory::InMemory::new()),
-                object_store::path::Path::from("p"),
-                "memory://test".into(),
-            );
+            let store = memory_store();
             let prefix = "replicas/a/m";
             let mut manifest = Manifest::load(&store, prefix).await.unwrap();
             let delta = |seq: u64, range: std::ops::Range<u32>, size: u64| Delta {
@@ -578,11 +574,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let store = crate::store::ObjectBackedStore::new(
-                std::sync::Arc::new(object_store::memory::InMemory::new()),
-                object_store::path::Path::from("p"),
-                "memory://test".into(),
-            );
+            let store = memory_store();
             let paths = ["b", "a/x", "a.b", "c"].map(|p| ItemPath::parse(p).unwrap());
             let snapshot = Snapshot {
                 seq: 4,
