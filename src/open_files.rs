@@ -6,18 +6,27 @@
 //! start, as Go programs do by default. The store code stays within whatever
 //! limit it finds, so a library user who does not call this only loses speed.
 
+/// The current soft limit on open files, if it can be read.
+pub fn soft_limit() -> Option<u64> {
+    read_limit().map(|limit| limit.rlim_cur)
+}
+
 /// Raises the soft limit on open files to the hard limit. Failure is ignored:
 /// the limit then stays what it was.
 pub fn raise_soft_limit() {
-    // SAFETY: rlimit is plain data; all-zero is a valid starting value.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid pointer for the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+    let Some(mut limit) = read_limit() else {
         return;
-    }
+    };
     if limit.rlim_cur < limit.rlim_max {
         limit.rlim_cur = limit.rlim_max;
         // SAFETY: a valid pointer for the call.
         unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
     }
+}
+
+fn read_limit() -> Option<libc::rlimit> {
+    // SAFETY: rlimit is plain data; all-zero is a valid starting value.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer for the call.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
 }

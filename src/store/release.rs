@@ -37,13 +37,10 @@ struct Releaser {
 }
 
 fn budget() -> usize {
-    // SAFETY: rlimit is plain data; all-zero is a valid starting value.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid pointer for the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+    let Some(soft) = crate::open_files::soft_limit() else {
         return 0;
-    }
-    let soft = usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
+    };
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
     (soft.saturating_sub(512) / 2).min(8192)
 }
 
