@@ -193,11 +193,27 @@ impl Inner {
 
     /// Opens an item for reading without leaving the root or following any link.
     fn open_beneath(&self, path: &ItemPath) -> io::Result<File> {
+        match self.openat2_beneath(path, libc::O_RDONLY) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                // Kernels before 5.6: the path is validated; refuse a link at the end.
+                use std::os::unix::fs::OpenOptionsExt;
+                fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(self.abs(path))
+            }
+            opened => opened,
+        }
+    }
+
+    /// `openat2` of `path` with `flags` (plus `O_CLOEXEC | O_NOFOLLOW`), resolved
+    /// beneath the root without following any link. `ENOSYS` before Linux 5.6.
+    fn openat2_beneath(&self, path: &ItemPath, flags: libc::c_int) -> io::Result<File> {
         let c = CString::new(path.as_bytes())
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: open_how is a plain C struct for which all-zero is valid.
         let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
+        how.flags = (flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
         how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
         // SAFETY: the pointers are valid for the call; `how` has the size we pass.
         let fd = unsafe {
@@ -209,20 +225,46 @@ impl Inner {
                 std::mem::size_of::<libc::open_how>(),
             )
         };
-        if fd >= 0 {
-            // SAFETY: the kernel returned a fresh descriptor that we now own.
-            return Ok(unsafe { File::from_raw_fd(fd as i32) });
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
         }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::ENOSYS) {
-            // Kernels before 5.6: the path is validated; refuse a link at the end.
-            use std::os::unix::fs::OpenOptionsExt;
-            return fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(self.abs(path));
+        // SAFETY: the kernel returned a fresh descriptor that we now own.
+        Ok(unsafe { File::from_raw_fd(fd as i32) })
+    }
+
+    /// Looks up every item in `paths` (in path order), and the folders they are
+    /// in, without changing anything, so that their entries and inodes are in
+    /// the kernel's caches when a commit renames over or deletes them. An item
+    /// no sync has touched since the replica was written is usually not: the
+    /// engine reads the manifest, never the replica. Errors are ignored; this is
+    /// only a hint (see `Store::prepare_commit`).
+    fn warm(&self, paths: &[ItemPath]) {
+        let mut folder: Option<(ItemPath, Option<File>)> = None;
+        for path in paths {
+            let Some(parent) = path.parent() else {
+                continue;
+            };
+            if folder.as_ref().is_none_or(|(open, _)| *open != parent) {
+                let fd = self
+                    .openat2_beneath(&parent, libc::O_PATH | libc::O_DIRECTORY)
+                    .ok();
+                folder = Some((parent, fd));
+            }
+            let (Some((_, Some(dir))), Ok(leaf)) = (&folder, CString::new(path.leaf())) else {
+                continue;
+            };
+            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+            // SAFETY: an open descriptor, a NUL-terminated name and room for the
+            // result; the result is not read.
+            unsafe {
+                libc::fstatat(
+                    dir.as_raw_fd(),
+                    leaf.as_ptr(),
+                    st.as_mut_ptr(),
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            };
         }
-        Err(err)
     }
 
     /// Opens the folder `dir` (creating it and its parents when `create`),
@@ -862,6 +904,17 @@ impl Store for LocalStore {
         .await
     }
 
+    async fn prepare_commit(&self, moves: &[(String, ItemPath)], deletes: &[ItemPath]) {
+        let inner = self.inner.clone();
+        let paths: Vec<ItemPath> = moves
+            .iter()
+            .map(|(_, dest)| dest.clone())
+            .chain(deletes.iter().cloned())
+            .collect();
+        // A hint: if the thread cannot run, the commit just looks things up itself.
+        let _ = tokio::task::spawn_blocking(move || inner.warm(&paths)).await;
+    }
+
     async fn commit(&self, moves: &[(String, ItemPath)], deletes: &[ItemPath]) -> StoreResult<()> {
         let inner = self.inner.clone();
         let moves = moves.to_vec();
@@ -1133,5 +1186,77 @@ mod tests {
         sorted.sort();
         assert_eq!(listed, sorted);
         assert_eq!(listed.len(), 8);
+    }
+
+    /// Every file and folder below `root` outside `.poolsync/`, with contents.
+    fn tree(root: &Path) -> std::collections::BTreeMap<PathBuf, Option<Vec<u8>>> {
+        let mut found = std::collections::BTreeMap::new();
+        let mut todo = vec![root.to_path_buf()];
+        while let Some(dir) = todo.pop() {
+            for item in fs::read_dir(&dir).unwrap() {
+                let path = item.unwrap().path();
+                if path.ends_with(".poolsync") {
+                    continue;
+                }
+                let rel = path.strip_prefix(root).unwrap().to_path_buf();
+                if path.is_dir() {
+                    found.insert(rel, None);
+                    todo.push(path);
+                } else {
+                    found.insert(rel, Some(fs::read(&path).unwrap()));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn preparing_a_commit_changes_nothing_and_the_commit_still_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for name in ["backup/p/m/a/kept", "backup/p/m/a/old", "backup/p/m/b/gone"] {
+            let path = root.join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, name).unwrap();
+        }
+        let store = LocalStore::open(root).unwrap();
+        let p = |s: &str| ItemPath::parse(s.as_bytes()).unwrap();
+        // A replacement, an item in a folder that does not exist yet, an item
+        // whose folder is missing, and a delete.
+        let moves = vec![
+            ("t-1".to_string(), p("backup/p/m/a/old")),
+            ("t-2".to_string(), p("backup/p/m/new/item")),
+        ];
+        let deletes = vec![p("backup/p/m/b/gone"), p("backup/p/m/nowhere/x")];
+        let before = tree(root);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for (name, body) in [("t-1", "new content"), ("t-2", "new item")] {
+                let mut w = store.stage_writer(name).await.unwrap();
+                w.write(Bytes::from(body)).await.unwrap();
+                w.finish().await.unwrap();
+            }
+            store.prepare_commit(&moves, &deletes).await;
+        });
+        assert_eq!(tree(root), before, "prepare_commit changed the replica");
+
+        rt.block_on(store.commit(&moves, &deletes)).unwrap();
+        let after = tree(root);
+        let content = |s: &str| after.get(Path::new(s)).cloned().flatten();
+        assert_eq!(
+            content("backup/p/m/a/old").as_deref(),
+            Some(&b"new content"[..])
+        );
+        assert_eq!(
+            content("backup/p/m/new/item").as_deref(),
+            Some(&b"new item"[..])
+        );
+        assert_eq!(
+            content("backup/p/m/a/kept").as_deref(),
+            Some(&b"backup/p/m/a/kept"[..])
+        );
+        assert!(!after.contains_key(Path::new("backup/p/m/b/gone")));
     }
 }

@@ -217,6 +217,12 @@ pub trait Store: Send + Sync + 'static {
     /// Makes everything staged and every metadata write so far durable.
     async fn make_durable(&self) -> StoreResult<()>;
 
+    /// Gets ready for `commit(moves, deletes)` without changing anything, for
+    /// example by bringing what it will touch into a cache. The engine calls it
+    /// while `make_durable` runs, which mostly waits for the disk. A hint: the
+    /// default does nothing, and the commit must not depend on it.
+    async fn prepare_commit(&self, _moves: &[(String, ItemPath)], _deletes: &[ItemPath]) {}
+
     /// Moves staged items into place (replacing what is there) and deletes items.
     /// Idempotent: a staged item that is gone was already moved; a missing item to
     /// delete is fine. Only paths below `backup/` may be written or deleted.
