@@ -55,6 +55,27 @@ impl ItemPath {
         Ok(())
     }
 
+    /// `rel/name` (or `name` when `rel` is empty), for a listing: `rel` is a
+    /// valid path or empty, so only `name` is checked, as one segment.
+    pub fn child_of(rel: &[u8], name: &[u8]) -> Result<ItemPath, String> {
+        if name.is_empty()
+            || name == b"."
+            || name == b".."
+            || name.contains(&b'/')
+            || name.contains(&0)
+        {
+            return Err(format!("'{}' is not a valid item name", lossy(name)));
+        }
+        let mut bytes = Vec::with_capacity(rel.len() + 1 + name.len());
+        if !rel.is_empty() {
+            bytes.extend_from_slice(rel);
+            bytes.push(b'/');
+        }
+        bytes.extend_from_slice(name);
+        debug_assert!(ItemPath::check(&bytes).is_ok());
+        Ok(ItemPath(bytes))
+    }
+
     /// A path of one segment; `segment` must hold no `/`.
     pub fn segment(segment: &str) -> Result<ItemPath, String> {
         if segment.contains('/') {

@@ -6,7 +6,7 @@
 //! with one `syncfs`; locks with `flock`, which the kernel releases if we die.
 
 use std::collections::{BTreeSet, HashMap};
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -363,98 +363,134 @@ fn rename_all(
     Ok(())
 }
 
-/// Lists a folder recursively, sub-folders in parallel, and returns the entries in
-/// the byte order of their full paths (the order the sync engine merges in).
+/// Lists the open folder `dir` recursively, sub-folders in parallel, and returns
+/// the entries in the byte order of their full paths (the order the sync engine
+/// merges in). `rel` is the folder's path below the listed prefix (empty at the
+/// top), `shown` its path for warnings.
 ///
 /// Sorting each folder's children by name, with a `/` appended to folder names,
 /// gives that order without sorting the whole listing: every path below folder
 /// `d` starts with `d/`, and no file name contains a `/`.
-fn walk(abs: &Path, rel: &[u8], entries: &mut Vec<Entry>, warnings: &mut Vec<String>) {
-    let read = match fs::read_dir(abs) {
-        Ok(r) => r,
-        Err(e) => {
-            warnings.push(format!("cannot list '{}': {e}", abs.display()));
-            return;
-        }
-    };
-    // (sort key, child): a file's entry, or a folder to walk.
-    let mut children: Vec<(Vec<u8>, Child)> = Vec::new();
-    for item in read {
+///
+/// Per file this costs one `statx` relative to the open folder and one
+/// allocation (its path): names are read in place from the `getdents64`
+/// buffer, and sub-folders are opened relative to their parent without
+/// following links.
+fn walk(
+    dir: &File,
+    shown: &Path,
+    rel: &[u8],
+    entries: &mut Vec<Entry>,
+    warnings: &mut Vec<String>,
+) {
+    use rustix::fs::{AtFlags, FileType, RawDir, StatxFlags};
+    let show = |name: &[u8]| shown.join(OsStr::from_bytes(name)).display().to_string();
+    let mut children: Vec<Child> = Vec::new();
+    let mut buf = Vec::with_capacity(32 * 1024);
+    let mut items = RawDir::new(dir, buf.spare_capacity_mut());
+    while let Some(item) = items.next() {
         let item = match item {
             Ok(i) => i,
             Err(e) => {
-                warnings.push(format!("cannot list '{}': {e}", abs.display()));
-                continue;
+                warnings.push(format!("cannot list '{}': {e}", shown.display()));
+                break;
             }
         };
         let name = item.file_name();
-        let mut child_rel = Vec::with_capacity(rel.len() + 1 + name.len());
-        if !rel.is_empty() {
-            child_rel.extend_from_slice(rel);
-            child_rel.push(b'/');
+        let bytes = name.to_bytes();
+        if bytes == b"." || bytes == b".." {
+            continue;
         }
-        child_rel.extend_from_slice(name.as_bytes());
-        let file_type = match item.file_type() {
-            Ok(t) => t,
-            Err(e) => {
-                warnings.push(format!("skipped '{}': {e}", item.path().display()));
-                continue;
+        let mut kind = item.file_type();
+        let mut stat = None;
+        if matches!(kind, FileType::RegularFile | FileType::Unknown) {
+            match rustix::fs::statx(
+                dir,
+                name,
+                AtFlags::SYMLINK_NOFOLLOW,
+                StatxFlags::TYPE
+                    | StatxFlags::SIZE
+                    | StatxFlags::MTIME
+                    | StatxFlags::CTIME
+                    | StatxFlags::INO,
+            ) {
+                Ok(st) => {
+                    // The entry may have changed since it was listed.
+                    kind = FileType::from_raw_mode(u32::from(st.stx_mode));
+                    stat = Some(st);
+                }
+                Err(e) => {
+                    warnings.push(format!("skipped '{}': {e}", show(bytes)));
+                    continue;
+                }
             }
-        };
-        if file_type.is_dir() {
-            let mut key = name.as_bytes().to_vec();
-            key.push(b'/');
-            children.push((key, Child::Folder(item.path(), child_rel)));
-        } else if file_type.is_file() {
-            // DirEntry::metadata is one fstatat(AT_SYMLINK_NOFOLLOW).
-            match item.metadata() {
-                Ok(md) => match ItemPath::parse(&child_rel) {
-                    Ok(path) => children.push((
-                        name.as_bytes().to_vec(),
-                        Child::File(Entry {
-                            path,
-                            size: md.len(),
-                            mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
-                            token: ChangeToken::Inode {
-                                ino: md.ino(),
-                                ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
-                            },
-                        }),
-                    )),
-                    Err(m) => warnings.push(format!("skipped an item: {m}")),
-                },
-                Err(e) => warnings.push(format!("skipped '{}': {e}", item.path().display())),
+        }
+        match (kind, stat) {
+            (FileType::Directory, _) => {
+                let mut key = Vec::with_capacity(rel.len() + 1 + bytes.len());
+                if !rel.is_empty() {
+                    key.extend_from_slice(rel);
+                    key.push(b'/');
+                }
+                key.extend_from_slice(bytes);
+                children.push(Child::Folder(name.to_owned(), key));
             }
-        } else if file_type.is_symlink() {
-            warnings.push(format!(
+            (FileType::RegularFile, Some(st)) => match ItemPath::child_of(rel, bytes) {
+                Ok(path) => children.push(Child::File(Entry {
+                    path,
+                    size: st.stx_size,
+                    mtime_ns: st.stx_mtime.tv_sec * 1_000_000_000 + i64::from(st.stx_mtime.tv_nsec),
+                    token: ChangeToken::Inode {
+                        ino: st.stx_ino,
+                        ctime_ns: st.stx_ctime.tv_sec * 1_000_000_000
+                            + i64::from(st.stx_ctime.tv_nsec),
+                    },
+                })),
+                Err(m) => warnings.push(format!("skipped an item: {m}")),
+            },
+            (FileType::Symlink, _) => warnings.push(format!(
                 "skipped '{}': symbolic links are not followed or copied",
-                item.path().display()
-            ));
-        } else {
-            warnings.push(format!(
-                "skipped '{}': not a regular file",
-                item.path().display()
-            ));
+                show(bytes)
+            )),
+            _ => warnings.push(format!("skipped '{}': not a regular file", show(bytes))),
         }
     }
-    children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // Every child's path is `rel/` (nothing at the top) and then its name.
+    let skip = if rel.is_empty() { 0 } else { rel.len() + 1 };
+    children.sort_unstable_by(|a, b| Child::order(a, b, skip));
     let folders = children
         .iter()
-        .filter(|(_, c)| matches!(c, Child::Folder(..)))
+        .filter(|c| matches!(c, Child::Folder(..)))
         .count();
+    let walk_folder =
+        |name: &CStr, rel: &[u8], entries: &mut Vec<Entry>, warnings: &mut Vec<String>| {
+            let shown = shown.join(OsStr::from_bytes(name.to_bytes()));
+            match rustix::fs::openat(
+                dir,
+                name,
+                rustix::fs::OFlags::RDONLY
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::NOFOLLOW
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            ) {
+                Ok(fd) => walk(&File::from(fd), &shown, rel, entries, warnings),
+                Err(e) => warnings.push(format!("cannot list '{}': {e}", shown.display())),
+            }
+        };
     // Walk the sub-folders (in parallel when there are several), then splice
     // their listings in between the files, in order.
     let mut walked: std::vec::IntoIter<(Vec<Entry>, Vec<String>)> = if folders > 1 {
         children
             .par_iter()
-            .filter_map(|(_, c)| match c {
-                Child::Folder(abs, rel) => Some((abs, rel)),
+            .filter_map(|c| match c {
+                Child::Folder(name, rel) => Some((name, rel)),
                 Child::File(_) => None,
             })
-            .map(|(abs, rel)| {
+            .map(|(name, rel)| {
                 let mut e = Vec::new();
                 let mut w = Vec::new();
-                walk(abs, rel, &mut e, &mut w);
+                walk_folder(name, rel, &mut e, &mut w);
                 (e, w)
             })
             .collect::<Vec<_>>()
@@ -462,24 +498,48 @@ fn walk(abs: &Path, rel: &[u8], entries: &mut Vec<Entry>, warnings: &mut Vec<Str
     } else {
         Vec::new().into_iter()
     };
-    for (_, child) in children {
+    for child in children {
         match child {
             Child::File(entry) => entries.push(entry),
-            Child::Folder(abs, rel) => match walked.next() {
+            Child::Folder(name, rel) => match walked.next() {
                 Some((e, w)) => {
                     entries.extend(e);
                     warnings.extend(w);
                 }
-                None => walk(&abs, &rel, entries, warnings),
+                None => walk_folder(&name, &rel, entries, warnings),
             },
         }
     }
 }
 
-/// One child of a folder being walked.
+/// One child of a folder being walked: a file's entry, or a folder to walk
+/// (its name and its path below the listed prefix).
 enum Child {
     File(Entry),
-    Folder(PathBuf, Vec<u8>),
+    Folder(CString, Vec<u8>),
+}
+
+impl Child {
+    /// Orders children of one folder by name, a folder's name taken as
+    /// followed by `/`. `skip` is the length of their common `rel/` prefix.
+    fn order(a: &Child, b: &Child, skip: usize) -> std::cmp::Ordering {
+        let (a, a_folder) = a.name(skip);
+        let (b, b_folder) = b.name(skip);
+        let n = a.len().min(b.len());
+        a[..n].cmp(&b[..n]).then_with(|| {
+            // One name starts with the other: compare the byte after it, where
+            // a folder's name has its `/` and a file's name has nothing.
+            let next = |s: &[u8], folder: bool| s.get(n).copied().or(folder.then_some(b'/'));
+            next(a, a_folder).cmp(&next(b, b_folder))
+        })
+    }
+
+    fn name(&self, skip: usize) -> (&[u8], bool) {
+        match self {
+            Child::File(entry) => (entry.path.as_bytes().get(skip..).unwrap_or_default(), false),
+            Child::Folder(_, rel) => (rel.get(skip..).unwrap_or_default(), true),
+        }
+    }
 }
 
 struct LocalWriter {
@@ -731,7 +791,12 @@ impl Store for LocalStore {
                 exists: true,
                 ..Listing::default()
             };
-            walk(&abs, b"", &mut listing.entries, &mut listing.warnings);
+            let dir = match inner.openat2_beneath(&prefix, libc::O_RDONLY | libc::O_DIRECTORY) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => File::open(&abs),
+                opened => opened,
+            }
+            .map_err(|e| io_err(&inner.desc(), "list", &prefix.to_string(), e))?;
+            walk(&dir, &abs, b"", &mut listing.entries, &mut listing.warnings);
             Ok(listing)
         })
         .await
@@ -1172,20 +1237,31 @@ mod tests {
         let root = dir.path();
         // `a.b` sorts before `a/x` ('.' < '/') though the folder `a` sorts
         // before the name `a.b`; `a0` sorts after both ('0' > '/').
-        for name in ["a/x", "a/y/z", "a/y.1", "a.b", "a0", "b", "#1", "a/y/z2"] {
+        // Below `c`, the file `d` is a prefix of the folder `de`, which sorts
+        // after `d.x` ('.' < 'e'), and the folder `d` would sort after both.
+        for name in [
+            "a/x", "a/y/z", "a/y.1", "a.b", "a0", "b", "#1", "a/y/z2", "c/de/f", "c/d", "c/d.x",
+            "c/dd/e/f",
+        ] {
             let path = root.join(name);
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(&path, name).unwrap();
         }
         let mut entries = Vec::new();
         let mut warnings = Vec::new();
-        walk(root, b"", &mut entries, &mut warnings);
+        walk(
+            &File::open(root).unwrap(),
+            root,
+            b"",
+            &mut entries,
+            &mut warnings,
+        );
         assert!(warnings.is_empty(), "{warnings:?}");
         let listed: Vec<ItemPath> = entries.into_iter().map(|e| e.path).collect();
         let mut sorted = listed.clone();
         sorted.sort();
         assert_eq!(listed, sorted);
-        assert_eq!(listed.len(), 8);
+        assert_eq!(listed.len(), 12);
     }
 
     /// Every file and folder below `root` outside `.poolsync/`, with contents.
