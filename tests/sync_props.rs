@@ -195,6 +195,8 @@ proptest! {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     List,
+    /// A listing that could not read the folder `g` (and says so).
+    PartialList,
     Read,
     Stage,
     Commit,
@@ -238,7 +240,17 @@ impl Store for FaultyStore {
     }
     async fn list(&self, prefix: &ItemPath) -> StoreResult<Listing> {
         self.hit(Fault::List)?;
-        self.inner.list(prefix).await
+        let mut listing = self.inner.list(prefix).await?;
+        if self.hit(Fault::PartialList).is_err() {
+            listing
+                .entries
+                .retain(|e| !e.path.as_bytes().starts_with(b"g/"));
+            listing
+                .warnings
+                .push("cannot list 'g': injected PartialList fault".into());
+            listing.incomplete = true;
+        }
+        Ok(listing)
     }
     async fn read(&self, path: &ItemPath) -> StoreResult<ByteStream> {
         self.hit(Fault::Read)?;
@@ -361,6 +373,63 @@ fn injected_faults_leave_old_or_new_content_and_the_next_sync_converges() {
             assert_eq!(tree(&staging).len(), 0, "{fault:?}@{at}: temporaries left");
         }
     }
+}
+
+#[test]
+fn a_listing_that_could_not_read_a_folder_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = pair_deployment(dir.path(), 4);
+    write_items(dir.path(), 0..4, "v1");
+    std::fs::create_dir(data(dir.path(), A).join("g")).unwrap();
+    for i in 0..4 {
+        std::fs::write(data(dir.path(), A).join(format!("g/h{i}")), "in g").unwrap();
+    }
+    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    write_items(dir.path(), 0..1, "v2");
+    std::fs::remove_file(data(dir.path(), A).join("f1")).unwrap();
+    let replica_before = tree(&replica(dir.path(), B, A));
+
+    // The source's listing misses the folder g: its 4 items, and f1 (really
+    // deleted), are not deleted from the replica; the change is copied.
+    let faulty = |at| {
+        let engine = SyncEngine::new(d.clone());
+        engine.set_store(
+            &topology::Fqdn::parse(A).unwrap(),
+            FaultyStore::new(&dir.path().join("stores").join(A), Fault::PartialList, at),
+        );
+        engine
+    };
+    let what_if = SyncOptions {
+        what_if: true,
+        ..options()
+    };
+    let predicted = run(&faulty(0), &what_if).unwrap();
+    let report = run(&faulty(0), &options()).unwrap();
+    for r in [&predicted, &report] {
+        let forward = &r.modules[0];
+        assert_eq!((forward.items_copied, forward.items_deleted), (1, 0));
+    }
+    // What is left: the 5 deletions (and, before the run, the copy too).
+    assert_eq!(report.modules[0].pending_items, 5);
+    assert_eq!(predicted.modules[0].pending_items, 6);
+    assert!(predicted.modules[0].would_delete.is_empty());
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("5 deletions") && w.contains("held back")),
+        "{:?}",
+        report.warnings
+    );
+    let replica_now = tree(&replica(dir.path(), B, A));
+    assert_eq!(replica_now.len(), replica_before.len());
+    assert!(replica_now.contains_key("f1") && replica_now.contains_key("g/h3"));
+    assert_eq!(replica_now["f0"], b"v2-0");
+
+    // A complete listing deletes f1 only.
+    let report = run(&SyncEngine::new(d), &options()).unwrap();
+    assert_eq!(report.modules[0].items_deleted, 1);
+    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
 }
 
 #[test]

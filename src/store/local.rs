@@ -363,10 +363,11 @@ fn rename_all(
     Ok(())
 }
 
-/// Lists the open folder `dir` recursively, sub-folders in parallel, and returns
+/// Lists the open folder `dir` recursively, sub-folders in parallel, into `out`:
 /// the entries in the byte order of their full paths (the order the sync engine
-/// merges in). `rel` is the folder's path below the listed prefix (empty at the
-/// top), `shown` its path for warnings.
+/// merges in), a warning per item skipped, and `incomplete` when a folder or an
+/// item could not be read. `rel` is the folder's path below the listed prefix
+/// (empty at the top), `shown` its path for warnings.
 ///
 /// Sorting each folder's children by name, with a `/` appended to folder names,
 /// gives that order without sorting the whole listing: every path below folder
@@ -376,14 +377,9 @@ fn rename_all(
 /// allocation (its path): names are read in place from the `getdents64`
 /// buffer, and sub-folders are opened relative to their parent without
 /// following links.
-fn walk(
-    dir: &File,
-    shown: &Path,
-    rel: &[u8],
-    entries: &mut Vec<Entry>,
-    warnings: &mut Vec<String>,
-) {
-    use rustix::fs::{AtFlags, FileType, RawDir, StatxFlags};
+fn walk(dir: &File, shown: &Path, rel: &[u8], out: &mut Listing) {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, StatxFlags};
+    use rustix::io::Errno;
     let show = |name: &[u8]| shown.join(OsStr::from_bytes(name)).display().to_string();
     let mut children: Vec<Child> = Vec::new();
     let mut buf = Vec::with_capacity(32 * 1024);
@@ -392,7 +388,9 @@ fn walk(
         let item = match item {
             Ok(i) => i,
             Err(e) => {
-                warnings.push(format!("cannot list '{}': {e}", shown.display()));
+                out.warnings
+                    .push(format!("cannot list '{}': {e}", shown.display()));
+                out.incomplete = true;
                 break;
             }
         };
@@ -419,8 +417,12 @@ fn walk(
                     kind = FileType::from_raw_mode(u32::from(st.stx_mode));
                     stat = Some(st);
                 }
+                // Deleted since it was listed.
+                Err(Errno::NOENT) => continue,
                 Err(e) => {
-                    warnings.push(format!("skipped '{}': {e}", show(bytes)));
+                    out.warnings
+                        .push(format!("cannot read '{}': {e}", show(bytes)));
+                    out.incomplete = true;
                     continue;
                 }
             }
@@ -446,13 +448,15 @@ fn walk(
                             + i64::from(st.stx_ctime.tv_nsec),
                     },
                 })),
-                Err(m) => warnings.push(format!("skipped an item: {m}")),
+                Err(m) => out.warnings.push(format!("skipped an item: {m}")),
             },
-            (FileType::Symlink, _) => warnings.push(format!(
+            (FileType::Symlink, _) => out.warnings.push(format!(
                 "skipped '{}': symbolic links are not followed or copied",
                 show(bytes)
             )),
-            _ => warnings.push(format!("skipped '{}': not a regular file", show(bytes))),
+            _ => out
+                .warnings
+                .push(format!("skipped '{}': not a regular file", show(bytes))),
         }
     }
     // Every child's path is `rel/` (nothing at the top) and then its name.
@@ -462,25 +466,23 @@ fn walk(
         .iter()
         .filter(|c| matches!(c, Child::Folder(..)))
         .count();
-    let walk_folder =
-        |name: &CStr, rel: &[u8], entries: &mut Vec<Entry>, warnings: &mut Vec<String>| {
-            let shown = shown.join(OsStr::from_bytes(name.to_bytes()));
-            match rustix::fs::openat(
-                dir,
-                name,
-                rustix::fs::OFlags::RDONLY
-                    | rustix::fs::OFlags::DIRECTORY
-                    | rustix::fs::OFlags::NOFOLLOW
-                    | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            ) {
-                Ok(fd) => walk(&File::from(fd), &shown, rel, entries, warnings),
-                Err(e) => warnings.push(format!("cannot list '{}': {e}", shown.display())),
+    let walk_folder = |name: &CStr, rel: &[u8], out: &mut Listing| {
+        let shown = shown.join(OsStr::from_bytes(name.to_bytes()));
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+            Ok(fd) => walk(&File::from(fd), &shown, rel, out),
+            // Deleted since it was listed.
+            Err(Errno::NOENT) => {}
+            Err(e) => {
+                out.warnings
+                    .push(format!("cannot list '{}': {e}", shown.display()));
+                out.incomplete = true;
             }
-        };
+        }
+    };
     // Walk the sub-folders (in parallel when there are several), then splice
     // their listings in between the files, in order.
-    let mut walked: std::vec::IntoIter<(Vec<Entry>, Vec<String>)> = if folders > 1 {
+    let mut walked: std::vec::IntoIter<Listing> = if folders > 1 {
         children
             .par_iter()
             .filter_map(|c| match c {
@@ -488,10 +490,9 @@ fn walk(
                 Child::File(_) => None,
             })
             .map(|(name, rel)| {
-                let mut e = Vec::new();
-                let mut w = Vec::new();
-                walk_folder(name, rel, &mut e, &mut w);
-                (e, w)
+                let mut listing = Listing::default();
+                walk_folder(name, rel, &mut listing);
+                listing
             })
             .collect::<Vec<_>>()
             .into_iter()
@@ -500,13 +501,14 @@ fn walk(
     };
     for child in children {
         match child {
-            Child::File(entry) => entries.push(entry),
+            Child::File(entry) => out.entries.push(entry),
             Child::Folder(name, rel) => match walked.next() {
-                Some((e, w)) => {
-                    entries.extend(e);
-                    warnings.extend(w);
+                Some(listing) => {
+                    out.entries.extend(listing.entries);
+                    out.warnings.extend(listing.warnings);
+                    out.incomplete |= listing.incomplete;
                 }
-                None => walk_folder(&name, &rel, entries, warnings),
+                None => walk_folder(&name, &rel, out),
             },
         }
     }
@@ -782,6 +784,7 @@ impl Store for LocalStore {
                         exists: false,
                         entries: Vec::new(),
                         warnings: vec![format!("'{prefix}' is not a plain folder; nothing listed")],
+                        incomplete: false,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Listing::default()),
@@ -796,7 +799,7 @@ impl Store for LocalStore {
                 opened => opened,
             }
             .map_err(|e| io_err(&inner.desc(), "list", &prefix.to_string(), e))?;
-            walk(&dir, &abs, b"", &mut listing.entries, &mut listing.warnings);
+            walk(&dir, &abs, b"", &mut listing);
             Ok(listing)
         })
         .await
@@ -1237,8 +1240,8 @@ mod tests {
         let root = dir.path();
         // `a.b` sorts before `a/x` ('.' < '/') though the folder `a` sorts
         // before the name `a.b`; `a0` sorts after both ('0' > '/').
-        // Below `c`, the file `d` is a prefix of the folder `de`, which sorts
-        // after `d.x` ('.' < 'e'), and the folder `d` would sort after both.
+        // Below `c`, the file `d` is a prefix of the file `d.x` and of the
+        // folders `dd` and `de`, which sort after `d.x` ('.' < 'd').
         for name in [
             "a/x", "a/y/z", "a/y.1", "a.b", "a0", "b", "#1", "a/y/z2", "c/de/f", "c/d", "c/d.x",
             "c/dd/e/f",
@@ -1247,17 +1250,11 @@ mod tests {
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(&path, name).unwrap();
         }
-        let mut entries = Vec::new();
-        let mut warnings = Vec::new();
-        walk(
-            &File::open(root).unwrap(),
-            root,
-            b"",
-            &mut entries,
-            &mut warnings,
-        );
-        assert!(warnings.is_empty(), "{warnings:?}");
-        let listed: Vec<ItemPath> = entries.into_iter().map(|e| e.path).collect();
+        let mut listing = Listing::default();
+        walk(&File::open(root).unwrap(), root, b"", &mut listing);
+        assert!(listing.warnings.is_empty(), "{:?}", listing.warnings);
+        assert!(!listing.incomplete);
+        let listed: Vec<ItemPath> = listing.entries.into_iter().map(|e| e.path).collect();
         let mut sorted = listed.clone();
         sorted.sort();
         assert_eq!(listed, sorted);

@@ -96,6 +96,9 @@ pub struct Listing {
     pub entries: Vec<Entry>,
     /// Items skipped (links, special files, unreadable folders), one sentence each.
     pub warnings: Vec<String>,
+    /// A folder or an item could not be read, so items may be missing from
+    /// `entries` that still exist: nothing missing may be taken as deleted.
+    pub incomplete: bool,
 }
 
 /// A staged item: written under a temporary name, not yet in place, or (on

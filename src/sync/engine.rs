@@ -876,7 +876,23 @@ impl SyncEngine {
         // Plan: what changed since the manifest, without reading unchanged content.
         let listed_nothing = listing.entries.is_empty();
         let listed = listing.entries.len();
-        let (candidates, deletes, unchanged) = classify(listing.entries, &manifest);
+        let (candidates, mut deletes, unchanged) = classify(listing.entries, &manifest);
+        // Like rsync after an I/O error: an item missing from a listing that
+        // could not read everything may still exist, so nothing is deleted.
+        let held_back = if listing.incomplete {
+            std::mem::take(&mut deletes)
+        } else {
+            Vec::new()
+        };
+        if !held_back.is_empty() {
+            warnings.push(format!(
+                "{}: {} deletions from the replica at {} held back: data/{} could not be listed in full (see the warnings above); they go through on a sync whose listing is complete",
+                d.from.fqdn,
+                held_back.len(),
+                d.to.fqdn,
+                d.module.identity()
+            ));
+        }
         report.items_unchanged += unchanged;
         tracing::debug!(
             module = d.module.short_name(),
@@ -953,7 +969,8 @@ impl SyncEngine {
             report.batches = (batches.len() + delete_batches) as u64;
             report.items_deleted = deletes.len() as u64;
             // The state a dry run reports is the one the pair is in now.
-            report.pending_items = report.items_copied + report.items_deleted;
+            report.pending_items =
+                report.items_copied + report.items_deleted + held_back.len() as u64;
             let pending_bytes = report.bytes_copied;
             report.would_delete = deletes;
             return Ok(pending_bytes);
@@ -1093,7 +1110,7 @@ impl SyncEngine {
             }
         }
         let undeleted = deletes.len() as u64 - report.items_deleted;
-        report.pending_items += undeleted;
+        report.pending_items += undeleted + held_back.len() as u64;
         manifest
             .compact_if_needed(d.dst)
             .await
