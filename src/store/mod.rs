@@ -222,8 +222,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Gets ready for `commit(moves, deletes)` without changing anything, for
     /// example by bringing what it will touch into a cache. The engine calls it
-    /// while `make_durable` runs, which mostly waits for the disk. A hint: the
-    /// default does nothing, and the commit must not depend on it.
+    /// while `make_durable` runs, on another thread. A hint: the default does
+    /// nothing, and the commit must not depend on it.
     async fn prepare_commit(&self, _moves: &[(String, ItemPath)], _deletes: &[ItemPath]) {}
 
     /// Moves staged items into place (replacing what is there) and deletes items.

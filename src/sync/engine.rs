@@ -700,7 +700,7 @@ impl SyncEngine {
         let key = d.journal_key();
         let started = Instant::now();
         d.dst.meta_put(&key, encode(journal)).await?;
-        // While the disk catches up, look up what the commit will touch.
+        // While the batch is flushed, look up what the commit will touch.
         let (durable, ()) = tokio::join!(
             d.dst.make_durable(),
             d.dst.prepare_commit(&journal.moves, &journal.deletes)
