@@ -155,6 +155,18 @@ mod tests {
     use super::ItemPath;
 
     #[test]
+    fn a_listed_name_joins_its_folder_and_is_checked_as_one_segment() {
+        let top = ItemPath::child_of(b"", b"a#1").unwrap();
+        assert_eq!(top.as_bytes(), b"a#1");
+        let below = ItemPath::child_of(b"x/y", b"z").unwrap();
+        assert_eq!(below.as_bytes(), b"x/y/z");
+        assert_eq!(below.leaf(), b"z");
+        for bad in [&b""[..], b".", b"..", b"a/b", b"a\0b"] {
+            assert!(ItemPath::child_of(b"x", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn rejects_escapes() {
         for bad in [
             "",
