@@ -222,6 +222,17 @@ impl FaultyStore {
         })
     }
 
+    /// An engine for `d` whose store of `pool` (under `dir`) fails its `at`-th
+    /// operation of kind `fault`.
+    fn engine(d: &Arc<Deployment>, dir: &Path, pool: &str, fault: Fault, at: u64) -> SyncEngine {
+        let engine = SyncEngine::new(d.clone());
+        engine.set_store(
+            &topology::Fqdn::parse(pool).unwrap(),
+            FaultyStore::new(&dir.join("stores").join(pool), fault, at),
+        );
+        engine
+    }
+
     fn hit(&self, kind: Fault) -> StoreResult<()> {
         if kind == self.fault && self.count.fetch_add(1, Ordering::SeqCst) == self.at {
             return Err(StoreError::Other {
@@ -346,17 +357,12 @@ fn injected_faults_leave_old_or_new_content_and_the_next_sync_converges() {
             let new = tree(&data(dir.path(), A));
 
             // The faulty side: the source for reads and lists, the destination for the rest.
-            let engine = SyncEngine::new(d.clone());
-            let root = |p: &str| dir.path().join("stores").join(p);
             let faulty_pool = if matches!(fault, Fault::List | Fault::Read) {
                 A
             } else {
                 B
             };
-            engine.set_store(
-                &topology::Fqdn::parse(faulty_pool).unwrap(),
-                FaultyStore::new(&root(faulty_pool), fault, at),
-            );
+            let engine = FaultyStore::engine(&d, dir.path(), faulty_pool, fault, at);
             let _ = run(&engine, &options());
             for (path, content) in tree(&replica(dir.path(), B, A)) {
                 let ok = old.get(&path) == Some(&content) || new.get(&path) == Some(&content);
@@ -369,7 +375,7 @@ fn injected_faults_leave_old_or_new_content_and_the_next_sync_converges() {
                 "{fault:?}@{at}: no convergence"
             );
             assert!(report.modules.iter().all(|m| m.error.is_none()));
-            let staging = root(B).join(".poolsync/staging");
+            let staging = dir.path().join("stores").join(B).join(".poolsync/staging");
             assert_eq!(tree(&staging).len(), 0, "{fault:?}@{at}: temporaries left");
         }
     }
@@ -391,14 +397,7 @@ fn a_listing_that_could_not_read_a_folder_deletes_nothing() {
 
     // The source's listing misses the folder g: its 4 items, and f1 (really
     // deleted), are not deleted from the replica; the change is copied.
-    let faulty = |at| {
-        let engine = SyncEngine::new(d.clone());
-        engine.set_store(
-            &topology::Fqdn::parse(A).unwrap(),
-            FaultyStore::new(&dir.path().join("stores").join(A), Fault::PartialList, at),
-        );
-        engine
-    };
+    let faulty = |at| FaultyStore::engine(&d, dir.path(), A, Fault::PartialList, at);
     let what_if = SyncOptions {
         what_if: true,
         ..options()
@@ -444,11 +443,7 @@ fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
     for i in 6..8 {
         std::fs::remove_file(data(dir.path(), A).join(format!("f{i}"))).unwrap();
     }
-    let engine = SyncEngine::new(d.clone());
-    engine.set_store(
-        &topology::Fqdn::parse(A).unwrap(),
-        FaultyStore::new(&dir.path().join("stores").join(A), Fault::Read, 1),
-    );
+    let engine = FaultyStore::engine(&d, dir.path(), A, Fault::Read, 1);
     let report = run(&engine, &options()).unwrap();
     let forward = &report.modules[0];
     assert_eq!((forward.items_copied, forward.items_deleted), (2, 0));
@@ -509,11 +504,7 @@ fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
     run(&SyncEngine::new(d.clone()), &options()).unwrap();
     write_items(dir.path(), 0..6, "v2");
     let root = |p: &str| dir.path().join("stores").join(p);
-    let engine = SyncEngine::new(d.clone());
-    engine.set_store(
-        &topology::Fqdn::parse(B).unwrap(),
-        FaultyStore::new(&root(B), Fault::Commit, 0),
-    );
+    let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Commit, 0);
     assert!(run(&engine, &options()).is_err());
     let staging = root(B).join(".poolsync/staging");
     let staged = tree(&staging);
