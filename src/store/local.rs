@@ -428,15 +428,10 @@ fn walk(dir: &File, shown: &Path, rel: &[u8], out: &mut Listing) {
             }
         }
         match (kind, stat) {
-            (FileType::Directory, _) => {
-                let mut key = Vec::with_capacity(rel.len() + 1 + bytes.len());
-                if !rel.is_empty() {
-                    key.extend_from_slice(rel);
-                    key.push(b'/');
-                }
-                key.extend_from_slice(bytes);
-                children.push(Child::Folder(name.to_owned(), key));
-            }
+            (FileType::Directory, _) => match ItemPath::child_of(rel, bytes) {
+                Ok(path) => children.push(Child::Folder(name.to_owned(), path)),
+                Err(m) => out.warnings.push(format!("skipped a folder: {m}")),
+            },
             (FileType::RegularFile, Some(st)) => match ItemPath::child_of(rel, bytes) {
                 Ok(path) => children.push(Child::File(Entry {
                     path,
@@ -491,7 +486,7 @@ fn walk(dir: &File, shown: &Path, rel: &[u8], out: &mut Listing) {
             })
             .map(|(name, rel)| {
                 let mut listing = Listing::default();
-                walk_folder(name, rel, &mut listing);
+                walk_folder(name, rel.as_bytes(), &mut listing);
                 listing
             })
             .collect::<Vec<_>>()
@@ -508,7 +503,7 @@ fn walk(dir: &File, shown: &Path, rel: &[u8], out: &mut Listing) {
                     out.warnings.extend(listing.warnings);
                     out.incomplete |= listing.incomplete;
                 }
-                None => walk_folder(&name, &rel, out),
+                None => walk_folder(&name, rel.as_bytes(), out),
             },
         }
     }
@@ -518,7 +513,7 @@ fn walk(dir: &File, shown: &Path, rel: &[u8], out: &mut Listing) {
 /// (its name and its path below the listed prefix).
 enum Child {
     File(Entry),
-    Folder(CString, Vec<u8>),
+    Folder(CString, ItemPath),
 }
 
 impl Child {
@@ -539,7 +534,7 @@ impl Child {
     fn name(&self, skip: usize) -> (&[u8], bool) {
         match self {
             Child::File(entry) => (entry.path.as_bytes().get(skip..).unwrap_or_default(), false),
-            Child::Folder(_, rel) => (rel.get(skip..).unwrap_or_default(), true),
+            Child::Folder(_, rel) => (rel.as_bytes().get(skip..).unwrap_or_default(), true),
         }
     }
 }
