@@ -106,12 +106,39 @@ enum Op {
     },
 }
 
+/// Paths of one to three segments over few names, so that an item often takes
+/// the name of a folder ("a" and "a/x") or of a file ("a/x" and "a/x/v").
 fn path_strategy() -> impl Strategy<Value = String> {
     (
         prop::sample::select(vec!["a", "b", "c d", "e#1"]),
         prop::sample::select(vec!["x", "y.json", "z#2", "w 1", "v"]),
+        prop::sample::select(vec!["v", "x"]),
+        prop::sample::select(vec![1, 2, 2, 2, 3]),
     )
-        .prop_map(|(d, f)| format!("{d}/{f}"))
+        .prop_map(|(d, f, g, depth)| match depth {
+            1 => d.to_string(),
+            2 => format!("{d}/{f}"),
+            _ => format!("{d}/{f}/{g}"),
+        })
+}
+
+/// Makes room for an item at `path` below `root`, as a user replacing a file
+/// by a folder (or the reverse) would: removes a file where a folder of the
+/// path must be, and a folder where the item must be.
+fn make_room(root: &Path, path: &str) {
+    let mut at = root.to_path_buf();
+    let segments: Vec<&str> = path.split('/').collect();
+    for segment in &segments[..segments.len() - 1] {
+        at.push(segment);
+        if at.is_file() {
+            std::fs::remove_file(&at).unwrap();
+        }
+    }
+    let item = root.join(path);
+    if item.is_dir() {
+        std::fs::remove_dir_all(&item).unwrap();
+    }
+    std::fs::create_dir_all(item.parent().unwrap()).unwrap();
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -131,9 +158,8 @@ fn apply(dir: &Path, op: &Op) {
             path,
             content,
         } => {
-            let f = pool_dir(*pool).join(path);
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::fs::write(f, content).unwrap();
+            make_room(&pool_dir(*pool), path);
+            std::fs::write(pool_dir(*pool).join(path), content).unwrap();
         }
         Op::Delete { pool, pick } => {
             let files: Vec<String> = tree(&pool_dir(*pool)).into_keys().collect();
@@ -143,12 +169,18 @@ fn apply(dir: &Path, op: &Op) {
         }
         Op::Rename { pool, pick, to } => {
             let files: Vec<String> = tree(&pool_dir(*pool)).into_keys().collect();
-            if !files.is_empty() {
-                let from = pool_dir(*pool).join(&files[pick % files.len()]);
-                let to = pool_dir(*pool).join(to);
-                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-                std::fs::rename(from, to).unwrap();
+            let Some(picked) = files.get(pick % files.len().max(1)) else {
+                return;
+            };
+            // Onto itself, or where the room it needs would remove it first.
+            if to == picked
+                || to.starts_with(&format!("{picked}/"))
+                || picked.starts_with(&format!("{to}/"))
+            {
+                return;
             }
+            make_room(&pool_dir(*pool), to);
+            std::fs::rename(pool_dir(*pool).join(picked), pool_dir(*pool).join(to)).unwrap();
         }
     }
 }
@@ -489,6 +521,72 @@ fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
     let counts = |m: &poolsync::sync::DirectionReport| (m.items_copied, m.items_deleted, m.batches);
     assert_eq!(counts(&report.modules[0]), (5, 2, 3));
     assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
+    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
+}
+
+#[test]
+fn an_item_and_a_folder_that_trade_places_sync_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = pair_deployment(dir.path(), 10);
+    let src = data(dir.path(), A);
+    write_items(dir.path(), 0..3, "v1");
+    std::fs::create_dir_all(src.join("k/l")).unwrap();
+    std::fs::write(src.join("k/l/f"), "in a folder").unwrap();
+    std::fs::write(src.join("k/g"), "in a folder too").unwrap();
+    std::fs::write(src.join("m"), "a file").unwrap();
+    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+
+    // The folder k becomes a file, the file m a folder.
+    std::fs::remove_dir_all(src.join("k")).unwrap();
+    std::fs::write(src.join("k"), "now a file").unwrap();
+    std::fs::remove_file(src.join("m")).unwrap();
+    std::fs::create_dir_all(src.join("m/n")).unwrap();
+    std::fs::write(src.join("m/n/o"), "now in a folder").unwrap();
+
+    let predicted = run(
+        &SyncEngine::new(d.clone()),
+        &SyncOptions {
+            what_if: true,
+            ..options()
+        },
+    )
+    .unwrap();
+    let report = run(&SyncEngine::new(d), &options()).unwrap();
+    let forward = &report.modules[0];
+    assert!(forward.error.is_none(), "{:?}", forward.error);
+    // The three deletions go with the copies that need the room: one batch.
+    assert_eq!(
+        (forward.items_copied, forward.items_deleted, forward.batches),
+        (2, 3, 1)
+    );
+    let counts = |m: &poolsync::sync::DirectionReport| (m.items_copied, m.items_deleted, m.batches);
+    assert_eq!(counts(&predicted.modules[0]), counts(forward));
+    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&src));
+}
+
+#[test]
+fn a_batch_that_cannot_be_finished_is_dropped_not_replayed_for_ever() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = pair_deployment(dir.path(), 10);
+    write_items(dir.path(), 0..4, "v1");
+    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    write_items(dir.path(), 0..2, "v2");
+    // The commit fails after its journal was written: the journal stays.
+    let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Commit, 0);
+    assert!(run(&engine, &options()).is_err());
+    // Replaying it fails too: it is dropped with a warning, and the same sync
+    // copies the items again.
+    let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Commit, 0);
+    let report = run(&engine, &options()).unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("could not be finished and was dropped")),
+        "{:?}",
+        report.warnings
+    );
+    assert_eq!(report.modules[0].items_copied, 2);
     assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
 }
 

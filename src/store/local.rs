@@ -298,9 +298,12 @@ impl Inner {
             if fd < 0 {
                 let e = io::Error::last_os_error();
                 return Err(match e.raw_os_error() {
-                    Some(libc::ELOOP | libc::ENOTDIR) => io::Error::other(format!(
-                        "'{dir}' is not a plain folder (a link or a file); refusing to write through it"
-                    )),
+                    Some(libc::ELOOP | libc::ENOTDIR) => io::Error::new(
+                        io::ErrorKind::NotADirectory,
+                        format!(
+                            "'{dir}' is not a plain folder (a link or a file); refusing to write through it"
+                        ),
+                    ),
                     _ => e,
                 });
             }
@@ -355,6 +358,16 @@ fn rename_all(
         if moved != 0 {
             let e = io::Error::last_os_error();
             // NotFound: moved by an earlier, interrupted run.
+            if matches!(e.raw_os_error(), Some(libc::EISDIR | libc::ENOTEMPTY)) {
+                // The engine deleted what the manifest lists below it: the rest
+                // is not poolsync's.
+                return Err(other(
+                    desc,
+                    format!(
+                        "cannot move '{dest}' into place: a folder of that name holds items the replica's manifest does not list; move them out of the replica, then rerun"
+                    ),
+                ));
+            }
             if e.kind() != io::ErrorKind::NotFound {
                 return Err(io_err(desc, "move into place", &dest.to_string(), e));
             }
@@ -991,11 +1004,78 @@ impl Store for LocalStore {
             // (see release.rs).
             let mut folders = HashMap::new();
             let mut held = Held::default();
-            let mut renames = Vec::new();
+            // Deletes first, then moves: an item may give way to a folder of
+            // the same name, or a folder to an item (the engine puts such
+            // deletions in the batch of the copy that needs the room).
             for (name, dest) in &moves {
                 check_writable(dest).map_err(|m| other(&desc, m))?;
                 check_meta_key(name).map_err(|m| other(&desc, m))?;
             }
+            for path in &deletes {
+                check_writable(path).map_err(|m| other(&desc, m))?;
+            }
+            let mut emptied = BTreeSet::new();
+            for path in &deletes {
+                let Some(parent) = path.parent() else {
+                    continue;
+                };
+                if folders.len() >= OPEN_FOLDERS && !folders.contains_key(&parent) {
+                    folders.clear();
+                }
+                let parent_fd = match inner.open_folder(&parent, false, &mut folders) {
+                    Ok(fd) => fd,
+                    // No folder there (any more): nothing to delete below it. A
+                    // file in its place is one a replayed commit moved in.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                        ) =>
+                    {
+                        continue;
+                    }
+                    Err(e) => return Err(io_err(&desc, "delete", &path.to_string(), e)),
+                };
+                let leaf = CString::new(path.leaf())
+                    .map_err(|_| other(&desc, format!("'{path}' holds a NUL byte")))?;
+                held.hold(parent_fd, &leaf);
+                // SAFETY: an open descriptor and a NUL-terminated name for the call.
+                if unsafe { libc::unlinkat(parent_fd, leaf.as_ptr(), 0) } != 0 {
+                    let e = io::Error::last_os_error();
+                    // A folder in its place is one a replayed commit made for
+                    // the items moved in below it.
+                    if !matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::IsADirectory
+                    ) {
+                        return Err(io_err(&desc, "delete", &path.to_string(), e));
+                    }
+                }
+                emptied.insert(parent);
+            }
+            held.release();
+            // Prune folders the deletes left empty, each before its parent, down to (not
+            // including) the module folder `backup/<pool>/<module>`.
+            while let Some(folder) = emptied.pop_last() {
+                let Some(parent) = folder.parent() else {
+                    continue;
+                };
+                if folder.as_bytes().iter().filter(|b| **b == b'/').count() < 3 {
+                    continue;
+                }
+                folders.remove(&folder);
+                let Ok(parent_fd) = inner.open_folder(&parent, false, &mut folders) else {
+                    continue;
+                };
+                let Ok(leaf) = CString::new(folder.leaf()) else {
+                    continue;
+                };
+                // SAFETY: a valid descriptor and a NUL-terminated name for the call.
+                if unsafe { libc::unlinkat(parent_fd, leaf.as_ptr(), libc::AT_REMOVEDIR) } == 0 {
+                    emptied.insert(parent);
+                }
+            }
+            let mut renames = Vec::new();
             for (name, dest) in &moves {
                 let fail = |action, e| io_err(&desc, action, &dest.to_string(), e);
                 let parent = dest
@@ -1024,57 +1104,6 @@ impl Store for LocalStore {
             }
             rename_all(&inner, &desc, &mut renames, &mut held)?;
             held.release();
-
-            let mut emptied = BTreeSet::new();
-            for path in &deletes {
-                check_writable(path).map_err(|m| other(&desc, m))?;
-            }
-            for path in &deletes {
-                let Some(parent) = path.parent() else {
-                    continue;
-                };
-                if folders.len() >= OPEN_FOLDERS && !folders.contains_key(&parent) {
-                    folders.clear();
-                }
-                let parent_fd = match inner.open_folder(&parent, false, &mut folders) {
-                    Ok(fd) => fd,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(io_err(&desc, "delete", &path.to_string(), e)),
-                };
-                let leaf = CString::new(path.leaf())
-                    .map_err(|_| other(&desc, format!("'{path}' holds a NUL byte")))?;
-                held.hold(parent_fd, &leaf);
-                // SAFETY: an open descriptor and a NUL-terminated name for the call.
-                if unsafe { libc::unlinkat(parent_fd, leaf.as_ptr(), 0) } != 0 {
-                    let e = io::Error::last_os_error();
-                    if e.kind() != io::ErrorKind::NotFound {
-                        return Err(io_err(&desc, "delete", &path.to_string(), e));
-                    }
-                }
-                emptied.insert(parent);
-            }
-            held.release();
-            // Prune folders the deletes left empty, each before its parent, down to (not
-            // including) the module folder `backup/<pool>/<module>`.
-            while let Some(folder) = emptied.pop_last() {
-                let Some(parent) = folder.parent() else {
-                    continue;
-                };
-                if folder.as_bytes().iter().filter(|b| **b == b'/').count() < 3 {
-                    continue;
-                }
-                folders.remove(&folder);
-                let Ok(parent_fd) = inner.open_folder(&parent, false, &mut folders) else {
-                    continue;
-                };
-                let Ok(leaf) = CString::new(folder.leaf()) else {
-                    continue;
-                };
-                // SAFETY: a valid descriptor and a NUL-terminated name for the call.
-                if unsafe { libc::unlinkat(parent_fd, leaf.as_ptr(), libc::AT_REMOVEDIR) } == 0 {
-                    emptied.insert(parent);
-                }
-            }
             Ok(())
         })
         .await

@@ -226,9 +226,13 @@ pub trait Store: Send + Sync + 'static {
     /// nothing, and the commit must not depend on it.
     async fn prepare_commit(&self, _moves: &[(String, ItemPath)], _deletes: &[ItemPath]) {}
 
-    /// Moves staged items into place (replacing what is there) and deletes items.
-    /// Idempotent: a staged item that is gone was already moved; a missing item to
-    /// delete is fine. Only paths below `backup/` may be written or deleted.
+    /// Deletes items, then moves staged items into place (replacing what is
+    /// there). Deletes go first so that an item can give way to a folder of the
+    /// same name, or a folder (emptied by the deletes) to an item. Idempotent: a
+    /// staged item that is gone was already moved; a missing item to delete is
+    /// fine, and so is one whose folder is now an item, or which is now a folder
+    /// (what a replayed commit finds). Only paths below `backup/` may be written
+    /// or deleted.
     async fn commit(&self, moves: &[(String, ItemPath)], deletes: &[ItemPath]) -> StoreResult<()>;
 
     /// Removes staged items by name (ignoring missing ones).

@@ -564,8 +564,17 @@ impl Store for ObjectBackedStore {
     }
 
     async fn commit(&self, moves: &[(String, ItemPath)], deletes: &[ItemPath]) -> StoreResult<()> {
+        for path in deletes.iter().chain(moves.iter().map(|(_, dest)| dest)) {
+            check_writable(path).map_err(|m| self.other(m))?;
+        }
+        for path in deletes {
+            let key = self.item_key(path)?;
+            match self.backend.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.backend_err("delete", &path.to_string(), e)),
+            }
+        }
         for (name, dest) in moves {
-            check_writable(dest).map_err(|m| self.other(m))?;
             let from = self.staging_key(name)?;
             let to = self.item_key(dest)?;
             match self.backend.copy(&from, &to).await {
@@ -574,14 +583,6 @@ impl Store for ObjectBackedStore {
                 Err(e) => return Err(self.backend_err("copy into place", &dest.to_string(), e)),
             }
             let _ = self.backend.delete(&from).await;
-        }
-        for path in deletes {
-            check_writable(path).map_err(|m| self.other(m))?;
-            let key = self.item_key(path)?;
-            match self.backend.delete(&key).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.backend_err("delete", &path.to_string(), e)),
-            }
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{Delta, Manifest, ManifestEntry, decode, encode};
+use super::plan::{batch_byte_limit, classify, in_the_way, partition};
 use super::status::{self, DirectionStatus};
 use super::{DirectionReport, ExportState, ImportState, SyncReport};
 use crate::store::{
@@ -146,12 +147,18 @@ struct Committing {
 }
 
 impl Committing {
+    /// Nothing to commit: every item failed, and no deletion goes with them.
+    fn is_empty(&self) -> bool {
+        self.journal.delta.upserts.is_empty() && self.journal.delta.removes.is_empty()
+    }
+
     /// The batch committed: record it in the manifest and the report.
     fn record(self, manifest: &mut Manifest, report: &mut DirectionReport, opts: &SyncOptions) {
-        if !self.journal.delta.upserts.is_empty() {
+        if !self.is_empty() {
             manifest.committed(&self.journal.delta);
             report.batches += 1;
         }
+        report.items_deleted += self.journal.delta.removes.len() as u64;
         report.items_copied += self.copied;
         report.bytes_copied += self.bytes;
         report.items_unchanged += self.unchanged;
@@ -673,14 +680,25 @@ impl SyncEngine {
     }
 
     /// Recovers an interrupted batch by rolling its journal forward.
-    async fn recover(&self, d: &Direction<'_>) -> StoreResult<()> {
+    async fn recover(&self, d: &Direction<'_>, warnings: &mut Vec<String>) -> StoreResult<()> {
         let key = d.journal_key();
         if let Some(bytes) = d.dst.meta_get(&key).await? {
             if let Some(journal) = decode::<Journal>(&bytes) {
                 let prefix = d.manifest_prefix();
                 if !Manifest::has_log(d.dst, &prefix, journal.delta.seq).await? {
-                    d.dst.commit(&journal.moves, &journal.deletes).await?;
-                    Manifest::write_log(d.dst, &prefix, &journal.delta).await?;
+                    match d.dst.commit(&journal.moves, &journal.deletes).await {
+                        Ok(()) => Manifest::write_log(d.dst, &prefix, &journal.delta).await?,
+                        // Dropping a batch that cannot be finished is safe: the
+                        // manifest still records the items as before, so the
+                        // ones it moved or deleted are checked again (by content)
+                        // and the rest are copied or deleted again. Replaying it
+                        // at every sync would block the pair for good.
+                        Err(e) => warnings.push(format!(
+                            "{} at {}: an interrupted batch could not be finished and was dropped; this sync checks its items again: {e}",
+                            d.module.short_name(),
+                            d.to.fqdn
+                        )),
+                    }
                 }
             }
             // A journal that does not decode was torn while being written: nothing
@@ -838,7 +856,9 @@ impl SyncEngine {
     ) -> Result<u64, DirectionFailure> {
         let settings = &self.settings();
         if !opts.what_if {
-            self.recover(d).await.map_err(DirectionFailure::import)?;
+            self.recover(d, warnings)
+                .await
+                .map_err(DirectionFailure::import)?;
         }
         let data_prefix = d.data_prefix();
         // The walk of the source and the manifest load overlap: one waits on the
@@ -877,6 +897,11 @@ impl SyncEngine {
         let listed_nothing = listing.entries.is_empty();
         let listed = listing.entries.len();
         let (candidates, mut deletes, unchanged) = classify(listing.entries, &manifest);
+        // Deletions a copy needs out of its way (a file that became a folder, or
+        // the reverse) go with that copy, even from an incomplete listing: the
+        // source listed what replaced them.
+        let mut in_the_way = in_the_way(&candidates, &mut deletes);
+        let in_the_way_count = in_the_way.values().map(Vec::len).sum::<usize>();
         // Like rsync after an I/O error: an item missing from a listing that
         // could not read everything may still exist, so nothing is deleted.
         let held_back = if listing.incomplete {
@@ -901,7 +926,7 @@ impl SyncEngine {
             listed,
             recorded = manifest.len(),
             candidates = candidates.len(),
-            deletes = deletes.len(),
+            deletes = deletes.len() + in_the_way_count,
             list_ms = ms(list_time),
             manifest_ms = ms(manifest_time),
             plan_ms = ms(started.elapsed()),
@@ -920,12 +945,11 @@ impl SyncEngine {
                     state = if listing.exists { "empty" } else { "missing" },
                 )));
             }
-            if replica_items >= GUARD_MIN_ITEMS && deletes.len() * 2 > replica_items {
+            let deleting = deletes.len() + in_the_way_count;
+            if replica_items >= GUARD_MIN_ITEMS && deleting * 2 > replica_items {
                 return Err(DirectionFailure::Export(format!(
-                    "refusing to delete {} of the {replica_items} items of the replica at {} (more than half): {folder} at {} shrank that much; check it, then rerun with #{{allow_mass_delete: true}} if that is intended",
-                    deletes.len(),
-                    d.to.fqdn,
-                    d.from.fqdn
+                    "refusing to delete {deleting} of the {replica_items} items of the replica at {} (more than half): {folder} at {} shrank that much; check it, then rerun with #{{allow_mass_delete: true}} if that is intended",
+                    d.to.fqdn, d.from.fqdn
                 )));
             }
         }
@@ -967,11 +991,13 @@ impl SyncEngine {
                 .len()
                 .div_ceil(settings.batch_max_items.max(1) as usize);
             report.batches = (batches.len() + delete_batches) as u64;
-            report.items_deleted = deletes.len() as u64;
+            report.items_deleted = (deletes.len() + in_the_way_count) as u64;
             // The state a dry run reports is the one the pair is in now.
             report.pending_items =
                 report.items_copied + report.items_deleted + held_back.len() as u64;
             let pending_bytes = report.bytes_copied;
+            deletes.extend(in_the_way.into_values().flatten());
+            deletes.sort_unstable();
             report.would_delete = deletes;
             return Ok(pending_bytes);
         }
@@ -1029,6 +1055,15 @@ impl SyncEngine {
                 bytes: 0,
                 unchanged: 0,
             };
+            for entry in batch {
+                if let Some(paths) = in_the_way.remove(&entry.path) {
+                    let journal = &mut committing.journal;
+                    journal
+                        .deletes
+                        .extend(paths.iter().map(|p| replica_prefix.join(p)));
+                    journal.delta.removes.extend(paths);
+                }
+            }
             let mut skipped = false;
             for outcome in outcomes {
                 match outcome {
@@ -1067,7 +1102,7 @@ impl SyncEngine {
                 break;
             }
             done_batches += 1;
-            if committing.journal.delta.upserts.is_empty() {
+            if committing.is_empty() {
                 committing.record(&mut manifest, report, opts);
             } else {
                 in_flight = Some(committing);
@@ -1086,6 +1121,7 @@ impl SyncEngine {
         report.pending_items = remaining.len() as u64 + failed_items;
 
         // Deletions propagate only once every copy of this module has succeeded.
+        let mut deleted = 0u64;
         if report.pending_items == 0 && !opts.cancel.is_cancelled() {
             for chunk in deletes.chunks(settings.batch_max_items.max(1) as usize) {
                 if opts.cancel.is_cancelled() {
@@ -1107,9 +1143,13 @@ impl SyncEngine {
                 manifest.committed(&journal.delta);
                 report.batches += 1;
                 report.items_deleted += chunk.len() as u64;
+                deleted += chunk.len() as u64;
             }
         }
-        let undeleted = deletes.len() as u64 - report.items_deleted;
+        // Deletions left: those of the end, and those in the way of copies that
+        // were not reached (cut short by Ctrl-C or the per-cycle limit).
+        let undeleted = deletes.len() as u64 - deleted
+            + in_the_way.values().map(|p| p.len() as u64).sum::<u64>();
         report.pending_items += undeleted + held_back.len() as u64;
         manifest
             .compact_if_needed(d.dst)
@@ -1125,43 +1165,6 @@ impl SyncEngine {
     }
 }
 
-/// Splits a source listing against a manifest: the items whose metadata changed
-/// (or that are new), the manifest items the source no longer has, and how many
-/// are unchanged, each list in path order. Reads no content.
-///
-/// One merge pass over the listing (sorted here unless the store listed it in
-/// order) and the manifest (kept sorted).
-pub(super) fn classify(
-    mut entries: Vec<Entry>,
-    manifest: &Manifest,
-) -> (Vec<Entry>, Vec<ItemPath>, u64) {
-    if !entries.is_sorted_by(|a, b| a.path < b.path) {
-        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    }
-    let mut candidates: Vec<Entry> = Vec::new();
-    let mut deletes: Vec<ItemPath> = Vec::new();
-    let mut unchanged = 0;
-    let mut recorded = manifest.iter().peekable();
-    for entry in entries {
-        // Recorded items that sort before this one are gone from the source.
-        while let Some((path, _)) = recorded.next_if(|(p, _)| **p < entry.path) {
-            deletes.push(path.clone());
-        }
-        match recorded.next_if(|(p, _)| **p == entry.path) {
-            Some((_, m))
-                if m.size == entry.size
-                    && m.mtime_ns == entry.mtime_ns
-                    && m.token == entry.token =>
-            {
-                unchanged += 1;
-            }
-            _ => candidates.push(entry),
-        }
-    }
-    deletes.extend(recorded.map(|(p, _)| p.clone()));
-    (candidates, deletes, unchanged)
-}
-
 fn item_failure(path: &ItemPath, e: &StoreError) -> String {
     if e.is_not_found() {
         format!("'{path}' disappeared during the sync; it is picked up next time")
@@ -1173,37 +1176,6 @@ fn item_failure(path: &ItemPath, e: &StoreError) -> String {
 /// Milliseconds, with a tenth, for the debug log.
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
-}
-
-/// Bytes in one batch of a module.
-pub fn batch_byte_limit(module: Module, s: &crate::topology::BackupServiceSettings) -> u64 {
-    match module {
-        Module::DataConf => s.max_data_conf_package_size_kb,
-        _ => s.batch_max_kb,
-    }
-    .saturating_mul(1024)
-}
-
-/// Splits items into batches bounded by count and bytes (an item larger than the
-/// byte limit gets a batch of its own).
-fn partition(items: &[Entry], max_items: u64, max_bytes: u64) -> Vec<Vec<Entry>> {
-    let mut batches: Vec<Vec<Entry>> = Vec::new();
-    let mut current: Vec<Entry> = Vec::new();
-    let mut bytes = 0u64;
-    for item in items {
-        if !current.is_empty()
-            && (current.len() as u64 >= max_items || bytes + item.size > max_bytes)
-        {
-            batches.push(std::mem::take(&mut current));
-            bytes = 0;
-        }
-        bytes += item.size;
-        current.push(item.clone());
-    }
-    if !current.is_empty() {
-        batches.push(current);
-    }
-    batches
 }
 
 /// Why a direction failed: on the exporting side (reading the source, the guard)
@@ -1224,32 +1196,5 @@ impl DirectionFailure {
         match self {
             DirectionFailure::Export(m) | DirectionFailure::Import(m) => m,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::ChangeToken;
-
-    fn entry(name: &str, size: u64) -> Entry {
-        Entry {
-            path: ItemPath::parse(name).unwrap(),
-            size,
-            mtime_ns: 0,
-            token: ChangeToken::None,
-        }
-    }
-
-    #[test]
-    fn partition_bounds_count_and_bytes() {
-        let items: Vec<Entry> = (0..7).map(|i| entry(&format!("f{i}"), 10)).collect();
-        let b = partition(&items, 3, 1000);
-        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 1]);
-        let b = partition(&items, 100, 25);
-        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 2, 1]);
-        let big = vec![entry("a", 5), entry("huge", 500), entry("b", 5)];
-        let b = partition(&big, 100, 100);
-        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 1, 1]);
     }
 }

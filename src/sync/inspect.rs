@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::engine::{Direction, batch_byte_limit, classify};
+use super::engine::Direction;
 use super::manifest::Manifest;
+use super::plan::{batch_byte_limit, classify};
 use super::status::{self, DirectionStatus};
 use super::{ExportState, ImportState, SyncEngine, SyncError};
 use crate::store::{Hash, ItemPath, Store, StoreResult};
