@@ -591,6 +591,33 @@ fn a_batch_that_cannot_be_finished_is_dropped_not_replayed_for_ever() {
 }
 
 #[test]
+fn a_sync_whose_last_flush_fails_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = pair_deployment(dir.path(), 10);
+    write_items(dir.path(), 0..4, "v1");
+    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    // Nothing to copy, but the status records written at B must still be
+    // flushed; that flush fails.
+    let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Durable, 0);
+    let Err(SyncError::Failed(report)) = run(&engine, &options()) else {
+        panic!("the failed flush went unreported");
+    };
+    for m in &report.modules {
+        let into_b = m.to.as_str() == B;
+        assert_eq!(
+            m.error.is_some(),
+            into_b,
+            "{} -> {}: {:?}",
+            m.from,
+            m.to,
+            m.error
+        );
+    }
+    let forward = report.modules.iter().find(|m| m.to.as_str() == B).unwrap();
+    assert!(forward.error.as_deref().unwrap().contains("power loss"));
+}
+
+#[test]
 fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
     // Versions before the shard folders staged in .poolsync/staging/ itself.
     // A commit that failed after its journal was durable left the journal and

@@ -445,6 +445,21 @@ impl SyncEngine {
                     .await;
                 report.modules.push(r);
             }
+            // One flush per store makes the last batches' renames and logs, and
+            // the status records just written, durable.
+            if !opts.what_if {
+                for (at, store) in [(pool, &pool_store), (partner, &partner_store)] {
+                    if let Err(e) = store.make_durable().await {
+                        for m in report.modules.iter_mut().filter(|m| m.to == at.fqdn) {
+                            m.error.get_or_insert(format!(
+                                "the sync's last changes at {} may not survive a power loss: {e}",
+                                at.fqdn
+                            ));
+                            m.export_status = ExportState::ErrorState;
+                        }
+                    }
+                }
+            }
 
             // Interrupted only if work was left undone: a Ctrl-C that lands after the
             // last batch committed changes nothing, and the report stands.
@@ -1155,12 +1170,8 @@ impl SyncEngine {
             .compact_if_needed(d.dst)
             .await
             .map_err(DirectionFailure::import)?;
-        if report.batches > 0 {
-            d.dst
-                .make_durable()
-                .await
-                .map_err(DirectionFailure::import)?;
-        }
+        // The last batch's renames and log become durable with the status
+        // records, at the end of the sync (`sync_pair`).
         Ok(pending_bytes)
     }
 }
