@@ -11,7 +11,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::io::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::io::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -297,15 +297,34 @@ impl Inner {
             }
             if fd < 0 {
                 let e = io::Error::last_os_error();
-                return Err(match e.raw_os_error() {
-                    Some(libc::ELOOP | libc::ENOTDIR) => io::Error::new(
-                        io::ErrorKind::NotADirectory,
-                        format!(
-                            "'{dir}' is not a plain folder (a link or a file); refusing to write through it"
-                        ),
-                    ),
-                    _ => e,
+                if !matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) {
+                    return Err(e);
+                }
+                // Opening a link with O_DIRECTORY fails with ENOTDIR too. Only a
+                // regular file in the way keeps that kind (a commit's deletes
+                // take it as "nothing below"); a link is refused outright.
+                // SAFETY: `parent_fd` stays open for the duration of the call.
+                let parent = unsafe { BorrowedFd::borrow_raw(parent_fd) };
+                let file_in_the_way = rustix::fs::statat(
+                    parent,
+                    leaf.as_c_str(),
+                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .is_ok_and(|st| {
+                    rustix::fs::FileType::from_raw_mode(st.st_mode)
+                        == rustix::fs::FileType::RegularFile
                 });
+                let kind = if file_in_the_way {
+                    io::ErrorKind::NotADirectory
+                } else {
+                    io::ErrorKind::Other
+                };
+                return Err(io::Error::new(
+                    kind,
+                    format!(
+                        "'{dir}' is not a plain folder (a link or a file); refusing to write through it"
+                    ),
+                ));
             }
             // SAFETY: the kernel returned a fresh descriptor that we now own.
             open.insert(dir.clone(), unsafe { File::from_raw_fd(fd) });
