@@ -618,6 +618,38 @@ fn a_sync_whose_last_flush_fails_says_so() {
 }
 
 #[test]
+fn a_rebuilt_manifest_is_kept_when_the_sync_that_rebuilt_it_stops_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = pair_deployment(dir.path(), 4);
+    write_items(dir.path(), 0..8, "v1");
+    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    // The replica's manifest is lost; then the source loses two items and
+    // three change.
+    let meta = dir
+        .path()
+        .join("stores")
+        .join(B)
+        .join(".poolsync/meta/replicas");
+    assert!(meta.is_dir());
+    std::fs::remove_dir_all(&meta).unwrap();
+    for i in 6..8 {
+        std::fs::remove_file(data(dir.path(), A).join(format!("f{i}"))).unwrap();
+    }
+    write_items(dir.path(), 0..3, "v2!");
+    // The sync that rebuilds the manifest fails one read: its deletions wait.
+    let engine = FaultyStore::engine(&d, dir.path(), A, Fault::Read, 1);
+    let report = run(&engine, &options()).unwrap();
+    let forward = &report.modules[0];
+    assert_eq!(forward.items_deleted, 0);
+    assert!(forward.pending_items >= 3, "{}", forward.pending_items);
+    assert!(report.warnings.iter().any(|w| w.contains("rebuilt it")));
+    // The next sync still knows the replica held f6 and f7, and deletes them.
+    let report = run(&SyncEngine::new(d), &options()).unwrap();
+    assert_eq!(report.modules[0].items_deleted, 2);
+    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
+}
+
+#[test]
 fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
     // Versions before the shard folders staged in .poolsync/staging/ itself.
     // A commit that failed after its journal was durable left the journal and

@@ -906,6 +906,15 @@ impl SyncEngine {
             self.rebuild_from_replica(d, &mut manifest, warnings)
                 .await
                 .map_err(DirectionFailure::import)?;
+            // Saved at once: if this sync stops early, the next one must still
+            // know the items it found (and delete those the source lost), not
+            // start from the logs of this run's batches alone.
+            if !opts.what_if && !manifest.is_empty() {
+                manifest
+                    .compact(d.dst)
+                    .await
+                    .map_err(DirectionFailure::import)?;
+            }
         }
 
         // Plan: what changed since the manifest, without reading unchanged content.

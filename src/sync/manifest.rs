@@ -358,6 +358,11 @@ impl Manifest {
         if !self.needs_compaction() {
             return Ok(());
         }
+        self.compact(store).await
+    }
+
+    /// Folds the logs into a new snapshot, makes it durable, then removes them.
+    pub async fn compact(&mut self, store: &dyn Store) -> StoreResult<()> {
         self.fold();
         let snapshot = SnapshotRef {
             seq: self.seq,
