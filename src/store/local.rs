@@ -395,6 +395,14 @@ fn rename_all(
     Ok(())
 }
 
+/// A `statx` time in nanoseconds since the epoch, saturating: a time past
+/// the year 2262 (any user can set one) must not overflow.
+fn statx_ns(t: &rustix::fs::StatxTimestamp) -> i64 {
+    t.tv_sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(i64::from(t.tv_nsec))
+}
+
 /// Lists the open folder `dir` recursively, sub-folders in parallel, into `out`:
 /// the entries in the byte order of their full paths (the order the sync engine
 /// merges in), a warning per item skipped, and `incomplete` when a folder or an
@@ -468,11 +476,10 @@ fn walk(dir: &File, shown: &Path, rel: &[u8], out: &mut Listing) {
                 Ok(path) => children.push(Child::File(Entry {
                     path,
                     size: st.stx_size,
-                    mtime_ns: st.stx_mtime.tv_sec * 1_000_000_000 + i64::from(st.stx_mtime.tv_nsec),
+                    mtime_ns: statx_ns(&st.stx_mtime),
                     token: ChangeToken::Inode {
                         ino: st.stx_ino,
-                        ctime_ns: st.stx_ctime.tv_sec * 1_000_000_000
-                            + i64::from(st.stx_ctime.tv_nsec),
+                        ctime_ns: statx_ns(&st.stx_ctime),
                     },
                 })),
                 Err(m) => out.warnings.push(format!("skipped an item: {m}")),
@@ -1302,6 +1309,30 @@ mod tests {
         sorted.sort();
         assert_eq!(listed, sorted);
         assert_eq!(listed.len(), 12);
+    }
+
+    #[test]
+    fn a_time_past_2262_is_listed_without_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("far");
+        fs::write(&path, "x").unwrap();
+        let year_2300 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(10_413_792_000);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(year_2300)
+            .unwrap();
+        let mut listing = Listing::default();
+        walk(
+            &File::open(dir.path()).unwrap(),
+            dir.path(),
+            b"",
+            &mut listing,
+        );
+        assert!(listing.warnings.is_empty(), "{:?}", listing.warnings);
+        assert_eq!(listing.entries.len(), 1);
+        assert_eq!(listing.entries[0].mtime_ns, i64::MAX);
     }
 
     /// Every file and folder below `root` outside `.poolsync/`, with contents.
