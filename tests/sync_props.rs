@@ -650,6 +650,39 @@ fn a_rebuilt_manifest_is_kept_when_the_sync_that_rebuilt_it_stops_early() {
 }
 
 #[test]
+fn what_if_predicts_an_unreadable_item_as_the_sync_meets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = pair_deployment(dir.path(), 10);
+    write_items(dir.path(), 0..8, "v1");
+    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    // Three items change at the same size (so what_if reads them), two go.
+    write_items(dir.path(), 0..3, "v2");
+    for i in 6..8 {
+        std::fs::remove_file(data(dir.path(), A).join(format!("f{i}"))).unwrap();
+    }
+    // The first read of the source fails, in the dry run and in the sync.
+    let what_if = SyncOptions {
+        what_if: true,
+        ..options()
+    };
+    let engine = FaultyStore::engine(&d, dir.path(), A, Fault::Read, 0);
+    let predicted = run(&engine, &what_if).expect("one unreadable item is not fatal");
+    assert!(
+        predicted
+            .warnings
+            .iter()
+            .any(|w| w.contains("injected Read fault"))
+    );
+    let engine = FaultyStore::engine(&d, dir.path(), A, Fault::Read, 0);
+    let report = run(&engine, &options()).unwrap();
+    let counts = |m: &poolsync::sync::DirectionReport| (m.items_copied, m.items_deleted, m.batches);
+    // Two copied; the deletions wait for the item that failed.
+    assert_eq!(counts(&report.modules[0]), (2, 0, 1));
+    assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
+    assert_eq!(report.modules[0].pending_items, 3);
+}
+
+#[test]
 fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
     // Versions before the shard folders staged in .poolsync/staging/ itself.
     // A commit that failed after its journal was durable left the journal and

@@ -988,15 +988,28 @@ impl SyncEngine {
         }
 
         if opts.what_if {
+            // Items the real sync could not read either: each fails (a
+            // warning), stays pending and holds back the deletions at the end.
+            let mut unreadable = 0u64;
             for entry in &candidates {
+                if let Some(p) = &opts.progress {
+                    p.advance(1, entry.size);
+                }
                 let changed = match manifest.get(&entry.path) {
                     Some(m) if m.size == entry.size => {
-                        let (_, hash) = d
-                            .src
-                            .hash(&data_prefix.join(&entry.path))
-                            .await
-                            .map_err(DirectionFailure::export)?;
-                        hash != m.hash
+                        match d.src.hash(&data_prefix.join(&entry.path)).await {
+                            Ok((_, hash)) => hash != m.hash,
+                            Err(e) => {
+                                warnings.push(format!(
+                                    "{} -> {}: {}",
+                                    d.from.fqdn,
+                                    d.to.fqdn,
+                                    item_failure(&entry.path, &e)
+                                ));
+                                unreadable += 1;
+                                continue;
+                            }
+                        }
                     }
                     _ => true,
                 };
@@ -1007,18 +1020,22 @@ impl SyncEngine {
                 } else {
                     report.items_unchanged += 1;
                 }
-                if let Some(p) = &opts.progress {
-                    p.advance(1, entry.size);
-                }
             }
+            let waiting = if unreadable > 0 {
+                std::mem::take(&mut deletes)
+            } else {
+                Vec::new()
+            };
             let delete_batches = deletes
                 .len()
                 .div_ceil(settings.batch_max_items.max(1) as usize);
             report.batches = (batches.len() + delete_batches) as u64;
             report.items_deleted = (deletes.len() + in_the_way_count) as u64;
             // The state a dry run reports is the one the pair is in now.
-            report.pending_items =
-                report.items_copied + report.items_deleted + held_back.len() as u64;
+            report.pending_items = report.items_copied
+                + report.items_deleted
+                + unreadable
+                + (waiting.len() + held_back.len()) as u64;
             let pending_bytes = report.bytes_copied;
             deletes.extend(in_the_way.into_values().flatten());
             deletes.sort_unstable();
@@ -1038,6 +1055,7 @@ impl SyncEngine {
         // batch N+1 is copied into staging. Commits stay one at a time and in order.
         let mut seq = manifest.next_seq();
         let mut in_flight: Option<Committing> = None;
+        let mut dropped_deletes = 0u64;
         for batch in &batches {
             if opts.cancel.is_cancelled() {
                 break;
@@ -1115,7 +1133,9 @@ impl SyncEngine {
                 }
             }
             if skipped || opts.cancel.is_cancelled() {
-                // Interrupted inside the batch: drop it whole; the next run redoes it.
+                // Interrupted inside the batch: drop it whole; the next run redoes it
+                // (the deletions in the way of its copies too).
+                dropped_deletes += committing.journal.delta.removes.len() as u64;
                 let names: Vec<String> = committing
                     .journal
                     .moves
@@ -1173,6 +1193,7 @@ impl SyncEngine {
         // Deletions left: those of the end, and those in the way of copies that
         // were not reached (cut short by Ctrl-C or the per-cycle limit).
         let undeleted = deletes.len() as u64 - deleted
+            + dropped_deletes
             + in_the_way.values().map(|p| p.len() as u64).sum::<u64>();
         report.pending_items += undeleted + held_back.len() as u64;
         manifest
