@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use poolsync::store::{
     ByteStream, Hash, ItemPath, Listing, LocalStore, LockHolder, StageWriter, Staged, Store,
-    StoreError, StoreLock, StoreResult,
+    StoreError, StoreLocation, StoreLock, StoreResult,
 };
 use poolsync::sync::{SyncEngine, SyncError, SyncOptions, SyncReport};
 use poolsync::topology::{self, Deployment, Module, ModuleSelection};
@@ -238,7 +238,7 @@ pub enum Fault {
 
 /// A store that fails its `n`-th operation of one kind.
 pub struct FaultyStore {
-    inner: LocalStore,
+    inner: Arc<dyn Store>,
     fault: Fault,
     at: u64,
     count: AtomicU64,
@@ -246,8 +246,12 @@ pub struct FaultyStore {
 
 impl FaultyStore {
     fn new(root: &Path, fault: Fault, at: u64) -> Arc<FaultyStore> {
+        FaultyStore::wrap(Arc::new(LocalStore::open(root).unwrap()), fault, at)
+    }
+
+    fn wrap(inner: Arc<dyn Store>, fault: Fault, at: u64) -> Arc<FaultyStore> {
         Arc::new(FaultyStore {
-            inner: LocalStore::open(root).unwrap(),
+            inner,
             fault,
             at,
             count: AtomicU64::new(0),
@@ -302,6 +306,9 @@ impl Store for FaultyStore {
     async fn hash(&self, path: &ItemPath) -> StoreResult<(u64, Hash)> {
         self.hit(Fault::Read)?;
         self.inner.hash(path).await
+    }
+    fn writes_in_place(&self) -> bool {
+        self.inner.writes_in_place()
     }
     async fn stage_writer(&self, name: &str) -> StoreResult<Box<dyn StageWriter>> {
         self.hit(Fault::Stage)?;
@@ -680,6 +687,57 @@ fn what_if_predicts_an_unreadable_item_as_the_sync_meets_it() {
     assert_eq!(counts(&report.modules[0]), (2, 0, 1));
     assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
     assert_eq!(report.modules[0].pending_items, 3);
+}
+
+#[test]
+fn an_object_replica_forgets_nothing_a_dropped_batch_wrote_in_place() {
+    use futures::TryStreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Batches of 2, so that batch 2 is copied while batch 1 commits.
+    let d = pair_deployment(dir.path(), 2);
+    let location = StoreLocation::Memory("props-in-place-b".into());
+    let b = poolsync::store::open_store(&location).unwrap();
+    let engine_with = |store: Arc<dyn Store>| {
+        let engine = SyncEngine::new(d.clone());
+        engine.set_store(&topology::Fqdn::parse(B).unwrap(), store);
+        engine
+    };
+    let replica_tree = |store: &Arc<dyn Store>| {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let prefix = ItemPath::parse(format!("backup/{A}/{MODULE}")).unwrap();
+            let mut out = BTreeMap::new();
+            for e in store.list(&prefix).await.unwrap().entries {
+                let bytes: Vec<Bytes> = store
+                    .read(&prefix.join(&e.path))
+                    .await
+                    .unwrap()
+                    .try_collect()
+                    .await
+                    .unwrap();
+                out.insert(e.path.to_string(), bytes.concat());
+            }
+            out
+        })
+    };
+    write_items(dir.path(), 0..4, "v1");
+    run(&engine_with(b.clone()), &options()).unwrap();
+    // f0 and f1 change (batch 1), f2 changes at the same size and n is new
+    // (batch 2). Batch 1 fails to commit, so batch 2, already written in
+    // place, is dropped.
+    write_items(dir.path(), 0..3, "v2");
+    std::fs::write(data(dir.path(), A).join("n"), "new").unwrap();
+    let faulty = FaultyStore::wrap(b.clone(), Fault::Commit, 0);
+    assert!(run(&engine_with(faulty), &options()).is_err());
+    // Then f2 changes back to v1, and n is deleted, at the source.
+    std::fs::write(data(dir.path(), A).join("f2"), "v1-2").unwrap();
+    std::fs::remove_file(data(dir.path(), A).join("n")).unwrap();
+    run(&engine_with(b.clone()), &options()).unwrap();
+    assert_eq!(replica_tree(&b), {
+        let mut t = tree(&data(dir.path(), A));
+        t.retain(|k, _| !k.starts_with('.'));
+        t
+    });
 }
 
 #[test]

@@ -158,6 +158,13 @@ pub trait Store: Send + Sync + 'static {
     /// Streams an item's content.
     async fn read(&self, path: &ItemPath) -> StoreResult<ByteStream>;
 
+    /// Whether [`Store::stage_from`] writes items straight to their final path
+    /// (see [`Staged::in_place`]). The engine then records which paths a batch
+    /// may write before it stages them, since nothing can be discarded.
+    fn writes_in_place(&self) -> bool {
+        false
+    }
+
     /// Opens a writer for a new staged item called `name` in the metadata area.
     async fn stage_writer(&self, name: &str) -> StoreResult<Box<dyn StageWriter>>;
 

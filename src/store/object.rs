@@ -559,6 +559,10 @@ impl Store for ObjectBackedStore {
         self.write_in_place(source, path, name, dest).await
     }
 
+    fn writes_in_place(&self) -> bool {
+        true
+    }
+
     async fn make_durable(&self) -> StoreResult<()> {
         Ok(()) // a completed PUT is durable
     }

@@ -208,6 +208,11 @@ impl Direction<'_> {
     pub(super) fn journal_key(&self) -> String {
         format!("journal/{}/{}", self.from.fqdn, self.module.identity())
     }
+    /// Where the paths a batch may write in place are recorded (stores that
+    /// write in place only); one document per batch, named by its number.
+    pub(super) fn intent_prefix(&self) -> String {
+        format!("intent/{}/{}", self.from.fqdn, self.module.identity())
+    }
     pub(super) fn stage_prefix(&self) -> String {
         format!("{}-{}", self.from.fqdn, self.module.short_name())
     }
@@ -694,6 +699,72 @@ impl SyncEngine {
         Ok(())
     }
 
+    /// On a store that writes items in place, a batch that never committed
+    /// (Ctrl-C or a kill while it was copied, or dropped when the batch before
+    /// it failed to commit) may have changed some of the paths its intent
+    /// record lists, and nothing else knows which. Each such path is recorded
+    /// as [`ManifestEntry::unknown`], in a manifest log of its own, so the sync
+    /// copies it again if the source has it and deletes it if not. Without
+    /// this, an item written and then deleted at the source would stay in the
+    /// replica for ever, and one written and then changed back would keep the
+    /// newer content. In `what_if` only the in-memory manifest changes.
+    async fn forget_uncommitted(
+        &self,
+        d: &Direction<'_>,
+        manifest: &mut Manifest,
+        opts: &SyncOptions,
+        warnings: &mut Vec<String>,
+    ) -> StoreResult<()> {
+        let manifest_prefix = d.manifest_prefix();
+        let mut done = Vec::new();
+        let mut unknown: Vec<ItemPath> = Vec::new();
+        for key in d.dst.meta_list(&d.intent_prefix()).await? {
+            let Some(seq) = key.rsplit('/').next().and_then(|s| s.parse::<u64>().ok()) else {
+                continue;
+            };
+            if !Manifest::has_log(d.dst, &manifest_prefix, seq).await? {
+                let paths = d.dst.meta_get(&key).await?;
+                match paths.as_deref().map(decode::<Vec<ItemPath>>) {
+                    Some(Some(paths)) => unknown.extend(paths),
+                    // Unreadable: nothing in this replica can be trusted.
+                    Some(None) => {
+                        warnings.push(format!(
+                            "{} at {}: the record of an uncommitted batch is corrupt; every item is compared again",
+                            d.module.short_name(),
+                            d.to.fqdn
+                        ));
+                        unknown.extend(manifest.iter().map(|(p, _)| p.clone()));
+                    }
+                    None => {}
+                }
+            }
+            done.push(key);
+        }
+        if !unknown.is_empty() {
+            unknown.sort_unstable();
+            unknown.dedup();
+            let delta = Delta {
+                seq: manifest.next_seq(),
+                upserts: unknown
+                    .into_iter()
+                    .map(|p| (p, ManifestEntry::unknown()))
+                    .collect(),
+                removes: Vec::new(),
+            };
+            if !opts.what_if {
+                Manifest::write_log(d.dst, &manifest_prefix, &delta).await?;
+                d.dst.make_durable().await?;
+            }
+            manifest.committed(&delta);
+        }
+        if !opts.what_if {
+            for key in done {
+                d.dst.meta_delete(&key).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Recovers an interrupted batch by rolling its journal forward.
     async fn recover(&self, d: &Direction<'_>, warnings: &mut Vec<String>) -> StoreResult<()> {
         let key = d.journal_key();
@@ -744,6 +815,10 @@ impl SyncEngine {
         let moved = started.elapsed();
         Manifest::write_log(d.dst, &d.manifest_prefix(), &journal.delta).await?;
         d.dst.meta_delete(&key).await?;
+        if d.dst.writes_in_place() {
+            let intent = format!("{}/{}", d.intent_prefix(), journal.delta.seq);
+            d.dst.meta_delete(&intent).await?;
+        }
         tracing::debug!(
             module = d.module.short_name(),
             to = %d.to.fqdn,
@@ -916,6 +991,11 @@ impl SyncEngine {
                     .map_err(DirectionFailure::import)?;
             }
         }
+        if d.dst.writes_in_place() {
+            self.forget_uncommitted(d, &mut manifest, opts, warnings)
+                .await
+                .map_err(DirectionFailure::import)?;
+        }
 
         // Plan: what changed since the manifest, without reading unchanged content.
         let listed_nothing = listing.entries.is_empty();
@@ -1067,6 +1147,15 @@ impl SyncEngine {
                 .iter()
                 .map(|e| manifest.get(&e.path).cloned())
                 .collect();
+            if d.dst.writes_in_place() {
+                // Before anything is written: these paths may change even if
+                // the batch never commits (see `forget_uncommitted`).
+                let paths: Vec<&ItemPath> = batch.iter().map(|e| &e.path).collect();
+                d.dst
+                    .meta_put(&format!("{}/{seq}", d.intent_prefix()), encode(&paths))
+                    .await
+                    .map_err(DirectionFailure::import)?;
+            }
             let staging = self.stage_batch(d, opts, batch, &previous, seq);
             let outcomes = match in_flight.take() {
                 None => staging.await,

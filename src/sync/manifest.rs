@@ -43,6 +43,20 @@ pub struct ManifestEntry {
     pub hash: Hash,
 }
 
+impl ManifestEntry {
+    /// An entry for an item whose replica content is not known (a batch wrote
+    /// it in place and never committed): it matches no source item, so the
+    /// item is copied again if the source has it, and deleted if not.
+    pub fn unknown() -> ManifestEntry {
+        ManifestEntry {
+            size: u64::MAX,
+            mtime_ns: i64::MIN,
+            token: ChangeToken::None,
+            hash: [0; 32],
+        }
+    }
+}
+
 /// The change one batch makes to the manifest.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Delta {
