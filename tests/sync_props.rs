@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use poolsync::store::{
-    ByteStream, Hash, ItemPath, Listing, LocalStore, LockHolder, StageWriter, Staged, Store,
-    StoreError, StoreLocation, StoreLock, StoreResult,
+    ByteStream, Hash, ItemFailures, ItemPath, Listing, LocalStore, LockHolder, StageWriter, Staged,
+    Store, StoreError, StoreLocation, StoreLock, StoreResult,
 };
 use poolsync::sync::{SyncEngine, SyncError, SyncOptions, SyncReport};
 use poolsync::topology::{self, Deployment, Module, ModuleSelection};
@@ -328,7 +328,11 @@ impl Store for FaultyStore {
         self.hit(Fault::Durable)?;
         self.inner.make_durable().await
     }
-    async fn commit(&self, moves: &[(String, ItemPath)], deletes: &[ItemPath]) -> StoreResult<()> {
+    async fn commit(
+        &self,
+        moves: &[(String, ItemPath)],
+        deletes: &[ItemPath],
+    ) -> StoreResult<ItemFailures> {
         self.hit(Fault::Commit)?;
         // Fail half-way too: move the first half, then fail.
         self.inner.commit(moves, deletes).await
@@ -738,6 +742,53 @@ fn an_object_replica_forgets_nothing_a_dropped_batch_wrote_in_place() {
         t.retain(|k, _| !k.starts_with('.'));
         t
     });
+}
+
+#[test]
+fn an_item_the_replica_refuses_waits_and_the_rest_goes_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = pair_deployment(dir.path(), 10);
+    write_items(dir.path(), 0..4, "v1");
+    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    // Things put into the replica by hand, unknown to its manifest, where the
+    // source now has a file `x` and a file `y/z`; f0 changes and f3 goes.
+    let replica_b = replica(dir.path(), B, A);
+    std::fs::create_dir_all(replica_b.join("x")).unwrap();
+    std::fs::write(replica_b.join("x/junk"), "by hand").unwrap();
+    std::fs::write(replica_b.join("y"), "by hand").unwrap();
+    std::fs::write(data(dir.path(), A).join("x"), "file x").unwrap();
+    std::fs::create_dir_all(data(dir.path(), A).join("y")).unwrap();
+    std::fs::write(data(dir.path(), A).join("y/z"), "file y/z").unwrap();
+    write_items(dir.path(), 0..1, "v2");
+    std::fs::remove_file(data(dir.path(), A).join("f3")).unwrap();
+
+    let report = run(&SyncEngine::new(d.clone()), &options()).expect("refused items are not fatal");
+    let forward = &report.modules[0];
+    assert_eq!((forward.items_copied, forward.items_deleted), (1, 0));
+    assert_eq!(forward.pending_items, 3, "x, y/z and the deletion of f3");
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("'backup/a.test.com/UserServices.PresenceFocus/x'")),
+        "{:?}",
+        report.warnings
+    );
+    assert_eq!(std::fs::read(replica_b.join("f0")).unwrap(), b"v2-0");
+    assert_eq!(std::fs::read(replica_b.join("x/junk")).unwrap(), b"by hand");
+
+    // Once the things in the way are moved out, everything goes through.
+    std::fs::remove_dir_all(replica_b.join("x")).unwrap();
+    std::fs::remove_file(replica_b.join("y")).unwrap();
+    let report = run(&SyncEngine::new(d), &options()).unwrap();
+    assert_eq!(
+        (
+            report.modules[0].items_copied,
+            report.modules[0].items_deleted
+        ),
+        (2, 1)
+    );
+    assert_eq!(tree(&replica_b), tree(&data(dir.path(), A)));
 }
 
 #[test]

@@ -21,8 +21,9 @@ use rayon::prelude::*;
 
 use super::release::Held;
 use super::{
-    ByteStream, ChangeToken, Entry, Hash, ItemPath, Listing, LockHolder, StageRequest, StageWriter,
-    Staged, Store, StoreError, StoreLock, StoreResult, check_meta_key, check_writable, stream_into,
+    ByteStream, ChangeToken, Entry, Hash, ItemFailures, ItemPath, Listing, LockHolder,
+    StageRequest, StageWriter, Staged, Store, StoreError, StoreLock, StoreResult, check_meta_key,
+    check_writable, stream_into,
 };
 
 const CHUNK: usize = 256 * 1024;
@@ -352,11 +353,42 @@ type Rename<'a> = (RawFd, CString, RawFd, CString, &'a ItemPath, &'a str);
 /// takes the file system's rename mutex, and a second thread only spins on it
 /// (5% of a 1% change's CPU in a profile, for no gain in wall time). The file
 /// each one replaces is held in `held` and freed later (see release.rs).
+/// Whether a commit's failure is the item's own (its name, its folder, its
+/// permissions) rather than the store's: the item is then left out of the
+/// batch and reported, and the rest of the batch goes in.
+fn item_error(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotADirectory
+        || matches!(
+            e.raw_os_error(),
+            Some(
+                libc::EACCES
+                    | libc::EPERM
+                    | libc::ENAMETOOLONG
+                    | libc::EINVAL
+                    | libc::EISDIR
+                    | libc::ENOTEMPTY
+            )
+        )
+}
+
+/// `backup/<pool>/<module>`, the folder of the replica `path` belongs to.
+fn module_folder(path: &ItemPath) -> Option<ItemPath> {
+    let bytes = path.as_bytes();
+    let end = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .nth(2)
+        .map(|(i, _)| i)?;
+    ItemPath::parse(&bytes[..end]).ok()
+}
+
 fn rename_all(
     inner: &Inner,
     desc: &str,
     renames: &mut Vec<Rename<'_>>,
     held: &mut Held,
+    failed: &mut ItemFailures,
 ) -> StoreResult<()> {
     for (shard, staged, parent_fd, leaf, dest, name) in renames.drain(..) {
         held.hold(parent_fd, &leaf);
@@ -380,14 +412,16 @@ fn rename_all(
             if matches!(e.raw_os_error(), Some(libc::EISDIR | libc::ENOTEMPTY)) {
                 // The engine deleted what the manifest lists below it: the rest
                 // is not poolsync's.
-                return Err(other(
-                    desc,
+                failed.push((
+                    dest.clone(),
                     format!(
-                        "cannot move '{dest}' into place: a folder of that name holds items the replica's manifest does not list; move them out of the replica, then rerun"
+                        "cannot move '{dest}' into place: a folder of that name holds items the replica's manifest does not list; move them out of the replica"
                     ),
                 ));
-            }
-            if e.kind() != io::ErrorKind::NotFound {
+            } else if item_error(&e) {
+                let message = io_err(desc, "move into place", &dest.to_string(), e).to_string();
+                failed.push((dest.clone(), message));
+            } else if e.kind() != io::ErrorKind::NotFound {
                 return Err(io_err(desc, "move into place", &dest.to_string(), e));
             }
         }
@@ -1017,7 +1051,11 @@ impl Store for LocalStore {
         let _ = tokio::task::spawn_blocking(move || inner.warm(&paths)).await;
     }
 
-    async fn commit(&self, moves: &[(String, ItemPath)], deletes: &[ItemPath]) -> StoreResult<()> {
+    async fn commit(
+        &self,
+        moves: &[(String, ItemPath)],
+        deletes: &[ItemPath],
+    ) -> StoreResult<ItemFailures> {
         let inner = self.inner.clone();
         let moves = moves.to_vec();
         let deletes = deletes.to_vec();
@@ -1030,6 +1068,7 @@ impl Store for LocalStore {
             // (see release.rs).
             let mut folders = HashMap::new();
             let mut held = Held::default();
+            let mut failed = ItemFailures::new();
             // Deletes first, then moves: an item may give way to a folder of
             // the same name, or a folder to an item (the engine puts such
             // deletions in the batch of the copy that needs the room).
@@ -1060,6 +1099,13 @@ impl Store for LocalStore {
                     {
                         continue;
                     }
+                    Err(e) if item_error(&e) => {
+                        failed.push((
+                            path.clone(),
+                            io_err(&desc, "delete", &path.to_string(), e).to_string(),
+                        ));
+                        continue;
+                    }
                     Err(e) => return Err(io_err(&desc, "delete", &path.to_string(), e)),
                 };
                 let leaf = CString::new(path.leaf())
@@ -1070,10 +1116,17 @@ impl Store for LocalStore {
                     let e = io::Error::last_os_error();
                     // A folder in its place is one a replayed commit made for
                     // the items moved in below it.
-                    if !matches!(
+                    if matches!(
                         e.kind(),
                         io::ErrorKind::NotFound | io::ErrorKind::IsADirectory
                     ) {
+                    } else if item_error(&e) {
+                        failed.push((
+                            path.clone(),
+                            io_err(&desc, "delete", &path.to_string(), e).to_string(),
+                        ));
+                        continue;
+                    } else {
                         return Err(io_err(&desc, "delete", &path.to_string(), e));
                     }
                 }
@@ -1108,12 +1161,24 @@ impl Store for LocalStore {
                     .parent()
                     .ok_or_else(|| other(&desc, format!("'{dest}' has no folder")))?;
                 if folders.len() >= OPEN_FOLDERS && !folders.contains_key(&parent) {
-                    rename_all(&inner, &desc, &mut renames, &mut held)?;
+                    rename_all(&inner, &desc, &mut renames, &mut held, &mut failed)?;
                     folders.clear();
                 }
-                let parent_fd = inner
-                    .open_folder(&parent, true, &mut folders)
-                    .map_err(|e| fail("create folders for", e))?;
+                let parent_fd = match inner.open_folder(&parent, true, &mut folders) {
+                    Ok(fd) => fd,
+                    // The item's own folders only: if the module folder itself
+                    // cannot be opened, the whole replica is in the way.
+                    Err(e)
+                        if item_error(&e)
+                            && module_folder(dest).is_some_and(|m| {
+                                inner.open_folder(&m, false, &mut folders).is_ok()
+                            }) =>
+                    {
+                        failed.push((dest.clone(), fail("create folders for", e).to_string()));
+                        continue;
+                    }
+                    Err(e) => return Err(fail("create folders for", e)),
+                };
                 let (shard, staged) = inner
                     .staged_at(name)
                     .map_err(|e| fail("move into place", e))?;
@@ -1128,9 +1193,9 @@ impl Store for LocalStore {
                     name.as_str(),
                 ));
             }
-            rename_all(&inner, &desc, &mut renames, &mut held)?;
+            rename_all(&inner, &desc, &mut renames, &mut held, &mut failed)?;
             held.release();
-            Ok(())
+            Ok(failed)
         })
         .await
     }

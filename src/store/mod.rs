@@ -101,6 +101,9 @@ pub struct Listing {
     pub incomplete: bool,
 }
 
+/// Items a commit left as they were, by path, with the reason.
+pub type ItemFailures = Vec<(ItemPath, String)>;
+
 /// A staged item: written under a temporary name, not yet in place, or (on
 /// object stores, where one PUT replaces an object atomically) already written
 /// to its final name.
@@ -240,7 +243,17 @@ pub trait Store: Send + Sync + 'static {
     /// fine, and so is one whose folder is now an item, or which is now a folder
     /// (what a replayed commit finds). Only paths below `backup/` may be written
     /// or deleted.
-    async fn commit(&self, moves: &[(String, ItemPath)], deletes: &[ItemPath]) -> StoreResult<()>;
+    ///
+    /// An item the store refuses on its own account (its name, its folder, its
+    /// permissions) does not stop the batch: it is left as it was and returned
+    /// with the reason, and everything else is committed. An error that is the
+    /// store's (I/O, space, a link where a folder should be) is returned as
+    /// such, and the batch is then partly done, as after a crash.
+    async fn commit(
+        &self,
+        moves: &[(String, ItemPath)],
+        deletes: &[ItemPath],
+    ) -> StoreResult<ItemFailures>;
 
     /// Removes staged items by name (ignoring missing ones).
     async fn discard_staged(&self, names: &[String]) -> StoreResult<()>;

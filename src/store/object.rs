@@ -25,9 +25,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use tokio::io::AsyncWriteExt;
 
 use super::{
-    ByteStream, ChangeToken, Entry, ItemPath, Listing, LockHolder, StageWriter, Staged, Store,
-    StoreError, StoreLock, StoreResult, check_meta_key, check_writable, owner_is_gone, stream_into,
-    system_time_ns,
+    ByteStream, ChangeToken, Entry, ItemFailures, ItemPath, Listing, LockHolder, StageWriter,
+    Staged, Store, StoreError, StoreLock, StoreResult, check_meta_key, check_writable,
+    owner_is_gone, stream_into, system_time_ns,
 };
 
 /// How long an object-store lock lives without being renewed.
@@ -567,7 +567,11 @@ impl Store for ObjectBackedStore {
         Ok(()) // a completed PUT is durable
     }
 
-    async fn commit(&self, moves: &[(String, ItemPath)], deletes: &[ItemPath]) -> StoreResult<()> {
+    async fn commit(
+        &self,
+        moves: &[(String, ItemPath)],
+        deletes: &[ItemPath],
+    ) -> StoreResult<ItemFailures> {
         for path in deletes.iter().chain(moves.iter().map(|(_, dest)| dest)) {
             check_writable(path).map_err(|m| self.other(m))?;
         }
@@ -588,7 +592,7 @@ impl Store for ObjectBackedStore {
             }
             let _ = self.backend.delete(&from).await;
         }
-        Ok(())
+        Ok(ItemFailures::new())
     }
 
     async fn discard_staged(&self, names: &[String]) -> StoreResult<()> {

@@ -16,8 +16,8 @@ use super::plan::{batch_byte_limit, classify, in_the_way, partition};
 use super::status::{self, DirectionStatus};
 use super::{DirectionReport, ExportState, ImportState, SyncReport};
 use crate::store::{
-    Entry, ItemPath, StageRequest, Store, StoreError, StoreLock, StoreResult, open_store,
-    system_time_ns,
+    Entry, ItemFailures, ItemPath, StageRequest, Store, StoreError, StoreLock, StoreResult,
+    open_store, system_time_ns,
 };
 use crate::topology::{Deployment, Fqdn, Module, ModuleSelection, Pool};
 
@@ -166,6 +166,70 @@ impl Committing {
             p.advance(self.items, self.item_bytes);
         }
     }
+}
+
+/// What a commit left out: items the receiving store refused on their own
+/// account (see `Store::commit`). They stay pending, with a warning each.
+#[derive(Default)]
+struct Refused {
+    messages: Vec<String>,
+    copies: u64,
+    bytes: u64,
+    deletes: u64,
+}
+
+impl Refused {
+    /// Takes the refused items out of a committed batch's counts and into the
+    /// direction's failed items (which hold back the deletions at the end).
+    fn count(
+        self,
+        committing: &mut Committing,
+        failed_items: &mut u64,
+        failed_bytes: &mut u64,
+        warnings: &mut Vec<String>,
+    ) {
+        committing.copied -= self.copies;
+        committing.bytes -= self.bytes;
+        *failed_items += self.copies + self.deletes;
+        *failed_bytes += self.bytes;
+        warnings.extend(self.messages);
+    }
+}
+
+/// Takes the items a commit refused out of the batch's manifest change, so the
+/// manifest records only what is in the replica.
+fn leave_out(d: &Direction<'_>, journal: &mut Journal, failed: ItemFailures) -> Refused {
+    let mut refused = Refused::default();
+    if failed.is_empty() {
+        return refused;
+    }
+    let replica_prefix = d.replica_prefix();
+    let failed: HashMap<ItemPath, String> = failed.into_iter().collect();
+    let mut refuse = |path: &ItemPath| {
+        let message = failed.get(&replica_prefix.join(path))?;
+        refused
+            .messages
+            .push(format!("{} -> {}: {message}", d.from.fqdn, d.to.fqdn));
+        Some(())
+    };
+    let (mut copies, mut bytes, mut deletes) = (0, 0, 0);
+    journal.delta.upserts.retain(|(path, entry)| {
+        let keep = refuse(path).is_none();
+        if !keep {
+            copies += 1;
+            bytes += entry.size;
+        }
+        keep
+    });
+    journal.delta.removes.retain(|path| {
+        let keep = refuse(path).is_none();
+        deletes += u64::from(!keep);
+        keep
+    });
+    refused.copies = copies;
+    refused.bytes = bytes;
+    refused.deletes = deletes;
+    refused
 }
 
 /// Drops what a batch staged (the batch will not be committed).
@@ -772,8 +836,12 @@ impl SyncEngine {
             if let Some(journal) = decode::<Journal>(&bytes) {
                 let prefix = d.manifest_prefix();
                 if !Manifest::has_log(d.dst, &prefix, journal.delta.seq).await? {
+                    let mut journal = journal;
                     match d.dst.commit(&journal.moves, &journal.deletes).await {
-                        Ok(()) => Manifest::write_log(d.dst, &prefix, &journal.delta).await?,
+                        Ok(failed) => {
+                            warnings.extend(leave_out(d, &mut journal, failed).messages);
+                            Manifest::write_log(d.dst, &prefix, &journal.delta).await?;
+                        }
                         // Dropping a batch that cannot be finished is safe: the
                         // manifest still records the items as before, so the
                         // ones it moved or deleted are checked again (by content)
@@ -800,7 +868,7 @@ impl SyncEngine {
 
     /// Commits one batch: journal, durable, move into place, manifest log. The
     /// caller then records the delta in its in-memory manifest.
-    async fn commit_batch(&self, d: &Direction<'_>, journal: &Journal) -> StoreResult<()> {
+    async fn commit_batch(&self, d: &Direction<'_>, journal: &mut Journal) -> StoreResult<Refused> {
         let key = d.journal_key();
         let started = Instant::now();
         d.dst.meta_put(&key, encode(journal)).await?;
@@ -811,7 +879,8 @@ impl SyncEngine {
         );
         durable?;
         let durable = started.elapsed();
-        d.dst.commit(&journal.moves, &journal.deletes).await?;
+        let failed = d.dst.commit(&journal.moves, &journal.deletes).await?;
+        let refused = leave_out(d, journal, failed);
         let moved = started.elapsed();
         Manifest::write_log(d.dst, &d.manifest_prefix(), &journal.delta).await?;
         d.dst.meta_delete(&key).await?;
@@ -830,7 +899,7 @@ impl SyncEngine {
             total_ms = ms(started.elapsed()),
             "batch committed"
         );
-        Ok(())
+        Ok(refused)
     }
 
     /// Copies the items of one batch (up to `transfer_parallelism` at once) into
@@ -1159,13 +1228,22 @@ impl SyncEngine {
             let staging = self.stage_batch(d, opts, batch, &previous, seq);
             let outcomes = match in_flight.take() {
                 None => staging.await,
-                Some(committing) => {
+                Some(mut committing) => {
                     let (outcomes, committed) =
-                        tokio::join!(staging, self.commit_batch(d, &committing.journal));
-                    if let Err(e) = committed {
-                        discard_outcomes(d, outcomes).await;
-                        return Err(DirectionFailure::import(e));
-                    }
+                        tokio::join!(staging, self.commit_batch(d, &mut committing.journal));
+                    let refused = match committed {
+                        Ok(refused) => refused,
+                        Err(e) => {
+                            discard_outcomes(d, outcomes).await;
+                            return Err(DirectionFailure::import(e));
+                        }
+                    };
+                    refused.count(
+                        &mut committing,
+                        &mut failed_items,
+                        &mut failed_bytes,
+                        warnings,
+                    );
                     committing.record(&mut manifest, report, opts);
                     outcomes
                 }
@@ -1242,10 +1320,17 @@ impl SyncEngine {
                 seq += 1;
             }
         }
-        if let Some(committing) = in_flight.take() {
-            self.commit_batch(d, &committing.journal)
+        if let Some(mut committing) = in_flight.take() {
+            let refused = self
+                .commit_batch(d, &mut committing.journal)
                 .await
                 .map_err(DirectionFailure::import)?;
+            refused.count(
+                &mut committing,
+                &mut failed_items,
+                &mut failed_bytes,
+                warnings,
+            );
             committing.record(&mut manifest, report, opts);
         }
 
@@ -1265,18 +1350,20 @@ impl SyncEngine {
                     upserts: Vec::new(),
                     removes: chunk.to_vec(),
                 };
-                let journal = Journal {
+                let mut journal = Journal {
                     moves: Vec::new(),
                     deletes: chunk.iter().map(|p| replica_prefix.join(p)).collect(),
                     delta,
                 };
-                self.commit_batch(d, &journal)
+                let refused = self
+                    .commit_batch(d, &mut journal)
                     .await
                     .map_err(DirectionFailure::import)?;
+                warnings.extend(refused.messages);
                 manifest.committed(&journal.delta);
                 report.batches += 1;
-                report.items_deleted += chunk.len() as u64;
-                deleted += chunk.len() as u64;
+                report.items_deleted += journal.delta.removes.len() as u64;
+                deleted += journal.delta.removes.len() as u64;
             }
         }
         // Deletions left: those of the end, and those in the way of copies that
