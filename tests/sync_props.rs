@@ -71,6 +71,27 @@ fn write_items(dir: &Path, range: std::ops::Range<u32>, version: &str) {
     }
 }
 
+/// A pair in a new folder whose pool A holds f0..f{n-1} ("v1-i"), synced once;
+/// batches of `batch` items.
+fn synced_pair(batch: u64, n: u32) -> (tempfile::TempDir, Arc<Deployment>) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = pair_deployment(dir.path(), batch);
+    write_items(dir.path(), 0..n, "v1");
+    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    (dir, d)
+}
+
+fn remove_items(dir: &Path, range: std::ops::Range<u32>) {
+    for i in range {
+        std::fs::remove_file(data(dir, A).join(format!("f{i}"))).unwrap();
+    }
+}
+
+/// (copied, deleted, batches) of one direction.
+fn counts(m: &poolsync::sync::DirectionReport) -> (u64, u64, u64) {
+    (m.items_copied, m.items_deleted, m.batches)
+}
+
 fn options() -> SyncOptions {
     SyncOptions {
         modules: ModuleSelection::One(Module::PresenceFocus),
@@ -483,9 +504,7 @@ fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
     write_items(dir.path(), 0..8, "v1");
     run(&SyncEngine::new(d.clone()), &options()).unwrap();
     write_items(dir.path(), 0..3, "v2!");
-    for i in 6..8 {
-        std::fs::remove_file(data(dir.path(), A).join(format!("f{i}"))).unwrap();
-    }
+    remove_items(dir.path(), 6..8);
     let engine = FaultyStore::engine(&d, dir.path(), A, Fault::Read, 1);
     let report = run(&engine, &options()).unwrap();
     let forward = &report.modules[0];
@@ -516,9 +535,7 @@ fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
     for i in 8..10 {
         std::fs::write(data(dir.path(), A).join(format!("f{i}")), "new").unwrap();
     }
-    for i in 4..6 {
-        std::fs::remove_file(data(dir.path(), A).join(format!("f{i}"))).unwrap();
-    }
+    remove_items(dir.path(), 4..6);
     let d = pair_deployment(dir.path(), 4);
     let predicted = run(
         &SyncEngine::new(d.clone()),
@@ -529,7 +546,6 @@ fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
     )
     .unwrap();
     let report = run(&SyncEngine::new(d), &options()).unwrap();
-    let counts = |m: &poolsync::sync::DirectionReport| (m.items_copied, m.items_deleted, m.batches);
     assert_eq!(counts(&report.modules[0]), (5, 2, 3));
     assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
     assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
@@ -570,17 +586,13 @@ fn an_item_and_a_folder_that_trade_places_sync_in_one_run() {
         (forward.items_copied, forward.items_deleted, forward.batches),
         (2, 3, 1)
     );
-    let counts = |m: &poolsync::sync::DirectionReport| (m.items_copied, m.items_deleted, m.batches);
     assert_eq!(counts(&predicted.modules[0]), counts(forward));
     assert_eq!(tree(&replica(dir.path(), B, A)), tree(&src));
 }
 
 #[test]
 fn a_batch_that_cannot_be_finished_is_dropped_not_replayed_for_ever() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = pair_deployment(dir.path(), 10);
-    write_items(dir.path(), 0..4, "v1");
-    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    let (dir, d) = synced_pair(10, 4);
     write_items(dir.path(), 0..2, "v2");
     // The commit fails after its journal was written: the journal stays.
     let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Commit, 0);
@@ -603,10 +615,7 @@ fn a_batch_that_cannot_be_finished_is_dropped_not_replayed_for_ever() {
 
 #[test]
 fn a_sync_whose_last_flush_fails_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = pair_deployment(dir.path(), 10);
-    write_items(dir.path(), 0..4, "v1");
-    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    let (dir, d) = synced_pair(10, 4);
     // Nothing to copy, but the status records written at B must still be
     // flushed; that flush fails.
     let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Durable, 0);
@@ -630,10 +639,7 @@ fn a_sync_whose_last_flush_fails_says_so() {
 
 #[test]
 fn a_rebuilt_manifest_is_kept_when_the_sync_that_rebuilt_it_stops_early() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = pair_deployment(dir.path(), 4);
-    write_items(dir.path(), 0..8, "v1");
-    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    let (dir, d) = synced_pair(4, 8);
     // The replica's manifest is lost; then the source loses two items and
     // three change.
     let meta = dir
@@ -643,9 +649,7 @@ fn a_rebuilt_manifest_is_kept_when_the_sync_that_rebuilt_it_stops_early() {
         .join(".poolsync/meta/replicas");
     assert!(meta.is_dir());
     std::fs::remove_dir_all(&meta).unwrap();
-    for i in 6..8 {
-        std::fs::remove_file(data(dir.path(), A).join(format!("f{i}"))).unwrap();
-    }
+    remove_items(dir.path(), 6..8);
     write_items(dir.path(), 0..3, "v2!");
     // The sync that rebuilds the manifest fails one read: its deletions wait.
     let engine = FaultyStore::engine(&d, dir.path(), A, Fault::Read, 1);
@@ -662,15 +666,10 @@ fn a_rebuilt_manifest_is_kept_when_the_sync_that_rebuilt_it_stops_early() {
 
 #[test]
 fn what_if_predicts_an_unreadable_item_as_the_sync_meets_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = pair_deployment(dir.path(), 10);
-    write_items(dir.path(), 0..8, "v1");
-    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    let (dir, d) = synced_pair(10, 8);
     // Three items change at the same size (so what_if reads them), two go.
     write_items(dir.path(), 0..3, "v2");
-    for i in 6..8 {
-        std::fs::remove_file(data(dir.path(), A).join(format!("f{i}"))).unwrap();
-    }
+    remove_items(dir.path(), 6..8);
     // The first read of the source fails, in the dry run and in the sync.
     let what_if = SyncOptions {
         what_if: true,
@@ -686,7 +685,6 @@ fn what_if_predicts_an_unreadable_item_as_the_sync_meets_it() {
     );
     let engine = FaultyStore::engine(&d, dir.path(), A, Fault::Read, 0);
     let report = run(&engine, &options()).unwrap();
-    let counts = |m: &poolsync::sync::DirectionReport| (m.items_copied, m.items_deleted, m.batches);
     // Two copied; the deletions wait for the item that failed.
     assert_eq!(counts(&report.modules[0]), (2, 0, 1));
     assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
@@ -746,10 +744,7 @@ fn an_object_replica_forgets_nothing_a_dropped_batch_wrote_in_place() {
 
 #[test]
 fn an_item_the_replica_refuses_waits_and_the_rest_goes_in() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = pair_deployment(dir.path(), 10);
-    write_items(dir.path(), 0..4, "v1");
-    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    let (dir, d) = synced_pair(10, 4);
     // Things put into the replica by hand, unknown to its manifest, where the
     // source now has a file `x` and a file `y/z`; f0 changes and f3 goes.
     let replica_b = replica(dir.path(), B, A);
@@ -797,10 +792,7 @@ fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
     // A commit that failed after its journal was durable left the journal and
     // the staged files; the next run must move those files into place from
     // there, not take them as moved already.
-    let dir = tempfile::tempdir().unwrap();
-    let d = pair_deployment(dir.path(), 100);
-    write_items(dir.path(), 0..6, "v1");
-    run(&SyncEngine::new(d.clone()), &options()).unwrap();
+    let (dir, d) = synced_pair(100, 6);
     write_items(dir.path(), 0..6, "v2");
     let root = |p: &str| dir.path().join("stores").join(p);
     let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Commit, 0);
