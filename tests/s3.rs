@@ -304,6 +304,90 @@ fn write_items(dir: &Path, round: u32, count: u32) {
 // ---------------------------------------------------------------------------
 // Functional
 
+/// Writes an empty object under a raw key (one ending in `/` included, which
+/// object_store cannot write), with curl's own request signing.
+fn put_raw(g: &Garage, key: &str) {
+    let (id, secret) = g.keys(false);
+    let url = format!("{}/{}/{key}", g.endpoint(false), g.bucket(false));
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--fail-with-body",
+            "--aws-sigv4",
+            "aws:amz:garage:s3",
+        ])
+        .args(["--user", &format!("{id}:{secret}")])
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+        .args(["-X", "PUT", "--data-binary", "", &url])
+        .output()
+        .expect("curl runs");
+    assert!(
+        out.status.success(),
+        "curl PUT {url}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn s3_folder_markers_in_a_source_bucket_are_not_items() {
+    let Some(g) = Garage::get("s3_folder_markers_in_a_source_bucket_are_not_items") else {
+        return;
+    };
+    let pair = S3Pair::new(&g, "markers", false, "");
+    let client = g.client(false);
+    let rt = runtime();
+    rt.block_on(async {
+        for name in ["docs/a", "docs/b", "top"] {
+            client
+                .put(
+                    &pair.b_data_key(name),
+                    PutPayload::from(name.as_bytes().to_vec()),
+                )
+                .await
+                .unwrap();
+        }
+        // A real empty item stays an item.
+        client
+            .put(&pair.b_data_key("zero"), PutPayload::default())
+            .await
+            .unwrap();
+    });
+    // What an S3 console's "create folder" writes: an empty object whose key
+    // ends in '/', for a folder with items and for an empty one.
+    for folder in ["docs/", "emptyfolder/"] {
+        put_raw(&g, &format!("{}/{folder}", pair.b_data()));
+    }
+    let out = succeeds(&mut pair.sync_cmd());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("disappeared"), "{stderr}");
+    let expected = |names: &[&str]| -> BTreeMap<String, Vec<u8>> {
+        names
+            .iter()
+            .map(|n| {
+                let content = if *n == "zero" {
+                    Vec::new()
+                } else {
+                    n.as_bytes().to_vec()
+                };
+                (n.to_string(), content)
+            })
+            .collect()
+    };
+    assert_eq!(
+        tree(&pair.a_replica()),
+        expected(&["docs/a", "docs/b", "top", "zero"])
+    );
+    // The markers hold nothing back: a deletion goes through.
+    rt.block_on(client.delete(&pair.b_data_key("docs/b")))
+        .unwrap();
+    succeeds(&mut pair.sync_cmd());
+    assert_eq!(
+        tree(&pair.a_replica()),
+        expected(&["docs/a", "top", "zero"])
+    );
+}
+
 #[test]
 fn s3_mixed_pair_syncs_both_ways_and_only_what_changed() {
     let Some(g) = Garage::get("s3_mixed_pair_syncs_both_ways_and_only_what_changed") else {
