@@ -787,6 +787,25 @@ fn an_item_the_replica_refuses_waits_and_the_rest_goes_in() {
 }
 
 #[test]
+fn what_if_after_an_interrupted_commit_predicts_the_sync_that_finishes_it() {
+    let (dir, d) = synced_pair(10, 4);
+    write_items(dir.path(), 0..2, "v2");
+    // The flush before the renames fails: the batch stays in its journal,
+    // which the next sync finishes before it plans.
+    let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Durable, 0);
+    assert!(run(&engine, &options()).is_err());
+    let what_if = SyncOptions {
+        what_if: true,
+        ..options()
+    };
+    let predicted = run(&SyncEngine::new(d.clone()), &what_if).unwrap();
+    let report = run(&SyncEngine::new(d), &options()).unwrap();
+    assert_eq!(counts(&report.modules[0]), (0, 0, 0));
+    assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
+    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
+}
+
+#[test]
 fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
     // Versions before the shard folders staged in .poolsync/staging/ itself.
     // A commit that failed after its journal was durable left the journal and

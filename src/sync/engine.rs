@@ -168,6 +168,17 @@ impl Committing {
     }
 }
 
+/// The batch an interrupted run left, from its journal document: `None` if
+/// the journal was torn (nothing had moved) or its manifest log was written
+/// (the batch committed).
+async fn unfinished(d: &Direction<'_>, journal: &[u8]) -> StoreResult<Option<Journal>> {
+    let Some(journal) = decode::<Journal>(journal) else {
+        return Ok(None);
+    };
+    let logged = Manifest::has_log(d.dst, &d.manifest_prefix(), journal.delta.seq).await?;
+    Ok((!logged).then_some(journal))
+}
+
 /// What a commit left out: items the receiving store refused on their own
 /// account (see `Store::commit`). They stay pending, with a warning each.
 #[derive(Default)]
@@ -833,26 +844,22 @@ impl SyncEngine {
     async fn recover(&self, d: &Direction<'_>, warnings: &mut Vec<String>) -> StoreResult<()> {
         let key = d.journal_key();
         if let Some(bytes) = d.dst.meta_get(&key).await? {
-            if let Some(journal) = decode::<Journal>(&bytes) {
-                let prefix = d.manifest_prefix();
-                if !Manifest::has_log(d.dst, &prefix, journal.delta.seq).await? {
-                    let mut journal = journal;
-                    match d.dst.commit(&journal.moves, &journal.deletes).await {
-                        Ok(failed) => {
-                            warnings.extend(leave_out(d, &mut journal, failed).messages);
-                            Manifest::write_log(d.dst, &prefix, &journal.delta).await?;
-                        }
-                        // Dropping a batch that cannot be finished is safe: the
-                        // manifest still records the items as before, so the
-                        // ones it moved or deleted are checked again (by content)
-                        // and the rest are copied or deleted again. Replaying it
-                        // at every sync would block the pair for good.
-                        Err(e) => warnings.push(format!(
-                            "{} at {}: an interrupted batch could not be finished and was dropped; this sync checks its items again: {e}",
-                            d.module.short_name(),
-                            d.to.fqdn
-                        )),
+            if let Some(mut journal) = unfinished(d, &bytes).await? {
+                match d.dst.commit(&journal.moves, &journal.deletes).await {
+                    Ok(failed) => {
+                        warnings.extend(leave_out(d, &mut journal, failed).messages);
+                        Manifest::write_log(d.dst, &d.manifest_prefix(), &journal.delta).await?;
                     }
+                    // Dropping a batch that cannot be finished is safe: the
+                    // manifest still records the items as before, so the
+                    // ones it moved or deleted are checked again (by content)
+                    // and the rest are copied or deleted again. Replaying it
+                    // at every sync would block the pair for good.
+                    Err(e) => warnings.push(format!(
+                        "{} at {}: an interrupted batch could not be finished and was dropped; this sync checks its items again: {e}",
+                        d.module.short_name(),
+                        d.to.fqdn
+                    )),
                 }
             }
             // A journal that does not decode was torn while being written: nothing
@@ -1064,6 +1071,17 @@ impl SyncEngine {
             self.forget_uncommitted(d, &mut manifest, opts, warnings)
                 .await
                 .map_err(DirectionFailure::import)?;
+        }
+        if opts.what_if {
+            // The sync would first finish a batch an interrupted run left
+            // (`recover`): predict from there.
+            let journal = d.dst.meta_get(&d.journal_key()).await;
+            if let Some(bytes) = journal.map_err(DirectionFailure::import)? {
+                let batch = unfinished(d, &bytes).await;
+                if let Some(journal) = batch.map_err(DirectionFailure::import)? {
+                    manifest.committed(&journal.delta);
+                }
+            }
         }
 
         // Plan: what changed since the manifest, without reading unchanged content.
