@@ -101,3 +101,67 @@ fn deep_recursion_is_refused_not_a_crash() {
         out.stderr()
     );
 }
+
+#[test]
+fn sleep_is_bounded_and_ctrl_c_cuts_it_short() {
+    let env = Env::with_demo();
+    // Rhai's own sleep panicked on this, and no `try` could catch it.
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "-c",
+            "try { sleep(1e300) } catch (e) { print(e) }",
+        ])
+        .ok();
+    assert!(
+        out.stdout()
+            .contains("sleep: 1e300 is not a number of seconds"),
+        "{}",
+        out.stdout()
+    );
+    assert!(!out.stderr().contains("internal error"), "{}", out.stderr());
+    // A long sleep stops at the first Ctrl-C (Rhai's ignored it).
+    let child = env
+        .cmd()
+        .args(["--demo", "-c", "sleep(60)"])
+        .cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let started = std::time::Instant::now();
+    // SAFETY: a signal to the child we started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+#[test]
+fn a_long_chain_of_closures_is_not_a_crash() {
+    // Each closure captures the one before; dropping the chain recurses once
+    // per closure. This aborted the process with a stack overflow.
+    let env = Env::with_demo();
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "-c",
+            "let f = || 1; for i in 0..1000000 { let g = f; f = || g.call(); } \"done\"",
+        ])
+        .ok();
+    assert_eq!(out.stdout().trim(), "done");
+}
+
+#[test]
+fn curry_is_disabled() {
+    // Function pointers curried into function pointers escape the size limits.
+    let env = Env::with_demo();
+    env.cmd()
+        .args(["--demo", "-c", "let f = Fn(\"x\"); f = Fn(\"x\").curry(f);"])
+        .status(1);
+}

@@ -35,10 +35,12 @@ pub fn main() -> i32 {
             };
         }
     };
-    // Scripts may recurse deeply: give the interpreter room.
+    // Scripts may recurse deeply, and dropping a long chain of closures that
+    // capture each other recurses once per closure: give the interpreter room.
+    // Only the pages it touches are used.
     let worker = std::thread::Builder::new()
         .name("poolsync".into())
-        .stack_size(64 * 1024 * 1024)
+        .stack_size(1024 * 1024 * 1024)
         .spawn(move || execute(cli));
     let outcome = match worker {
         Ok(handle) => handle.join().unwrap_or_else(|_| {

@@ -154,6 +154,14 @@ pub const FUNCTIONS: &[FnDoc] = &[
         example: "to_json(get_pool(\"red-cs-003.litwareinc.com\"))",
     },
     FnDoc {
+        name: "sleep",
+        cmdlet: None,
+        signatures: &["sleep(seconds: int or float)"],
+        summary: "Waits the given number of seconds (0 to 86,400); Ctrl-C cuts it short.",
+        details: "Replaces Rhai's own sleep, which ignored Ctrl-C and the operation limit.",
+        example: "sleep(0.5)",
+    },
+    FnDoc {
         name: "help",
         cmdlet: None,
         signatures: &["help() -> string", "help(name: string) -> string"],

@@ -2,7 +2,10 @@
 
 use rhai::{Dynamic, Engine};
 
-use super::{FnResult, fail, func};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::{FnResult, fail, func, interrupted};
 use crate::script::{help, render};
 
 fn help_for(name: &str) -> FnResult<String> {
@@ -12,7 +15,41 @@ fn help_for(name: &str) -> FnResult<String> {
     }
 }
 
+/// Rhai's own `sleep` blocks the thread: it counts as one operation, ignores
+/// Ctrl-C, and panics on a huge or non-finite number. This one is bounded, is
+/// cut short by Ctrl-C, and says what is wrong with its argument.
+fn sleep_seconds(seconds: f64) -> FnResult<()> {
+    if !seconds.is_finite() || !(0.0..=MAX_SLEEP_SECONDS).contains(&seconds) {
+        let shown = if seconds.abs() < 1e9 {
+            format!("{seconds}")
+        } else {
+            format!("{seconds:e}")
+        };
+        return fail(format!(
+            "sleep: {shown} is not a number of seconds from 0 to {MAX_SLEEP_SECONDS}"
+        ));
+    }
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let flag = crate::interrupt::flag();
+    loop {
+        if flag.load(Ordering::Relaxed) {
+            return interrupted();
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(50)));
+    }
+}
+
+/// A day.
+const MAX_SLEEP_SECONDS: f64 = 86_400.0;
+
 pub fn register(engine: &mut Engine) {
+    func("sleep", &["seconds: i64", "()"])
+        .register_into_engine(engine, |seconds: i64| sleep_seconds(seconds as f64));
+    func("sleep", &["seconds: f64", "()"]).register_into_engine(engine, sleep_seconds);
     func("to_json", &["value: Dynamic", "String"]).register_into_engine(engine, |v: Dynamic| {
         serde_json::to_string_pretty(&render::to_json(&v)).unwrap_or_default()
     });
