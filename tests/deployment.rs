@@ -115,6 +115,14 @@ fn duplicate_site() {
 }
 
 #[test]
+fn a_site_identity_that_looks_like_a_site_number() {
+    // `site:<SiteId>` names a site by number in scopes and look-ups: a site
+    // called "site:1" was scope-checked as site 1, and "site:99" panicked.
+    let text = BASE.replace("identity = \"Site2\"", "identity = \"Site:1\"");
+    refused(&text, 10, 12, "starts with 'site:'");
+}
+
+#[test]
 fn unknown_site() {
     refused(
         &BASE.replace("site = \"Site2\"", "site = \"Nowhere\""),

@@ -185,6 +185,18 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, Deploym
         if identity.is_empty() {
             return Err(ctx.error(site.identity.span(), "site identity is empty"));
         }
+        // `site:<SiteId>` names a site by number (in scopes and look-ups): an
+        // identity of that form would be taken for another site's number.
+        if identity
+            .as_bytes()
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"site:"))
+        {
+            return Err(ctx.error(
+                site.identity.span(),
+                format!("site identity '{identity}' starts with 'site:', which names a site by its number: choose a name such as 'Atlanta'"),
+            ));
+        }
         let id = *site.site_id.get_ref();
         if !(1..=i64::from(u32::MAX)).contains(&id) {
             return Err(ctx.error(

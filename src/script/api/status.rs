@@ -247,6 +247,11 @@ fn debug_replication(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dy
     }
 }
 
+/// `backup_pool` tries at most this many times, and waits at most this long
+/// between tries (a day): larger values are taken as these.
+const MAX_RETRIES: i64 = 10_000;
+const MAX_WAIT_SECONDS: i64 = 86_400;
+
 fn backup_pool(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic> {
     const F: &str = "backup_pool";
     let mut category: Option<Category> = None;
@@ -277,8 +282,8 @@ fn backup_pool(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic>
             }
             "full_backup" => full_backup = flag()?,
             "steady_state" => steady_state = flag()?,
-            "retry_count" => retry_count = number()?,
-            "wait_time" => wait_time = number()?,
+            "retry_count" => retry_count = number()?.min(MAX_RETRIES),
+            "wait_time" => wait_time = number()?.min(MAX_WAIT_SECONDS),
             other => {
                 return fail(format!(
                     "{F}: unknown option '{other}': the options are category, full_backup, steady_state, retry_count, wait_time"
