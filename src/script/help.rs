@@ -107,7 +107,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
             "backup_pool(pool: string | Pool, opts: map) -> BackupServiceStatus",
         ],
         summary: "Syncs a pool and waits until its exports reach FinalState (full_backup) or SteadyState (steady_state).",
-        details: "Without options it waits for FinalState (full_backup). Options: full_backup or steady_state (exactly one, true), category (UserData or CMS), retry_count (default 3), wait_time (seconds between checks, default 5). Returns the final status, or fails naming each module that did not get there.",
+        details: "Without options it waits for FinalState (full_backup). Options: full_backup or steady_state (exactly one, true), category (UserData or CMS), retry_count (default 3, at most 10,000), wait_time (seconds between checks, default 5, at most 86,400). Returns the final status, or fails naming each module that did not get there.",
         example: "backup_pool(\"atl-cs-002.litwareinc.com\", #{full_backup: true, category: \"UserData\"}).overall_export_status",
     },
     FnDoc {
