@@ -351,6 +351,43 @@ fn a_deployment_others_can_write_is_refused() {
 }
 
 #[test]
+fn a_deployment_linked_into_a_folder_others_can_write_is_refused() {
+    let env = Env::with_demo();
+    let file = deployment(&env, &["CsAdministrator"]);
+    // The file itself is fine, and so is the folder of the link; but the
+    // folder really holding the file lets anyone replace it.
+    let shared = env.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::copy(&file, shared.join("deployment.toml")).unwrap();
+    std::fs::set_permissions(
+        shared.join("deployment.toml"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let link = file.with_file_name("linked.toml");
+    std::os::unix::fs::symlink(shared.join("deployment.toml"), &link).unwrap();
+    let out = env
+        .cmd()
+        .arg("--deployment")
+        .arg(&link)
+        .args(["-c", "1"])
+        .status(2);
+    assert!(
+        out.stderr()
+            .contains("the folder the deployment file links into"),
+        "{}",
+        out.stderr()
+    );
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.cmd()
+        .arg("--deployment")
+        .arg(&link)
+        .args(["-c", "1"])
+        .ok();
+}
+
+#[test]
 fn role_rules_are_validated_with_positions() {
     let env = Env::with_demo();
     let mut text = poolsync::demo::DEPLOYMENT_TOML.to_string();

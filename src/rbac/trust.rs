@@ -28,12 +28,27 @@ fn check_one(path: &Path, what: &str, is_dir: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks the deployment file and the folder holding it.
+/// Checks the deployment file and the folder holding it; through a symbolic
+/// link, also the folder that really holds the file (whoever can write there
+/// can replace it).
 pub fn check_trusted(file: &Path) -> Result<(), String> {
     check_one(file, "the deployment file", false)?;
     let folder = match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    check_one(&folder, "the deployment folder", true)
+    check_one(&folder, "the deployment folder", true)?;
+    let real = file
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    match real.parent() {
+        Some(real_folder) if Some(real_folder) != folder.canonicalize().ok().as_deref() => {
+            check_one(
+                real_folder,
+                "the folder the deployment file links into",
+                true,
+            )
+        }
+        _ => Ok(()),
+    }
 }

@@ -132,6 +132,9 @@ pub fn save(
     settings: &BackupServiceSettings,
     changed: &[&str],
 ) -> Result<(), String> {
+    // Through a link, rewrite the file it points to, not the link.
+    let real = path.canonicalize();
+    let path = real.as_deref().unwrap_or(path);
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut doc: toml_edit::DocumentMut = text
         .parse()
