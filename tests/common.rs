@@ -136,6 +136,26 @@ impl Run {
     pub fn ok(self) -> Out {
         self.status(0)
     }
+
+    /// Starts the run, sends it Ctrl-C (SIGINT) after `after`, and returns its
+    /// output and how long it took to stop after the signal.
+    pub fn interrupt_after(mut self, after: std::time::Duration) -> (Out, std::time::Duration) {
+        let child = self
+            .cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn poolsync");
+        std::thread::sleep(after);
+        let sent = std::time::Instant::now();
+        // SAFETY: a signal to the child we started.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+        let out = child.wait_with_output().unwrap();
+        (Out(out), sent.elapsed())
+    }
 }
 
 pub struct Out(pub Output);

@@ -87,6 +87,14 @@ fn remove_items(dir: &Path, range: std::ops::Range<u32>) {
     }
 }
 
+/// The options of a dry run.
+fn what_if() -> SyncOptions {
+    SyncOptions {
+        what_if: true,
+        ..options()
+    }
+}
+
 /// (copied, deleted, batches) of one direction.
 fn counts(m: &poolsync::sync::DirectionReport) -> (u64, u64, u64) {
     (m.items_copied, m.items_deleted, m.batches)
@@ -462,11 +470,7 @@ fn a_listing_that_could_not_read_a_folder_deletes_nothing() {
     // The source's listing misses the folder g: its 4 items, and f1 (really
     // deleted), are not deleted from the replica; the change is copied.
     let faulty = |at| FaultyStore::engine(&d, dir.path(), A, Fault::PartialList, at);
-    let what_if = SyncOptions {
-        what_if: true,
-        ..options()
-    };
-    let predicted = run(&faulty(0), &what_if).unwrap();
+    let predicted = run(&faulty(0), &what_if()).unwrap();
     let report = run(&faulty(0), &options()).unwrap();
     for r in [&predicted, &report] {
         let forward = &r.modules[0];
@@ -537,14 +541,7 @@ fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
     }
     remove_items(dir.path(), 4..6);
     let d = pair_deployment(dir.path(), 4);
-    let predicted = run(
-        &SyncEngine::new(d.clone()),
-        &SyncOptions {
-            what_if: true,
-            ..options()
-        },
-    )
-    .unwrap();
+    let predicted = run(&SyncEngine::new(d.clone()), &what_if()).unwrap();
     let report = run(&SyncEngine::new(d), &options()).unwrap();
     assert_eq!(counts(&report.modules[0]), (5, 2, 3));
     assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
@@ -570,14 +567,7 @@ fn an_item_and_a_folder_that_trade_places_sync_in_one_run() {
     std::fs::create_dir_all(src.join("m/n")).unwrap();
     std::fs::write(src.join("m/n/o"), "now in a folder").unwrap();
 
-    let predicted = run(
-        &SyncEngine::new(d.clone()),
-        &SyncOptions {
-            what_if: true,
-            ..options()
-        },
-    )
-    .unwrap();
+    let predicted = run(&SyncEngine::new(d.clone()), &what_if()).unwrap();
     let report = run(&SyncEngine::new(d), &options()).unwrap();
     let forward = &report.modules[0];
     assert!(forward.error.is_none(), "{:?}", forward.error);
@@ -671,12 +661,8 @@ fn what_if_predicts_an_unreadable_item_as_the_sync_meets_it() {
     write_items(dir.path(), 0..3, "v2");
     remove_items(dir.path(), 6..8);
     // The first read of the source fails, in the dry run and in the sync.
-    let what_if = SyncOptions {
-        what_if: true,
-        ..options()
-    };
     let engine = FaultyStore::engine(&d, dir.path(), A, Fault::Read, 0);
-    let predicted = run(&engine, &what_if).expect("one unreadable item is not fatal");
+    let predicted = run(&engine, &what_if()).expect("one unreadable item is not fatal");
     assert!(
         predicted
             .warnings
@@ -794,11 +780,7 @@ fn what_if_after_an_interrupted_commit_predicts_the_sync_that_finishes_it() {
     // which the next sync finishes before it plans.
     let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Durable, 0);
     assert!(run(&engine, &options()).is_err());
-    let what_if = SyncOptions {
-        what_if: true,
-        ..options()
-    };
-    let predicted = run(&SyncEngine::new(d.clone()), &what_if).unwrap();
+    let predicted = run(&SyncEngine::new(d.clone()), &what_if()).unwrap();
     let report = run(&SyncEngine::new(d), &options()).unwrap();
     assert_eq!(counts(&report.modules[0]), (0, 0, 0));
     assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
