@@ -172,6 +172,30 @@ fn ctrl_c_stops_a_runaway_loop_with_130() {
 }
 
 #[test]
+fn a_host_that_will_not_reserve_a_big_stack_still_runs_scripts() {
+    use std::os::unix::process::CommandExt;
+    // The interpreter asks for a 1 GiB stack; with address space capped below
+    // that (as strict overcommit would refuse it), it falls back to 64 MiB.
+    let env = Env::with_demo();
+    let mut run = env.cmd().args(["--demo", "-c", "1 + 1"]);
+    // SAFETY: setrlimit is async-signal-safe, and only the child calls it.
+    unsafe {
+        run.cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 900 << 20,
+                rlim_max: 900 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = run.ok();
+    assert_eq!(out.stdout().trim(), "2");
+}
+
+#[test]
 fn operation_limit_stops_a_script() {
     let env = Env::with_demo();
     let out = env

@@ -37,11 +37,22 @@ pub fn main() -> i32 {
     };
     // Scripts may recurse deeply, and dropping a long chain of closures that
     // capture each other recurses once per closure: give the interpreter room.
-    // Only the pages it touches are used.
-    let worker = std::thread::Builder::new()
-        .name("poolsync".into())
-        .stack_size(1024 * 1024 * 1024)
-        .spawn(move || execute(cli));
+    // 1 GiB of which only the touched pages are used, or 64 MiB where the
+    // kernel will not reserve that much (strict overcommit).
+    let cli = std::sync::Arc::new(std::sync::Mutex::new(Some(cli)));
+    let spawn = |stack: usize| {
+        let cli = cli.clone();
+        std::thread::Builder::new()
+            .name("poolsync".into())
+            .stack_size(stack)
+            .spawn(move || match cli.lock().ok().and_then(|mut c| c.take()) {
+                Some(cli) => execute(cli),
+                None => Err(Error::Other(
+                    "internal error: the command line was taken".into(),
+                )),
+            })
+    };
+    let worker = spawn(1 << 30).or_else(|_| spawn(64 << 20));
     let outcome = match worker {
         Ok(handle) => handle.join().unwrap_or_else(|_| {
             Err(Error::Other(
