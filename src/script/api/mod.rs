@@ -31,6 +31,23 @@ pub fn interrupted<T>() -> FnResult<T> {
     )))
 }
 
+/// Waits `time`, and stops the script at Ctrl-C (`cancelled`, checked every
+/// 50 ms): `sleep` and `backup_pool`'s wait between tries.
+pub fn pause(time: std::time::Duration, cancelled: impl Fn() -> bool) -> FnResult<()> {
+    use std::time::{Duration, Instant};
+    let until = Instant::now() + time;
+    loop {
+        if cancelled() {
+            return interrupted();
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(50)));
+    }
+}
+
 /// A registration with the parameter names of the help table, marked volatile so
 /// the optimiser never runs it at compile time.
 pub fn func(name: &str, params: &[&str]) -> FuncRegistration {

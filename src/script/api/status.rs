@@ -2,12 +2,12 @@
 //! debug_inter_pool_replication, backup_pool.
 
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::pool::authorized_pool;
-use super::{FnResult, fail, func, interrupted};
+use super::{FnResult, fail, func, interrupted, pause};
 use crate::script::ScriptContext;
 use crate::script::record::{
     ConfigKind, ModuleStatusKind, Record, ReplicaCheckKind, ReplicationKind, StatusKind,
@@ -336,13 +336,9 @@ fn backup_pool(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic>
         }
         last = Some(lagging);
         if attempt < retry_count {
-            let until = Instant::now() + Duration::from_secs(wait_time as u64);
-            while Instant::now() < until {
-                if ctx.cancel.is_cancelled() {
-                    return interrupted();
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            pause(Duration::from_secs(wait_time as u64), || {
+                ctx.cancel.is_cancelled()
+            })?;
         }
     }
     let goal = if full_backup {

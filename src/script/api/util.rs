@@ -3,9 +3,9 @@
 use rhai::{Dynamic, Engine};
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{FnResult, fail, func, interrupted};
+use super::{FnResult, fail, func, pause};
 use crate::script::{help, render};
 
 fn help_for(name: &str) -> FnResult<String> {
@@ -29,18 +29,10 @@ fn sleep_seconds(seconds: f64) -> FnResult<()> {
             "sleep: {shown} is not a number of seconds from 0 to {MAX_SLEEP_SECONDS}"
         ));
     }
-    let until = Instant::now() + Duration::from_secs_f64(seconds);
     let flag = crate::interrupt::flag();
-    loop {
-        if flag.load(Ordering::Relaxed) {
-            return interrupted();
-        }
-        let now = Instant::now();
-        if now >= until {
-            return Ok(());
-        }
-        std::thread::sleep((until - now).min(Duration::from_millis(50)));
-    }
+    pause(Duration::from_secs_f64(seconds), || {
+        flag.load(Ordering::Relaxed)
+    })
 }
 
 /// A day.
