@@ -1081,6 +1081,7 @@ impl Store for LocalStore {
             }
             let mut emptied = BTreeSet::new();
             for path in &deletes {
+                let refused = |e| io_err(&desc, "delete", &path.to_string(), e).to_string();
                 let Some(parent) = path.parent() else {
                     continue;
                 };
@@ -1100,10 +1101,7 @@ impl Store for LocalStore {
                         continue;
                     }
                     Err(e) if item_error(&e) => {
-                        failed.push((
-                            path.clone(),
-                            io_err(&desc, "delete", &path.to_string(), e).to_string(),
-                        ));
+                        failed.push((path.clone(), refused(e)));
                         continue;
                     }
                     Err(e) => return Err(io_err(&desc, "delete", &path.to_string(), e)),
@@ -1114,20 +1112,15 @@ impl Store for LocalStore {
                 // SAFETY: an open descriptor and a NUL-terminated name for the call.
                 if unsafe { libc::unlinkat(parent_fd, leaf.as_ptr(), 0) } != 0 {
                     let e = io::Error::last_os_error();
-                    // A folder in its place is one a replayed commit made for
-                    // the items moved in below it.
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::NotFound | io::ErrorKind::IsADirectory
-                    ) {
-                    } else if item_error(&e) {
-                        failed.push((
-                            path.clone(),
-                            io_err(&desc, "delete", &path.to_string(), e).to_string(),
-                        ));
-                        continue;
-                    } else {
-                        return Err(io_err(&desc, "delete", &path.to_string(), e));
+                    match e.kind() {
+                        // Gone already, or a folder in its place: one a replayed
+                        // commit made for the items moved in below it.
+                        io::ErrorKind::NotFound | io::ErrorKind::IsADirectory => {}
+                        _ if item_error(&e) => {
+                            failed.push((path.clone(), refused(e)));
+                            continue;
+                        }
+                        _ => return Err(io_err(&desc, "delete", &path.to_string(), e)),
                     }
                 }
                 emptied.insert(parent);
