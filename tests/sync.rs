@@ -439,6 +439,32 @@ fn links_in_a_source_are_skipped_not_followed() {
 }
 
 #[test]
+fn item_names_in_warnings_cannot_drive_the_terminal() {
+    let env = Env::with_demo();
+    let data = env.store(ATL1).join("data/UserServices.PresenceFocus");
+    // A link (skipped with a warning that names it) whose name would set the
+    // terminal's title, colour the rest red, and forge a line of output.
+    let name = "t\x1b]0;pwned\x07\x1b[31mred\nall pairs in sync\u{202e}";
+    std::os::unix::fs::symlink("/etc", data.join(name)).unwrap();
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "-c",
+            &format!("invoke_backup_service_sync(\"{ATL1}\").items_copied"),
+        ])
+        .ok();
+    let stderr = out.stderr();
+    let warning: Vec<&str> = stderr.lines().filter(|l| l.contains("pwned")).collect();
+    assert_eq!(warning.len(), 1, "{stderr}");
+    assert!(
+        warning[0].contains(r"t\u{1b}]0;pwned\u{7}\u{1b}[31mred\nall pairs in sync\u{202e}'"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(['\x1b', '\x07', '\u{202e}']), "{stderr:?}");
+}
+
+#[test]
 fn odd_item_names_survive() {
     let env = Env::with_demo();
     let data = env.store(ATL1).join("data/ConfServices.DataConf");

@@ -135,12 +135,40 @@ impl ItemPath {
 }
 
 fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    printable(bytes)
 }
 
+/// A name (or path) as text that is safe to print on a terminal or in a log:
+/// bytes that are not UTF-8 become U+FFFD, and control characters (an escape
+/// sequence, a newline that would forge a line of output) and the Unicode
+/// marks that reorder text on screen are shown escaped, as `\u{1b}`, `\n` or
+/// `\u{202e}`. Item names come from the pools' data, not from the operator, so
+/// every message that shows one goes through here.
+pub fn printable(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if !text.chars().any(needs_escape) {
+        return text.into_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if needs_escape(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Shown as text that is safe to print: see [`printable`].
 impl fmt::Display for ItemPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.0))
+        f.write_str(&printable(&self.0))
     }
 }
 
@@ -164,6 +192,21 @@ mod tests {
         for bad in [&b""[..], b".", b"..", b"a/b", b"a\0b"] {
             assert!(ItemPath::child_of(b"x", bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn names_are_shown_without_control_characters() {
+        let path = ItemPath::parse(b"evil\x1b]0;title\x07/line\nforged\r\xe2\x80\xae\xff").unwrap();
+        assert_eq!(
+            path.to_string(),
+            "evil\\u{1b}]0;title\\u{7}/line\\nforged\\r\\u{202e}\u{fffd}"
+        );
+        assert_eq!(
+            ItemPath::parse("plain/ünï c#1").unwrap().to_string(),
+            "plain/ünï c#1"
+        );
+        let err = ItemPath::parse(b"a\x1b[31m/../b").unwrap_err();
+        assert!(!err.contains('\x1b'), "{err}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::release::Held;
 use super::{
     ByteStream, ChangeToken, Entry, Hash, ItemFailures, ItemPath, Listing, LockHolder,
     StageRequest, StageWriter, Staged, Store, StoreError, StoreLock, StoreResult, check_meta_key,
-    check_writable, stream_into,
+    check_writable, printable, stream_into,
 };
 
 const CHUNK: usize = 256 * 1024;
@@ -454,7 +454,7 @@ fn statx_ns(t: &rustix::fs::StatxTimestamp) -> i64 {
 fn walk(dir: &File, shown: &Path, rel: &[u8], out: &mut Listing) {
     use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, StatxFlags};
     use rustix::io::Errno;
-    let show = |name: &[u8]| shown.join(OsStr::from_bytes(name)).display().to_string();
+    let show = |name: &[u8]| printable(shown.join(OsStr::from_bytes(name)).as_os_str().as_bytes());
     let mut children: Vec<Child> = Vec::new();
     let mut buf = Vec::with_capacity(32 * 1024);
     let mut items = RawDir::new(dir, buf.spare_capacity_mut());
@@ -462,8 +462,10 @@ fn walk(dir: &File, shown: &Path, rel: &[u8], out: &mut Listing) {
         let item = match item {
             Ok(i) => i,
             Err(e) => {
-                out.warnings
-                    .push(format!("cannot list '{}': {e}", shown.display()));
+                out.warnings.push(format!(
+                    "cannot list '{}': {e}",
+                    printable(shown.as_os_str().as_bytes())
+                ));
                 out.incomplete = true;
                 break;
             }
@@ -542,8 +544,10 @@ fn walk(dir: &File, shown: &Path, rel: &[u8], out: &mut Listing) {
             // Deleted since it was listed.
             Err(Errno::NOENT) => {}
             Err(e) => {
-                out.warnings
-                    .push(format!("cannot list '{}': {e}", shown.display()));
+                out.warnings.push(format!(
+                    "cannot list '{}': {e}",
+                    printable(shown.as_os_str().as_bytes())
+                ));
                 out.incomplete = true;
             }
         }

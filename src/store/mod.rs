@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
-pub use item_path::ItemPath;
+pub use item_path::{ItemPath, printable};
 pub use local::LocalStore;
 pub use location::StoreLocation;
 pub use lock_owner::{lock_owner, owner_is_gone};
