@@ -464,6 +464,74 @@ fn item_names_in_warnings_cannot_drive_the_terminal() {
     assert!(!stderr.contains(['\x1b', '\x07', '\u{202e}']), "{stderr:?}");
 }
 
+/// Opens (creating when `create`) the folders `depth` times `segment` deep
+/// below `base`, one at a time: the whole path is too long for one call.
+fn deep_folder(base: &std::path::Path, segment: &str, depth: usize, create: bool) -> std::fs::File {
+    use rustix::fs::{Mode, OFlags};
+    let mut dir = std::fs::File::open(base).unwrap();
+    for _ in 0..depth {
+        if create {
+            rustix::fs::mkdirat(&dir, segment, Mode::from_raw_mode(0o755)).unwrap();
+        }
+        let fd = rustix::fs::openat(
+            &dir,
+            segment,
+            OFlags::DIRECTORY | OFlags::RDONLY,
+            Mode::empty(),
+        )
+        .unwrap();
+        dir = std::fs::File::from(fd);
+    }
+    dir
+}
+
+#[test]
+fn an_item_path_longer_than_path_max_is_copied_and_deleted() {
+    use rustix::fs::{AtFlags, Mode, OFlags};
+    let env = Env::with_demo();
+    let module = "UserServices.PresenceFocus";
+    let (segment, depth) = ("d".repeat(200), 22); // 22 x 201 bytes: over 4,096
+    let source = deep_folder(
+        &env.store(ATL1).join("data").join(module),
+        &segment,
+        depth,
+        true,
+    );
+    let file = rustix::fs::openat(
+        &source,
+        "deep.txt",
+        OFlags::CREATE | OFlags::WRONLY,
+        Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    rustix::io::write(&file, b"deep content").unwrap();
+    drop(file);
+    let code = format!(
+        "let r = invoke_backup_service_sync(\"{ATL1}\", #{{module: \"PresenceFocus\"}}); `${{r.items_copied}} ${{r.items_deleted}} ${{r.warnings.len()}}`"
+    );
+    let out = sync(&env, &code);
+    let stdout = out.stdout();
+    let copied: Vec<&str> = stdout.split_whitespace().collect();
+    assert_eq!(copied.len(), 3, "{}", out.stdout());
+    assert!(
+        copied[0] != "0" && copied[2] == "0",
+        "{}{}",
+        out.stdout(),
+        out.stderr()
+    );
+    let replica = env.store(DAL1).join("backup").join(ATL1).join(module);
+    let folder = deep_folder(&replica, &segment, depth, false);
+    let fd = rustix::fs::openat(&folder, "deep.txt", OFlags::RDONLY, Mode::empty()).unwrap();
+    let mut content = [0u8; 64];
+    let n = rustix::io::read(&fd, &mut content).unwrap();
+    assert_eq!(&content[..n], b"deep content");
+
+    rustix::fs::unlinkat(&source, "deep.txt", AtFlags::empty()).unwrap();
+    let out = sync(&env, &code);
+    assert_eq!(out.stdout().trim(), "0 1 0", "{}", out.stderr());
+    assert!(rustix::fs::statat(&folder, "deep.txt", AtFlags::SYMLINK_NOFOLLOW).is_err());
+}
+
 #[test]
 fn odd_item_names_survive() {
     let env = Env::with_demo();

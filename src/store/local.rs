@@ -209,28 +209,32 @@ impl Inner {
 
     /// `openat2` of `path` with `flags` (plus `O_CLOEXEC | O_NOFOLLOW`), resolved
     /// beneath the root without following any link. `ENOSYS` before Linux 5.6.
+    ///
+    /// A path the kernel would refuse as too long (`PATH_MAX`, 4,096 bytes with
+    /// its NUL) is opened in steps: folders from the root while they fit, then
+    /// the rest beneath the last folder opened. Each step resolves beneath a
+    /// folder that is itself beneath the root, so nothing can escape either.
     fn openat2_beneath(&self, path: &ItemPath, flags: libc::c_int) -> io::Result<File> {
-        let c = CString::new(path.as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: open_how is a plain C struct for which all-zero is valid.
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
-        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
-        // SAFETY: the pointers are valid for the call; `how` has the size we pass.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                self.root_dir.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
+        let bytes = path.as_bytes();
+        let mut dir: Option<File> = None;
+        let mut start = 0;
+        while bytes.len() - start >= PATH_MAX {
+            // The longest run of whole segments that fits, always at least one.
+            let window = &bytes[start..start + PATH_MAX];
+            let Some(cut) = window.iter().rposition(|b| *b == b'/').filter(|c| *c > 0) else {
+                return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+            };
+            let prefix = &bytes[start..start + cut];
+            let at = dir
+                .as_ref()
+                .map_or(self.root_dir.as_raw_fd(), File::as_raw_fd);
+            dir = Some(openat2_at(at, prefix, libc::O_PATH | libc::O_DIRECTORY)?);
+            start += cut + 1;
         }
-        // SAFETY: the kernel returned a fresh descriptor that we now own.
-        Ok(unsafe { File::from_raw_fd(fd as i32) })
+        let at = dir
+            .as_ref()
+            .map_or(self.root_dir.as_raw_fd(), File::as_raw_fd);
+        openat2_at(at, &bytes[start..], flags)
     }
 
     /// Looks up every item in `paths` (in path order), and the folders they are
@@ -339,6 +343,34 @@ impl Inner {
         check_meta_key(key).map_err(|m| other(&self.desc(), m))?;
         Ok(self.meta.join(key))
     }
+}
+
+/// Bytes the kernel accepts in one path, its NUL included.
+const PATH_MAX: usize = libc::PATH_MAX as usize;
+
+/// `openat2` of the relative `path` beneath the folder `at`, without following
+/// any link (see [`Inner::openat2_beneath`]).
+fn openat2_at(at: RawFd, path: &[u8], flags: libc::c_int) -> io::Result<File> {
+    let c = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: open_how is a plain C struct for which all-zero is valid.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
+    // SAFETY: the pointers are valid for the call; `how` has the size we pass.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            at,
+            c.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor that we now own.
+    Ok(unsafe { File::from_raw_fd(fd as i32) })
 }
 
 /// A commit keeps at most this many replica folders open at once: a batch can
