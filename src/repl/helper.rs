@@ -95,7 +95,11 @@ fn open_brackets(input: &str) -> i64 {
 }
 
 impl ShellHelper {
+    /// Completions of the word before the cursor: where it starts, and the
+    /// candidates. Only the text before the cursor counts.
     fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
+        let line = line.get(..pos).unwrap_or(line);
+        let pos = line.len();
         let k = self.knowledge.borrow();
         // :commands, and function names after :help
         if line.starts_with(':') {
@@ -357,6 +361,24 @@ mod tests {
             let incomplete = is_incomplete(&engine, input);
             assert!(!incomplete || input == "x +", "{input:?}");
         }
+    }
+
+    #[test]
+    fn completion_looks_only_before_the_cursor() {
+        let helper = ShellHelper {
+            knowledge: Rc::default(),
+            color: false,
+            checker: Engine::new_raw(),
+        };
+        let line = ":help get_pool";
+        for pos in 0..=line.len() {
+            let (start, words) = helper.candidates(line, pos);
+            assert!(start <= pos, "{pos}: {start}");
+            if pos >= ":help g".len() {
+                assert!(words.contains(&"get_pool".to_string()), "{pos}: {words:?}");
+            }
+        }
+        assert_eq!(helper.candidates(line, 3).1, [":help"]);
     }
 
     #[test]
