@@ -125,6 +125,47 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_subcommand_name_after_the_script_is_refused_not_run() {
+    let env = Env::with_demo();
+    let job = env.write("job.rhai", "print(`args=${ARGS}`);");
+    let target = env.path().join("x");
+    let out = env
+        .cmd()
+        .args(["--demo"])
+        .arg(&job)
+        .arg("init")
+        .arg(&target)
+        .status(2);
+    assert!(
+        out.stderr().contains("put `--` first") && out.stdout().is_empty(),
+        "{}",
+        out.stderr()
+    );
+    assert!(!target.exists(), "init ran");
+    env.cmd()
+        .args(["--demo", "-c", "ARGS", "demo", "path"])
+        .status(2);
+    // With `--`, the words reach the script.
+    let out = env
+        .cmd()
+        .args(["--demo"])
+        .arg(&job)
+        .args(["--", "init", "x"])
+        .ok();
+    assert_eq!(out.stdout().trim(), "args=[\"init\", \"x\"]");
+    // Options a subcommand would ignore are refused too.
+    let out = env
+        .cmd()
+        .args(["--deployment", "elsewhere.toml", "demo", "path"])
+        .status(2);
+    assert!(
+        out.stderr().contains("--deployment has no effect"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
 fn check_only_compiles() {
     let env = Env::with_demo();
     let good = env.write(

@@ -87,7 +87,60 @@ pub fn load_deployment(cli: &Cli) -> Result<Deployment, Error> {
     Ok(deployment)
 }
 
+/// Refuses combinations that clap accepts but that would silently drop part of
+/// the command line.
+fn check_combination(cli: &Cli) -> Result<(), Error> {
+    let Some(command) = &cli.command else {
+        return Ok(());
+    };
+    let name = match command {
+        Command::Init { .. } => "init",
+        Command::Demo { .. } => "demo",
+        Command::Service { .. } => "service",
+        Command::Reference { .. } => "reference",
+    };
+    // `job.rhai demo path`: clap reads the first word after SCRIPT (or after
+    // `-c CODE`) as a subcommand when it names one, and the script never runs.
+    let before = match (&cli.code, &cli.script) {
+        (Some(_), _) => Some("-c CODE".to_string()),
+        (None, Some(script)) => Some(script.clone()),
+        (None, None) => None,
+    };
+    if let Some(before) = before {
+        return Err(Error::Usage(format!(
+            "'{name}' after {before} is read as the subcommand `poolsync {name}`, and the script would not run; to pass it to the script in ARGS, put `--` first: `poolsync {before} -- {name} ...`"
+        )));
+    }
+    if cli.check || cli.json || cli.max_operations.is_some() {
+        return Err(Error::Usage(format!(
+            "--check, --json and --max-operations apply to scripts, not to `poolsync {name}`"
+        )));
+    }
+    // The deployment options only matter to commands that load one.
+    let ignored = match command {
+        Command::Service { .. } => None,
+        Command::Demo { .. } => cli
+            .deployment
+            .as_ref()
+            .map(|_| "--deployment")
+            .or(cli.as_user.as_ref().map(|_| "--as")),
+        Command::Init { .. } | Command::Reference { .. } => cli
+            .deployment
+            .as_ref()
+            .map(|_| "--deployment")
+            .or(cli.as_user.as_ref().map(|_| "--as"))
+            .or(cli.demo.then_some("--demo")),
+    };
+    match ignored {
+        Some(option) => Err(Error::Usage(format!(
+            "{option} has no effect on `poolsync {name}`; leave it out"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn execute(cli: Cli) -> Result<(), Error> {
+    check_combination(&cli)?;
     // The service sets up its own log (info by default); other commands log
     // only when asked.
     let level = crate::log::level_from_env()?;
