@@ -38,6 +38,17 @@ fn json_output_of_typed_objects() {
         .ok();
     let v: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
     assert_eq!(v["pools"].as_array().unwrap().len(), 3);
+    // Typed objects inside a map (Rhai's own to_json of a map wrote their
+    // Rust type names), in both call styles.
+    for code in [
+        "to_json(#{p: get_pool(\"red-cs-003.litwareinc.com\"), n: 1})",
+        "#{p: get_pool(\"red-cs-003.litwareinc.com\"), n: 1}.to_json()",
+    ] {
+        let out = env.cmd().args(["--demo", "-c", code]).ok();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+        assert_eq!(v["p"]["fqdn"], "red-cs-003.litwareinc.com", "{code}");
+        assert_eq!(v["n"], 1);
+    }
 }
 
 #[test]

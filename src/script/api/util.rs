@@ -45,6 +45,11 @@ pub fn register(engine: &mut Engine) {
     func("to_json", &["value: Dynamic", "String"]).register_into_engine(engine, |v: Dynamic| {
         serde_json::to_string_pretty(&render::to_json(&v)).unwrap_or_default()
     });
+    // Rhai's own `to_json` of a map is more specific than the one above, and
+    // writes a typed object inside the map as its Rust type name.
+    func("to_json", &["value: Map", "String"]).register_into_engine(engine, |m: rhai::Map| {
+        serde_json::to_string_pretty(&render::to_json(&Dynamic::from_map(m))).unwrap_or_default()
+    });
     func("help", &["String"]).register_into_engine(engine, help::overview);
     func("help", &["name: &str", "String"]).register_into_engine(engine, help_for);
 }
