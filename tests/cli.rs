@@ -52,6 +52,23 @@ fn json_output_of_typed_objects() {
 }
 
 #[test]
+fn typed_objects_inside_containers_print_as_print_shows_them() {
+    let env = Env::with_demo();
+    let code = "#{p: get_pool(\"red-cs-003.litwareinc.com\"), n: [1, \"a\"]}";
+    let shown = env.cmd().args(["--demo", "-c", code]).ok().stdout();
+    let printed = env
+        .cmd()
+        .args(["--demo", "-c", &format!("print({code})")])
+        .ok()
+        .stdout();
+    assert_eq!(shown, printed);
+    assert!(
+        shown.starts_with("#{\"n\": [1, \"a\"], \"p\": Pool(red-cs-003.litwareinc.com, Redmond"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn piped_standard_input_runs_as_a_script() {
     let env = Env::with_demo();
     let out = env.cmd().arg("--demo").stdin("let x = 1;\nx + 1\n").ok();

@@ -67,6 +67,11 @@ impl<K: RecordKind> Record<K> {
             .map(|c| self.get(c).map(cell).unwrap_or_default())
             .collect()
     }
+
+    /// The one-line form inside an array or a map: `Status(...)`.
+    pub fn debug_form(&self) -> String {
+        format!("{}({})", K::TYPE_NAME, self.row().join(", "))
+    }
 }
 
 impl<K: RecordKind> fmt::Display for Record<K> {
@@ -124,9 +129,7 @@ pub fn register<K: RecordKind>(engine: &mut Engine) {
         },
     );
     engine.register_fn("to_string", |r: &mut Record<K>| r.to_string());
-    engine.register_fn("to_debug", |r: &mut Record<K>| {
-        format!("{}({})", K::TYPE_NAME, r.row().join(", "))
-    });
+    engine.register_fn("to_debug", |r: &mut Record<K>| r.debug_form());
 }
 
 macro_rules! kind {
@@ -270,6 +273,18 @@ pub fn table_any(items: &[Dynamic]) -> Option<String> {
 }
 
 /// The JSON of a record of any kind.
+/// [`Record::debug_form`] of any record.
+pub fn debug_any(value: &Dynamic) -> Option<String> {
+    fn one<K: RecordKind>(v: &Dynamic) -> Option<String> {
+        v.read_lock::<Record<K>>().map(|r| r.debug_form())
+    }
+    one::<StatusKind>(value)
+        .or_else(|| one::<ModuleStatusKind>(value))
+        .or_else(|| one::<ConfigKind>(value))
+        .or_else(|| one::<ReplicationKind>(value))
+        .or_else(|| one::<ReplicaCheckKind>(value))
+}
+
 pub fn json_any(value: &Dynamic) -> Option<serde_json::Value> {
     fn one<K: RecordKind>(v: &Dynamic) -> Option<serde_json::Value> {
         v.read_lock::<Record<K>>().map(|r| r.json.clone())

@@ -4,6 +4,7 @@ use rhai::{Array, Dynamic, Map};
 
 use super::types::{
     AdminRoleObj, ModuleReportObj, OperatorObj, PoolObj, ReportObj, ScriptObject, SiteObj,
+    debug_form,
 };
 
 fn table_of<T: ScriptObject>(items: &Array) -> Option<String> {
@@ -25,7 +26,7 @@ fn record_of<T: ScriptObject>(value: &Dynamic) -> Option<String> {
 
 /// Text for a value: a typed object as a record, an array of typed objects as a
 /// table, strings as they are, an array of strings one per line, anything else in
-/// Rhai's debug form. `None` for `()`.
+/// Rhai's debug form ([`debug_text`]). `None` for `()`.
 pub fn render(value: &Dynamic) -> Option<String> {
     if value.is_unit() {
         return None;
@@ -68,7 +69,38 @@ pub fn render(value: &Dynamic) -> Option<String> {
             );
         }
     }
-    Some(format!("{value:?}"))
+    Some(debug_text(value))
+}
+
+fn debug_of<T: ScriptObject>(value: &Dynamic) -> Option<String> {
+    value.read_lock::<T>().map(|v| debug_form(&*v))
+}
+
+/// Rhai's debug form (what `print` shows of an array or a map), typed objects
+/// included: Rust's `Debug` of a `Dynamic` shows only their Rust type name.
+pub fn debug_text(value: &Dynamic) -> String {
+    if let Some(text) = debug_of::<PoolObj>(value)
+        .or_else(|| debug_of::<SiteObj>(value))
+        .or_else(|| debug_of::<ReportObj>(value))
+        .or_else(|| debug_of::<ModuleReportObj>(value))
+        .or_else(|| debug_of::<AdminRoleObj>(value))
+        .or_else(|| debug_of::<OperatorObj>(value))
+        .or_else(|| super::record::debug_any(value))
+    {
+        return text;
+    }
+    if let Some(items) = value.read_lock::<Array>() {
+        let items: Vec<String> = items.iter().map(debug_text).collect();
+        return format!("[{}]", items.join(", "));
+    }
+    if let Some(map) = value.read_lock::<Map>() {
+        let entries: Vec<String> = map
+            .iter()
+            .map(|(k, v)| format!("{:?}: {}", k.as_str(), debug_text(v)))
+            .collect();
+        return format!("#{{{}}}", entries.join(", "));
+    }
+    format!("{value:?}")
 }
 
 fn json_of<T: ScriptObject>(value: &Dynamic) -> Option<serde_json::Value> {

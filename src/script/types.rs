@@ -394,12 +394,16 @@ impl ScriptObject for OperatorObj {
     }
 }
 
+/// The one-line form of a typed object inside an array or a map, as Rhai's
+/// `debug` and `print` of a container show it: `Pool(fqdn, site, ...)`.
+pub fn debug_form<T: ScriptObject>(x: &T) -> String {
+    format!("{}({})", T::TYPE_NAME, x.row().join(", "))
+}
+
 fn register_common<T: ScriptObject>(engine: &mut Engine) {
     engine.register_type_with_name::<T>(T::TYPE_NAME);
     engine.register_fn("to_string", |x: &mut T| x.to_string());
-    engine.register_fn("to_debug", |x: &mut T| {
-        format!("{}({})", T::TYPE_NAME, x.row().join(", "))
-    });
+    engine.register_fn("to_debug", |x: &mut T| debug_form(x));
 }
 
 fn int(v: u64) -> i64 {
