@@ -1,6 +1,7 @@
 //! The command line: -c, --json, standard input, --check, exit statuses, Ctrl-C,
 //! and the help table.
 
+use std::io::Write;
 use std::time::Duration;
 
 use crate::common::{Env, RED3};
@@ -210,6 +211,30 @@ fn check_only_compiles() {
     );
     let bad = env.write("bad.rhai", "fn (");
     env.cmd().args(["--demo", "--check"]).arg(&bad).status(1);
+}
+
+#[test]
+fn ctrl_c_while_the_script_is_read_from_a_pipe_stops_it() {
+    let env = Env::with_demo();
+    let mut run = env.cmd();
+    let mut child = run
+        .cmd
+        .args(["--demo", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: a signal to the child we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(200));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"print(\"ran anyway\");").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
 }
 
 #[test]

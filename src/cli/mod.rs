@@ -206,8 +206,8 @@ fn execute(cli: Cli) -> Result<(), Error> {
         return crate::script::check_file(Path::new(script), &limits);
     }
 
-    let deployment = Arc::new(load_deployment(&cli)?);
     interrupt::install();
+    let deployment = Arc::new(load_deployment(&cli)?);
     let access =
         crate::rbac::Access::resolve(&deployment, &crate::rbac::os_user(), cli.as_user.as_deref())
             .map_err(|e| Error::Usage(e.to_string()))?;

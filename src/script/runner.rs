@@ -48,7 +48,13 @@ impl Runner {
         let mut scope = Scope::new();
         let args: Array = args.iter().map(|a| Dynamic::from(a.clone())).collect();
         scope.push_constant("ARGS", args);
-        crate::interrupt::reset();
+        // A Ctrl-C while the script was read (a slow pipe) or compiled stops
+        // it before it starts: the flag is not cleared here (the shell clears
+        // it before each input).
+        if crate::interrupt::is_set() {
+            eprintln!("{name}: interrupted");
+            return Err(Error::Interrupted);
+        }
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
         }));
