@@ -95,6 +95,30 @@ fn incomplete_piped_input_is_an_error() {
 }
 
 #[test]
+fn an_error_inside_a_function_points_there_and_lists_the_calls() {
+    let env = Env::with_demo();
+    let script = env.write(
+        "fn.rhai",
+        "fn check(p) {\n    get_pool(p)\n}\nlet f = |x| check(x);\nf.call(\"nope\");\n",
+    );
+    let out = env.cmd().arg("--demo").arg(&script).status(1);
+    let name = script.display().to_string();
+    let err = out.stderr();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("{name}:2:5: no pool 'nope' in deployment 'litwareinc'").as_str(),
+            "2 |     get_pool(p)",
+            "  |     ^",
+            &format!("  in 'check', called at {name}:4:13"),
+            &format!("  in a closure, called at {name}:5:3"),
+        ],
+        "{err}"
+    );
+}
+
+#[test]
 fn script_errors_show_file_line_column_and_caret() {
     let env = Env::with_demo();
     let script = env.write(

@@ -25,11 +25,48 @@ fn message(err: &EvalAltResult) -> String {
     }
 }
 
-/// Formats an evaluation error against its source.
+/// Formats an evaluation error against its source. An error inside a function
+/// or closure of the same source points at where it happened, followed by the
+/// calls that led there, innermost first (`in 'check', called at job.rhai:5:1`).
+/// Rhai's own text would say "Runtime error: ... (line 2, position 5)" and point
+/// at the outermost call.
 pub fn format_eval(name: &str, source: &str, err: &EvalAltResult) -> String {
-    // Point at the innermost position inside the same source when there is one.
-    let pos = err.position();
-    format_at(name, source, pos, &message(err))
+    let mut err = err;
+    let mut pos = err.position();
+    let mut calls = Vec::new();
+    while let EvalAltResult::ErrorInFunctionCall(function, module, inner, at) = err {
+        // Rhai names closures `anon$<hash>` (its FN_ANONYMOUS, not exported).
+        let what = if function.starts_with("anon$") {
+            "a closure".to_string()
+        } else if module.is_empty() {
+            format!("'{function}'")
+        } else {
+            format!("'{function}' of module '{module}'")
+        };
+        calls.push(format!("  in {what}, called at {}", place(name, *at)));
+        pos = *at;
+        err = inner;
+        if !module.is_empty() {
+            // Positions below are in the module's own source.
+            break;
+        }
+        if !err.position().is_none() {
+            pos = err.position();
+        }
+    }
+    let mut out = format_at(name, source, pos, &message(err));
+    for call in calls.iter().rev() {
+        out.push('\n');
+        out.push_str(call);
+    }
+    out
+}
+
+fn place(name: &str, pos: Position) -> String {
+    match (pos.line(), pos.position()) {
+        (Some(line), col) => format!("{name}:{line}:{}", col.unwrap_or(1)),
+        (None, _) => name.to_string(),
+    }
 }
 
 pub fn format_parse(name: &str, source: &str, err: &ParseError) -> String {
