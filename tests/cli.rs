@@ -235,6 +235,19 @@ fn check_only_compiles() {
     );
     let bad = env.write("bad.rhai", "fn (");
     env.cmd().args(["--demo", "--check"]).arg(&bad).status(1);
+    // `-` is standard input here too.
+    let out = env.cmd().args(["--check", "-"]).stdin("let x = 1;").ok();
+    assert_eq!(out.stdout().trim(), "<stdin>: ok");
+    let out = env
+        .cmd()
+        .args(["--check", "-"])
+        .stdin("let x = ;")
+        .status(1);
+    assert!(
+        out.stderr().starts_with("<stdin>:1:9: "),
+        "{}",
+        out.stderr()
+    );
 }
 
 #[test]

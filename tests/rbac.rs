@@ -191,6 +191,19 @@ fn test_admin_access_and_the_seed_filter() {
         out.stdout().trim(),
         "CsAdministrator\nCsServerAdministrator\nAtlantaServerAdmins"
     );
+    // A bad pattern is one line that says what is wrong with it.
+    let out = env
+        .cmd()
+        .arg("--deployment")
+        .arg(&file)
+        .args(["-c", "\"Invoke-CsPool\".matches(\"Invoke-(\")"])
+        .status(1);
+    let err = out.stderr();
+    assert_eq!(
+        err.lines().next().unwrap_or_default(),
+        "<code>:1:17: matches: invalid regular expression 'Invoke-(': unclosed group",
+        "{err}"
+    );
     let out = env
         .cmd()
         .arg("--deployment")

@@ -203,6 +203,9 @@ fn execute(cli: Cli) -> Result<(), Error> {
         let Some(script) = &cli.script else {
             return Err(Error::Usage("--check needs a SCRIPT to compile".into()));
         };
+        if script == "-" {
+            return crate::script::check_source("<stdin>", &read_stdin()?, &limits);
+        }
         return crate::script::check_file(Path::new(script), &limits);
     }
 
@@ -241,12 +244,16 @@ fn execute(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn run_stdin(runner: &Runner, args: &[String]) -> Result<(), Error> {
+fn read_stdin() -> Result<String, Error> {
     let mut source = String::new();
     std::io::stdin()
         .read_to_string(&mut source)
         .map_err(|e| Error::io("<stdin>", e))?;
-    runner.run_source("<stdin>", &source, None, args, true)
+    Ok(source)
+}
+
+fn run_stdin(runner: &Runner, args: &[String]) -> Result<(), Error> {
+    runner.run_source("<stdin>", &read_stdin()?, None, args, true)
 }
 
 fn demo_command(action: &DemoAction) -> Result<(), Error> {

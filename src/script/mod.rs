@@ -16,5 +16,5 @@ pub mod types;
 
 pub use context::ScriptContext;
 pub use engine::{build_engine, sandboxed_engine};
-pub use runner::{Runner, check_file, strip_shebang};
+pub use runner::{Runner, check_file, check_source, strip_shebang};
 pub use sandbox::Limits;

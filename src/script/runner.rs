@@ -108,16 +108,20 @@ impl Runner {
 /// Only compiles a script (no deployment needed).
 pub fn check_file(path: &Path, limits: &Limits) -> Result<(), Error> {
     let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let source = strip_shebang(&source);
+    check_source(&path.display().to_string(), &source, limits)
+}
+
+/// Only compiles `source`, named `name` in messages.
+pub fn check_source(name: &str, source: &str, limits: &Limits) -> Result<(), Error> {
+    let source = strip_shebang(source);
     let engine = super::engine::sandboxed_engine(limits, None);
-    let name = path.display().to_string();
     match engine.compile(&source) {
         Ok(_) => {
             println!("{name}: ok");
             Ok(())
         }
         Err(e) => {
-            eprintln!("{}", diagnostic::format_parse(&name, &source, &e));
+            eprintln!("{}", diagnostic::format_parse(name, &source, &e));
             Err(Error::ScriptFailed)
         }
     }

@@ -56,9 +56,22 @@ fn matches(text: &str, pattern: &str) -> FnResult<bool> {
         .build()
     {
         Ok(re) => Ok(re.is_match(text)),
-        Err(e) => fail(format!(
-            "matches: invalid regular expression '{pattern}': {e}"
-        )),
+        Err(e) => {
+            // The regex crate shows a syntax error over several lines (the
+            // pattern, a caret, "error: ..."); keep the last one.
+            let text = e.to_string();
+            let reason = text
+                .lines()
+                .rev()
+                .find_map(|l| l.trim().strip_prefix("error: "))
+                .map_or_else(
+                    || text.split_whitespace().collect::<Vec<_>>().join(" "),
+                    str::to_string,
+                );
+            fail(format!(
+                "matches: invalid regular expression '{pattern}': {reason}"
+            ))
+        }
     }
 }
 
