@@ -148,6 +148,13 @@ fn functions_persist_and_redefinition_replaces() {
     enter(&mut p, "fn f() { 2 }");
     p.send_line("f() * 100").unwrap();
     p.exp_string("200").unwrap();
+    // :functions lists f once, and not the closures defined on the way.
+    enter(&mut p, "let g = [1, 2].map(|x| x * f());");
+    p.send_line(":functions").unwrap();
+    p.exp_string("\x1b[?2004l").unwrap();
+    let listed = p.exp_string("\x1b[?2004h").unwrap();
+    assert_eq!(listed.matches("f()  (yours)").count(), 1, "{listed}");
+    assert!(!listed.contains("anon$"), "{listed}");
 }
 
 #[test]

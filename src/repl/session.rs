@@ -75,10 +75,13 @@ impl<'r> Session<'r> {
         vars
     }
 
-    /// Signatures of the functions the user defined in this session.
+    /// Signatures of the functions the user defined in this session. Closures
+    /// are kept as functions too (Rhai names them `anon$<hash>`); they are not
+    /// listed.
     pub fn user_functions(&self) -> Vec<String> {
         self.lib
             .iter_functions()
+            .filter(|f| !f.name.starts_with("anon$"))
             .map(|f| format!("{}({})", f.name, f.params.join(", ")))
             .collect()
     }
