@@ -417,14 +417,10 @@ fn links_in_a_source_are_skipped_not_followed() {
     let data = env.store(ATL1).join("data/UserServices.PresenceFocus");
     std::os::unix::fs::symlink("/etc", data.join("etc-link")).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", data.join("host-link")).unwrap();
-    let out = env
-        .cmd()
-        .args([
-            "--demo",
-            "-c",
-            &format!("invoke_backup_service_sync(\"{ATL1}\").items_copied"),
-        ])
-        .ok();
+    let out = sync(
+        &env,
+        &format!("invoke_backup_service_sync(\"{ATL1}\").items_copied"),
+    );
     assert!(
         out.stderr().contains("symbolic links are not followed"),
         "{}",
@@ -446,14 +442,10 @@ fn item_names_in_warnings_cannot_drive_the_terminal() {
     // terminal's title, colour the rest red, and forge a line of output.
     let name = "t\x1b]0;pwned\x07\x1b[31mred\nall pairs in sync\u{202e}";
     std::os::unix::fs::symlink("/etc", data.join(name)).unwrap();
-    let out = env
-        .cmd()
-        .args([
-            "--demo",
-            "-c",
-            &format!("invoke_backup_service_sync(\"{ATL1}\").items_copied"),
-        ])
-        .ok();
+    let out = sync(
+        &env,
+        &format!("invoke_backup_service_sync(\"{ATL1}\").items_copied"),
+    );
     let stderr = out.stderr();
     let warning: Vec<&str> = stderr.lines().filter(|l| l.contains("pwned")).collect();
     assert_eq!(warning.len(), 1, "{stderr}");

@@ -239,16 +239,23 @@ pub fn register_all(engine: &mut Engine) {
     register::<ReplicaCheckKind>(engine);
 }
 
+/// `$one::<K>($arg)` for each record kind `K` in turn: the first `Some`.
+macro_rules! each_kind {
+    ($one:ident, $arg:expr) => {
+        $one::<StatusKind>($arg)
+            .or_else(|| $one::<ModuleStatusKind>($arg))
+            .or_else(|| $one::<ConfigKind>($arg))
+            .or_else(|| $one::<ReplicationKind>($arg))
+            .or_else(|| $one::<ReplicaCheckKind>($arg))
+    };
+}
+
 /// Renders a record of any kind (for the value printer).
 pub fn render_any(value: &Dynamic) -> Option<String> {
     fn one<K: RecordKind>(v: &Dynamic) -> Option<String> {
         v.read_lock::<Record<K>>().map(|r| r.to_string())
     }
-    one::<StatusKind>(value)
-        .or_else(|| one::<ModuleStatusKind>(value))
-        .or_else(|| one::<ConfigKind>(value))
-        .or_else(|| one::<ReplicationKind>(value))
-        .or_else(|| one::<ReplicaCheckKind>(value))
+    each_kind!(one, value)
 }
 
 /// A table for an array of records of one kind.
@@ -265,50 +272,29 @@ pub fn table_any(items: &[Dynamic]) -> Option<String> {
         }
         Some(crate::table::render(&table))
     }
-    one::<StatusKind>(items)
-        .or_else(|| one::<ModuleStatusKind>(items))
-        .or_else(|| one::<ConfigKind>(items))
-        .or_else(|| one::<ReplicationKind>(items))
-        .or_else(|| one::<ReplicaCheckKind>(items))
+    each_kind!(one, items)
 }
 
-/// The JSON of a record of any kind.
 /// [`Record::debug_form`] of any record.
 pub fn debug_any(value: &Dynamic) -> Option<String> {
     fn one<K: RecordKind>(v: &Dynamic) -> Option<String> {
         v.read_lock::<Record<K>>().map(|r| r.debug_form())
     }
-    one::<StatusKind>(value)
-        .or_else(|| one::<ModuleStatusKind>(value))
-        .or_else(|| one::<ConfigKind>(value))
-        .or_else(|| one::<ReplicationKind>(value))
-        .or_else(|| one::<ReplicaCheckKind>(value))
+    each_kind!(one, value)
 }
 
+/// The JSON of a record of any kind.
 pub fn json_any(value: &Dynamic) -> Option<serde_json::Value> {
     fn one<K: RecordKind>(v: &Dynamic) -> Option<serde_json::Value> {
         v.read_lock::<Record<K>>().map(|r| r.json.clone())
     }
-    one::<StatusKind>(value)
-        .or_else(|| one::<ModuleStatusKind>(value))
-        .or_else(|| one::<ConfigKind>(value))
-        .or_else(|| one::<ReplicationKind>(value))
-        .or_else(|| one::<ReplicaCheckKind>(value))
+    each_kind!(one, value)
 }
 
 /// Properties of a record of any kind (for completion).
 pub fn fields_any(value: &Dynamic) -> Option<&'static [&'static str]> {
-    if value.is::<Record<StatusKind>>() {
-        Some(StatusKind::FIELDS)
-    } else if value.is::<Record<ModuleStatusKind>>() {
-        Some(ModuleStatusKind::FIELDS)
-    } else if value.is::<Record<ConfigKind>>() {
-        Some(ConfigKind::FIELDS)
-    } else if value.is::<Record<ReplicationKind>>() {
-        Some(ReplicationKind::FIELDS)
-    } else if value.is::<Record<ReplicaCheckKind>>() {
-        Some(ReplicaCheckKind::FIELDS)
-    } else {
-        None
+    fn one<K: RecordKind>(v: &Dynamic) -> Option<&'static [&'static str]> {
+        v.is::<Record<K>>().then_some(K::FIELDS)
     }
+    each_kind!(one, value)
 }

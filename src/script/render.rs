@@ -7,6 +7,18 @@ use super::types::{
     debug_form,
 };
 
+/// `$one::<T>($arg)` for each typed object `T` in turn: the first `Some`.
+macro_rules! each_object {
+    ($one:ident, $arg:expr) => {
+        $one::<PoolObj>($arg)
+            .or_else(|| $one::<SiteObj>($arg))
+            .or_else(|| $one::<ReportObj>($arg))
+            .or_else(|| $one::<ModuleReportObj>($arg))
+            .or_else(|| $one::<AdminRoleObj>($arg))
+            .or_else(|| $one::<OperatorObj>($arg))
+    };
+}
+
 fn table_of<T: ScriptObject>(items: &Array) -> Option<String> {
     if !items.iter().all(|v| v.is::<T>()) {
         return None;
@@ -34,13 +46,7 @@ pub fn render(value: &Dynamic) -> Option<String> {
     if value.is_string() {
         return Some(value.clone().into_string().unwrap_or_default());
     }
-    if let Some(text) = record_of::<PoolObj>(value)
-        .or_else(|| record_of::<SiteObj>(value))
-        .or_else(|| record_of::<ReportObj>(value))
-        .or_else(|| record_of::<ModuleReportObj>(value))
-        .or_else(|| record_of::<AdminRoleObj>(value))
-        .or_else(|| record_of::<OperatorObj>(value))
-        .or_else(|| super::record::render_any(value))
+    if let Some(text) = each_object!(record_of, value).or_else(|| super::record::render_any(value))
     {
         return Some(text);
     }
@@ -49,13 +55,7 @@ pub fn render(value: &Dynamic) -> Option<String> {
         if items.is_empty() {
             return Some("[]".into());
         }
-        if let Some(t) = table_of::<PoolObj>(&items)
-            .or_else(|| table_of::<SiteObj>(&items))
-            .or_else(|| table_of::<ReportObj>(&items))
-            .or_else(|| table_of::<ModuleReportObj>(&items))
-            .or_else(|| table_of::<AdminRoleObj>(&items))
-            .or_else(|| table_of::<OperatorObj>(&items))
-            .or_else(|| super::record::table_any(&items))
+        if let Some(t) = each_object!(table_of, &items).or_else(|| super::record::table_any(&items))
         {
             return Some(t);
         }
@@ -79,14 +79,7 @@ fn debug_of<T: ScriptObject>(value: &Dynamic) -> Option<String> {
 /// Rhai's debug form (what `print` shows of an array or a map), typed objects
 /// included: Rust's `Debug` of a `Dynamic` shows only their Rust type name.
 pub fn debug_text(value: &Dynamic) -> String {
-    if let Some(text) = debug_of::<PoolObj>(value)
-        .or_else(|| debug_of::<SiteObj>(value))
-        .or_else(|| debug_of::<ReportObj>(value))
-        .or_else(|| debug_of::<ModuleReportObj>(value))
-        .or_else(|| debug_of::<AdminRoleObj>(value))
-        .or_else(|| debug_of::<OperatorObj>(value))
-        .or_else(|| super::record::debug_any(value))
-    {
+    if let Some(text) = each_object!(debug_of, value).or_else(|| super::record::debug_any(value)) {
         return text;
     }
     if let Some(items) = value.read_lock::<Array>() {
@@ -127,14 +120,7 @@ pub fn to_json(value: &Dynamic) -> serde_json::Value {
     if value.is_string() || value.is_char() {
         return Value::String(value.to_string());
     }
-    if let Some(v) = json_of::<PoolObj>(value)
-        .or_else(|| json_of::<SiteObj>(value))
-        .or_else(|| json_of::<ReportObj>(value))
-        .or_else(|| json_of::<ModuleReportObj>(value))
-        .or_else(|| json_of::<AdminRoleObj>(value))
-        .or_else(|| json_of::<OperatorObj>(value))
-        .or_else(|| super::record::json_any(value))
-    {
+    if let Some(v) = each_object!(json_of, value).or_else(|| super::record::json_any(value)) {
         return v;
     }
     if let Some(items) = value.read_lock::<Array>() {
