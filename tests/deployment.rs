@@ -156,6 +156,58 @@ fn backup_pool_that_does_not_exist() {
 }
 
 #[test]
+fn two_pools_never_share_a_store_or_nest_one_in_the_other() {
+    let with_stores = |a: &str, b: &str| {
+        BASE.replace(
+            "backup_pool = \"pool2.contoso.com\"\n",
+            &format!("backup_pool = \"pool2.contoso.com\"\nstore = \"{a}\"\n"),
+        )
+        .replace(
+            "backup_pool = \"pool1.contoso.com\"\n",
+            &format!("backup_pool = \"pool1.contoso.com\"\nstore = \"{b}\"\n"),
+        )
+    };
+    refused(
+        &with_stores("stores/shared", "stores/./shared"),
+        23,
+        9,
+        "the store of pool 'pool2.contoso.com' (",
+    );
+    let (_, _, err) = check(&with_stores("stores/shared", "stores/shared"));
+    assert!(
+        err.contains("is also the store of pool 'pool1.contoso.com'"),
+        "{err}"
+    );
+    let (_, _, err) = check(&with_stores(
+        "stores/a",
+        "stores/a/data/UserServices.PresenceFocus/b",
+    ));
+    assert!(
+        err.contains("lies inside the store of pool 'pool1.contoso.com'"),
+        "{err}"
+    );
+    let (_, _, err) = check(&with_stores("stores/a/b", "stores/a"));
+    assert!(
+        err.contains("contains the store of pool 'pool1.contoso.com'"),
+        "{err}"
+    );
+    // Side by side is fine, including names that share a prefix.
+    let (code, _, err) = check(&with_stores("stores/a", "stores/ab"));
+    assert_eq!(code, 0, "{err}");
+    // A default store (stores/FQDN) counts too.
+    let text = BASE.replace(
+        "backup_pool = \"pool2.contoso.com\"\n",
+        "backup_pool = \"pool2.contoso.com\"\nstore = \"stores\"\n",
+    );
+    refused(
+        &text,
+        20,
+        8,
+        "lies inside the store of pool 'pool1.contoso.com'",
+    );
+}
+
+#[test]
 fn backup_pool_that_is_the_pool_itself() {
     let text = BASE.replace(
         "backup_pool = \"pool2.contoso.com\"",

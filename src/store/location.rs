@@ -56,12 +56,64 @@ impl StoreLocation {
         Ok(StoreLocation::Local(base.join(text)))
     }
 
+    /// Whether `other` is this store or lies inside it: the same folder or a
+    /// folder below it, the same memory store, or the same bucket with a key
+    /// prefix at or below this one. Two pools must never share a store: the
+    /// pair lock, the manifests and the replicas of one would be the other's
+    /// data.
+    pub fn contains(&self, other: &StoreLocation) -> bool {
+        match (self, other) {
+            (StoreLocation::Local(a), StoreLocation::Local(b)) => {
+                if lexical(b).starts_with(lexical(a)) {
+                    return true;
+                }
+                // Through links, where both already exist.
+                match (a.canonicalize(), b.canonicalize()) {
+                    (Ok(a), Ok(b)) => b.starts_with(a),
+                    _ => false,
+                }
+            }
+            (StoreLocation::Memory(a), StoreLocation::Memory(b)) => a == b,
+            (StoreLocation::S3(a), StoreLocation::S3(b)) => {
+                let endpoint = |s: &S3Location| {
+                    s.endpoint
+                        .as_deref()
+                        .map(|e| e.trim_end_matches('/').to_ascii_lowercase())
+                };
+                endpoint(a) == endpoint(b)
+                    && a.bucket == b.bucket
+                    && (a.prefix.is_empty()
+                        || b.prefix == a.prefix
+                        || b.prefix
+                            .strip_prefix(a.prefix.as_str())
+                            .is_some_and(|rest| rest.starts_with('/')))
+            }
+            _ => false,
+        }
+    }
+
     pub fn local_path(&self) -> Option<&Path> {
         match self {
             StoreLocation::Local(p) => Some(p),
             StoreLocation::Memory(_) | StoreLocation::S3(_) => None,
         }
     }
+}
+
+/// `path` with `.` and `..` resolved without looking at the disk.
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Displays the location; it never holds credentials (they live in the
@@ -102,5 +154,25 @@ mod tests {
         );
         assert!(StoreLocation::parse("file://rel", base).is_err());
         assert!(StoreLocation::parse("", base).is_err());
+    }
+
+    #[test]
+    fn a_store_contains_itself_and_what_lies_below_it() {
+        let base = Path::new("/d");
+        let at = |t: &str| StoreLocation::parse(t, base).unwrap();
+        assert!(at("stores/a").contains(&at("stores/a")));
+        assert!(at("stores/a").contains(&at("stores/x/../a/./data/b")));
+        assert!(at("stores").contains(&at("file:///d/stores/b")));
+        assert!(!at("stores/a").contains(&at("stores/ab")));
+        assert!(!at("stores/a/b").contains(&at("stores/a")));
+        assert!(at("memory://p").contains(&at("memory://p")));
+        assert!(!at("memory://p").contains(&at("memory://q")));
+        let s3 = "s3://bkt/pools?endpoint=http://h:3900";
+        assert!(at(s3).contains(&at("s3://bkt/pools/a?endpoint=HTTP://h:3900/")));
+        assert!(at("s3://bkt?endpoint=http://h:3900").contains(&at(s3)));
+        assert!(!at(s3).contains(&at("s3://bkt/poolsx?endpoint=http://h:3900")));
+        assert!(!at(s3).contains(&at("s3://bkt/pools?endpoint=http://other:3900")));
+        assert!(!at(s3).contains(&at("s3://other/pools?endpoint=http://h:3900")));
+        assert!(!at("stores/a").contains(&at("memory://a")));
     }
 }

@@ -227,6 +227,8 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, Deploym
     struct Parsed {
         pool: Pool,
         backup_span: Option<Range<usize>>,
+        /// The `store` setting, or the pool's `fqdn` when it has none.
+        store_span: Range<usize>,
     }
     let mut parsed: Vec<Parsed> = Vec::new();
     for pool in raw.pool {
@@ -289,6 +291,7 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, Deploym
         }
         parsed.push(Parsed {
             backup_span: pool.backup_pool.as_ref().map(|b| b.span()),
+            store_span: pool.store.as_ref().map_or(pool.fqdn.span(), |s| s.span()),
             pool: Pool {
                 fqdn,
                 site: site.identity.clone(),
@@ -298,6 +301,29 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, Deploym
                 services: pool.services,
             },
         });
+    }
+
+    // Every pool has a store of its own, not inside another pool's.
+    for (i, later) in parsed.iter().enumerate() {
+        for earlier in &parsed[..i] {
+            let (a, b) = (&earlier.pool, &later.pool);
+            let relation = if a.store.contains(&b.store) && b.store.contains(&a.store) {
+                "is also the store of"
+            } else if a.store.contains(&b.store) {
+                "lies inside the store of"
+            } else if b.store.contains(&a.store) {
+                "contains the store of"
+            } else {
+                continue;
+            };
+            return Err(ctx.error(
+                later.store_span.clone(),
+                format!(
+                    "the store of pool '{}' ({}) {relation} pool '{}' ({}): give each pool a store of its own, side by side",
+                    b.fqdn, b.store, a.fqdn, a.store
+                ),
+            ));
+        }
     }
 
     // Second pass: pairing is 1:1 and mutual.
