@@ -291,7 +291,15 @@ fn settings_are_validated_and_written_back_with_comments() {
         ),
         (
             "set_backup_service_configuration(#{max_concurrent_calls: 0})",
-            "must be a positive number",
+            "max_concurrent_calls must be a number from 1 to 1000, not 0",
+        ),
+        (
+            "set_backup_service_configuration(#{max_concurrent_calls: 9223372036854775807})",
+            "max_concurrent_calls must be a number from 1 to 1000, not 9223372036854775807",
+        ),
+        (
+            "set_backup_service_configuration(#{transfer_parallelism: 1000000})",
+            "transfer_parallelism must be a number from 1 to 256",
         ),
         (
             "set_backup_service_configuration(#{speed: 1})",

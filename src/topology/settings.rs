@@ -98,20 +98,22 @@ fn serialize_interval<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok,
 }
 
 impl BackupServiceSettings {
-    /// Sets one numeric setting by name, checking it is positive.
+    /// Sets one numeric setting by name, checking it is in its range: from 1
+    /// to a ceiling far above any useful value, so that no setting can make a
+    /// sync or the service ask for more than the system can give (a semaphore
+    /// of 2^63 permits panics, 2^40 threads cannot start).
     pub fn set_number(&mut self, name: &str, value: i64) -> Result<(), String> {
-        if value <= 0 {
-            return Err(format!("{name} must be a positive number, not {value}"));
-        }
-        let value = value as u64;
-        let slot = match name {
-            "max_batches_per_user_store_sync" => &mut self.max_batches_per_user_store_sync,
-            "max_batches_per_cms_sync" => &mut self.max_batches_per_cms_sync,
-            "max_data_conf_package_size_kb" => &mut self.max_data_conf_package_size_kb,
-            "max_concurrent_calls" => &mut self.max_concurrent_calls,
-            "batch_max_items" => &mut self.batch_max_items,
-            "batch_max_kb" => &mut self.batch_max_kb,
-            "transfer_parallelism" => &mut self.transfer_parallelism,
+        let (slot, max) = match name {
+            "max_batches_per_user_store_sync" => {
+                (&mut self.max_batches_per_user_store_sync, 1_000_000)
+            }
+            "max_batches_per_cms_sync" => (&mut self.max_batches_per_cms_sync, 1_000_000),
+            // 16 GiB
+            "max_data_conf_package_size_kb" => (&mut self.max_data_conf_package_size_kb, 16 << 20),
+            "max_concurrent_calls" => (&mut self.max_concurrent_calls, 1_000),
+            "batch_max_items" => (&mut self.batch_max_items, 1_000_000),
+            "batch_max_kb" => (&mut self.batch_max_kb, 16 << 20),
+            "transfer_parallelism" => (&mut self.transfer_parallelism, 256),
             _ => {
                 return Err(format!(
                     "unknown setting '{name}': the settings are {}",
@@ -119,7 +121,12 @@ impl BackupServiceSettings {
                 ));
             }
         };
-        *slot = value;
+        if !(1..=max).contains(&value) {
+            return Err(format!(
+                "{name} must be a number from 1 to {max}, not {value}"
+            ));
+        }
+        *slot = value as u64;
         Ok(())
     }
 }
