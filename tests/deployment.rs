@@ -208,6 +208,64 @@ fn two_pools_never_share_a_store_or_nest_one_in_the_other() {
 }
 
 #[test]
+fn a_computer_belongs_to_one_pool_once() {
+    let with_computers = |a: &str, b: &str| {
+        BASE.replace(
+            "backup_pool = \"pool2.contoso.com\"\n",
+            &format!("backup_pool = \"pool2.contoso.com\"\ncomputers = [{a}]\n"),
+        )
+        .replace(
+            "backup_pool = \"pool1.contoso.com\"\n",
+            &format!("backup_pool = \"pool1.contoso.com\"\ncomputers = [{b}]\n"),
+        )
+    };
+    refused(
+        &with_computers(r#""fe1.contoso.com", "fe1.contoso.com""#, ""),
+        17,
+        33,
+        "computer 'fe1.contoso.com' is listed twice in pool 'pool1.contoso.com'",
+    );
+    refused(
+        &with_computers(r#""fe1.contoso.com""#, r#""fe1.contoso.com""#),
+        23,
+        14,
+        "computer 'fe1.contoso.com' of pool 'pool2.contoso.com' already belongs to pool 'pool1.contoso.com'",
+    );
+    refused(
+        &with_computers("", r#""pool1.contoso.com""#),
+        23,
+        14,
+        "already belongs to pool 'pool1.contoso.com'",
+    );
+    refused(
+        &with_computers(r#""pool2.contoso.com""#, ""),
+        20,
+        8,
+        "pool 'pool2.contoso.com' is listed as a computer of pool 'pool1.contoso.com'",
+    );
+    // A Standard Edition server is its own pool.
+    let (code, _, err) = check(&with_computers(
+        r#""pool1.contoso.com""#,
+        r#""fe2.contoso.com""#,
+    ));
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_folder_given_as_the_deployment_file_is_named_as_such() {
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .arg("--deployment")
+        .arg(env.path())
+        .args(["-c", "1"])
+        .status(2);
+    let err = out.stderr();
+    assert!(err.contains("is a folder: name the file itself"), "{err}");
+    assert!(!err.contains("chmod"), "{err}");
+}
+
+#[test]
 fn backup_pool_that_is_the_pool_itself() {
     let text = BASE.replace(
         "backup_pool = \"pool2.contoso.com\"",

@@ -79,6 +79,15 @@ pub fn load_deployment(cli: &Cli) -> Result<Deployment, Error> {
     } else {
         topology::locate::locate(cli.deployment.as_deref())?.0
     };
+    // Before the trust check, which would otherwise judge the folder's
+    // permissions as if it were the file (and suggest `chmod go-w /tmp`).
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "the deployment file {} is a folder: name the file itself, e.g. {}",
+            path.display(),
+            path.join("deployment.toml").display()
+        )));
+    }
     crate::rbac::check_trusted(&path).map_err(Error::Usage)?;
     let deployment = topology::load(&path)?;
     for w in &deployment.warnings {

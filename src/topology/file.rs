@@ -283,10 +283,43 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, Deploym
                 }
             }
         }
+        if let Some(owner) = parsed
+            .iter()
+            .find(|p| p.pool.computers.contains(&fqdn.to_string()))
+        {
+            return Err(ctx.error(
+                pool.fqdn.span(),
+                format!(
+                    "pool '{fqdn}' is listed as a computer of pool '{}': a computer is in one pool only",
+                    owner.pool.fqdn
+                ),
+            ));
+        }
         let mut computers = Vec::new();
         for c in &pool.computers {
             let computer = Fqdn::parse(c.get_ref())
                 .map_err(|m| ctx.error(c.span(), format!("computer: {m}")))?;
+            // A computer belongs to one pool, once. Its name may be its own
+            // pool's (a Standard Edition server is its pool), not another's.
+            let owner = parsed
+                .iter()
+                .map(|p| &p.pool)
+                .find(|p| p.fqdn == computer || p.computers.contains(&computer.to_string()));
+            if let Some(owner) = owner {
+                return Err(ctx.error(
+                    c.span(),
+                    format!(
+                        "computer '{computer}' of pool '{fqdn}' already belongs to pool '{}': a computer is in one pool only",
+                        owner.fqdn
+                    ),
+                ));
+            }
+            if computers.contains(&computer.to_string()) {
+                return Err(ctx.error(
+                    c.span(),
+                    format!("computer '{computer}' is listed twice in pool '{fqdn}'"),
+                ));
+            }
             computers.push(computer.to_string());
         }
         parsed.push(Parsed {
