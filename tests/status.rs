@@ -342,6 +342,36 @@ fn backup_pool_waits_for_the_state_it_was_asked_for() {
         "{}",
         out.stderr()
     );
+    // CMS of a pair that does not host it: nothing to wait for, so an error,
+    // not a success that synced nothing.
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "-c",
+            &format!("backup_pool(\"{ATL2}\", #{{category: \"CMS\", full_backup: true}})"),
+        ])
+        .status(1);
+    assert!(
+        out.stderr()
+            .contains("do not host the Central Management Store"),
+        "{}",
+        out.stderr()
+    );
+    let out = env
+        .cmd()
+        .args([
+            "--demo",
+            "-c",
+            &format!("backup_pool(\"{ATL2}\", #{{category: 5, full_backup: true}})"),
+        ])
+        .status(1);
+    assert!(
+        out.stderr()
+            .contains("option 'category' must be a string, CMS or UserData, not i64"),
+        "{}",
+        out.stderr()
+    );
 }
 
 #[test]

@@ -277,7 +277,12 @@ fn backup_pool(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic>
         };
         match key.as_str() {
             "category" => {
-                let text = value.clone().into_string().unwrap_or_default();
+                let Ok(text) = value.clone().into_string() else {
+                    return fail(format!(
+                        "{F}: option 'category' must be a string, CMS or UserData, not {}",
+                        value.type_name()
+                    ));
+                };
                 category = Some(Category::parse(&text).or_else(|e| fail(format!("{F}: {e}")))?);
             }
             "full_backup" => full_backup = flag()?,
@@ -301,6 +306,13 @@ fn backup_pool(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic>
         .into_iter()
         .filter(|m| category.is_none_or(|c| m.category() == c))
         .collect();
+    if !ctx.deployment.pair_hosts_cms(pool) && modules.iter().all(|m| *m == Module::CmsMaster) {
+        // Nothing to sync or wait for: reporting success would be a lie.
+        return fail(format!(
+            "{F}: pool '{}' and its backup pool do not host the Central Management Store (its master is '{}'), so category CMS has nothing to back up here; use category UserData, or name the CMS master's pool",
+            pool.fqdn, ctx.deployment.cms_master
+        ));
+    }
     let goal_met = |s: &ExportState| {
         *s == ExportState::FinalState || (steady_state && *s == ExportState::SteadyState)
     };
