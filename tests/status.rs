@@ -178,6 +178,33 @@ fn cms_master_away_from_the_cms_pool_is_not_initialized() {
         when.starts_with("20") && when.ends_with('Z'),
         "RFC 3339: {when}"
     );
+
+    // A damaged record leaves the state unknown: ErrorState and why, not
+    // NotInitialized; the next sync rewrites it.
+    let record = env
+        .store(ATL1)
+        .join(".poolsync/meta/status/export")
+        .join(DAL1)
+        .join("ConfServices.DataConf");
+    std::fs::write(&record, "garbage").unwrap();
+    let module = format!(
+        "let m = get_backup_service_status(\"{ATL1}\", #{{module: \"DataConf\"}}).backup_modules[0]; `${{m.export_status}} ${{m.last_error}}`"
+    );
+    let out = env.cmd().args(["--demo", "-c", &module]).ok();
+    assert!(
+        out.stdout().starts_with("ErrorState ") && out.stdout().contains("is damaged"),
+        "{}",
+        out.stdout()
+    );
+    env.cmd()
+        .args([
+            "--demo",
+            "-c",
+            &format!("invoke_backup_service_sync(\"{ATL1}\")"),
+        ])
+        .ok();
+    let out = env.cmd().args(["--demo", "-c", &module]).ok();
+    assert_eq!(out.stdout().trim(), "FinalState");
 }
 
 #[test]

@@ -161,20 +161,22 @@ impl SyncEngine {
         for module in Self::modules_for(modules) {
             let export_applies = module != Module::CmsMaster || pool.fqdn == *cms;
             let import_applies = module != Module::CmsMaster || partner.fqdn == *cms;
-            let export_record = status::read(
-                &*pool_store,
-                &status::export_key(partner.fqdn.as_str(), module.identity()),
-            )
-            .await
-            .ok()
-            .flatten();
-            let import_record = status::read(
-                &*pool_store,
-                &status::import_key(partner.fqdn.as_str(), module.identity()),
-            )
-            .await
-            .ok()
-            .flatten();
+            // A record that cannot be read leaves the state unknown: ErrorState
+            // with the reason, not NotInitialized.
+            let (export_record, export_damage) = split(
+                status::read(
+                    &*pool_store,
+                    &status::export_key(partner.fqdn.as_str(), module.identity()),
+                )
+                .await,
+            );
+            let (import_record, import_damage) = split(
+                status::read(
+                    &*pool_store,
+                    &status::import_key(partner.fqdn.as_str(), module.identity()),
+                )
+                .await,
+            );
             let mut m = ModuleStatus {
                 identity: module,
                 export_status: ExportState::NotInitialized,
@@ -226,6 +228,14 @@ impl SyncEngine {
                 if r.import_state == ImportState::ErrorState && m.last_error.is_none() {
                     m.last_error = r.last_error.clone();
                 }
+            }
+            if export_applies && let Some(e) = export_damage {
+                m.export_status = ExportState::ErrorState;
+                m.last_error.get_or_insert(e);
+            }
+            if import_applies && let Some(e) = import_damage {
+                m.import_status = ImportState::ErrorState;
+                m.last_error.get_or_insert(e);
             }
             out.push(m);
         }
@@ -369,5 +379,13 @@ impl SyncEngine {
             backup_pool: partner.fqdn.clone(),
             modules: checks,
         })
+    }
+}
+
+/// A status record, or why it could not be read.
+fn split(read: StoreResult<Option<DirectionStatus>>) -> (Option<DirectionStatus>, Option<String>) {
+    match read {
+        Ok(record) => (record, None),
+        Err(e) => (None, Some(e.to_string())),
     }
 }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{ExportState, ImportState};
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 
 /// The outcome of the last sync of one module in one direction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,11 +36,20 @@ pub fn import_key(from: &str, module: &str) -> String {
     format!("status/import/{from}/{module}")
 }
 
+/// The record at `key`: `None` before the first sync of that direction, an
+/// error if it cannot be read or is damaged (the next sync rewrites it).
 pub async fn read(store: &dyn Store, key: &str) -> StoreResult<Option<DirectionStatus>> {
-    Ok(store
-        .meta_get(key)
-        .await?
-        .and_then(|b| serde_json::from_slice(&b).ok()))
+    let Some(body) = store.meta_get(key).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| StoreError::Other {
+            store: store.describe(),
+            message: format!(
+                "the status record {key} is damaged ({e}); the next sync of that direction rewrites it"
+            ),
+        })
 }
 
 pub async fn write(store: &dyn Store, key: &str, status: &DirectionStatus) -> StoreResult<()> {
