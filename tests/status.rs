@@ -277,6 +277,59 @@ fn debug_inter_pool_replication_names_each_difference() {
 }
 
 #[test]
+fn concurrent_settings_changes_all_land() {
+    let env = Env::new();
+    let file = write_deployment(env.path(), "");
+    let settings = [
+        "batch_max_items",
+        "batch_max_kb",
+        "transfer_parallelism",
+        "max_concurrent_calls",
+        "max_batches_per_cms_sync",
+        "max_batches_per_user_store_sync",
+    ];
+    // Each writer sets its own setting many times, all at once.
+    let children: Vec<_> = settings
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let code = format!(
+                "for n in 1..=20 {{ set_backup_service_configuration(#{{{name}: n + {i}}}); }}"
+            );
+            let mut run = env.cmd();
+            run.cmd
+                .arg("--deployment")
+                .arg(&file)
+                .args(["-c", &code])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            run.cmd.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    for (i, name) in settings.iter().enumerate() {
+        assert!(
+            text.contains(&format!("{name} = {}", 20 + i)),
+            "{name}:\n{text}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(env.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("poolsync-tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+#[test]
 fn settings_are_validated_and_written_back_with_comments() {
     let env = Env::new();
     let file = write_deployment(env.path(), "sync_interval = \"00:02:00\"  # two minutes");

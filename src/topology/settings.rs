@@ -142,6 +142,16 @@ pub fn save(
     // Through a link, rewrite the file it points to, not the link.
     let real = path.canonicalize();
     let path = real.as_deref().unwrap_or(path);
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    // Writers take turns on the folder (a lock on the file itself would be
+    // lost when the rename replaces it): each reads the file the one before
+    // wrote, so two changes of different settings both stay.
+    let dir = std::fs::File::open(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+    rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| format!("{}: lock: {e}", folder.display()))?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut doc: toml_edit::DocumentMut = text
         .parse()
@@ -179,12 +189,26 @@ pub fn save(
         }
         table[*name] = value;
     }
-    let tmp = path.with_extension("toml.poolsync-tmp");
-    std::fs::write(&tmp, doc.to_string()).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    if let Ok(md) = std::fs::metadata(path) {
-        let _ = std::fs::set_permissions(&tmp, md.permissions());
-    }
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    // A unique temporary file beside it, made durable before the rename and
+    // the rename after it: a crash leaves the old file or the new one.
+    let write = |tmp: &mut tempfile::NamedTempFile| -> std::io::Result<()> {
+        use std::io::Write;
+        tmp.write_all(doc.to_string().as_bytes())?;
+        if let Ok(md) = std::fs::metadata(path) {
+            tmp.as_file().set_permissions(md.permissions())?;
+        }
+        tmp.as_file().sync_all()
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".deployment.toml.")
+        .suffix(".poolsync-tmp")
+        .tempfile_in(folder)
+        .map_err(|e| format!("{}: {e}", folder.display()))?;
+    write(&mut tmp).map_err(|e| format!("{}: {e}", tmp.path().display()))?;
+    tmp.persist(path)
+        .map_err(|e| format!("{}: {}", path.display(), e.error))?;
+    dir.sync_all()
+        .map_err(|e| format!("{}: {e}", folder.display()))
 }
 
 #[cfg(test)]
