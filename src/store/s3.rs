@@ -183,11 +183,18 @@ pub fn resolve_credentials(
 ) -> Result<S3Credentials, String> {
     if let Some(file) = &location.credentials_file {
         let parsed = read_credentials_file(file)?;
-        if let Some(c) = parsed.pools.get(&location.pool) {
+        // FQDNs are case-insensitive, and a URL with or without its final `/`
+        // or in other case names the same endpoint.
+        if let Some((_, c)) = parsed
+            .pools
+            .iter()
+            .find(|(fqdn, _)| fqdn.eq_ignore_ascii_case(&location.pool))
+        {
             return Ok(c.clone());
         }
-        let endpoint = location.endpoint_label();
-        if let Some(c) = parsed.endpoints.get(&endpoint) {
+        let url = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
+        let endpoint = url(&location.endpoint_label());
+        if let Some((_, c)) = parsed.endpoints.iter().find(|(u, _)| url(u) == endpoint) {
             return Ok(c.clone());
         }
     }
@@ -361,6 +368,17 @@ mod tests {
             pool: "b.x.com".into(),
             ..l.clone()
         };
+        assert_eq!(
+            resolve_credentials(&other, &no_env).unwrap().access_key_id,
+            "E"
+        );
+        // Sections as people write them: another case, a final `/`.
+        std::fs::write(
+            &file,
+            "[pools.\"A.X.com\"]\naccess_key_id = \"P\"\nsecret_access_key = \"ps\"\n[endpoints.\"HTTP://H:1/\"]\naccess_key_id = \"E\"\nsecret_access_key = \"es\"\n",
+        )
+        .unwrap();
+        assert_eq!(resolve_credentials(&l, &no_env).unwrap().access_key_id, "P");
         assert_eq!(
             resolve_credentials(&other, &no_env).unwrap().access_key_id,
             "E"
