@@ -408,6 +408,33 @@ fn every_registered_function_is_documented() {
 }
 
 #[test]
+fn first_uses_of_the_demo_at_once_make_it_once_and_whole() {
+    let (fresh, alone) = (Env::new(), Env::new());
+    alone.cmd().args(["demo", "reset"]).ok();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let mut run = fresh.cmd();
+            run.cmd
+                .args(["--demo", "-c", "get_pool().len()"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            run.cmd.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7");
+    }
+    let tree = |e: &Env| crate::common::tree(&e.demo_dir().join("stores"));
+    assert!(tree(&fresh) == tree(&alone), "the demo is whole");
+}
+
+#[test]
 fn the_demo_and_its_churn_are_deterministic() {
     let (a, b) = (Env::new(), Env::new());
     for env in [&a, &b] {

@@ -30,21 +30,43 @@ pub fn demo_dir() -> Result<PathBuf, Error> {
 pub fn ensure() -> Result<PathBuf, Error> {
     let dir = demo_dir()?;
     let file = dir.join("deployment.toml");
-    if dir.join(COMPLETE_MARKER).exists() && file.exists() {
+    let complete = || dir.join(COMPLETE_MARKER).exists() && file.exists();
+    if complete() {
         return Ok(file);
     }
-    create(&dir)?;
+    // Two first uses at once: one makes the demo, the other waits for it.
+    let _lock = lock(&dir)?;
+    if !complete() {
+        create(&dir)?;
+    }
     Ok(file)
 }
 
 /// Deletes and recreates the demo.
 pub fn reset() -> Result<PathBuf, Error> {
     let dir = demo_dir()?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    }
+    let _lock = lock(&dir)?;
     create(&dir)?;
     Ok(dir.join("deployment.toml"))
+}
+
+/// An exclusive lock on `demo.lock` beside the demo folder, held until the
+/// file is dropped: makers of the demo take turns (the kernel releases the
+/// lock if a maker dies).
+fn lock(dir: &Path) -> Result<std::fs::File, Error> {
+    let path = dir.with_extension("lock");
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| Error::io(&path, e.into()))?;
+    Ok(file)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
