@@ -317,6 +317,16 @@ fn unknown_key_names_key_and_line() {
 fn bad_setting_value() {
     let text = format!("{BASE}\n[backup_service]\nsync_interval = \"00:00:01\"\n");
     refused(&text, 24, 17, "out of range");
+    // A value of the wrong type names its key and what to write.
+    let text = format!("{BASE}\n[backup_service]\nmax_concurrent_calls = \"10\"\n");
+    refused(
+        &text,
+        24,
+        24,
+        "max_concurrent_calls: invalid type: string \"10\", expected a whole number: write a whole number without quotes",
+    );
+    let text = BASE.replace("site_id = 2", "site_id = \"2\"");
+    refused(&text, 11, 11, "site_id: invalid type: string \"2\"");
 }
 
 #[test]

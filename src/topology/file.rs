@@ -161,13 +161,43 @@ pub fn load(path: &Path) -> Result<Deployment, DeploymentError> {
     parse(&text, path, &base)
 }
 
+/// The key of a `key = value` line whose value starts at `offset`.
+fn key_before(text: &str, offset: usize) -> Option<&str> {
+    let line_start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let (key, _) = text.get(line_start..offset)?.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    (!key.is_empty()).then_some(key)
+}
+
 /// Parses and validates deployment text; `file` is used in messages, `base` resolves
 /// relative store paths.
 pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, DeploymentError> {
     let ctx = Ctx { file, text };
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        ctx.error(span, e.message().trim().replace('\n', " "))
+        let message = e.message().trim().replace('\n', " ");
+        // serde says what type it found, not for which key: name the key the
+        // value belongs to, and what to write ("expected i64" is Rust's word).
+        let message = match key_before(text, span.start) {
+            Some(key) if message.starts_with("invalid type") => {
+                let wanted =
+                    if message.ends_with("expected i64") || message.ends_with("expected u64") {
+                        ": write a whole number without quotes".to_string()
+                    } else if message.ends_with("expected a string") {
+                        ": write it in double quotes".to_string()
+                    } else {
+                        String::new()
+                    };
+                format!(
+                    "{key}: {}{wanted}",
+                    message
+                        .replace("expected i64", "expected a whole number")
+                        .replace("expected u64", "expected a whole number")
+                )
+            }
+            _ => message,
+        };
+        ctx.error(span, message)
     })?;
     let mut warnings = Vec::new();
 
