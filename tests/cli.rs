@@ -253,15 +253,7 @@ fn check_only_compiles() {
 #[test]
 fn ctrl_c_while_the_script_is_read_from_a_pipe_stops_it() {
     let env = Env::with_demo();
-    let mut run = env.cmd();
-    let mut child = run
-        .cmd
-        .args(["--demo", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = env.cmd().args(["--demo", "-"]).start();
     std::thread::sleep(Duration::from_millis(500));
     // SAFETY: a signal to the child we started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -413,12 +405,10 @@ fn first_uses_of_the_demo_at_once_make_it_once_and_whole() {
     alone.cmd().args(["demo", "reset"]).ok();
     let children: Vec<_> = (0..4)
         .map(|_| {
-            let mut run = fresh.cmd();
-            run.cmd
+            fresh
+                .cmd()
                 .args(["--demo", "-c", "get_pool().len()"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            run.cmd.spawn().unwrap()
+                .start()
         })
         .collect();
     for child in children {

@@ -60,6 +60,12 @@ impl Env {
         p
     }
 
+    /// Runs `code` on the demo, which must fail as a script does (status 1);
+    /// returns its standard error.
+    pub fn demo_error(&self, code: &str) -> String {
+        self.cmd().args(["--demo", "-c", code]).status(1).stderr()
+    }
+
     pub fn cmd(&self) -> Run {
         let mut c = Command::new(BIN);
         c.env_clear()
@@ -135,6 +141,17 @@ impl Run {
 
     pub fn ok(self) -> Out {
         self.status(0)
+    }
+
+    /// Starts the run in the background with its standard streams piped; end
+    /// it with `Out(child.wait_with_output().unwrap())`.
+    pub fn start(mut self) -> std::process::Child {
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn poolsync")
     }
 
     /// Starts the run, sends it Ctrl-C (SIGINT) after `after`, and returns its

@@ -296,14 +296,11 @@ fn concurrent_settings_changes_all_land() {
             let code = format!(
                 "for n in 1..=20 {{ set_backup_service_configuration(#{{{name}: n + {i}}}); }}"
             );
-            let mut run = env.cmd();
-            run.cmd
+            env.cmd()
                 .arg("--deployment")
                 .arg(&file)
                 .args(["-c", &code])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped());
-            run.cmd.spawn().unwrap()
+                .start()
         })
         .collect();
     for child in children {
@@ -409,48 +406,25 @@ fn backup_pool_waits_for_the_state_it_was_asked_for() {
         .args(["--demo", "-c", &format!("backup_pool(\"{ATL2}\", #{{full_backup: true, wait_time: 0}}).overall_export_status")])
         .ok();
     assert_eq!(out.stdout().trim(), "FinalState");
-    let out = env
-        .cmd()
-        .args([
-            "--demo",
-            "-c",
-            &format!("backup_pool(\"{ATL2}\", #{{full_backup: true, steady_state: true}})"),
-        ])
-        .status(1);
-    assert!(
-        out.stderr().contains("exactly one of full_backup"),
-        "{}",
-        out.stderr()
-    );
+    let err = env.demo_error(&format!(
+        "backup_pool(\"{ATL2}\", #{{full_backup: true, steady_state: true}})"
+    ));
+    assert!(err.contains("exactly one of full_backup"), "{err}");
     // CMS of a pair that does not host it: nothing to wait for, so an error,
     // not a success that synced nothing.
-    let out = env
-        .cmd()
-        .args([
-            "--demo",
-            "-c",
-            &format!("backup_pool(\"{ATL2}\", #{{category: \"CMS\", full_backup: true}})"),
-        ])
-        .status(1);
+    let err = env.demo_error(&format!(
+        "backup_pool(\"{ATL2}\", #{{category: \"CMS\", full_backup: true}})"
+    ));
     assert!(
-        out.stderr()
-            .contains("do not host the Central Management Store"),
-        "{}",
-        out.stderr()
+        err.contains("do not host the Central Management Store"),
+        "{err}"
     );
-    let out = env
-        .cmd()
-        .args([
-            "--demo",
-            "-c",
-            &format!("backup_pool(\"{ATL2}\", #{{category: 5, full_backup: true}})"),
-        ])
-        .status(1);
+    let err = env.demo_error(&format!(
+        "backup_pool(\"{ATL2}\", #{{category: 5, full_backup: true}})"
+    ));
     assert!(
-        out.stderr()
-            .contains("option 'category' must be a string, CMS or UserData, not i64"),
-        "{}",
-        out.stderr()
+        err.contains("option 'category' must be a string, CMS or UserData, not i64"),
+        "{err}"
     );
 }
 
