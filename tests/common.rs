@@ -60,6 +60,11 @@ impl Env {
         p
     }
 
+    /// Runs `code` on the demo, which must succeed.
+    pub fn demo(&self, code: &str) -> Out {
+        self.cmd().args(["--demo", "-c", code]).ok()
+    }
+
     /// Runs `code` on the demo, which must fail as a script does (status 1);
     /// returns its standard error.
     pub fn demo_error(&self, code: &str) -> String {

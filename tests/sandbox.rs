@@ -106,14 +106,7 @@ fn deep_recursion_is_refused_not_a_crash() {
 fn sleep_is_bounded_and_ctrl_c_cuts_it_short() {
     let env = Env::with_demo();
     // Rhai's own sleep panicked on this, and no `try` could catch it.
-    let out = env
-        .cmd()
-        .args([
-            "--demo",
-            "-c",
-            "try { sleep(1e300) } catch (e) { print(e) }",
-        ])
-        .ok();
+    let out = env.demo("try { sleep(1e300) } catch (e) { print(e) }");
     assert!(
         out.stdout()
             .contains("sleep: 1e300 is not a number of seconds"),
@@ -135,14 +128,8 @@ fn a_long_chain_of_closures_is_not_a_crash() {
     // Each closure captures the one before; dropping the chain recurses once
     // per closure. This aborted the process with a stack overflow.
     let env = Env::with_demo();
-    let out = env
-        .cmd()
-        .args([
-            "--demo",
-            "-c",
-            "let f = || 1; for i in 0..1000000 { let g = f; f = || g.call(); } \"done\"",
-        ])
-        .ok();
+    let out =
+        env.demo("let f = || 1; for i in 0..1000000 { let g = f; f = || g.call(); } \"done\"");
     assert_eq!(out.stdout().trim(), "done");
 }
 

@@ -150,13 +150,7 @@ fn cms_master_away_from_the_cms_pool_is_not_initialized() {
         .args(["--demo", "-c", &format!("get_backup_service_status(\"{DAL1}\", #{{category: \"CMS\"}}).backup_modules.map(|m| m.export_status)")])
         .ok();
     assert_eq!(out.stdout().trim(), "NotInitialized");
-    env.cmd()
-        .args([
-            "--demo",
-            "-c",
-            &format!("invoke_backup_service_sync(\"{ATL1}\")"),
-        ])
-        .ok();
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL1}\")"));
     let out = env
         .cmd()
         .args(["--demo", "-c", &format!("let s = get_backup_service_status(\"{ATL1}\"); [s.overall_export_status, s.overall_import_status, s.backup_modules.len()]")])
@@ -190,20 +184,14 @@ fn cms_master_away_from_the_cms_pool_is_not_initialized() {
     let module = format!(
         "let m = get_backup_service_status(\"{ATL1}\", #{{module: \"DataConf\"}}).backup_modules[0]; `${{m.export_status}} ${{m.last_error}}`"
     );
-    let out = env.cmd().args(["--demo", "-c", &module]).ok();
+    let out = env.demo(&module);
     assert!(
         out.stdout().starts_with("ErrorState ") && out.stdout().contains("is damaged"),
         "{}",
         out.stdout()
     );
-    env.cmd()
-        .args([
-            "--demo",
-            "-c",
-            &format!("invoke_backup_service_sync(\"{ATL1}\")"),
-        ])
-        .ok();
-    let out = env.cmd().args(["--demo", "-c", &module]).ok();
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    let out = env.demo(&module);
     assert_eq!(out.stdout().trim(), "FinalState");
 }
 
@@ -261,19 +249,8 @@ fn debug_inter_pool_replication_names_each_difference() {
         .find(|m| m["from"] == DAL1)
         .unwrap();
     assert_eq!(back["in_sync"], true);
-    let out = env
-        .cmd()
-        .args([
-            "--demo",
-            "-c",
-            "debug_inter_pool_replication(\"red-cs-003.litwareinc.com\")",
-        ])
-        .status(1);
-    assert!(
-        out.stderr().contains("has no backup pool"),
-        "{}",
-        out.stderr()
-    );
+    let err = env.demo_error("debug_inter_pool_replication(\"red-cs-003.litwareinc.com\")");
+    assert!(err.contains("has no backup pool"), "{err}");
 }
 
 #[test]

@@ -5,10 +5,6 @@ use std::time::Duration;
 
 use crate::common::{ATL1, ATL2, DAL1, Env, RED1, RED3, tree};
 
-fn sync(env: &Env, code: &str) -> crate::common::Out {
-    env.cmd().args(["--demo", "-c", code]).ok()
-}
-
 fn assert_in_sync(env: &Env, a: &str, b: &str) {
     assert_module_in_sync(env, a, b, "");
 }
@@ -39,7 +35,7 @@ fn assert_module_in_sync(env: &Env, a: &str, b: &str, module: &str) {
 #[test]
 fn churn_then_sync_copies_exactly_the_changes() {
     let env = Env::with_demo();
-    sync(&env, &format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL1}\")"));
     let churn = env
         .cmd()
         .args(["demo", "churn", "--pool", ATL1, "--percent", "4"])
@@ -93,7 +89,7 @@ fn churn_then_sync_copies_exactly_the_changes() {
 #[test]
 fn nothing_changed_nothing_copied_nothing_written() {
     let env = Env::with_demo();
-    sync(&env, &format!("invoke_backup_service_sync(\"{ATL2}\")"));
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL2}\")"));
     let replica = env.store(RED1).join("backup").join(ATL2);
     let some = replica.join("UserServices.PresenceFocus/users/0000");
     let first = std::fs::read_dir(&some)
@@ -103,10 +99,9 @@ fn nothing_changed_nothing_copied_nothing_written() {
         .unwrap()
         .path();
     let before = std::fs::metadata(&first).unwrap();
-    let out = sync(
-        &env,
-        &format!("invoke_backup_service_sync(\"{ATL2}\").items_copied"),
-    );
+    let out = env.demo(&format!(
+        "invoke_backup_service_sync(\"{ATL2}\").items_copied"
+    ));
     assert_eq!(out.stdout().trim(), "0");
     let after = std::fs::metadata(&first).unwrap();
     use std::os::unix::fs::MetadataExt;
@@ -120,10 +115,9 @@ fn nothing_changed_nothing_copied_nothing_written() {
 #[test]
 fn an_edit_that_keeps_size_and_mtime_is_still_caught() {
     let env = Env::with_demo();
-    sync(
-        &env,
-        &format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}})"),
-    );
+    env.demo(&format!(
+        "invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}})"
+    ));
     let conf = env
         .store(ATL1)
         .join("data/ConfServices.DataConf/conferences");
@@ -150,10 +144,9 @@ fn an_edit_that_keeps_size_and_mtime_is_still_caught() {
         .unwrap()
         .set_modified(mtime)
         .unwrap();
-    let out = sync(
-        &env,
-        &format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}}).items_copied"),
-    );
+    let out = env.demo(&format!(
+        "invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}}).items_copied"
+    ));
     assert_eq!(out.stdout().trim(), "1");
     assert_module_in_sync(&env, ATL1, DAL1, "ConfServices.DataConf");
 }
@@ -161,7 +154,7 @@ fn an_edit_that_keeps_size_and_mtime_is_still_caught() {
 #[test]
 fn the_guard_never_wipes_a_replica() {
     let env = Env::with_demo();
-    sync(&env, &format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL1}\")"));
     let replica = env.store(DAL1).join("backup").join(ATL1);
     let before = tree(&replica);
     std::fs::remove_dir_all(env.store(ATL1).join("data")).unwrap();
@@ -185,10 +178,9 @@ fn the_guard_never_wipes_a_replica() {
         .status()
         .unwrap();
     assert!(status.success());
-    let out = sync(
-        &env,
-        &format!("invoke_backup_service_sync(\"{ATL1}\").items_deleted"),
-    );
+    let out = env.demo(&format!(
+        "invoke_backup_service_sync(\"{ATL1}\").items_deleted"
+    ));
     assert_eq!(out.stdout().trim(), "0");
     assert_in_sync(&env, ATL1, DAL1);
 }
@@ -196,10 +188,9 @@ fn the_guard_never_wipes_a_replica() {
 #[test]
 fn the_guard_refuses_to_delete_most_of_a_replica_unless_told() {
     let env = Env::with_demo();
-    sync(
-        &env,
-        &format!("invoke_backup_service_sync(\"{ATL2}\", #{{module: \"PresenceFocus\"}})"),
-    );
+    env.demo(&format!(
+        "invoke_backup_service_sync(\"{ATL2}\", #{{module: \"PresenceFocus\"}})"
+    ));
     let users = env
         .store(ATL2)
         .join("data/UserServices.PresenceFocus/users");
@@ -222,13 +213,13 @@ fn the_guard_refuses_to_delete_most_of_a_replica_unless_told() {
     let code = format!(
         "invoke_backup_service_sync(\"{ATL2}\", #{{module: \"PresenceFocus\", allow_mass_delete: true}}).items_deleted"
     );
-    assert_eq!(sync(&env, &code).stdout().trim(), "400");
+    assert_eq!(env.demo(&code).stdout().trim(), "400");
 }
 
 #[test]
 fn what_if_changes_nothing_and_predicts_the_sync() {
     let env = Env::with_demo();
-    sync(&env, &format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL1}\")"));
     env.cmd()
         .args(["demo", "churn", "--pool", DAL1, "--percent", "5"])
         .ok();
@@ -293,9 +284,7 @@ fn what_if_changes_nothing_and_predicts_the_sync() {
 #[test]
 fn module_selection_and_the_cms() {
     let env = Env::with_demo();
-    let out = sync(
-        &env,
-        &format!(
+    let out = env.demo(&format!(
             "invoke_backup_service_sync(\"{ATL1}\", #{{module: \"dataconf\"}}).modules.map(|m| m.module)"
         ),
     );
@@ -303,9 +292,7 @@ fn module_selection_and_the_cms() {
         out.stdout().trim(),
         "ConfServices.DataConf\nConfServices.DataConf"
     );
-    let out = sync(
-        &env,
-        &format!(
+    let out = env.demo(&format!(
             "invoke_backup_service_sync(\"{DAL1}\", #{{module: \"CentralMgmt.CMSMaster\"}}).modules.map(|m| `${{m.from}}>${{m.to}}`)"
         ),
     );
@@ -381,17 +368,12 @@ fn bad_options_and_targets_are_clear_errors() {
 #[test]
 fn array_targets_sync_each_pair_once() {
     let env = Env::with_demo();
-    let out = sync(
-        &env,
-        &format!(
+    let out = env.demo(&format!(
             "[\"{ATL1}\", \"{DAL1}\", get_pool(\"{ATL2}\")].invoke_backup_service_sync().map(|r| r.pool)"
         ),
     );
     assert_eq!(out.stdout().trim(), format!("{ATL1}\n{ATL2}"));
-    let out = sync(
-        &env,
-        "get_pool(#{site: \"Atlanta\"}).invoke_backup_service_sync().len()",
-    );
+    let out = env.demo("get_pool(#{site: \"Atlanta\"}).invoke_backup_service_sync().len()");
     assert_eq!(out.stdout().trim(), "2");
     assert_in_sync(&env, ATL2, RED1);
 }
@@ -399,15 +381,13 @@ fn array_targets_sync_each_pair_once() {
 #[test]
 fn method_style_on_strings_and_pools() {
     let env = Env::with_demo();
-    let out = sync(
-        &env,
-        &format!("\"{ATL1}\".invoke_backup_service_sync(#{{what_if: true}}).what_if"),
-    );
+    let out = env.demo(&format!(
+        "\"{ATL1}\".invoke_backup_service_sync(#{{what_if: true}}).what_if"
+    ));
     assert_eq!(out.stdout().trim(), "true");
-    let out = sync(
-        &env,
-        &format!("get_pool(\"{DAL1}\").invoke_backup_service_sync().backup_pool"),
-    );
+    let out = env.demo(&format!(
+        "get_pool(\"{DAL1}\").invoke_backup_service_sync().backup_pool"
+    ));
     assert_eq!(out.stdout().trim(), ATL1);
 }
 
@@ -417,10 +397,9 @@ fn links_in_a_source_are_skipped_not_followed() {
     let data = env.store(ATL1).join("data/UserServices.PresenceFocus");
     std::os::unix::fs::symlink("/etc", data.join("etc-link")).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", data.join("host-link")).unwrap();
-    let out = sync(
-        &env,
-        &format!("invoke_backup_service_sync(\"{ATL1}\").items_copied"),
-    );
+    let out = env.demo(&format!(
+        "invoke_backup_service_sync(\"{ATL1}\").items_copied"
+    ));
     assert!(
         out.stderr().contains("symbolic links are not followed"),
         "{}",
@@ -442,10 +421,9 @@ fn item_names_in_warnings_cannot_drive_the_terminal() {
     // terminal's title, colour the rest red, and forge a line of output.
     let name = "t\x1b]0;pwned\x07\x1b[31mred\nall pairs in sync\u{202e}";
     std::os::unix::fs::symlink("/etc", data.join(name)).unwrap();
-    let out = sync(
-        &env,
-        &format!("invoke_backup_service_sync(\"{ATL1}\").items_copied"),
-    );
+    let out = env.demo(&format!(
+        "invoke_backup_service_sync(\"{ATL1}\").items_copied"
+    ));
     let stderr = out.stderr();
     let warning: Vec<&str> = stderr.lines().filter(|l| l.contains("pwned")).collect();
     assert_eq!(warning.len(), 1, "{stderr}");
@@ -501,7 +479,7 @@ fn an_item_path_longer_than_path_max_is_copied_and_deleted() {
     let code = format!(
         "let r = invoke_backup_service_sync(\"{ATL1}\", #{{module: \"PresenceFocus\"}}); `${{r.items_copied}} ${{r.items_deleted}} ${{r.warnings.len()}}`"
     );
-    let out = sync(&env, &code);
+    let out = env.demo(&code);
     let stdout = out.stdout();
     let copied: Vec<&str> = stdout.split_whitespace().collect();
     assert_eq!(copied.len(), 3, "{}", out.stdout());
@@ -519,7 +497,7 @@ fn an_item_path_longer_than_path_max_is_copied_and_deleted() {
     assert_eq!(&content[..n], b"deep content");
 
     rustix::fs::unlinkat(&source, "deep.txt", AtFlags::empty()).unwrap();
-    let out = sync(&env, &code);
+    let out = env.demo(&code);
     assert_eq!(out.stdout().trim(), "0 1 0", "{}", out.stderr());
     assert!(rustix::fs::statat(&folder, "deep.txt", AtFlags::SYMLINK_NOFOLLOW).is_err());
 }
@@ -532,20 +510,18 @@ fn odd_item_names_survive() {
         std::fs::write(data.join(name), name).unwrap();
     }
     std::fs::write(data.join(std::ffi::OsStr::new("bad\u{1}name")), "x").unwrap();
-    sync(
-        &env,
-        &format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}})"),
-    );
+    env.demo(&format!(
+        "invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}})"
+    ));
     assert_module_in_sync(&env, ATL1, DAL1, "ConfServices.DataConf");
 }
 
 #[test]
 fn a_held_pair_lock_makes_the_sync_wait() {
     let env = Env::with_demo();
-    sync(
-        &env,
-        &format!("invoke_backup_service_sync(\"{ATL1}\", #{{what_if: true}})"),
-    );
+    env.demo(&format!(
+        "invoke_backup_service_sync(\"{ATL1}\", #{{what_if: true}})"
+    ));
     // Take the pair lock the way another poolsync would.
     let locks = env.store(ATL1).join(".poolsync/locks");
     std::fs::create_dir_all(&locks).unwrap();
@@ -625,10 +601,9 @@ fn replicas_keep_permissions_and_modification_times() {
         .unwrap()
         .set_modified(old)
         .unwrap();
-    sync(
-        &env,
-        &format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}})"),
-    );
+    env.demo(&format!(
+        "invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}})"
+    ));
     let copy = env
         .store(DAL1)
         .join("backup")
@@ -646,7 +621,7 @@ fn replicas_keep_permissions_and_modification_times() {
 #[test]
 fn a_replica_folder_replaced_by_a_link_is_not_written_through() {
     let env = Env::with_demo();
-    sync(&env, &format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL1}\")"));
     let module = "UserServices.PresenceFocus";
     let folder = env
         .store(DAL1)
@@ -698,10 +673,9 @@ fn items_touched_but_not_changed_are_not_copied_again() {
     std::fs::write(&small, vec![7u8; 1000]).unwrap();
     std::fs::write(&large, vec![9u8; 600 * 1024]).unwrap();
     let dataconf = |tail: &str| {
-        sync(
-            &env,
-            &format!("invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}}).{tail}"),
-        )
+        env.demo(&format!(
+            "invoke_backup_service_sync(\"{ATL1}\", #{{module: \"DataConf\"}}).{tail}"
+        ))
         .stdout()
         .trim()
         .to_string()
@@ -779,7 +753,7 @@ fn a_batch_over_many_folders_stays_within_a_low_open_file_limit() {
         }
         run.ok().stdout().trim().to_string()
     };
-    sync(&env, &format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL1}\")"));
     write_all(1);
     assert_eq!(limited_sync(), "1200 0");
     // Replace every one of them (each rename replaces a file) and delete some.
