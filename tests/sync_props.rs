@@ -625,6 +625,25 @@ fn a_sync_whose_last_flush_fails_says_so() {
     }
     let forward = report.modules.iter().find(|m| m.to.as_str() == B).unwrap();
     assert!(forward.error.as_deref().unwrap().contains("power loss"));
+    // The status records say so too (they were written as a success before
+    // the flush): the import at B and the export at A.
+    for (at, record) in [(B, format!("import/{A}")), (A, format!("export/{B}"))] {
+        let path = dir
+            .path()
+            .join("stores")
+            .join(at)
+            .join(".poolsync/meta/status")
+            .join(record)
+            .join("UserServices.PresenceFocus");
+        let status: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(status["export_state"], "ErrorState", "{status}");
+        assert_eq!(status["import_state"], "ErrorState", "{status}");
+        assert!(
+            status["last_error"].as_str().unwrap().contains("power loss"),
+            "{status}"
+        );
+    }
 }
 
 #[test]

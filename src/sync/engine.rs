@@ -528,15 +528,36 @@ impl SyncEngine {
             // One flush per store makes the last batches' renames and logs, and
             // the status records just written, durable.
             if !opts.what_if {
+                let mut retracted = false;
                 for (at, store) in [(pool, &pool_store), (partner, &partner_store)] {
                     if let Err(e) = store.make_durable().await {
-                        for m in report.modules.iter_mut().filter(|m| m.to == at.fqdn) {
+                        // The status records already say how the directions
+                        // into this store went: record the failure over them.
+                        // (Their last success stays this sync's: the data was
+                        // copied; only its durability is in doubt.)
+                        for (i, m) in report.modules.iter_mut().enumerate() {
+                            if m.to != at.fqdn {
+                                continue;
+                            }
                             m.error.get_or_insert(format!(
                                 "the sync's last changes at {} may not survive a power loss: {e}",
                                 at.fqdn
                             ));
                             m.export_status = ExportState::ErrorState;
+                            self.record_status(
+                                &directions[i],
+                                m,
+                                ImportState::ErrorState,
+                                &mut report.warnings,
+                            )
+                            .await;
+                            retracted = true;
                         }
+                    }
+                }
+                if retracted {
+                    for store in [&pool_store, &partner_store] {
+                        let _ = store.make_durable().await;
                     }
                 }
             }
@@ -682,48 +703,60 @@ impl SyncEngine {
             );
         }
         if !opts.what_if {
-            let now = system_time_ns(SystemTime::now());
-            let status = DirectionStatus {
-                module: d.module.identity().to_string(),
-                from: d.from.fqdn.to_string(),
-                to: d.to.fqdn.to_string(),
-                time_ns: now,
-                export_state: report.export_status,
-                import_state,
-                items_copied: report.items_copied,
-                bytes_copied: report.bytes_copied,
-                items_deleted: report.items_deleted,
-                batches: report.batches,
-                pending_items: report.pending_items,
-                last_error: report.error.clone(),
-                last_success_ns: None,
-            };
-            for (store, key) in [
-                (
-                    d.src,
-                    status::export_key(d.to.fqdn.as_str(), d.module.identity()),
-                ),
-                (
-                    d.dst,
-                    status::import_key(d.from.fqdn.as_str(), d.module.identity()),
-                ),
-            ] {
-                let previous = status::read(store, &key).await.ok().flatten();
-                let mut s = status.clone();
-                s.last_success_ns = if report.error.is_none() {
-                    Some(now)
-                } else {
-                    previous.and_then(|p| p.last_success_ns)
-                };
-                if let Err(e) = status::write(store, &key, &s).await {
-                    warnings.push(format!(
-                        "could not record status at {}: {e}",
-                        store.describe()
-                    ));
-                }
-            }
+            self.record_status(d, &report, import_state, warnings).await;
         }
         report
+    }
+
+    /// Records how one direction ended at both of its stores: the export status
+    /// at the source, the import status at the receiving store.
+    async fn record_status(
+        &self,
+        d: &Direction<'_>,
+        report: &DirectionReport,
+        import_state: ImportState,
+        warnings: &mut Vec<String>,
+    ) {
+        let now = system_time_ns(SystemTime::now());
+        let status = DirectionStatus {
+            module: d.module.identity().to_string(),
+            from: d.from.fqdn.to_string(),
+            to: d.to.fqdn.to_string(),
+            time_ns: now,
+            export_state: report.export_status,
+            import_state,
+            items_copied: report.items_copied,
+            bytes_copied: report.bytes_copied,
+            items_deleted: report.items_deleted,
+            batches: report.batches,
+            pending_items: report.pending_items,
+            last_error: report.error.clone(),
+            last_success_ns: None,
+        };
+        for (store, key) in [
+            (
+                d.src,
+                status::export_key(d.to.fqdn.as_str(), d.module.identity()),
+            ),
+            (
+                d.dst,
+                status::import_key(d.from.fqdn.as_str(), d.module.identity()),
+            ),
+        ] {
+            let previous = status::read(store, &key).await.ok().flatten();
+            let mut s = status.clone();
+            s.last_success_ns = if report.error.is_none() {
+                Some(now)
+            } else {
+                previous.and_then(|p| p.last_success_ns)
+            };
+            if let Err(e) = status::write(store, &key, &s).await {
+                warnings.push(format!(
+                    "could not record status at {}: {e}",
+                    store.describe()
+                ));
+            }
+        }
     }
 
     /// Fills an empty (lost or damaged) manifest from the replica itself: each item's
