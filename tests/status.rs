@@ -461,3 +461,128 @@ fn the_service_keeps_a_pair_in_sync_and_stops_cleanly() {
     assert!(cycles.len() >= 2, "{log}");
     assert!(log.contains("backup service stopped"), "{log}");
 }
+
+#[test]
+fn the_service_skips_a_busy_pair_and_keeps_serving_the_others() {
+    // Two pairs, one sync at a time, and the second pair's lock held by
+    // someone else (a long manual sync): the first pair must keep its cycles.
+    let dir = tempfile::tempdir().unwrap();
+    let (c, d) = ("c.test.com", "d.test.com");
+    let mut text = String::from(
+        "[deployment]\nname = \"t\"\ncms_master = \"a.test.com\"\n[[site]]\nidentity = \"S1\"\nsite_id = 1\n",
+    );
+    for (pool, partner) in [(A, B), (B, A), (c, d), (d, c)] {
+        text +=
+            &format!("[[pool]]\nfqdn = \"{pool}\"\nsite = \"S1\"\nbackup_pool = \"{partner}\"\n");
+        std::fs::create_dir_all(dir.path().join("stores").join(pool).join("data").join(PF))
+            .unwrap();
+    }
+    text += "[backup_service]\nsync_interval = \"00:00:05\"\nmax_concurrent_calls = 1\n";
+    let file = dir.path().join("deployment.toml");
+    std::fs::write(&file, text).unwrap();
+    items(dir.path(), A, "a", 3);
+    let locks = dir.path().join("stores").join(c).join(".poolsync/locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let lock = locks.join(format!("pair-{c}-{d}.lock"));
+    std::fs::write(&lock, "a manual sync").unwrap();
+    let held = std::fs::File::open(&lock).unwrap();
+    held.try_lock().unwrap();
+    let child = std::process::Command::new(crate::common::BIN)
+        .arg("--deployment")
+        .arg(&file)
+        .args(["service", "--log-format", "json"])
+        .env("XDG_DATA_HOME", dir.path().join("xdg"))
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Two cycles of a <-> b take at least one interval; give it three.
+    std::thread::sleep(Duration::from_secs(12));
+    drop(held);
+    std::thread::sleep(Duration::from_secs(7));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect();
+    let count = |message: &str, pool: &str| {
+        events
+            .iter()
+            .filter(|v| v["fields"]["message"] == message && v["fields"]["pool"] == pool)
+            .count()
+    };
+    let ab = count("cycle", A) + count("cycle", B);
+    assert!(
+        ab >= 3,
+        "a <-> b ran {ab} cycles while c <-> d was busy:\n{log}"
+    );
+    let skipped: Vec<_> = events
+        .iter()
+        .filter(|v| v["fields"]["message"] == "cycle skipped: another sync of this pair is running")
+        .collect();
+    assert!(!skipped.is_empty(), "{log}");
+    assert!(
+        skipped
+            .iter()
+            .all(|v| v["fields"]["holder"] == "a manual sync"
+                && (v["fields"]["pool"] == c || v["fields"]["pool"] == d)),
+        "{log}"
+    );
+    // Once the lock is free, the busy pair syncs at its next cycle.
+    assert!(count("cycle", c) + count("cycle", d) >= 1, "{log}");
+}
+
+#[test]
+fn a_failed_service_cycle_logs_its_warnings() {
+    // A link in the source (a warning) and a file where the replica's folder
+    // goes (fatal): the log must carry both, not only the failure.
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_deployment(dir.path(), "sync_interval = \"00:00:05\"");
+    items(dir.path(), A, "a", 2);
+    let source = dir.path().join("stores").join(A).join("data").join(PF);
+    std::os::unix::fs::symlink("/etc/hostname", source.join("link")).unwrap();
+    let backup = dir.path().join("stores").join(B).join("backup").join(A);
+    std::fs::create_dir_all(&backup).unwrap();
+    std::fs::write(backup.join(PF), "in the way").unwrap();
+    let child = std::process::Command::new(crate::common::BIN)
+        .arg("--deployment")
+        .arg(&file)
+        .args(["service", "--log-format", "json"])
+        .env("XDG_DATA_HOME", dir.path().join("xdg"))
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|v| v["fields"]["message"] == "cycle failed"),
+        "{log}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|v| v["fields"]["message"] == "cycle warning"
+                && v["fields"]["warning"]
+                    .as_str()
+                    .is_some_and(|w| w.contains("link"))),
+        "{log}"
+    );
+}

@@ -100,15 +100,18 @@ async fn serve_pair(
         reload_settings(&engine, &path);
         let opts = SyncOptions {
             per_cycle: true,
+            // A pair another sync holds is skipped this cycle, not waited
+            // for: waiting would hold a slot that other pairs need.
+            wait_for_lock: false,
             cancel: cancel.clone(),
             ..SyncOptions::default()
         };
-        let started = Instant::now();
-        let result = {
+        let (result, ms) = {
             let _permit = limit.acquire().await;
-            engine.sync_pair(pool.as_str(), &opts).await
+            let started = Instant::now();
+            let result = engine.sync_pair(pool.as_str(), &opts).await;
+            (result, started.elapsed().as_millis() as u64)
         };
-        let ms = started.elapsed().as_millis() as u64;
         let interval = engine.settings().sync_interval;
         let wait = match result {
             Ok(report) => {
@@ -136,7 +139,22 @@ async fn serve_pair(
                 interval
             }
             Err(SyncError::Interrupted(_)) => break,
+            Err(SyncError::Busy { pool: at, holder }) => {
+                tracing::info!(
+                    pool = %pool,
+                    lock_at = %at,
+                    holder = %holder,
+                    retry_in_s = interval.as_secs(),
+                    "cycle skipped: another sync of this pair is running"
+                );
+                interval
+            }
             Err(e) => {
+                if let SyncError::Failed(report) = &e {
+                    for w in &report.warnings {
+                        tracing::warn!(pool = %report.pool, warning = %w, "cycle warning");
+                    }
+                }
                 failures += 1;
                 let backoff = FIRST_RETRY
                     .saturating_mul(1 << (failures - 1).min(16))

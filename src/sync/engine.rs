@@ -70,6 +70,10 @@ pub struct SyncOptions {
     /// (max_batches_per_user_store_sync, max_batches_per_cms_sync): the service's
     /// cycle. A manual sync drains the whole backlog.
     pub per_cycle: bool,
+    /// When another sync holds the pair lock: wait for it (`true`, a manual
+    /// sync), or give up at once with [`SyncError::Busy`] (the service, which
+    /// tries again next cycle instead of holding a concurrency slot idle).
+    pub wait_for_lock: bool,
     pub cancel: CancelFlag,
     pub progress: Option<Arc<dyn Progress>>,
 }
@@ -81,6 +85,7 @@ impl Default for SyncOptions {
             what_if: false,
             allow_mass_delete: false,
             per_cycle: false,
+            wait_for_lock: true,
             cancel: CancelFlag::new(),
             progress: None,
         }
@@ -102,6 +107,10 @@ pub enum SyncError {
         #[source]
         source: StoreError,
     },
+    #[error(
+        "pool '{pool}' is busy: its pair lock is held by {holder}; try again when that sync ends"
+    )]
+    Busy { pool: Fqdn, holder: String },
     #[error("sync of {} <-> {} failed: {}", .0.pool, .0.backup_pool, .0.errors().join("; "))]
     Failed(Box<SyncReport>),
     #[error("sync of {} <-> {} interrupted; completed batches are kept", .0.pool, .0.backup_pool)]
@@ -599,6 +608,10 @@ impl SyncEngine {
         let mut held = Vec::new();
         for (pool, store) in [first, second] {
             let mut told = false;
+            // Polled, not queued: a lock is an object or a file. Short pauses at
+            // first (a sync that is just ending), then up to 2 s apart, so a long
+            // wait costs a remote store a request every few seconds at most.
+            let mut pause = Duration::from_millis(100);
             loop {
                 match store.try_lock(&name, &owner).await {
                     Ok(Ok(guard)) => {
@@ -606,6 +619,15 @@ impl SyncEngine {
                         break;
                     }
                     Ok(Err(holder)) => {
+                        if !opts.wait_for_lock {
+                            for lock in held {
+                                lock.release().await;
+                            }
+                            return Err(SyncError::Busy {
+                                pool: pool.fqdn.clone(),
+                                holder: holder.0,
+                            });
+                        }
                         if !told {
                             if let Some(p) = &opts.progress {
                                 p.note(&format!(
@@ -627,7 +649,11 @@ impl SyncEngine {
                                 warnings: Vec::new(),
                             })));
                         }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        let until = Instant::now() + pause;
+                        while Instant::now() < until && !opts.cancel.is_cancelled() {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        pause = (pause * 2).min(Duration::from_secs(2));
                     }
                     Err(source) => {
                         for lock in held {
