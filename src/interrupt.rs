@@ -18,7 +18,7 @@ pub fn install() {
     let flag = flag();
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\npoolsync: interrupted again; exiting now");
+            crate::errln!("\npoolsync: interrupted again; exiting now");
             std::process::exit(crate::error::EXIT_INTERRUPTED);
         }
     });

@@ -9,6 +9,7 @@ pub mod error;
 pub mod interrupt;
 pub mod log;
 pub mod open_files;
+pub mod output;
 pub mod rbac;
 pub mod repl;
 pub mod script;

@@ -455,3 +455,40 @@ fn the_demo_and_its_churn_are_deterministic() {
     assert!(doc["sip_uri"].as_str().unwrap().starts_with("sip:"));
     assert!(doc["contacts"].is_array() && doc["presence"]["state"].is_string());
 }
+
+#[test]
+fn output_that_cannot_be_written_is_an_error_not_a_panic() {
+    let env = Env::with_demo();
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    // Standard output on a full disk: the script still runs to its end, then
+    // the run fails with one line saying why.
+    let mut run = env.cmd().args([
+        "--demo",
+        "-c",
+        "print(\"x\"); debug(1); get_pool(); \"the end\"",
+    ]);
+    run.cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(full())
+        .stderr(std::process::Stdio::piped());
+    let out = run.cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "poolsync: cannot write to standard output: No space left on device (os error 28)"
+    );
+    // Standard error gone (a closed terminal): a failing script still exits 1,
+    // where it used to panic with 101.
+    let mut run = env.cmd().args(["--demo", "-c", "get_pool(\"nope\")"]);
+    run.cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(full());
+    assert_eq!(run.cmd.output().unwrap().status.code(), Some(1));
+}

@@ -640,7 +640,10 @@ fn a_sync_whose_last_flush_fails_says_so() {
         assert_eq!(status["export_state"], "ErrorState", "{status}");
         assert_eq!(status["import_state"], "ErrorState", "{status}");
         assert!(
-            status["last_error"].as_str().unwrap().contains("power loss"),
+            status["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("power loss"),
             "{status}"
         );
     }

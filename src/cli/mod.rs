@@ -61,14 +61,23 @@ pub fn main() -> i32 {
         }),
         Err(e) => Err(Error::Other(format!("cannot start: {e}"))),
     };
-    match outcome {
+    let status = match outcome {
         Ok(()) => 0,
         Err(e) => {
             if !matches!(e, Error::ScriptFailed | Error::Interrupted) {
-                eprintln!("poolsync: {e}");
+                crate::errln!("poolsync: {e}");
             }
             e.exit_code()
         }
+    };
+    // Output that could not be written fails the run, after the work itself
+    // went on (a sync is not abandoned for its printout).
+    match crate::output::stdout_failure() {
+        Some(e) if status == 0 => {
+            crate::errln!("poolsync: cannot write to standard output: {e}");
+            1
+        }
+        _ => status,
     }
 }
 
@@ -91,7 +100,7 @@ pub fn load_deployment(cli: &Cli) -> Result<Deployment, Error> {
     crate::rbac::check_trusted(&path).map_err(Error::Usage)?;
     let deployment = topology::load(&path)?;
     for w in &deployment.warnings {
-        eprintln!("{w}");
+        crate::errln!("{w}");
     }
     Ok(deployment)
 }
@@ -173,10 +182,10 @@ fn execute(cli: Cli) -> Result<(), Error> {
             });
             let written = topology::init::init(&dir, s3.as_ref())?;
             for path in &written {
-                println!("wrote {}", path.display());
+                crate::outln!("wrote {}", path.display());
             }
             if let Some(s3) = &s3 {
-                println!(
+                crate::outln!(
                     "next: create the bucket '{}' at {} (Garage: `garage bucket create {}`), put a key with read and write rights on it into {}, edit the deployment, then run `poolsync --deployment {}`",
                     s3.bucket,
                     s3.endpoint,
@@ -185,7 +194,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
                     written[0].display()
                 );
             } else {
-                println!(
+                crate::outln!(
                     "next: edit it, then run `poolsync --deployment {}`",
                     written[0].display()
                 );
@@ -194,9 +203,9 @@ fn execute(cli: Cli) -> Result<(), Error> {
         }
         Some(Command::Reference { rbac }) => {
             if *rbac {
-                print!("{}", crate::rbac::catalog::reference_markdown());
+                crate::out!("{}", crate::rbac::catalog::reference_markdown());
             } else {
-                print!("{}", crate::script::help::reference_markdown());
+                crate::out!("{}", crate::script::help::reference_markdown());
             }
             return Ok(());
         }
@@ -269,9 +278,9 @@ fn demo_command(action: &DemoAction) -> Result<(), Error> {
     match action {
         DemoAction::Reset => {
             let path = demo::reset()?;
-            println!("demo deployment recreated at {}", path.display());
+            crate::outln!("demo deployment recreated at {}", path.display());
         }
-        DemoAction::Path => println!("{}", demo::demo_dir()?.display()),
+        DemoAction::Path => crate::outln!("{}", demo::demo_dir()?.display()),
         DemoAction::Churn { pool, percent } => {
             let file = demo::ensure()?;
             let deployment = topology::load(&file)?;
@@ -281,9 +290,13 @@ fn demo_command(action: &DemoAction) -> Result<(), Error> {
             };
             for p in pools {
                 let s = demo::churn(&deployment, p, *percent)?;
-                println!(
+                crate::outln!(
                     "{}: round {}: {} modified, {} added, {} deleted",
-                    s.pool, s.round, s.modified, s.added, s.deleted
+                    s.pool,
+                    s.round,
+                    s.modified,
+                    s.added,
+                    s.deleted
                 );
             }
         }

@@ -49,9 +49,9 @@ fn refresh(knowledge: &Rc<RefCell<Knowledge>>, session: &Session<'_>) {
 
 fn print_error(message: &str, color: bool) {
     if color {
-        eprintln!("\x1b[31m{message}\x1b[0m");
+        crate::errln!("\x1b[31m{message}\x1b[0m");
     } else {
-        eprintln!("{message}");
+        crate::errln!("{message}");
     }
 }
 
@@ -59,7 +59,7 @@ fn show(outcome: Outcome, color: bool) {
     match outcome {
         Outcome::Value(v) => {
             if let Some(text) = render::render(&v) {
-                println!("{text}");
+                crate::outln!("{text}");
             }
         }
         Outcome::Error(e) => print_error(&e, color),
@@ -149,7 +149,7 @@ pub fn run(runner: &Runner) -> Result<(), Error> {
         let _ = editor.load_history(path); // missing on first use
     }
 
-    println!(
+    crate::outln!(
         "poolsync {} - deployment '{}' ({} pools, {} sites) - operator {}",
         env!("CARGO_PKG_VERSION"),
         deployment.name,
@@ -157,7 +157,7 @@ pub fn run(runner: &Runner) -> Result<(), Error> {
         deployment.sites.len(),
         runner.ctx.access.operator
     );
-    println!(":help for help, Tab to complete, Ctrl-D or :quit to leave");
+    crate::outln!(":help for help, Tab to complete, Ctrl-D or :quit to leave");
 
     if let Some(init) = crate::dirs::config_dir().map(|d| d.join("init.rhai"))
         && init.exists()
@@ -218,9 +218,9 @@ fn command(
     };
     match name {
         ":quit" | ":q" | ":exit" => return false,
-        ":help" if arg.is_empty() => print!("{}", commands::overview()),
+        ":help" if arg.is_empty() => crate::out!("{}", commands::overview()),
         ":help" => match help::find(arg) {
-            Some(doc) => print!("{}", help::render(doc)),
+            Some(doc) => crate::out!("{}", help::render(doc)),
             None => print_error(
                 &format!("no help for '{arg}': :help lists the functions"),
                 color,
@@ -229,17 +229,17 @@ fn command(
         ":functions" => {
             for f in help::FUNCTIONS {
                 for s in f.signatures {
-                    println!("{s}");
+                    crate::outln!("{s}");
                 }
             }
             for f in session.user_functions() {
-                println!("{f}  (yours)");
+                crate::outln!("{f}  (yours)");
             }
         }
         ":vars" => {
             let vars = session.variables();
             if vars.is_empty() {
-                println!("no variables yet");
+                crate::outln!("no variables yet");
             }
             for (n, t, _) in vars {
                 let value = match session.value_of(&n) {
@@ -252,7 +252,7 @@ fn command(
                     None => "()".into(),
                 };
                 let value: String = value.chars().take(60).collect();
-                println!("{n:<20} {t:<18} {value}");
+                crate::outln!("{n:<20} {t:<18} {value}");
             }
         }
         ":load" if arg.is_empty() => print_error(":load needs a FILE", color),
@@ -269,7 +269,7 @@ fn command(
             let len = h.len();
             for i in len.saturating_sub(n)..len {
                 if let Ok(Some(entry)) = h.get(i, rustyline::history::SearchDirection::Forward) {
-                    println!("{:>5}  {}", i + 1, entry.entry.replace('\n', "\n       "));
+                    crate::outln!("{:>5}  {}", i + 1, entry.entry.replace('\n', "\n       "));
                 }
             }
         }

@@ -31,6 +31,17 @@ pub fn sandboxed_engine(limits: &Limits, import_base: Option<PathBuf>) -> Engine
     // the chain is dropped. Closures (which capture variables) still work.
     engine.disable_symbol("curry");
     allow_module_as_name(&mut engine);
+    // Rhai's own print and debug use println!, which panics when standard
+    // output is gone (a closed terminal, a full disk); these never do.
+    engine.on_print(|text| crate::output::out(&format!("{text}\n")));
+    engine.on_debug(|text, source, pos| {
+        let text = match (source, pos.is_none()) {
+            (Some(source), _) => format!("{source} @ {pos:?} | {text}\n"),
+            (None, true) => format!("{text}\n"),
+            (None, false) => format!("{pos:?} | {text}\n"),
+        };
+        crate::output::out(&text)
+    });
     limits.apply(&mut engine);
     engine.set_module_resolver(ScriptDirResolver::new(import_base));
     let flag = crate::interrupt::flag();

@@ -67,6 +67,6 @@ impl Progress for SyncProgress {
     }
 
     fn note(&self, message: &str) {
-        self.bar.suspend(|| eprintln!("poolsync: {message}"));
+        self.bar.suspend(|| crate::errln!("poolsync: {message}"));
     }
 }

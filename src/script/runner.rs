@@ -42,7 +42,7 @@ impl Runner {
         let source = strip_shebang(source);
         let engine = build_engine(&self.ctx, &self.limits, import_base);
         let ast = engine.compile(&source).map_err(|e| {
-            eprintln!("{}", diagnostic::format_parse(name, &source, &e));
+            crate::errln!("{}", diagnostic::format_parse(name, &source, &e));
             Error::ScriptFailed
         })?;
         let mut scope = Scope::new();
@@ -52,7 +52,7 @@ impl Runner {
         // it before it starts: the flag is not cleared here (the shell clears
         // it before each input).
         if crate::interrupt::is_set() {
-            eprintln!("{name}: interrupted");
+            crate::errln!("{name}: interrupted");
             return Err(Error::Interrupted);
         }
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -67,14 +67,16 @@ impl Runner {
             }
             Ok(Err(err)) => {
                 if diagnostic::is_interrupt(&err) {
-                    eprintln!("{name}: interrupted");
+                    crate::errln!("{name}: interrupted");
                     return Err(Error::Interrupted);
                 }
-                eprintln!("{}", diagnostic::format_eval(name, &source, &err));
+                crate::errln!("{}", diagnostic::format_eval(name, &source, &err));
                 Err(Error::ScriptFailed)
             }
             Err(_) => {
-                eprintln!("{name}: internal error: a poolsync function panicked; please report it");
+                crate::errln!(
+                    "{name}: internal error: a poolsync function panicked; please report it"
+                );
                 Err(Error::ScriptFailed)
             }
         }
@@ -82,12 +84,12 @@ impl Runner {
 
     pub fn print_value(&self, value: &Dynamic) {
         if self.json {
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(&render::to_json(value)).unwrap_or_default()
             );
         } else if let Some(text) = render::render(value) {
-            println!("{text}");
+            crate::outln!("{text}");
         }
     }
 
@@ -117,11 +119,11 @@ pub fn check_source(name: &str, source: &str, limits: &Limits) -> Result<(), Err
     let engine = super::engine::sandboxed_engine(limits, None);
     match engine.compile(&source) {
         Ok(_) => {
-            println!("{name}: ok");
+            crate::outln!("{name}: ok");
             Ok(())
         }
         Err(e) => {
-            eprintln!("{}", diagnostic::format_parse(name, &source, &e));
+            crate::errln!("{}", diagnostic::format_parse(name, &source, &e));
             Err(Error::ScriptFailed)
         }
     }

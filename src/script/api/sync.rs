@@ -79,7 +79,7 @@ fn target_name(value: &Dynamic) -> FnResult<String> {
 fn report_warnings(report: &SyncReport, force: bool) {
     if !force {
         for w in &report.warnings {
-            eprintln!("warning: {w}");
+            crate::errln!("warning: {w}");
         }
     }
 }
