@@ -198,6 +198,38 @@ fn a_subcommand_name_after_the_script_is_refused_not_run() {
     env.cmd()
         .args(["--demo", "-c", "ARGS", "demo", "path"])
         .status(2);
+    // `help` printed poolsync's help and exited 0; `demo` alone failed with
+    // the demo's usage. Neither ran the script, and neither said why.
+    for words in [vec!["help"], vec!["demo"], vec!["service", "--pool", "x"]] {
+        let out = env.cmd().args(["--demo"]).arg(&job).args(&words).status(2);
+        assert!(
+            out.stderr().contains(&format!(
+                "'{}' after {} is read as the subcommand",
+                words[0],
+                job.display()
+            )) && out.stdout().is_empty(),
+            "{words:?}: {}",
+            out.stderr()
+        );
+    }
+    let out = env
+        .cmd()
+        .args(["--demo", "-c", "ARGS", "x", "help"])
+        .status(2);
+    assert!(
+        out.stderr().contains("'help' after -c CODE x"),
+        "{}",
+        out.stderr()
+    );
+    // Further along, the words are the script's; a subcommand first is one.
+    let out = env
+        .cmd()
+        .args(["--demo"])
+        .arg(&job)
+        .args(["x", "help"])
+        .ok();
+    assert_eq!(out.stdout().trim(), "args=[\"x\", \"help\"]");
+    env.cmd().args(["help"]).ok();
     // With `--`, the words reach the script.
     let out = env
         .cmd()

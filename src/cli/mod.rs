@@ -24,6 +24,13 @@ pub fn main() -> i32 {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    let raw: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some((name, before)) = subcommand_after_script(&raw) {
+        crate::errln!("poolsync: {}", subcommand_after(&name, &before));
+        return crate::error::EXIT_USAGE;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -105,6 +112,66 @@ pub fn load_deployment(cli: &Cli) -> Result<Deployment, Error> {
     Ok(deployment)
 }
 
+fn subcommand_after(name: &str, before: &str) -> String {
+    format!(
+        "'{name}' after {before} is read as the subcommand `poolsync {name}`, and the script would not run; to pass it to the script in ARGS, put `--` first: `poolsync {before} -- {name} ...`"
+    )
+}
+
+/// `job.rhai demo path`, `job.rhai help`, `-c CODE init`: clap reads the first
+/// word after SCRIPT (or after `-c CODE`) as a subcommand when it names one,
+/// so the script never runs. `help` even prints the help and exits 0, and
+/// `demo` alone fails with the demo's usage; both before any check of ours
+/// could see the parse. So the raw words are read first: the subcommand name
+/// and what came before it, if a subcommand's name follows the script.
+fn subcommand_after_script(raw: &[String]) -> Option<(String, String)> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .chain(["help".to_string()])
+        .collect();
+    // Options that take a value: their next word is not a positional one.
+    let mut valued: Vec<String> = Vec::new();
+    for arg in cmd.get_arguments() {
+        if arg.get_action().takes_values() {
+            valued.extend(arg.get_long().map(|l| format!("--{l}")));
+            valued.extend(arg.get_short().map(|c| format!("-{c}")));
+        }
+    }
+    // clap tries the subcommands on the first two positional words (SCRIPT,
+    // then the first of ARGS); after that every word is one of ARGS.
+    let mut code = false;
+    let mut positional: Vec<&String> = Vec::new();
+    let mut words = raw.iter().skip(1);
+    while let Some(word) = words.next() {
+        if word == "--" {
+            break;
+        }
+        if word == "-c" {
+            words.next();
+            code = true;
+        } else if word.starts_with('-') && word.len() > 1 {
+            if valued.contains(word) {
+                words.next();
+            }
+        } else {
+            positional.push(word);
+        }
+    }
+    let is_name = |w: &String| names.contains(w);
+    let code_text = || if code { "-c CODE " } else { "" };
+    match positional.as_slice() {
+        // A subcommand first is meant as one, unless code came with it.
+        [first, ..] if is_name(first) => code.then(|| ((*first).clone(), "-c CODE".to_string())),
+        [first, second, ..] if is_name(second) => {
+            Some(((*second).clone(), format!("{}{first}", code_text())))
+        }
+        _ => None,
+    }
+}
+
 /// Refuses combinations that clap accepts but that would silently drop part of
 /// the command line.
 fn check_combination(cli: &Cli) -> Result<(), Error> {
@@ -117,17 +184,14 @@ fn check_combination(cli: &Cli) -> Result<(), Error> {
         Command::Service { .. } => "service",
         Command::Reference { .. } => "reference",
     };
-    // `job.rhai demo path`: clap reads the first word after SCRIPT (or after
-    // `-c CODE`) as a subcommand when it names one, and the script never runs.
+    // Caught before parsing (`subcommand_after_script`); kept as a backstop.
     let before = match (&cli.code, &cli.script) {
         (Some(_), _) => Some("-c CODE".to_string()),
         (None, Some(script)) => Some(script.clone()),
         (None, None) => None,
     };
     if let Some(before) = before {
-        return Err(Error::Usage(format!(
-            "'{name}' after {before} is read as the subcommand `poolsync {name}`, and the script would not run; to pass it to the script in ARGS, put `--` first: `poolsync {before} -- {name} ...`"
-        )));
+        return Err(Error::Usage(subcommand_after(name, &before)));
     }
     if cli.check || cli.json || cli.max_operations.is_some() {
         return Err(Error::Usage(format!(
