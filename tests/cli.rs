@@ -280,6 +280,32 @@ fn check_only_compiles() {
         "{}",
         out.stderr()
     );
+    // What a script imports is compiled too, without running its top level
+    // (which here would fail: no engine functions under --check).
+    env.write("lib/good.rhai", "let p = get_pool(); fn ok() { 1 }");
+    env.write("lib/broken.rhai", "fn x( {");
+    env.write("lib/chain.rhai", "import \"lib/broken\" as b;");
+    let uses = |name: &str, module: &str| {
+        env.write(name, &format!("import \"{module}\" as m;\nprint(1);"))
+    };
+    let out = env
+        .cmd()
+        .args(["--check"])
+        .arg(uses("a.rhai", "lib/good"))
+        .ok();
+    assert!(out.stdout().ends_with("a.rhai: ok\n"), "{}", out.stdout());
+    for module in ["lib/broken", "lib/chain", "lib/missing", "../outside"] {
+        let out = env
+            .cmd()
+            .args(["--check"])
+            .arg(uses("b.rhai", module))
+            .status(1);
+        assert!(
+            out.stderr().contains(&format!("in module '{module}'")) && out.stdout().is_empty(),
+            "{module}: {}",
+            out.stderr()
+        );
+    }
 }
 
 #[test]

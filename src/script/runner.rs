@@ -107,24 +107,77 @@ impl Runner {
     }
 }
 
-/// Only compiles a script (no deployment needed).
+/// Only compiles a script (no deployment needed), and the modules it imports
+/// from its folder.
 pub fn check_file(path: &Path, limits: &Limits) -> Result<(), Error> {
     let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    check_source(&path.display().to_string(), &source, limits)
+    let base = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    check(&path.display().to_string(), &source, limits, Some(base))
 }
 
 /// Only compiles `source`, named `name` in messages.
 pub fn check_source(name: &str, source: &str, limits: &Limits) -> Result<(), Error> {
+    check(name, source, limits, None)
+}
+
+fn check(
+    name: &str,
+    source: &str,
+    limits: &Limits,
+    import_base: Option<PathBuf>,
+) -> Result<(), Error> {
     let source = strip_shebang(source);
-    let engine = super::engine::sandboxed_engine(limits, None);
-    match engine.compile(&source) {
-        Ok(_) => {
-            crate::outln!("{name}: ok");
-            Ok(())
+    let engine = super::engine::sandboxed_engine(limits, import_base);
+    let ast = engine.compile(&source).map_err(|e| {
+        crate::errln!("{}", diagnostic::format_parse(name, &source, &e));
+        Error::ScriptFailed
+    })?;
+    let mut seen = std::collections::HashSet::new();
+    check_imports(&engine, &ast, &mut seen).map_err(|e| {
+        crate::errln!("{}", diagnostic::format_eval(name, &source, &e));
+        Error::ScriptFailed
+    })?;
+    crate::outln!("{name}: ok");
+    Ok(())
+}
+
+/// Compiles, without running, every module `ast` imports by a literal path,
+/// and theirs in turn: a syntax error in one fails `--check` as it would fail
+/// the run. Imports by a computed path are only known when the script runs.
+fn check_imports(
+    engine: &rhai::Engine,
+    ast: &rhai::AST,
+    seen: &mut std::collections::HashSet<String>,
+) -> Result<(), Box<rhai::EvalAltResult>> {
+    let mut imports = Vec::new();
+    ast.walk(&mut |nodes: &[rhai::ASTNode]| {
+        if let Some(rhai::ASTNode::Stmt(rhai::Stmt::Import(x, pos))) = nodes.last()
+            && let rhai::Expr::StringConstant(path, _) = &x.0
+        {
+            imports.push((path.to_string(), *pos));
         }
-        Err(e) => {
-            crate::errln!("{}", diagnostic::format_parse(name, &source, &e));
-            Err(Error::ScriptFailed)
+        true
+    });
+    for (path, pos) in imports {
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        let wrap = |e: Box<rhai::EvalAltResult>| match *e {
+            // The resolver names the module already.
+            rhai::EvalAltResult::ErrorInModule(ref p, ..) if *p == path => e,
+            _ => Box::new(rhai::EvalAltResult::ErrorInModule(path.clone(), e, pos)),
+        };
+        match engine
+            .module_resolver()
+            .resolve_ast(engine, None, &path, pos)
+        {
+            Some(Ok(module)) => check_imports(engine, &module, seen).map_err(wrap)?,
+            Some(Err(e)) => return Err(wrap(e)),
+            None => {}
         }
     }
+    Ok(())
 }
