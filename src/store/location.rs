@@ -17,6 +17,30 @@ pub enum StoreLocation {
     S3(S3Location),
 }
 
+/// `text` with the value of every query setting that holds an `@` (once
+/// percent-decoded) replaced by `<redacted>`: an endpoint written as
+/// `https://KEY:SECRET@host` is refused, and the refusal must not print the
+/// secret into a terminal, a log or the journal.
+fn redact_credentials(text: &str) -> String {
+    let Some((head, query)) = text.split_once('?') else {
+        return text.to_string();
+    };
+    let settings: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value))
+                if percent_encoding::percent_decode_str(value)
+                    .decode_utf8_lossy()
+                    .contains('@') =>
+            {
+                format!("{key}=<redacted>")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{head}?{}", settings.join("&"))
+}
+
 impl StoreLocation {
     /// Parses a store setting: a path (relative to `base`), `file:///abs/path`,
     /// `s3://BUCKET/PREFIX?endpoint=URL&region=NAME` or `memory://name`.
@@ -44,7 +68,7 @@ impl StoreLocation {
                 }
                 "s3" => S3Location::parse(rest)
                     .map(StoreLocation::S3)
-                    .map_err(|m| format!("store '{text}': {m}")),
+                    .map_err(|m| format!("store '{}': {m}", redact_credentials(text))),
                 other => Err(format!(
                     "store '{text}' has an unknown scheme '{other}': use a path, file://, s3:// or memory://"
                 )),
@@ -130,6 +154,23 @@ impl fmt::Display for StoreLocation {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_refused_endpoint_does_not_print_its_secret() {
+        for endpoint in [
+            "https://AKID:s3cr3t@s3.example.com",
+            "https%3A%2F%2FAKID%3As3cr3t%40s3.example.com",
+        ] {
+            let text = format!("s3://pools/p1?endpoint={endpoint}&region=garage");
+            let err = StoreLocation::parse(&text, Path::new("/")).unwrap_err();
+            assert!(err.contains("must not carry credentials"), "{err}");
+            assert!(!err.contains("s3cr3t"), "{err}");
+            assert!(
+                err.contains("s3://pools/p1?endpoint=<redacted>&region=garage"),
+                "{err}"
+            );
+        }
+    }
     use super::*;
 
     #[test]

@@ -75,16 +75,17 @@ impl S3Location {
             }
             match key {
                 "endpoint" => {
+                    // Before anything that would print the value.
+                    if value.contains('@') {
+                        return Err(
+                            "the endpoint must not carry credentials: put them in the s3_credentials file or the environment".into(),
+                        );
+                    }
                     let lower = value.to_ascii_lowercase();
                     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
                         return Err(format!(
                             "endpoint '{value}' is not an http:// or https:// URL"
                         ));
-                    }
-                    if value.contains('@') {
-                        return Err(
-                            "the endpoint must not carry credentials: put them in the s3_credentials file or the environment".into(),
-                        );
                     }
                     location.endpoint = Some(value.trim_end_matches('/').to_string());
                 }
