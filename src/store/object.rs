@@ -14,14 +14,16 @@
 //! each contender writes its own key and lists the lock's folder, and holds the
 //! lock only if it is the only live contender (see `try_lock_contender`).
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use tokio::io::AsyncWriteExt;
 
 use super::{
@@ -30,7 +32,13 @@ use super::{
     owner_is_gone, stream_into, system_time_ns,
 };
 
-/// How long an object-store lock lives without being renewed.
+/// How long an object-store lock lives without being renewed. A holder
+/// renews every third of it; one that has not renewed for two thirds of it
+/// takes its lock as lost and commits nothing more. Another process takes an
+/// abandoned lock over when its holder has ended (same machine), when it
+/// expired more than a lease ago by its own clock (so clocks may differ by up
+/// to a lease), or when it has seen the lock unchanged for a whole lease by
+/// its own monotonic clock (whatever the clocks say).
 const LEASE: Duration = Duration::from_secs(60);
 
 /// How locks are taken on this store.
@@ -50,7 +58,14 @@ pub struct ObjectBackedStore {
     remote: Option<String>,
     lock_mode: tokio::sync::OnceCell<LockMode>,
     notices: Mutex<Vec<String>>,
+    lease: Duration,
+    /// Locks of others as this process first saw them: key -> (e-tag, when).
+    observed: Mutex<HashMap<String, (String, Instant)>>,
+    /// The locks this store holds, by id: set when one is lost.
+    held: Arc<Mutex<HashMap<u64, Arc<AtomicBool>>>>,
 }
+
+static NEXT_LOCK_ID: AtomicU64 = AtomicU64::new(0);
 
 impl ObjectBackedStore {
     pub fn new(backend: Arc<dyn ObjectStore>, prefix: Path, desc: String) -> Self {
@@ -61,7 +76,77 @@ impl ObjectBackedStore {
             remote: None,
             lock_mode: tokio::sync::OnceCell::new(),
             notices: Mutex::new(Vec::new()),
+            lease: LEASE,
+            observed: Mutex::new(HashMap::new()),
+            held: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// A shorter lease than the minute of real stores (tests).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Fails once a lock this store holds was lost: another sync may have
+    /// taken the pair, so nothing more may be written or committed.
+    fn check_held(&self) -> StoreResult<()> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held.values().any(|lost| lost.load(Ordering::SeqCst)) {
+            return Err(self.other(format!(
+                "the pair lock at this store was lost: it could not be renewed within {} s, so another sync may hold the pair now; this sync stopped before writing more; rerun it",
+                self.lease.as_secs()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether this process has seen the lock at `key` with e-tag `etag`, and
+    /// nothing newer, for a whole lease: its holder stopped renewing it.
+    fn unchanged_for_a_lease(&self, key: &str, etag: &str) -> bool {
+        let mut observed = self.observed.lock().unwrap_or_else(|p| p.into_inner());
+        match observed.get(key) {
+            Some((seen, since)) if seen == etag => since.elapsed() >= self.lease,
+            _ => {
+                observed.insert(key.to_string(), (etag.to_string(), Instant::now()));
+                false
+            }
+        }
+    }
+
+    fn forget_observed(&self, key: &str) {
+        self.observed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// Holds the lock at `key`, written with e-tag `etag`, and renews it.
+    fn hold(
+        &self,
+        key: Path,
+        owner: &str,
+        etag: Option<String>,
+        mode: LockMode,
+    ) -> Box<dyn StoreLock> {
+        self.forget_observed(key.as_ref());
+        let id = NEXT_LOCK_ID.fetch_add(1, Ordering::Relaxed);
+        let lost = Arc::new(AtomicBool::new(false));
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, lost.clone());
+        Box::new(ObjectLock::hold(LockState {
+            backend: self.backend.clone(),
+            key,
+            owner: owner.to_string(),
+            lease: self.lease,
+            etag,
+            mode,
+            lost,
+            id,
+            held: self.held.clone(),
+        }))
     }
 
     /// Marks the store as remote (at `endpoint`): `probe` then checks the bucket
@@ -248,6 +333,7 @@ impl ObjectBackedStore {
         name: &str,
         dest: &ItemPath,
     ) -> StoreResult<Staged> {
+        self.check_held()?;
         check_writable(dest).map_err(|m| self.other(m))?;
         let key = self.item_key(dest)?;
         let writer = Box::new(ObjectWriter {
@@ -275,8 +361,9 @@ impl ObjectBackedStore {
     ) -> StoreResult<Result<Box<dyn StoreLock>, LockHolder>> {
         let folder = self.meta_key(&format!("locks/{name}.d"))?;
         let mine = folder.clone().join(super::registry::unique_suffix());
+        self.check_held()?;
         self.backend
-            .put(&mine, PutPayload::from(lease_body(owner)))
+            .put(&mine, PutPayload::from(lease_body(owner, self.lease)))
             .await
             .map_err(|e| self.backend_err("lock", name, e))?;
         let contenders: Vec<_> = match self.backend.list(Some(&folder)).try_collect().await {
@@ -293,9 +380,15 @@ impl ObjectBackedStore {
                 continue;
             }
             let renewed = c.last_modified.timestamp_millis();
-            if renewed + (LEASE.as_millis() as i64) < now {
-                // Not renewed for a whole lease: its process is gone.
+            let unchanged = c
+                .e_tag
+                .as_deref()
+                .is_some_and(|tag| self.unchanged_for_a_lease(c.location.as_ref(), tag));
+            if renewed + 2 * (self.lease.as_millis() as i64) < now || unchanged {
+                // Not renewed for a lease (by the server's clock, allowing a
+                // lease of difference from ours, or as seen by us): gone.
                 let _ = self.backend.delete(&c.location).await;
+                self.forget_observed(c.location.as_ref());
                 continue;
             }
             let holder = match self.backend.get(&c.location).await {
@@ -320,11 +413,7 @@ impl ObjectBackedStore {
                 holder.unwrap_or_else(|| "another process".into()),
             )));
         }
-        Ok(Ok(Box::new(ObjectLock::hold(
-            self.backend.clone(),
-            mine,
-            owner,
-        ))))
+        Ok(Ok(self.hold(mine, owner, None, LockMode::Contender)))
     }
 }
 
@@ -439,54 +528,154 @@ impl ObjectWriter {
     }
 }
 
-/// A held object lock: its key is renewed every third of a lease.
+/// What a held lock's renewals need.
+struct LockState {
+    backend: Arc<dyn ObjectStore>,
+    key: Path,
+    owner: String,
+    lease: Duration,
+    /// The e-tag of our last write of the lock (conditional mode).
+    etag: Option<String>,
+    mode: LockMode,
+    lost: Arc<AtomicBool>,
+    id: u64,
+    held: Arc<Mutex<HashMap<u64, Arc<AtomicBool>>>>,
+}
+
+impl LockState {
+    /// Writes the lease again. `Ok(false)`: the lock is not ours any more.
+    async fn renew(&mut self) -> object_store::Result<bool> {
+        let body = PutPayload::from(lease_body(&self.owner, self.lease));
+        let result = match (self.mode, &self.etag) {
+            // Only over our own last write: if another process took the lock
+            // (after we failed to renew in time), it stays theirs.
+            (LockMode::Conditional, Some(etag)) => {
+                let version = UpdateVersion {
+                    e_tag: Some(etag.clone()),
+                    version: None,
+                };
+                self.backend
+                    .put_opts(&self.key, body, PutOptions::from(PutMode::Update(version)))
+                    .await
+            }
+            // A contender key is ours alone, unless another process judged
+            // it dead and deleted it: then the lock may be someone else's.
+            (LockMode::Contender, _) => match self.backend.head(&self.key).await {
+                Err(object_store::Error::NotFound { .. }) => return Ok(false),
+                Err(e) => return Err(e),
+                Ok(_) => self.backend.put(&self.key, body).await,
+            },
+            (LockMode::Conditional, None) => self.backend.put(&self.key, body).await,
+        };
+        match result {
+            Ok(put) => {
+                self.etag = put.e_tag;
+                Ok(true)
+            }
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. }
+                | object_store::Error::NotFound { .. },
+            ) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn mark_lost(&self) {
+        self.lost.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A held object lock: renewed every third of a lease; lost (and left alone)
+/// when a renewal finds it taken or none succeeds for two thirds of a lease.
 struct ObjectLock {
     heartbeat: tokio::task::JoinHandle<()>,
     backend: Arc<dyn ObjectStore>,
     key: Path,
+    lost: Arc<AtomicBool>,
+    id: u64,
+    held: Arc<Mutex<HashMap<u64, Arc<AtomicBool>>>>,
     released: bool,
 }
 
 impl ObjectLock {
-    fn hold(backend: Arc<dyn ObjectStore>, key: Path, owner: &str) -> ObjectLock {
-        let b = backend.clone();
-        let k = key.clone();
-        let owner = owner.to_string();
+    fn hold(mut state: LockState) -> ObjectLock {
+        let (backend, key, lost, id, held) = (
+            state.backend.clone(),
+            state.key.clone(),
+            state.lost.clone(),
+            state.id,
+            state.held.clone(),
+        );
         let heartbeat = tokio::spawn(async move {
+            let mut renewed = Instant::now();
+            let mut pause = state.lease / 3;
             loop {
-                tokio::time::sleep(LEASE / 3).await;
-                let _ = b.put(&k, PutPayload::from(lease_body(&owner))).await;
+                tokio::time::sleep(pause).await;
+                let started = Instant::now();
+                match tokio::time::timeout(state.lease / 6, state.renew()).await {
+                    Ok(Ok(true)) => {
+                        renewed = started;
+                        pause = state.lease / 3;
+                    }
+                    Ok(Ok(false)) => {
+                        state.mark_lost();
+                        return;
+                    }
+                    // Failed or slow: try again soon, but not past the point
+                    // where another process could take the lock over.
+                    Ok(Err(_)) | Err(_) => {
+                        if renewed.elapsed() >= state.lease * 2 / 3 {
+                            state.mark_lost();
+                            return;
+                        }
+                        pause = state.lease / 12;
+                    }
+                }
             }
         });
         ObjectLock {
             heartbeat,
             backend,
             key,
+            lost,
+            id,
+            held,
             released: false,
         }
+    }
+
+    fn finish(&mut self) -> Option<(Arc<dyn ObjectStore>, Path)> {
+        self.heartbeat.abort();
+        self.released = true;
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+        // A lost lock may be someone else's by now: leave it to them.
+        (!self.lost.load(Ordering::SeqCst)).then(|| (self.backend.clone(), self.key.clone()))
     }
 }
 
 #[async_trait]
 impl StoreLock for ObjectLock {
     async fn release(mut self: Box<Self>) {
-        self.heartbeat.abort();
-        let _ = self.backend.delete(&self.key).await;
-        self.released = true;
+        if let Some((backend, key)) = self.finish() {
+            let _ = backend.delete(&key).await;
+        }
     }
 }
 
 impl Drop for ObjectLock {
     fn drop(&mut self) {
-        self.heartbeat.abort();
         if self.released {
             return;
         }
         // Not released (a panic, a cancelled task): delete in the background; if
         // the process ends first, the lease runs out.
-        let backend = self.backend.clone();
-        let key = self.key.clone();
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        if let Some((backend, key)) = self.finish()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
             handle.spawn(async move {
                 let _ = backend.delete(&key).await;
             });
@@ -494,8 +683,8 @@ impl Drop for ObjectLock {
     }
 }
 
-fn lease_body(owner: &str) -> Bytes {
-    let expires = system_time_ns(SystemTime::now() + LEASE);
+fn lease_body(owner: &str, lease: Duration) -> Bytes {
+    let expires = system_time_ns(SystemTime::now() + lease);
     Bytes::from(format!("{expires}\n{owner}"))
 }
 
@@ -614,6 +803,7 @@ impl Store for ObjectBackedStore {
         moves: &[(String, ItemPath)],
         deletes: &[ItemPath],
     ) -> StoreResult<ItemFailures> {
+        self.check_held()?;
         for path in deletes.iter().chain(moves.iter().map(|(_, dest)| dest)) {
             check_writable(path).map_err(|m| self.other(m))?;
         }
@@ -682,6 +872,7 @@ impl Store for ObjectBackedStore {
     }
 
     async fn meta_put(&self, key: &str, value: Bytes) -> StoreResult<()> {
+        self.check_held()?;
         let path = self.meta_key(key)?;
         self.backend
             .put(&path, PutPayload::from(value))
@@ -694,6 +885,7 @@ impl Store for ObjectBackedStore {
     /// written this way: one conditional write commits the batch); elsewhere a
     /// plain write, and the pair lock is what keeps writers apart.
     async fn meta_create(&self, key: &str, value: Bytes) -> StoreResult<bool> {
+        self.check_held()?;
         let path = self.meta_key(key)?;
         let mode = match self.lock_mode().await? {
             LockMode::Conditional => PutMode::Create,
@@ -743,41 +935,227 @@ impl Store for ObjectBackedStore {
         if self.lock_mode().await? == LockMode::Contender {
             return self.try_lock_contender(name, owner).await;
         }
+        self.check_held()?;
         let key = self.meta_key(&format!("locks/{name}"))?;
-        for _ in 0..2 {
-            let opts = PutOptions::from(PutMode::Create);
-            match self
-                .backend
-                .put_opts(&key, PutPayload::from(lease_body(owner)), opts)
-                .await
-            {
-                Ok(_) => {
-                    return Ok(Ok(Box::new(ObjectLock::hold(
-                        self.backend.clone(),
-                        key,
-                        owner,
-                    ))));
-                }
-                Err(object_store::Error::AlreadyExists { .. }) => {
-                    let body = match self.backend.get(&key).await {
-                        Ok(r) => r.bytes().await.unwrap_or_default(),
-                        Err(_) => continue,
-                    };
-                    let text = String::from_utf8_lossy(&body).into_owned();
-                    let (expires, holder) = text.split_once('\n').unwrap_or(("0", &text));
-                    let expires: i64 = expires.parse().unwrap_or(0);
-                    if expires < system_time_ns(SystemTime::now()) || owner_is_gone(holder) {
-                        // The holder stopped renewing: it is gone. Take over.
-                        let _ = self.backend.delete(&key).await;
-                        continue;
-                    }
-                    return Ok(Err(LockHolder(holder.to_string())));
-                }
-                Err(e) => return Err(self.backend_err("lock", name, e)),
-            }
+        let body = || PutPayload::from(lease_body(owner, self.lease));
+        let held = |why: &str| Ok(Err(LockHolder(format!("another process ({why})"))));
+        match self
+            .backend
+            .put_opts(&key, body(), PutOptions::from(PutMode::Create))
+            .await
+        {
+            Ok(put) => return Ok(Ok(self.hold(key, owner, put.e_tag, LockMode::Conditional))),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => {}
+            Err(e) => return Err(self.backend_err("lock", name, e)),
         }
-        Ok(Err(LockHolder(
-            "another process (lock changed hands)".into(),
-        )))
+        let found = match self.backend.get(&key).await {
+            Ok(found) => found,
+            Err(object_store::Error::NotFound { .. }) => return held("the lock changed hands"),
+            Err(e) => return Err(self.backend_err("lock", name, e)),
+        };
+        let meta = found.meta.clone();
+        // A lock that cannot be read, or does not parse, is held by someone:
+        // only an expiry actually read, or a lock seen unchanged for a whole
+        // lease, lets us take it over.
+        let Ok(bytes) = found.bytes().await else {
+            return held("its lock could not be read");
+        };
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let parsed = text
+            .split_once('\n')
+            .and_then(|(expires, holder)| Some((expires.parse::<i64>().ok()?, holder)));
+        let stale_by_body = parsed.is_some_and(|(expires, holder)| {
+            owner_is_gone(holder)
+                || expires.saturating_add(self.lease.as_nanos() as i64)
+                    < system_time_ns(SystemTime::now())
+        });
+        let stale = stale_by_body
+            || meta
+                .e_tag
+                .as_deref()
+                .is_some_and(|tag| self.unchanged_for_a_lease(key.as_ref(), tag));
+        let holder = parsed.map_or(
+            "another process (an unreadable lock)".to_string(),
+            |(_, h)| h.to_string(),
+        );
+        if !stale {
+            return Ok(Err(LockHolder(holder)));
+        }
+        // Take it over only if it is still what we read: of two processes
+        // that find it abandoned at once, one wins and the other waits.
+        let Some(etag) = meta.e_tag else {
+            return Ok(Err(LockHolder(holder)));
+        };
+        let version = UpdateVersion {
+            e_tag: Some(etag),
+            version: meta.version,
+        };
+        match self
+            .backend
+            .put_opts(&key, body(), PutOptions::from(PutMode::Update(version)))
+            .await
+        {
+            Ok(put) => Ok(Ok(self.hold(key, owner, put.e_tag, LockMode::Conditional))),
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. }
+                | object_store::Error::NotFound { .. },
+            ) => held("the lock changed hands"),
+            Err(e) => Err(self.backend_err("lock", name, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+    use object_store::throttle::{ThrottleConfig, ThrottledStore};
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// One process's view of a shared bucket: every request takes 5 ms, so
+    /// two processes' requests interleave.
+    fn process(backend: &Arc<dyn ObjectStore>, lease: Duration) -> ObjectBackedStore {
+        ObjectBackedStore::new(backend.clone(), Path::from("pool"), "memory://t".into())
+            .with_lock_mode(LockMode::Conditional)
+            .with_lease(lease)
+    }
+
+    fn bucket() -> Arc<dyn ObjectStore> {
+        let wait = Duration::from_millis(5);
+        Arc::new(ThrottledStore::new(
+            InMemory::new(),
+            ThrottleConfig {
+                wait_get_per_call: wait,
+                wait_put_per_call: wait,
+                wait_delete_per_call: wait,
+                ..ThrottleConfig::default()
+            },
+        ))
+    }
+
+    const KEY: &str = "pool/.poolsync/meta/locks/pair";
+
+    async fn seed(backend: &Arc<dyn ObjectStore>, body: &str) {
+        backend
+            .put(&Path::from(KEY), PutPayload::from(body.to_string()))
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn two_processes_never_both_take_an_abandoned_lock() {
+        runtime().block_on(async {
+            for round in 0..10 {
+                let backend = bucket();
+                // Expired long ago, by a process of another machine.
+                seed(
+                    &backend,
+                    "1000\npoolsync pid 7 on elsewhere [x/y] since then",
+                )
+                .await;
+                let (a, b) = (process(&backend, LEASE), process(&backend, LEASE));
+                // B starts 0-9 ms after A: a different interleaving of their
+                // requests each round.
+                let b_later = async {
+                    tokio::time::sleep(Duration::from_millis(round)).await;
+                    b.try_lock("pair", "B").await
+                };
+                let (ra, rb) = tokio::join!(a.try_lock("pair", "A"), b_later);
+                let winners = [ra.unwrap(), rb.unwrap()]
+                    .into_iter()
+                    .filter_map(|r| r.ok())
+                    .collect::<Vec<_>>();
+                assert_eq!(winners.len(), 1, "round {round}: both took the lock");
+                for lock in winners {
+                    lock.release().await;
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn an_unreadable_lock_is_waited_out_not_taken() {
+        runtime().block_on(async {
+            let backend = bucket();
+            seed(&backend, "garbage").await;
+            let lease = Duration::from_millis(300);
+            let store = process(&backend, lease);
+            let first = store.try_lock("pair", "A").await.unwrap();
+            assert!(
+                first.is_err(),
+                "a lock that does not parse was taken at once"
+            );
+            // Seen unchanged for a whole lease: its holder is gone.
+            tokio::time::sleep(lease + Duration::from_millis(50)).await;
+            let lock = store.try_lock("pair", "A").await.unwrap();
+            assert!(lock.is_ok(), "an abandoned lock was never taken");
+        });
+    }
+
+    #[test]
+    fn a_lock_taken_by_another_process_is_lost_and_left_to_it() {
+        runtime().block_on(async {
+            let backend = bucket();
+            let lease = Duration::from_millis(300);
+            let store = process(&backend, lease);
+            let lock = store.try_lock("pair", "A").await.unwrap().ok().unwrap();
+            assert!(store.meta_create("x/1", Bytes::from("1")).await.unwrap());
+            // Another process took the lock over (say this one was stalled).
+            seed(&backend, "99999999999999999999\nB").await;
+            tokio::time::sleep(lease / 3 + Duration::from_millis(100)).await;
+            let err = store
+                .meta_create("x/2", Bytes::from("2"))
+                .await
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("pair lock at this store was lost"),
+                "{err}"
+            );
+            // Releasing it must not delete the other process's lock.
+            lock.release().await;
+            let body = backend
+                .get(&Path::from(KEY))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            assert_eq!(&body[..], b"99999999999999999999\nB");
+            // A new lock of this store, once taken, is not affected.
+            backend.delete(&Path::from(KEY)).await.unwrap();
+            let again = store.try_lock("pair", "A").await.unwrap().ok().unwrap();
+            assert!(store.meta_create("x/3", Bytes::from("3")).await.unwrap());
+            again.release().await;
+        });
+    }
+
+    #[test]
+    fn a_held_lock_is_renewed_and_not_taken_over() {
+        runtime().block_on(async {
+            let backend = bucket();
+            let lease = Duration::from_millis(300);
+            let (a, b) = (process(&backend, lease), process(&backend, lease));
+            let lock = a.try_lock("pair", "A").await.unwrap().ok().unwrap();
+            // Two leases later, B still finds it held: A kept renewing it.
+            let until = Instant::now() + lease * 2;
+            while Instant::now() < until {
+                assert!(b.try_lock("pair", "B").await.unwrap().is_err());
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            assert!(a.meta_create("x/1", Bytes::from("1")).await.unwrap());
+            lock.release().await;
+            assert!(b.try_lock("pair", "B").await.unwrap().is_ok());
+        });
     }
 }
