@@ -825,11 +825,26 @@ fn contender_locks_exclude_and_release() {
         assert!(taken.is_ok(), "free after release");
         // A holder of this machine that is no longer running is not waited for.
         let three = store(LockMode::Contender);
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-        let dead = format!("poolsync pid 999999999 on {} since now", host.trim());
+        let dead = poolsync::store::lock_owner().replacen(
+            &format!("pid {} ", std::process::id()),
+            "pid 999999999 ",
+            1,
+        );
         let stale = three.try_lock("pair-y", &dead).await.unwrap().ok().unwrap();
         std::mem::forget(stale);
         assert!(one.try_lock("pair-y", "live").await.unwrap().is_ok());
+        // One that does not say which machine (boot, PID namespace) it ran on
+        // may be another machine's with the same name: it is waited out.
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let unsure = format!("poolsync pid 999999999 on {} since now", host.trim());
+        let stale = three
+            .try_lock("pair-w", &unsure)
+            .await
+            .unwrap()
+            .ok()
+            .unwrap();
+        std::mem::forget(stale);
+        assert!(one.try_lock("pair-w", "live").await.unwrap().is_err());
         // Conditional mode excludes the same way.
         let (c1, c2) = (store(LockMode::Conditional), store(LockMode::Conditional));
         let held = c1.try_lock("pair-z", "c1").await.unwrap().ok().unwrap();
