@@ -35,6 +35,9 @@ pub enum Error {
     /// A script or sync was interrupted with Ctrl-C.
     #[error("interrupted")]
     Interrupted,
+    /// A script called `exit(N)` with N > 0.
+    #[error("exit status {0}")]
+    Exit(i32),
     /// Any other fatal error with a one-line message.
     #[error("{0}")]
     Other(String),
@@ -53,6 +56,7 @@ impl Error {
         match self {
             Error::ScriptFailed | Error::Other(_) => EXIT_SCRIPT,
             Error::Interrupted => EXIT_INTERRUPTED,
+            Error::Exit(status) => *status,
             Error::Usage(_)
             | Error::Deployment(_)
             | Error::NoDeployment { .. }

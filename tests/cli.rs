@@ -550,3 +550,26 @@ fn output_that_cannot_be_written_is_an_error_not_a_panic() {
         .stderr(full());
     assert_eq!(run.cmd.output().unwrap().status.code(), Some(1));
 }
+
+#[test]
+fn exit_sets_the_exit_status_and_try_cannot_catch_it() {
+    let env = Env::with_demo();
+    let job = env.write(
+        "job.rhai",
+        "print(\"before\");\nfn give_up(n) { exit(n) }\ntry { give_up(3); } catch (e) { print(\"caught\"); }\nprint(\"after\");\n",
+    );
+    let out = env.cmd().args(["--demo"]).arg(&job).status(3);
+    assert_eq!(out.stdout(), "before\n");
+    assert_eq!(out.stderr(), "");
+    // exit() and exit(0) end the script successfully, printing nothing more.
+    let out = env.cmd().args(["--demo", "-c", "exit(); 1"]).ok();
+    assert_eq!(out.stdout(), "");
+    env.cmd().args(["--demo", "-c", "exit(0)"]).ok();
+    let out = env.cmd().args(["--demo", "-c", "exit(256)"]).status(1);
+    assert!(
+        out.stderr()
+            .contains("exit: 256 is not an exit status: use 0 to 255"),
+        "{}",
+        out.stderr()
+    );
+}

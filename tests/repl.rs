@@ -210,3 +210,17 @@ fn load_runs_a_script_into_the_session() {
     p.send_line("`${loaded} ${twice(21)}`").unwrap();
     p.exp_string("yes 42").unwrap();
 }
+
+#[test]
+fn exit_leaves_the_shell_with_its_status() {
+    let env = Env::with_demo();
+    let mut p = shell(&env);
+    p.send_line("let x = 1;").unwrap();
+    p.exp_string("litwareinc> ").unwrap();
+    p.send_line("exit(3)").unwrap();
+    p.exp_eof().unwrap();
+    match p.process_mut().wait().unwrap() {
+        rexpect::process::WaitStatus::Exited(_, code) => assert_eq!(code, 3),
+        other => panic!("the shell did not exit: {other:?}"),
+    }
+}

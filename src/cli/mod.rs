@@ -71,7 +71,7 @@ pub fn main() -> i32 {
     let status = match outcome {
         Ok(()) => 0,
         Err(e) => {
-            if !matches!(e, Error::ScriptFailed | Error::Interrupted) {
+            if !matches!(e, Error::ScriptFailed | Error::Interrupted | Error::Exit(_)) {
                 crate::errln!("poolsync: {e}");
             }
             e.exit_code()

@@ -173,6 +173,8 @@ pub fn run(runner: &Runner) -> Result<(), Error> {
             }
             Err(e) => print_error(&format!("{}: {e}", init.display()), color),
         }
+        // `exit` in init.rhai ends init.rhai, not the shell.
+        let _ = crate::script::take_exit_status();
         refresh(&knowledge, &session);
     }
 
@@ -199,6 +201,12 @@ pub fn run(runner: &Runner) -> Result<(), Error> {
             }
         } else {
             show(session.eval("<input>", &line), color);
+        }
+        // `exit(N)` (typed, or in a :load-ed file) leaves the shell with status N.
+        match crate::script::take_exit_status() {
+            Some(0) => break,
+            Some(status) => return Err(Error::Exit(status)),
+            None => {}
         }
         refresh(&knowledge, &session);
     }

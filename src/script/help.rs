@@ -162,6 +162,14 @@ pub const FUNCTIONS: &[FnDoc] = &[
         example: "sleep(0.5)",
     },
     FnDoc {
+        name: "exit",
+        cmdlet: None,
+        signatures: &["exit()", "exit(status: int)"],
+        summary: "Ends the script at once with a process exit status (0 to 255; 0 without one).",
+        details: "As `exit 3` in PowerShell: a batch job that calls exit(3) ends with status 3, and `try` cannot catch it. In the shell it leaves the shell. Replaces Rhai's own exit, which made its argument the script's value and exited 0.",
+        example: "if get_pool(#{site: \"Atlanta\"}).len() == 0 { exit(2) }",
+    },
+    FnDoc {
         name: "help",
         cmdlet: None,
         signatures: &["help() -> string", "help(name: string) -> string"],

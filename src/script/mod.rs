@@ -14,6 +14,7 @@ mod runner;
 pub mod sandbox;
 pub mod types;
 
+pub use api::take_exit_status;
 pub use context::ScriptContext;
 pub use engine::{build_engine, sandboxed_engine};
 pub use runner::{Runner, check_file, check_source, strip_shebang};

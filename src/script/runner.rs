@@ -55,10 +55,16 @@ impl Runner {
             crate::errln!("{name}: interrupted");
             return Err(Error::Interrupted);
         }
+        // A status from `exit` in an earlier run of this process is not this run's.
+        let _ = super::api::take_exit_status();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
         }));
         match result {
+            Ok(Ok(_)) if let Some(status) = super::api::take_exit_status() => match status {
+                0 => Ok(()),
+                status => Err(Error::Exit(status)),
+            },
             Ok(Ok(value)) => {
                 if print_value {
                     self.print_value(&value);

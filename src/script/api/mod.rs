@@ -6,6 +6,8 @@ mod status;
 mod sync;
 mod util;
 
+pub use util::take_exit_status;
+
 use std::rc::Rc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, Position};

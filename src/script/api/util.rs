@@ -2,7 +2,7 @@
 
 use rhai::{Dynamic, Engine};
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use super::{FnResult, fail, func, pause};
@@ -38,6 +38,32 @@ fn sleep_seconds(seconds: f64) -> FnResult<()> {
 /// A day.
 const MAX_SLEEP_SECONDS: f64 = 86_400.0;
 
+/// The status `exit` asked for (-1: none). Read once by whoever ran the code.
+static EXIT_STATUS: AtomicI32 = AtomicI32::new(-1);
+
+/// The exit status a script asked for with `exit`, if it did; clears it.
+pub fn take_exit_status() -> Option<i32> {
+    let status = EXIT_STATUS.swap(-1, Ordering::SeqCst);
+    (status >= 0).then_some(status)
+}
+
+/// Rhai's own `exit(value)` ends the script with `value` as its result, so
+/// `exit(3)` printed 3 and the process exited 0. This one ends the script
+/// (still uncatchable by `try`) with a process exit status, as `exit 3` does
+/// in PowerShell or a shell script.
+fn exit_with(status: i64) -> FnResult<()> {
+    let Some(status) = i32::try_from(status).ok().filter(|s| (0..=255).contains(s)) else {
+        return fail(format!(
+            "exit: {status} is not an exit status: use 0 to 255"
+        ));
+    };
+    EXIT_STATUS.store(status, Ordering::SeqCst);
+    Err(Box::new(rhai::EvalAltResult::Exit(
+        Dynamic::UNIT,
+        rhai::Position::NONE,
+    )))
+}
+
 pub fn register(engine: &mut Engine) {
     func("sleep", &["seconds: i64", "()"])
         .register_into_engine(engine, |seconds: i64| sleep_seconds(seconds as f64));
@@ -50,6 +76,8 @@ pub fn register(engine: &mut Engine) {
     func("to_json", &["value: Map", "String"]).register_into_engine(engine, |m: rhai::Map| {
         serde_json::to_string_pretty(&render::to_json(&Dynamic::from_map(m))).unwrap_or_default()
     });
+    func("exit", &["()"]).register_into_engine(engine, || exit_with(0));
+    func("exit", &["status: i64", "()"]).register_into_engine(engine, exit_with);
     func("help", &["String"]).register_into_engine(engine, help::overview);
     func("help", &["name: &str", "String"]).register_into_engine(engine, help_for);
 }
