@@ -1189,17 +1189,21 @@ impl SyncEngine {
             let folder = format!("data/{}", d.module.identity());
             if !listing.exists || listed_nothing {
                 return Err(DirectionFailure::Export(format!(
-                    "refusing to wipe the replica at {to}: {folder} at {from} is {state}, but the replica holds {replica_items} items; if {from} lost its data, restore it from {to} (see docs/restore.md); if the data is meant to be gone, rerun with #{{allow_mass_delete: true}}",
+                    "refusing to wipe the replica at {to}: {folder} at {from} is {state}, but the replica holds {replica_items} items; if {from} lost its data, restore it from {to} (see docs/restore.md); if the data is meant to be gone, sync it once with invoke_backup_service_sync(\"{from}\", #{{module: \"{module}\", allow_mass_delete: true}})",
                     to = d.to.fqdn,
                     from = d.from.fqdn,
+                    module = d.module.short_name(),
                     state = if listing.exists { "empty" } else { "missing" },
                 )));
             }
             let deleting = deletes.len() + in_the_way_count;
             if replica_items >= GUARD_MIN_ITEMS && deleting * 2 > replica_items {
                 return Err(DirectionFailure::Export(format!(
-                    "refusing to delete {deleting} of the {replica_items} items of the replica at {} (more than half): {folder} at {} shrank that much; check it, then rerun with #{{allow_mass_delete: true}} if that is intended",
-                    d.to.fqdn, d.from.fqdn
+                    "refusing to delete {deleting} of the {replica_items} items of the replica at {} (more than half): {folder} at {} shrank that much; check it; if that is intended, sync it once with invoke_backup_service_sync(\"{}\", #{{module: \"{}\", allow_mass_delete: true}})",
+                    d.to.fqdn,
+                    d.from.fqdn,
+                    d.from.fqdn,
+                    d.module.short_name()
                 )));
             }
         }
