@@ -383,6 +383,11 @@ fn backup_pool_waits_for_the_state_it_was_asked_for() {
         .args(["--demo", "-c", &format!("backup_pool(\"{ATL2}\", #{{full_backup: true, wait_time: 0}}).overall_export_status")])
         .ok();
     assert_eq!(out.stdout().trim(), "FinalState");
+    // A Pool, with no options, as every other function takes one.
+    let out = env.demo(&format!(
+        "get_pool(\"{ATL2}\").backup_pool().overall_export_status"
+    ));
+    assert_eq!(out.stdout().trim(), "FinalState");
     let err = env.demo_error(&format!(
         "backup_pool(\"{ATL2}\", #{{full_backup: true, steady_state: true}})"
     ));

@@ -103,7 +103,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
         name: "backup_pool",
         cmdlet: Some("Backup-CsPool"),
         signatures: &[
-            "backup_pool(pool: string) -> BackupServiceStatus",
+            "backup_pool(pool: string | Pool) -> BackupServiceStatus",
             "backup_pool(pool: string | Pool, opts: map) -> BackupServiceStatus",
         ],
         summary: "Syncs a pool and waits until its exports reach FinalState (full_backup) or SteadyState (steady_state).",

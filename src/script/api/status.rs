@@ -444,6 +444,15 @@ pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
         },
     );
     let c = ctx.clone();
+    func("backup_pool", &["pool: Pool", "BackupServiceStatus"]).register_into_engine(
+        engine,
+        move |p: PoolObj| {
+            let mut o = Map::new();
+            o.insert("full_backup".into(), Dynamic::from(true));
+            backup_pool(&c, &p.fqdn, &o)
+        },
+    );
+    let c = ctx.clone();
     func(
         "backup_pool",
         &["pool: &str", "opts: Map", "BackupServiceStatus"],
