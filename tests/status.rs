@@ -251,6 +251,15 @@ fn debug_inter_pool_replication_names_each_difference() {
     assert_eq!(back["in_sync"], true);
     let err = env.demo_error("debug_inter_pool_replication(\"red-cs-003.litwareinc.com\")");
     assert!(err.contains("has no backup pool"), "{err}");
+    // CMSMaster of a pair that does not carry it: nothing to compare, so an
+    // error, not "in sync" over no modules.
+    let err = env.demo_error(&format!(
+        "debug_inter_pool_replication(\"{ATL2}\", #{{module: \"CMSMaster\"}})"
+    ));
+    assert!(
+        err.contains("do not host the Central Management Store"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -241,6 +241,13 @@ fn debug_replication(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dy
     const F: &str = "debug_inter_pool_replication";
     let modules = module_filter(F, opts, false)?;
     let pool = authorized_pool(ctx, "Debug-CsInterPoolReplication", fqdn)?;
+    if modules == [Module::CmsMaster] && !ctx.deployment.pair_hosts_cms(pool) {
+        // Nothing would be compared: "in sync" would be a report of nothing.
+        return fail(format!(
+            "{F}: pool '{}' and its backup pool do not host the Central Management Store (its master is '{}'), so there is no CMSMaster copy to check here; name the CMS master's pool",
+            pool.fqdn, ctx.deployment.cms_master
+        ));
+    }
     match ctx.block_on(ctx.sync.verify_pair(pool.fqdn.as_str(), &modules)) {
         Ok(r) => Ok(Dynamic::from(replication_record(&r))),
         Err(e) => sync_error(e),
