@@ -175,6 +175,25 @@ fn usage_errors_exit_2() {
         out.stderr()
     );
     env.cmd().args(["--demo", "missing.rhai"]).status(2);
+    // A deployment file that is not there: named, with where its path came from.
+    let out = env
+        .cmd()
+        .env("POOLSYNC_DEPLOYMENT", "/nonexistent/d.toml")
+        .args(["-c", "1"])
+        .status(2);
+    assert_eq!(
+        out.stderr().trim(),
+        "poolsync: /nonexistent/d.toml: no deployment file there (named by POOLSYNC_DEPLOYMENT): fix the path, or run `poolsync init DIR` to write a starter DIR/deployment.toml"
+    );
+    let out = env
+        .cmd()
+        .args(["--deployment", "gone.toml", "-c", "1"])
+        .status(2);
+    assert!(
+        out.stderr().contains("(named by --deployment)"),
+        "{}",
+        out.stderr()
+    );
 }
 
 #[test]

@@ -93,7 +93,21 @@ pub fn load_deployment(cli: &Cli) -> Result<Deployment, Error> {
     let path = if cli.demo {
         demo::ensure()?
     } else {
-        topology::locate::locate(cli.deployment.as_deref())?.0
+        let (path, origin) = topology::locate::locate(cli.deployment.as_deref())?;
+        if !path.exists() {
+            use topology::locate::Origin;
+            let named_by = match origin {
+                Origin::Flag => "--deployment".to_string(),
+                Origin::Environment => topology::locate::ENV_VAR.to_string(),
+                Origin::Config(config) => format!("`deployment` in {}", config.display()),
+                Origin::WorkingDirectory => "the current directory".to_string(),
+            };
+            return Err(Error::Usage(format!(
+                "{}: no deployment file there (named by {named_by}): fix the path, or run `poolsync init DIR` to write a starter DIR/deployment.toml",
+                path.display()
+            )));
+        }
+        path
     };
     // Before the trust check, which would otherwise judge the folder's
     // permissions as if it were the file (and suggest `chmod go-w /tmp`).
