@@ -592,3 +592,37 @@ fn exit_sets_the_exit_status_and_try_cannot_catch_it() {
         out.stderr()
     );
 }
+
+#[test]
+fn a_wrong_function_or_argument_says_what_to_call() {
+    let env = Env::with_demo();
+    for (code, expected) in [
+        (
+            "get_pol()",
+            "no function get_pol(): did you mean get_pool? help() lists the functions",
+        ),
+        (
+            "sleep(\"1\")",
+            "sleep does not take (string): it takes sleep(seconds: int or float)",
+        ),
+        (
+            "frobnicate(1, 2.5)",
+            "no function frobnicate that takes (int, float): help() lists the functions",
+        ),
+        (
+            "invoke_backup_service_sync(1)",
+            "invoke_backup_service_sync does not take (int): see help(\"invoke_backup_service_sync\") for its forms",
+        ),
+        (
+            "get_pool(#{site: 1})",
+            "get_pool: 'site' must be a string, not int",
+        ),
+    ] {
+        let err = env.demo_error(code);
+        assert_eq!(
+            err.lines().next().unwrap(),
+            format!("<code>:1:1: {expected}"),
+            "{code}"
+        );
+    }
+}

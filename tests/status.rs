@@ -414,7 +414,7 @@ fn backup_pool_waits_for_the_state_it_was_asked_for() {
         "backup_pool(\"{ATL2}\", #{{category: 5, full_backup: true}})"
     ));
     assert!(
-        err.contains("option 'category' must be a string, CMS or UserData, not i64"),
+        err.contains("option 'category' must be a string, CMS or UserData, not int"),
         "{err}"
     );
 }

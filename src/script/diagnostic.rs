@@ -7,8 +7,81 @@ pub fn is_interrupt(err: &EvalAltResult) -> bool {
     matches!(err.unwrap_inner(), EvalAltResult::ErrorTerminated(..))
 }
 
+/// Rhai's name of a type as the docs name it: `int` for `i64`, `string` for
+/// `ImmutableString`, a typed object by its own name.
+pub fn friendly_type(rust: &str) -> &'static str {
+    let short = rust
+        .trim_start_matches('&')
+        .rsplit("::")
+        .next()
+        .unwrap_or(rust);
+    match short {
+        "i64" | "i32" | "u64" | "INT" => "int",
+        "f64" | "f32" | "FLOAT" => "float",
+        "str" | "String" | "ImmutableString" | "string" => "string",
+        "bool" => "bool",
+        "char" => "char",
+        "Array" | "array" | "Vec<Dynamic>" => "array",
+        "Map" | "map" | "BTreeMap<SmartString, Dynamic>" => "map",
+        "()" => "()",
+        "FnPtr" | "Fn" => "function pointer",
+        "Dynamic" => "any",
+        "Pool" => "Pool",
+        "Site" => "Site",
+        "SyncReport" => "SyncReport",
+        "ModuleSyncReport" => "ModuleSyncReport",
+        "AdminRole" => "AdminRole",
+        "Operator" => "Operator",
+        "BackupServiceStatus" => "BackupServiceStatus",
+        "ModuleStatus" => "ModuleStatus",
+        "BackupServiceConfiguration" => "BackupServiceConfiguration",
+        "ReplicationReport" => "ReplicationReport",
+        "ReplicaCheck" => "ReplicaCheck",
+        _ => "value",
+    }
+}
+
+/// "Function not found: get_pol ()" or "sleep (&str | ImmutableString |
+/// String)" as a sentence an administrator can act on: the forms a known
+/// function takes, or the nearest function name, and help().
+fn function_not_found(signature: &str) -> String {
+    let (name, args) = match signature.split_once(" (") {
+        Some((name, rest)) => (name.trim(), rest.trim_end_matches(')')),
+        None => (signature.trim(), ""),
+    };
+    let args: Vec<&str> = args
+        .split(", ")
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            // One argument may be listed as the alternatives Rhai tried.
+            let first = a.split(" | ").next().unwrap_or(a).trim();
+            friendly_type(first)
+        })
+        .collect();
+    let args = args.join(", ");
+    if let Some(doc) = super::help::find(name) {
+        return match doc.signatures {
+            [one] => format!("{name} does not take ({args}): it takes {one}"),
+            [one, two] => format!("{name} does not take ({args}): it takes {one} or {two}"),
+            _ => format!("{name} does not take ({args}): see help(\"{name}\") for its forms"),
+        };
+    }
+    let nearest = super::help::FUNCTIONS
+        .iter()
+        .map(|d| (strsim::levenshtein(name, d.name), d.name))
+        .filter(|(distance, _)| (1..=2.max(name.len() / 4)).contains(distance))
+        .min();
+    match nearest {
+        Some((_, near)) => {
+            format!("no function {name}({args}): did you mean {near}? help() lists the functions")
+        }
+        None => format!("no function {name} that takes ({args}): help() lists the functions"),
+    }
+}
+
 fn message(err: &EvalAltResult) -> String {
     match err {
+        EvalAltResult::ErrorFunctionNotFound(signature, _) => function_not_found(signature),
         EvalAltResult::ErrorRuntime(value, _) => match value.clone().into_string() {
             Ok(s) => s,
             Err(_) => format!("{value:?}"),

@@ -17,6 +17,12 @@ use super::help;
 
 pub type FnResult<T> = Result<T, Box<EvalAltResult>>;
 
+/// A value's type as the docs name it (`int`, `float`, `string`, `map`, `Pool`),
+/// not Rhai's Rust names (`i64`, `f64`, `poolsync::script::types::Pool`).
+pub fn kind(value: &rhai::Dynamic) -> &'static str {
+    super::diagnostic::friendly_type(value.type_name())
+}
+
 /// A catchable script error with one sentence.
 pub fn fail<T>(message: impl Into<String>) -> FnResult<T> {
     Err(Box::new(EvalAltResult::ErrorRuntime(

@@ -59,7 +59,7 @@ fn pools_by_filter(ctx: &ScriptContext, filter: &Map) -> FnResult<Array> {
                 let Some(name) = value.clone().into_string().ok() else {
                     return fail(format!(
                         "get_pool: 'site' must be a string, not {}",
-                        value.type_name()
+                        super::kind(value)
                     ));
                 };
                 match d.site(&name) {

@@ -138,7 +138,7 @@ fn module_filter(fname: &str, opts: &Map, allow_category: bool) -> FnResult<Vec<
             value.clone().into_string().or_else(|_| {
                 fail(format!(
                     "{fname}: option '{key}' must be a string, not {}",
-                    value.type_name()
+                    super::kind(value)
                 ))
             })
         };
@@ -209,7 +209,7 @@ fn set_configuration(ctx: &ScriptContext, changes: &Map) -> FnResult<Record<Conf
             let Ok(text) = value.clone().into_string() else {
                 return fail(format!(
                     "{F}: sync_interval must be a string like \"00:02:00\", not {}",
-                    value.type_name()
+                    super::kind(value)
                 ));
             };
             match parse_sync_interval(&text) {
@@ -220,7 +220,7 @@ fn set_configuration(ctx: &ScriptContext, changes: &Map) -> FnResult<Record<Conf
             let Ok(n) = value.as_int() else {
                 return fail(format!(
                     "{F}: {key} must be a whole number, not {}",
-                    value.type_name()
+                    super::kind(value)
                 ));
             };
             if let Err(e) = settings.set_number(key, n) {
@@ -287,7 +287,7 @@ fn backup_pool(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic>
                 let Ok(text) = value.clone().into_string() else {
                     return fail(format!(
                         "{F}: option 'category' must be a string, CMS or UserData, not {}",
-                        value.type_name()
+                        super::kind(value)
                     ));
                 };
                 category = Some(Category::parse(&text).or_else(|e| fail(format!("{F}: {e}")))?);

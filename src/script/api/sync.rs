@@ -25,7 +25,7 @@ fn flag(key: &str, value: &Dynamic) -> FnResult<bool> {
     value.as_bool().or_else(|_| {
         fail(format!(
             "{FN}: option '{key}' must be true or false, not {}",
-            value.type_name()
+            super::kind(value)
         ))
     })
 }
@@ -42,7 +42,7 @@ fn parse_options(ctx: &ScriptContext, opts: &Map) -> FnResult<CallOptions> {
                 let Ok(text) = value.clone().into_string() else {
                     return fail(format!(
                         "{FN}: option 'module' must be a string, not {}",
-                        value.type_name()
+                        super::kind(value)
                     ));
                 };
                 sync.modules = match ModuleSelection::parse(&text) {
@@ -72,7 +72,7 @@ fn target_name(value: &Dynamic) -> FnResult<String> {
     }
     fail(format!(
         "{FN}: a target must be a pool FQDN or a Pool, not {}",
-        value.type_name()
+        super::kind(value)
     ))
 }
 
