@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
     name = "poolsync",
     version,
     about = "Keeps paired server pools in sync: a shell and a batch runner for the Backup Service.",
-    long_about = "Keeps paired server pools in sync, after the Lync Server Backup Service.\n\nWith no SCRIPT, opens the interactive shell (or, when standard input is not a terminal, runs it as a script). Scripts call invoke_backup_service_sync, get_pool, get_site and more: see `poolsync -c 'help()'` and docs/.",
+    long_about = "Keeps paired server pools in sync, after the Lync Server Backup Service.\n\nWith no SCRIPT, opens the interactive shell (or, when standard input is not a terminal, runs it as a script). Scripts call invoke_backup_service_sync, get_pool, get_site and more: see `poolsync --demo -c 'help()'` and docs/.",
     after_help = "Examples:\n  poolsync --demo                         open the shell on the built-in demo\n  poolsync --demo scripts/sync-all.rhai   run a batch script\n  poolsync --demo -c 'get_pool().len()'   run one snippet and print its value\n  poolsync init mydeployment              write a starter deployment.toml\n\nEnvironment:\n  POOLSYNC_DEPLOYMENT   the deployment file, when --deployment is not given\n  POOLSYNC_LOG          log level on stderr: off, error, warn, info, debug (times each sync step) or trace"
 )]
 pub struct Cli {
