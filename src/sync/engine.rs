@@ -1222,6 +1222,12 @@ impl SyncEngine {
             // warning), stays pending and holds back the deletions at the end.
             let mut unreadable = 0u64;
             for entry in &candidates {
+                // Hashing a large module takes a while: Ctrl-C stops it, and
+                // the unfinished dry run reports itself as interrupted.
+                if opts.cancel.is_cancelled() {
+                    report.pending_items = candidates.len() as u64;
+                    return Ok(0);
+                }
                 if let Some(p) = &opts.progress {
                     p.advance(1, entry.size);
                 }

@@ -11,7 +11,7 @@ use super::engine::Direction;
 use super::manifest::Manifest;
 use super::plan::{batch_byte_limit, classify};
 use super::status::{self, DirectionStatus};
-use super::{ExportState, ImportState, SyncEngine, SyncError};
+use super::{CancelFlag, ExportState, ImportState, SyncEngine, SyncError, SyncReport};
 use crate::store::{Hash, ItemPath, Store, StoreResult};
 use crate::topology::{Fqdn, Module, Pool};
 
@@ -110,7 +110,8 @@ fn export_rank(s: ExportState) -> u8 {
 async fn hashes_below(
     store: &dyn Store,
     prefix: &ItemPath,
-) -> StoreResult<BTreeMap<ItemPath, Hash>> {
+    cancel: &CancelFlag,
+) -> StoreResult<Option<BTreeMap<ItemPath, Hash>>> {
     let paths = store
         .list(prefix)
         .await?
@@ -118,23 +119,42 @@ async fn hashes_below(
         .into_iter()
         .map(|e| e.path)
         .collect();
-    hash_all(store, prefix, paths).await
+    hash_all(store, prefix, paths, cancel).await
 }
 
+/// Hashes each item; `None` when Ctrl-C stopped it (seen between items). An
+/// item that is gone by the time it is read (users delete files on a live
+/// pool) is left out, as if the listing had come a moment later.
 async fn hash_all(
     store: &dyn Store,
     prefix: &ItemPath,
     paths: Vec<ItemPath>,
-) -> StoreResult<BTreeMap<ItemPath, Hash>> {
-    let results: Vec<StoreResult<(ItemPath, Hash)>> =
+    cancel: &CancelFlag,
+) -> StoreResult<Option<BTreeMap<ItemPath, Hash>>> {
+    let results: Vec<StoreResult<Option<(ItemPath, Hash)>>> =
         futures::stream::iter(paths.into_iter().map(|p| async move {
-            let (_, hash) = store.hash(&prefix.join(&p)).await?;
-            Ok((p, hash))
+            if cancel.is_cancelled() {
+                return Ok(None);
+            }
+            match store.hash(&prefix.join(&p)).await {
+                Ok((_, hash)) => Ok(Some((p, hash))),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            }
         }))
         .buffer_unordered(8)
         .collect()
         .await;
-    results.into_iter().collect()
+    if cancel.is_cancelled() {
+        return Ok(None);
+    }
+    let mut hashes = BTreeMap::new();
+    for item in results {
+        if let Some((path, hash)) = item? {
+            hashes.insert(path, hash);
+        }
+    }
+    Ok(Some(hashes))
 }
 
 impl SyncEngine {
@@ -302,10 +322,12 @@ impl SyncEngine {
 
     /// Compares each replica of the pair with its source by content hash, both
     /// directions, and checks the manifests against the replica bytes.
+    /// Ctrl-C (`cancel`) stops it between items with [`SyncError::Interrupted`].
     pub async fn verify_pair(
         &self,
         fqdn: &str,
         modules: &[Module],
+        cancel: &CancelFlag,
     ) -> Result<ReplicationReport, SyncError> {
         let (pool, partner) = self.pair(fqdn)?;
         let pool_store = self.reachable(pool).await?;
@@ -334,12 +356,23 @@ impl SyncEngine {
                 let manifest = Manifest::load(dst, &d.manifest_prefix())
                     .await
                     .map_err(store_err(to))?;
-                let src_hashes = hashes_below(src, &d.data_prefix())
+                let interrupted = || {
+                    SyncError::Interrupted(Box::new(SyncReport {
+                        pool: pool.fqdn.clone(),
+                        backup_pool: partner.fqdn.clone(),
+                        what_if: true,
+                        modules: Vec::new(),
+                        warnings: Vec::new(),
+                    }))
+                };
+                let src_hashes = hashes_below(src, &d.data_prefix(), cancel)
                     .await
-                    .map_err(store_err(from))?;
-                let dst_hashes = hashes_below(dst, &d.replica_prefix())
+                    .map_err(store_err(from))?
+                    .ok_or_else(interrupted)?;
+                let dst_hashes = hashes_below(dst, &d.replica_prefix(), cancel)
                     .await
-                    .map_err(store_err(to))?;
+                    .map_err(store_err(to))?
+                    .ok_or_else(interrupted)?;
                 let mut check = ReplicaCheck {
                     module,
                     from: from.fqdn.clone(),
@@ -387,5 +420,43 @@ fn split(read: StoreResult<Option<DirectionStatus>>) -> (Option<DirectionStatus>
     match read {
         Ok(record) => (record, None),
         Err(e) => (None, Some(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LocalStore;
+
+    fn path(p: &str) -> ItemPath {
+        ItemPath::parse(p).unwrap()
+    }
+
+    #[test]
+    fn hashing_skips_an_item_gone_since_the_listing_and_stops_on_ctrl_c() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("data/m")).unwrap();
+        std::fs::write(dir.path().join("data/m/kept"), "x").unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let prefix = path("data/m");
+        // Listed, then deleted by a user before it was read: left out, and
+        // the check goes on (it used to fail the whole verification).
+        let paths = vec![path("kept"), path("deleted")];
+        let cancel = CancelFlag::new();
+        let hashes = rt
+            .block_on(hash_all(&store, &prefix, paths.clone(), &cancel))
+            .unwrap()
+            .unwrap();
+        assert_eq!(hashes.keys().collect::<Vec<_>>(), vec![&path("kept")]);
+        // Ctrl-C: no result, not a partial one.
+        cancel.cancel();
+        let stopped = rt
+            .block_on(hash_all(&store, &prefix, paths, &cancel))
+            .unwrap();
+        assert!(stopped.is_none());
     }
 }

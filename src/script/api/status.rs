@@ -248,7 +248,10 @@ fn debug_replication(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dy
             pool.fqdn, ctx.deployment.cms_master
         ));
     }
-    match ctx.block_on(ctx.sync.verify_pair(pool.fqdn.as_str(), &modules)) {
+    match ctx.block_on(
+        ctx.sync
+            .verify_pair(pool.fqdn.as_str(), &modules, &ctx.cancel),
+    ) {
         Ok(r) => Ok(Dynamic::from(replication_record(&r))),
         Err(e) => sync_error(e),
     }
