@@ -464,8 +464,15 @@ fn the_service_keeps_a_pair_in_sync_and_stops_cleanly() {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
+    let signalled = Instant::now();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
+    // Between cycles it sleeps out the 5 s interval unless the stop cuts it short.
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "the service took {:?} to stop",
+        signalled.elapsed()
+    );
     let log = String::from_utf8_lossy(&out.stderr);
     let cycles: Vec<serde_json::Value> = log
         .lines()

@@ -108,6 +108,18 @@ fn kill_9_at_any_moment_leaves_old_or_new_content() {
 
 #[test]
 fn ctrl_c_stops_a_sync_at_a_clean_point_with_130() {
+    // A sync that finishes before the signal tests nothing: try earlier and
+    // later signals until one lands mid-sync, and fail if none ever does.
+    for delay in [120, 60, 30, 200, 15, 300] {
+        if ctrl_c_mid_sync(Duration::from_millis(delay)) {
+            return;
+        }
+    }
+    panic!("every sync finished before its Ctrl-C");
+}
+
+/// One sync sent Ctrl-C after `delay`; false if it finished first.
+fn ctrl_c_mid_sync(delay: Duration) -> bool {
     let dir = tempfile::tempdir().unwrap();
     pair_deployment(dir.path(), 20);
     let data = dir.path().join("stores").join(A).join("data").join(MODULE);
@@ -123,16 +135,16 @@ fn ctrl_c_stops_a_sync_at_a_clean_point_with_130() {
     let mut cmd = sync_cmd(dir.path());
     cmd.stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(120));
+    std::thread::sleep(delay);
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
     let out = child.wait_with_output().unwrap();
     let copied = tree(&replica);
     if out.status.code() == Some(0) {
-        // The sync won the race; nothing to check but the result.
+        // The sync won the race: check its result, and try another delay.
         assert_eq!(copied, source);
-        return;
+        return false;
     }
     assert_eq!(
         out.status.code(),
@@ -155,4 +167,5 @@ fn ctrl_c_stops_a_sync_at_a_clean_point_with_130() {
     let status = sync_cmd(dir.path()).status().unwrap();
     assert!(status.success());
     assert!(tree(&replica) == source);
+    true
 }
