@@ -21,6 +21,8 @@ export LC_ALL=C
 umask 022
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/pair.sh
+source "$HERE/pair.sh"
 REPO=$(dirname "$HERE")
 ROUNDS=6
 CPUS=()
@@ -58,27 +60,7 @@ export XDG_DATA_HOME=$BENCH_DIR/xdg/data XDG_CONFIG_HOME=$BENCH_DIR/xdg/config
 unset POOLSYNC_DEPLOYMENT
 SRC=stores/a/data/UserServices.PresenceFocus
 mkdir -p stores/a/data stores/b peers
-cat >deployment.toml <<'EOF'
-[deployment]
-name = "bench"
-cms_master = "a.bench.com"
-[[site]]
-identity = "S1"
-site_id = 1
-[[site]]
-identity = "S2"
-site_id = 2
-[[pool]]
-fqdn = "a.bench.com"
-site = "S1"
-backup_pool = "b.bench.com"
-store = "stores/a"
-[[pool]]
-fqdn = "b.bench.com"
-site = "S2"
-backup_pool = "a.bench.com"
-store = "stores/b"
-EOF
+pair_deployment stores/a stores/b >deployment.toml
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 poolsync_sync() {
     "$POOLSYNC" --deployment deployment.toml -c 'invoke_backup_service_sync("a.bench.com", #{module: "PresenceFocus"})' >/dev/null

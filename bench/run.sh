@@ -60,6 +60,8 @@ export LC_ALL=C
 umask 022 # poolsync refuses a deployment file or folder that others can write
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/pair.sh
+source "$HERE/pair.sh"
 REPO=$(dirname "$HERE")
 
 RUNS=5
@@ -225,27 +227,7 @@ setup_dataset() {
     PS_DST=$D/stores/b/backup/a.bench.com/$MODULE
     RS_DST=$D/peers/rsync
     CP_DST=$D/peers/cp
-    cat >"$D/deployment.toml" <<'EOF'
-[deployment]
-name = "bench"
-cms_master = "a.bench.com"
-[[site]]
-identity = "S1"
-site_id = 1
-[[site]]
-identity = "S2"
-site_id = 2
-[[pool]]
-fqdn = "a.bench.com"
-site = "S1"
-backup_pool = "b.bench.com"
-store = "stores/a"
-[[pool]]
-fqdn = "b.bench.com"
-site = "S2"
-backup_pool = "a.bench.com"
-store = "stores/b"
-EOF
+    pair_deployment stores/a stores/b >"$D/deployment.toml"
     python3 "$HERE/make_dataset.py" info "$KIND" >"$BENCH_DIR/$DS.info.json"
     info() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$BENCH_DIR/$DS.info.json" "$1"; }
     N_ITEMS=$(info items) N_MOD=$(info modified) N_ADD=$(info added) N_DEL=$(info deleted)

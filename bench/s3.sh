@@ -32,6 +32,8 @@ export LC_ALL=C
 umask 022
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/pair.sh
+source "$HERE/pair.sh"
 ROOT=$(dirname "$HERE")
 KIND=small
 RUNS=3
@@ -79,28 +81,9 @@ printf '[endpoints."%s"]\naccess_key_id = "%s"\nsecret_access_key = "%s"\n' \
 chmod 600 "$BENCH_DIR/s3.credentials"
 
 deployment() { # deployment RUN
-    cat >"$BENCH_DIR/deployment-$1.toml" <<EOF
-[deployment]
-name = "bench"
-cms_master = "a.bench.com"
-s3_credentials = "s3.credentials"
-[[site]]
-identity = "S1"
-site_id = 1
-[[site]]
-identity = "S2"
-site_id = 2
-[[pool]]
-fqdn = "a.bench.com"
-site = "S1"
-backup_pool = "b.bench.com"
-store = "stores/a.bench.com"
-[[pool]]
-fqdn = "b.bench.com"
-site = "S2"
-backup_pool = "a.bench.com"
-store = "s3://$BUCKET/poolsync-$1/b?endpoint=$POOLSYNC_S3_ENDPOINT&region=garage"
-EOF
+    pair_deployment "stores/a.bench.com" \
+        "s3://$BUCKET/poolsync-$1/b?endpoint=$POOLSYNC_S3_ENDPOINT&region=garage" \
+        's3_credentials = "s3.credentials"' >"$BENCH_DIR/deployment-$1.toml"
 }
 
 RESULTS=$BENCH_DIR/results.tsv
