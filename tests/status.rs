@@ -419,21 +419,33 @@ fn backup_pool_waits_for_the_state_it_was_asked_for() {
     );
 }
 
+/// `poolsync service` on `file`, logging JSON to a pipe; homes under `dir`.
+fn start_service(dir: &Path, file: &Path) -> std::process::Child {
+    std::process::Command::new(crate::common::BIN)
+        .arg("--deployment")
+        .arg(file)
+        .args(["service", "--log-format", "json"])
+        .env("XDG_DATA_HOME", dir.join("xdg"))
+        .env("XDG_CONFIG_HOME", dir.join("xdg"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The service's JSON log lines.
+fn log_events(log: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect()
+}
+
 #[test]
 fn the_service_keeps_a_pair_in_sync_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_deployment(dir.path(), "sync_interval = \"00:00:05\"");
     items(dir.path(), A, "a", 12);
-    let child = std::process::Command::new(crate::common::BIN)
-        .arg("--deployment")
-        .arg(&file)
-        .args(["service", "--log-format", "json"])
-        .env("XDG_DATA_HOME", dir.path().join("xdg"))
-        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start_service(dir.path(), &file);
     let replica = dir
         .path()
         .join("stores")
@@ -474,9 +486,8 @@ fn the_service_keeps_a_pair_in_sync_and_stops_cleanly() {
         signalled.elapsed()
     );
     let log = String::from_utf8_lossy(&out.stderr);
-    let cycles: Vec<serde_json::Value> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    let cycles: Vec<serde_json::Value> = log_events(&log)
+        .into_iter()
         .filter(|v| v["fields"]["message"] == "cycle")
         .collect();
     assert!(cycles.len() >= 2, "{log}");
@@ -508,16 +519,7 @@ fn the_service_skips_a_busy_pair_and_keeps_serving_the_others() {
     std::fs::write(&lock, "a manual sync").unwrap();
     let held = std::fs::File::open(&lock).unwrap();
     held.try_lock().unwrap();
-    let child = std::process::Command::new(crate::common::BIN)
-        .arg("--deployment")
-        .arg(&file)
-        .args(["service", "--log-format", "json"])
-        .env("XDG_DATA_HOME", dir.path().join("xdg"))
-        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start_service(dir.path(), &file);
     // Two cycles of a <-> b take at least one interval; give it three.
     std::thread::sleep(Duration::from_secs(12));
     drop(held);
@@ -528,10 +530,7 @@ fn the_service_skips_a_busy_pair_and_keeps_serving_the_others() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let log = String::from_utf8_lossy(&out.stderr);
-    let events: Vec<serde_json::Value> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .collect();
+    let events = log_events(&log);
     let count = |message: &str, pool: &str| {
         events
             .iter()
@@ -571,26 +570,14 @@ fn a_failed_service_cycle_logs_its_warnings() {
     let backup = dir.path().join("stores").join(B).join("backup").join(A);
     std::fs::create_dir_all(&backup).unwrap();
     std::fs::write(backup.join(PF), "in the way").unwrap();
-    let child = std::process::Command::new(crate::common::BIN)
-        .arg("--deployment")
-        .arg(&file)
-        .args(["service", "--log-format", "json"])
-        .env("XDG_DATA_HOME", dir.path().join("xdg"))
-        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start_service(dir.path(), &file);
     std::thread::sleep(Duration::from_secs(3));
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
-    let events: Vec<serde_json::Value> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .collect();
+    let events = log_events(&log);
     assert!(
         events
             .iter()
