@@ -153,11 +153,47 @@ impl Manifest {
         format!("replicas/{source}/{module}")
     }
 
+    /// Loads the manifest: the snapshot, then the logs written since.
+    ///
+    /// A sync holds the pair lock, so nothing changes the manifest while it
+    /// loads. A status or verification reader does not: a sync may fold the
+    /// logs into a new snapshot and delete them meanwhile. So the logs are
+    /// listed before the snapshot is read (a newer snapshot then already holds
+    /// every listed log it folded), and a listed log that is gone when read
+    /// means a fold happened in between: the load starts over.
     pub async fn load(store: &dyn Store, prefix: &str) -> StoreResult<Manifest> {
+        for _ in 0..3 {
+            if let Some(manifest) = Self::load_once(store, prefix, false).await? {
+                return Ok(manifest);
+            }
+        }
+        // Folded under us three times running: take what is there.
+        let manifest = Self::load_once(store, prefix, true).await?;
+        Ok(manifest.unwrap_or_else(|| Manifest {
+            prefix: prefix.to_string(),
+            ..Manifest::default()
+        }))
+    }
+
+    /// One load; `None` when a listed log vanished (unless `tolerant`).
+    async fn load_once(
+        store: &dyn Store,
+        prefix: &str,
+        tolerant: bool,
+    ) -> StoreResult<Option<Manifest>> {
         let mut manifest = Manifest {
             prefix: prefix.to_string(),
             ..Manifest::default()
         };
+        let mut logs: Vec<(u64, String)> = store
+            .meta_list(&format!("{prefix}/log"))
+            .await?
+            .into_iter()
+            .filter_map(|key| {
+                let seq = key.rsplit('/').next()?.parse::<u64>().ok()?;
+                Some((seq, key))
+            })
+            .collect();
         if let Some(bytes) = store.meta_get(&format!("{prefix}/snapshot")).await? {
             match decode::<Snapshot>(&bytes) {
                 Some(s) => {
@@ -173,15 +209,6 @@ impl Manifest {
                 None => manifest.damaged = Some("the manifest snapshot is corrupt".into()),
             }
         }
-        let mut logs: Vec<(u64, String)> = store
-            .meta_list(&format!("{prefix}/log"))
-            .await?
-            .into_iter()
-            .filter_map(|key| {
-                let seq = key.rsplit('/').next()?.parse::<u64>().ok()?;
-                Some((seq, key))
-            })
-            .collect();
         logs.sort_unstable();
         let mut to_read = Vec::new();
         for (seq, key) in logs {
@@ -201,7 +228,10 @@ impl Manifest {
         let mut changes: Vec<(ItemPath, Option<ManifestEntry>)> = Vec::new();
         while let Some((seq, key, bytes)) = read.next().await {
             let Some(bytes) = bytes? else {
-                continue;
+                if tolerant {
+                    continue;
+                }
+                return Ok(None);
             };
             match decode::<Delta>(&bytes) {
                 Some(delta) => {
@@ -224,7 +254,7 @@ impl Manifest {
         } else {
             manifest.merge(changes);
         }
-        Ok(manifest)
+        Ok(Some(manifest))
     }
 
     /// Merges changes (in the order they were made; `None` removes) into the
@@ -489,6 +519,127 @@ mod tests {
             object_store::path::Path::from("p"),
             "memory://test".into(),
         )
+    }
+
+    /// A store that folds the manifest (as a sync would, under its lock) at
+    /// one moment of a reader's load: right after the reader lists the logs,
+    /// or right after it reads the snapshot.
+    struct FoldsDuringLoad {
+        inner: crate::store::ObjectBackedStore,
+        writer: std::sync::Mutex<Option<Manifest>>,
+        after_snapshot: bool,
+    }
+
+    impl FoldsDuringLoad {
+        async fn fold_once(&self) {
+            let writer = self.writer.lock().unwrap().take();
+            if let Some(mut writer) = writer {
+                writer.compact(&self.inner).await.unwrap();
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Store for FoldsDuringLoad {
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        async fn list(&self, prefix: &ItemPath) -> StoreResult<crate::store::Listing> {
+            self.inner.list(prefix).await
+        }
+        async fn read(&self, path: &ItemPath) -> StoreResult<crate::store::ByteStream> {
+            self.inner.read(path).await
+        }
+        async fn stage_writer(
+            &self,
+            name: &str,
+        ) -> StoreResult<Box<dyn crate::store::StageWriter>> {
+            self.inner.stage_writer(name).await
+        }
+        async fn make_durable(&self) -> StoreResult<()> {
+            self.inner.make_durable().await
+        }
+        async fn commit(
+            &self,
+            moves: &[(String, ItemPath)],
+            deletes: &[ItemPath],
+        ) -> StoreResult<crate::store::ItemFailures> {
+            self.inner.commit(moves, deletes).await
+        }
+        async fn discard_staged(&self, names: &[String]) -> StoreResult<()> {
+            self.inner.discard_staged(names).await
+        }
+        async fn clear_staging(&self, prefix: &str) -> StoreResult<()> {
+            self.inner.clear_staging(prefix).await
+        }
+        async fn meta_get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+            let got = self.inner.meta_get(key).await;
+            if self.after_snapshot && key.ends_with("/snapshot") {
+                self.fold_once().await;
+            }
+            got
+        }
+        async fn meta_put(&self, key: &str, value: Bytes) -> StoreResult<()> {
+            self.inner.meta_put(key, value).await
+        }
+        async fn meta_list(&self, prefix: &str) -> StoreResult<Vec<String>> {
+            let listed = self.inner.meta_list(prefix).await;
+            if !self.after_snapshot {
+                self.fold_once().await;
+            }
+            listed
+        }
+        async fn meta_delete(&self, key: &str) -> StoreResult<()> {
+            self.inner.meta_delete(key).await
+        }
+        async fn try_lock(
+            &self,
+            name: &str,
+            owner: &str,
+        ) -> StoreResult<Result<Box<dyn crate::store::StoreLock>, crate::store::LockHolder>>
+        {
+            self.inner.try_lock(name, owner).await
+        }
+    }
+
+    #[test]
+    fn a_reader_sees_every_change_when_a_sync_folds_the_logs_meanwhile() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let path = |p: &str| ItemPath::parse(p).unwrap();
+        for after_snapshot in [false, true] {
+            let inner = memory_store();
+            rt.block_on(async {
+                let prefix = "replicas/a/m";
+                // A snapshot with one item, then two logs adding two more.
+                let mut m = Manifest::load(&inner, prefix).await.unwrap();
+                m.insert(path("a"), entry(1));
+                m.compact(&inner).await.unwrap();
+                for (seq, item) in [(1, "b"), (2, "c")] {
+                    let delta = Delta {
+                        seq,
+                        upserts: vec![(path(item), entry(seq))],
+                        removes: Vec::new(),
+                    };
+                    Manifest::write_log(&inner, prefix, &delta).await.unwrap();
+                }
+                let writer = Manifest::load(&inner, prefix).await.unwrap();
+                let store = FoldsDuringLoad {
+                    inner,
+                    writer: std::sync::Mutex::new(Some(writer)),
+                    after_snapshot,
+                };
+                let read = Manifest::load(&store, prefix).await.unwrap();
+                let items: Vec<String> = read.iter().map(|(p, _)| p.to_string()).collect();
+                assert_eq!(
+                    items,
+                    ["a", "b", "c"],
+                    "folded after the snapshot: {after_snapshot}"
+                );
+                assert!(read.damaged.is_none());
+            });
+        }
     }
 
     proptest::proptest! {
