@@ -108,6 +108,11 @@ impl ObjectBackedStore {
         match observed.get(key) {
             Some((seen, since)) if seen == etag => since.elapsed() >= self.lease,
             _ => {
+                // Contender keys are new for every attempt: forget the ones
+                // not looked at again for many leases, or a long-running
+                // service would keep every key it ever waited on.
+                let stale = self.lease * 10;
+                observed.retain(|_, (_, since)| since.elapsed() < stale);
                 observed.insert(key.to_string(), (etag.to_string(), Instant::now()));
                 false
             }
@@ -1138,6 +1143,16 @@ mod tests {
             assert!(store.meta_create("x/3", Bytes::from("3")).await.unwrap());
             again.release().await;
         });
+    }
+
+    #[test]
+    fn keys_seen_long_ago_are_forgotten() {
+        let store = process(&bucket(), Duration::from_millis(10));
+        assert!(!store.unchanged_for_a_lease("locks/x.d/1", "e1"));
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(!store.unchanged_for_a_lease("locks/x.d/2", "e2"));
+        let observed = store.observed.lock().unwrap();
+        assert_eq!(observed.keys().collect::<Vec<_>>(), vec!["locks/x.d/2"]);
     }
 
     #[test]
