@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use clap::Parser;
-
 pub use args::{Cli, Command, DemoAction};
 
 use crate::error::Error;
@@ -24,14 +22,17 @@ pub fn main() -> i32 {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let raw: Vec<String> = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    if let Some((name, before)) = subcommand_after_script(&raw) {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = Cli::command();
+    if let Some((name, before)) = subcommand_after_script(&command, &args) {
         crate::errln!("poolsync: {}", subcommand_after(&name, &before));
         return crate::error::EXIT_USAGE;
     }
-    let cli = match Cli::try_parse() {
+    let parsed = command
+        .try_get_matches_from(&args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -138,9 +139,14 @@ fn subcommand_after(name: &str, before: &str) -> String {
 /// `demo` alone fails with the demo's usage; both before any check of ours
 /// could see the parse. So the raw words are read first: the subcommand name
 /// and what came before it, if a subcommand's name follows the script.
-fn subcommand_after_script(raw: &[String]) -> Option<(String, String)> {
-    use clap::CommandFactory;
-    let cmd = Cli::command();
+fn subcommand_after_script(
+    cmd: &clap::Command,
+    args: &[std::ffi::OsString],
+) -> Option<(String, String)> {
+    let raw: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let names: Vec<String> = cmd
         .get_subcommands()
         .map(|c| c.get_name().to_string())

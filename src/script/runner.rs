@@ -102,14 +102,16 @@ impl Runner {
     /// Runs a script file; its folder is where it may import from.
     pub fn run_file(&self, path: &Path, args: &[String]) -> Result<(), Error> {
         let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let base = path.parent().map(|p| {
-            if p.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                p.to_path_buf()
-            }
-        });
+        let base = Some(script_folder(path));
         self.run_source(&path.display().to_string(), &source, base, args, false)
+    }
+}
+
+/// The folder a script file may import from: its own.
+fn script_folder(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 
@@ -117,11 +119,12 @@ impl Runner {
 /// from its folder.
 pub fn check_file(path: &Path, limits: &Limits) -> Result<(), Error> {
     let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let base = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    check(&path.display().to_string(), &source, limits, Some(base))
+    check(
+        &path.display().to_string(),
+        &source,
+        limits,
+        Some(script_folder(path)),
+    )
 }
 
 /// Only compiles `source`, named `name` in messages.
