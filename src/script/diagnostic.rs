@@ -9,7 +9,7 @@ pub fn is_interrupt(err: &EvalAltResult) -> bool {
 
 /// Rhai's name of a type as the docs name it: `int` for `i64`, `string` for
 /// `ImmutableString`, a typed object by its own name.
-pub fn friendly_type(rust: &str) -> &'static str {
+pub fn friendly_type(rust: &str) -> &str {
     let short = rust
         .trim_start_matches('&')
         .rsplit("::")
@@ -19,25 +19,13 @@ pub fn friendly_type(rust: &str) -> &'static str {
         "i64" | "i32" | "u64" | "INT" => "int",
         "f64" | "f32" | "FLOAT" => "float",
         "str" | "String" | "ImmutableString" | "string" => "string",
-        "bool" => "bool",
-        "char" => "char",
-        "Array" | "array" | "Vec<Dynamic>" => "array",
-        "Map" | "map" | "BTreeMap<SmartString, Dynamic>" => "map",
-        "()" => "()",
+        "Array" => "array",
+        "Map" => "map",
         "FnPtr" | "Fn" => "function pointer",
         "Dynamic" => "any",
-        "Pool" => "Pool",
-        "Site" => "Site",
-        "SyncReport" => "SyncReport",
-        "ModuleSyncReport" => "ModuleSyncReport",
-        "AdminRole" => "AdminRole",
-        "Operator" => "Operator",
-        "BackupServiceStatus" => "BackupServiceStatus",
-        "ModuleStatus" => "ModuleStatus",
-        "BackupServiceConfiguration" => "BackupServiceConfiguration",
-        "ReplicationReport" => "ReplicationReport",
-        "ReplicaCheck" => "ReplicaCheck",
-        _ => "value",
+        // bool, char, array, map, () as Rhai names them; typed objects
+        // (`poolsync::script::types::Pool`) by their own name.
+        other => other,
     }
 }
 
