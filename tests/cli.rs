@@ -489,13 +489,8 @@ fn first_uses_of_the_demo_at_once_make_it_once_and_whole() {
         })
         .collect();
     for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7");
+        let out = crate::common::finished_ok(child);
+        assert_eq!(out.stdout().trim(), "7");
     }
     let tree = |e: &Env| crate::common::tree(&e.demo_dir().join("stores"));
     assert!(tree(&fresh) == tree(&alone), "the demo is whole");

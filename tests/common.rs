@@ -149,7 +149,7 @@ impl Run {
     }
 
     /// Starts the run in the background with its standard streams piped; end
-    /// it with `Out(child.wait_with_output().unwrap())`.
+    /// it with [`finished_ok`] or `Out(child.wait_with_output().unwrap())`.
     pub fn start(mut self) -> std::process::Child {
         self.cmd
             .stdin(Stdio::piped())
@@ -245,3 +245,10 @@ pub const DAL1: &str = "dal-cs-001.litwareinc.com";
 pub const ATL2: &str = "atl-cs-002.litwareinc.com";
 pub const RED1: &str = "red-cs-001.litwareinc.com";
 pub const RED3: &str = "red-cs-003.litwareinc.com";
+
+/// Waits for a run begun with [`Run::start`] and asserts it succeeded.
+pub fn finished_ok(child: std::process::Child) -> Out {
+    let out = Out(child.wait_with_output().unwrap());
+    assert!(out.0.status.success(), "{}", out.stderr());
+    out
+}

@@ -290,12 +290,7 @@ fn concurrent_settings_changes_all_land() {
         })
         .collect();
     for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::common::finished_ok(child);
     }
     let text = std::fs::read_to_string(&file).unwrap();
     for (i, name) in settings.iter().enumerate() {
