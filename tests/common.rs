@@ -252,3 +252,13 @@ pub fn finished_ok(child: std::process::Child) -> Out {
     assert!(out.0.status.success(), "{}", out.stderr());
     out
 }
+
+/// The pair of the pool `fqdn` of an engine's deployment, for tests that call
+/// the library directly.
+pub fn pair(engine: &poolsync::sync::SyncEngine, fqdn: &str) -> poolsync::topology::Pair {
+    let pool = engine
+        .deployment()
+        .pool(fqdn)
+        .expect("a pool of the deployment");
+    engine.pair(pool).expect("a paired pool")
+}

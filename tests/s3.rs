@@ -524,7 +524,7 @@ fn s3_credentials_never_show_and_errors_name_the_endpoint() {
     let engine = pair.engine();
     let rt = runtime();
     let status = rt
-        .block_on(engine.pool_status(A, &[Module::PresenceFocus]))
+        .block_on(engine.pool_status(&crate::common::pair(&engine, A), &[Module::PresenceFocus]))
         .unwrap();
     let m = &status.backup_modules[0];
     assert_eq!(m.export_status, ExportState::ErrorState);
@@ -638,7 +638,7 @@ proptest! {
             }
             let before_a = (tree(&pair.a_data()), rt.block_on(s3_tree(&client, &b_replica)));
             let before_b = (rt.block_on(s3_tree(&client, &b_data)), tree(&pair.a_replica()));
-            let report = rt.block_on(engine.sync_pair(A, &pf_only())).unwrap();
+            let report = rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &pf_only())).unwrap();
             let after_a = (tree(&pair.a_data()), rt.block_on(s3_tree(&client, &b_replica)));
             let after_b = (rt.block_on(s3_tree(&client, &b_data)), tree(&pair.a_replica()));
             prop_assert_eq!(&after_a.0, &after_a.1, "A -> B (bucket)");

@@ -44,7 +44,7 @@ fn state(
     pool: &str,
 ) -> (ExportState, ImportState, u64, Option<String>) {
     let s = rt
-        .block_on(engine.pool_status(pool, &[Module::PresenceFocus]))
+        .block_on(engine.pool_status(&crate::common::pair(engine, pool), &[Module::PresenceFocus]))
         .unwrap();
     let m = &s.backup_modules[0];
     (
@@ -81,19 +81,21 @@ fn a_pair_walks_through_every_state() {
             None
         )
     );
-    rt.block_on(engine.sync_pair(A, &cycle)).unwrap();
+    rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &cycle))
+        .unwrap();
     let (export, import, pending, _) = state(&engine, &rt, A);
     assert_eq!(
         (export, import, pending),
         (ExportState::NonSteadyState, ImportState::NormalState, 15)
     );
-    rt.block_on(engine.sync_pair(A, &cycle)).unwrap();
+    rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &cycle))
+        .unwrap();
     assert_eq!(
         state(&engine, &rt, A).0,
         ExportState::SteadyState,
         "5 pending fit in one batch"
     );
-    rt.block_on(engine.sync_pair(A, &SyncOptions::default()))
+    rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &SyncOptions::default()))
         .unwrap();
     assert_eq!(state(&engine, &rt, A).0, ExportState::FinalState);
     assert_eq!(state(&engine, &rt, B).0, ExportState::FinalState);
@@ -103,7 +105,7 @@ fn a_pair_walks_through_every_state() {
     let away = dir.path().join("b-away");
     std::fs::rename(&b_store, &away).unwrap();
     assert!(
-        rt.block_on(engine.sync_pair(A, &SyncOptions::default()))
+        rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &SyncOptions::default()))
             .is_err()
     );
     let (export, _, _, error) = state(&engine, &rt, A);
@@ -115,7 +117,7 @@ fn a_pair_walks_through_every_state() {
     );
     std::fs::rename(&away, &b_store).unwrap();
     items(dir.path(), A, "late", 2);
-    rt.block_on(engine.sync_pair(A, &SyncOptions::default()))
+    rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &SyncOptions::default()))
         .unwrap();
     assert_eq!(
         state(&engine, &rt, A),
@@ -134,7 +136,7 @@ fn a_pair_walks_through_every_state() {
     std::fs::write(&replica_of_b, "in the way").unwrap();
     items(dir.path(), B, "more", 2);
     assert!(
-        rt.block_on(engine.sync_pair(A, &SyncOptions::default()))
+        rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &SyncOptions::default()))
             .is_err()
     );
     let (_, import, _, error) = state(&engine, &rt, A);

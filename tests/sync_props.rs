@@ -114,7 +114,7 @@ fn run(engine: &SyncEngine, opts: &SyncOptions) -> Result<SyncReport, SyncError>
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(engine.sync_pair(A, opts))
+    rt.block_on(engine.sync_pair(&crate::common::pair(engine, A), opts))
 }
 
 #[derive(Debug, Clone)]
@@ -856,7 +856,9 @@ fn memory_stores_sync_like_local_ones() {
         }
     });
     let engine = SyncEngine::new(d.clone());
-    let r = rt.block_on(engine.sync_pair(A, &options())).unwrap();
+    let r = rt
+        .block_on(engine.sync_pair(&crate::common::pair(&engine, A), &options()))
+        .unwrap();
     assert_eq!(r.items_copied(), 10);
     let b = engine.store(d.pool(B).unwrap()).unwrap();
     let read = |i: u32| {
@@ -875,7 +877,9 @@ fn memory_stores_sync_like_local_ones() {
             .unwrap();
         backend.delete(&key(4)).await.unwrap();
     });
-    let r = rt.block_on(engine.sync_pair(A, &options())).unwrap();
+    let r = rt
+        .block_on(engine.sync_pair(&crate::common::pair(&engine, A), &options()))
+        .unwrap();
     assert_eq!((r.items_copied(), r.items_deleted()), (1, 1));
     assert_eq!(read(3).unwrap(), b"changed");
     assert!(read(4).unwrap_err().is_not_found());

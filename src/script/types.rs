@@ -265,29 +265,10 @@ impl fmt::Display for ModuleReportObj {
 impl ScriptObject for ModuleReportObj {
     const TYPE_NAME: &'static str = "ModuleSyncReport";
     fn columns() -> &'static [&'static str] {
-        &[
-            "Module",
-            "From",
-            "To",
-            "Copied",
-            "Bytes",
-            "Deleted",
-            "Unchanged",
-            "ExportStatus",
-        ]
+        DirectionReport::COLUMNS
     }
     fn row(&self) -> Vec<String> {
-        let m = &self.0;
-        vec![
-            m.module.short_name().into(),
-            m.from.to_string(),
-            m.to.to_string(),
-            m.items_copied.to_string(),
-            human_bytes(m.bytes_copied),
-            m.items_deleted.to_string(),
-            m.items_unchanged.to_string(),
-            m.export_status.to_string(),
-        ]
+        self.0.row()
     }
     fn properties() -> &'static [&'static str] {
         Self::PROPS

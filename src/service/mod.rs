@@ -19,15 +19,14 @@ use crate::error::Error;
 use crate::log::LogFormat;
 use crate::rbac::Access;
 use crate::sync::{CancelFlag, SyncEngine, SyncError, SyncOptions, human_bytes};
-use crate::topology::{self, Deployment, Fqdn};
+use crate::topology::{self, Deployment, Pair};
 
 /// The first retry after a failed cycle; it doubles up to the sync interval.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 
-/// The pools to serve, one per pair, each checked against the operator's rights.
-fn pairs_to_serve(d: &Deployment, access: &Access, pools: &[String]) -> Result<Vec<Fqdn>, Error> {
+/// The pairs to serve, each once, each checked against the operator's rights.
+fn pairs_to_serve(d: &Deployment, access: &Access, pools: &[String]) -> Result<Vec<Pair>, Error> {
     const CMDLET: &str = "Invoke-CsBackupServiceSync";
-    let mut chosen: Vec<Fqdn> = Vec::new();
     let named: Vec<&crate::topology::Pool> = if pools.is_empty() {
         // Every pair, served if the operator may sync either of its pools.
         d.pairs()
@@ -40,8 +39,9 @@ fn pairs_to_serve(d: &Deployment, access: &Access, pools: &[String]) -> Result<V
             .map(|p| d.require_pool(p).map_err(Error::Usage))
             .collect::<Result<_, _>>()?
     };
+    let mut chosen: Vec<Pair> = Vec::new();
     for pool in named {
-        let Some(partner) = &pool.backup_pool else {
+        let Some(pair) = d.pair_of(pool) else {
             return Err(Error::Usage(format!(
                 "--pool {}: it has no backup pool, so there is nothing to serve",
                 pool.fqdn
@@ -50,8 +50,8 @@ fn pairs_to_serve(d: &Deployment, access: &Access, pools: &[String]) -> Result<V
         // The right is checked on the pool named, as for a script's sync.
         access.check_pool(d, CMDLET, pool).map_err(Error::Usage)?;
         // One loop per pair, however it was named.
-        if !chosen.contains(&pool.fqdn) && !chosen.contains(partner) {
-            chosen.push(pool.fqdn.clone());
+        if !chosen.iter().any(|c| c.key() == pair.key()) {
+            chosen.push(pair);
         }
     }
     if chosen.is_empty() {
@@ -90,12 +90,13 @@ async fn sleep_unless_cancelled(duration: Duration, cancel: &CancelFlag) {
 
 async fn serve_pair(
     engine: Arc<SyncEngine>,
-    pool: Fqdn,
+    pair: Pair,
     path: PathBuf,
     cancel: CancelFlag,
     limit: Arc<Semaphore>,
 ) {
     let mut failures: u32 = 0;
+    let pool = &pair.pool.fqdn;
     while !cancel.is_cancelled() {
         reload_settings(&engine, &path);
         let opts = SyncOptions {
@@ -109,7 +110,7 @@ async fn serve_pair(
         let (result, ms) = {
             let _permit = limit.acquire().await;
             let started = Instant::now();
-            let result = engine.sync_pair(pool.as_str(), &opts).await;
+            let result = engine.sync_pair(&pair, &opts).await;
             (result, started.elapsed().as_millis() as u64)
         };
         let interval = engine.settings().sync_interval;
@@ -204,10 +205,10 @@ pub fn run(
     );
     // The pair loops run concurrently on one task; their store work runs on the
     // runtime's blocking pool, so independent pairs still proceed in parallel.
-    runtime.block_on(futures::future::join_all(pairs.into_iter().map(|pool| {
+    runtime.block_on(futures::future::join_all(pairs.into_iter().map(|pair| {
         serve_pair(
             engine.clone(),
-            pool,
+            pair,
             path.clone(),
             cancel.clone(),
             limit.clone(),

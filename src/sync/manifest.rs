@@ -20,7 +20,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{ChangeToken, Hash, ItemPath, Store, StoreResult};
+use crate::store::{ChangeToken, Hash, ItemPath, Store, StoreError, StoreResult};
 
 /// Logs kept before they are folded into the snapshot.
 const MAX_LOGS: usize = 64;
@@ -98,12 +98,17 @@ pub struct Manifest {
     pub damaged: Option<String>,
 }
 
-/// Encodes a value with a trailing BLAKE3 checksum.
-pub fn encode<T: Serialize>(value: &T) -> Bytes {
-    let mut bytes = postcard::to_stdvec(value).unwrap_or_default();
+/// Encodes a value with a trailing BLAKE3 checksum. A value that cannot be
+/// encoded is an error: an empty document would read as a torn one, and an
+/// empty manifest as a lost one.
+pub fn encode<T: Serialize>(value: &T) -> StoreResult<Bytes> {
+    let mut bytes = postcard::to_stdvec(value).map_err(|e| StoreError::Other {
+        store: "poolsync".into(),
+        message: format!("cannot encode a metadata document: {e}"),
+    })?;
     let sum = blake3::hash(&bytes);
     bytes.extend_from_slice(sum.as_bytes());
-    Bytes::from(bytes)
+    Ok(Bytes::from(bytes))
 }
 
 /// Decodes what [`encode`] wrote; `None` when it is torn or corrupt.
@@ -375,10 +380,10 @@ impl Manifest {
     /// the pair lock: stop rather than guess which history is right.
     pub async fn write_log(store: &dyn Store, prefix: &str, delta: &Delta) -> StoreResult<()> {
         let key = log_key(prefix, delta.seq);
-        if store.meta_create(&key, encode(delta)).await? {
+        if store.meta_create(&key, encode(delta)?).await? {
             Ok(())
         } else {
-            Err(crate::store::StoreError::Other {
+            Err(StoreError::Other {
                 store: store.describe(),
                 message: format!(
                     "manifest log {key} was written by another process at the same time: two syncs of this pair ran at once; rerun the sync"
@@ -413,7 +418,7 @@ impl Manifest {
             entries: &self.base,
         };
         store
-            .meta_put(&format!("{}/snapshot", self.prefix), encode(&snapshot))
+            .meta_put(&format!("{}/snapshot", self.prefix), encode(&snapshot)?)
             .await?;
         store.make_durable().await?;
         for key in std::mem::take(&mut self.logs) {
@@ -665,7 +670,7 @@ mod tests {
                 let prefix = "replicas/a/m";
                 let entries: Vec<_> = model.clone().into_iter().collect();
                 store
-                    .meta_put(&format!("{prefix}/snapshot"), encode(&SnapshotRef { seq: 3, entries: &entries }))
+                    .meta_put(&format!("{prefix}/snapshot"), encode(&SnapshotRef { seq: 3, entries: &entries }).unwrap())
                     .await
                     .unwrap();
                 for (i, (upserts, removes)) in logs.iter().enumerate() {
@@ -753,7 +758,8 @@ mod tests {
             let bytes = encode(&SnapshotRef {
                 seq: snapshot.seq,
                 entries: &snapshot.entries,
-            });
+            })
+            .unwrap();
             store.meta_put("m/snapshot", bytes).await.unwrap();
             let manifest = Manifest::load(&store, "m").await.unwrap();
             let mut sorted = paths.to_vec();
@@ -780,7 +786,7 @@ mod tests {
             )],
             removes: vec![],
         };
-        let bytes = encode(&delta);
+        let bytes = encode(&delta).unwrap();
         assert_eq!(decode::<Delta>(&bytes).unwrap().seq, 3);
         let mut bad = bytes.to_vec();
         bad[1] ^= 1;

@@ -2,16 +2,37 @@
 //!
 //! Depends on `topology` and `store`; knows nothing of scripts or terminals.
 
+mod direction;
+mod dry_run;
 mod engine;
-mod inspect;
+mod error;
+mod guard;
+mod journal;
+mod live_status;
 pub mod manifest;
+mod options;
+mod pair_lock;
 mod plan;
+mod recovery;
 mod report;
+mod run;
+mod ship;
+mod stage;
 mod state;
 pub mod status;
+mod verify;
 
-pub use engine::{CancelFlag, GUARD_MIN_ITEMS, Progress, SyncEngine, SyncError, SyncOptions};
-pub use inspect::{ModuleStatus, PoolStatus, ReplicaCheck, ReplicationReport, format_time};
+pub use engine::SyncEngine;
+pub use error::SyncError;
+pub use guard::GUARD_MIN_ITEMS;
+pub use live_status::{ModuleStatus, PoolStatus, format_time};
+pub use options::{CancelFlag, Progress, SyncOptions};
 pub use plan::batch_byte_limit;
 pub use report::{DirectionReport, SyncReport, human_bytes};
 pub use state::{ExportState, ImportState};
+pub use verify::{ReplicaCheck, ReplicationReport};
+
+/// Milliseconds, with a tenth, for the debug log.
+fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}

@@ -109,7 +109,7 @@ pub fn batch_byte_limit(module: Module, s: &crate::topology::BackupServiceSettin
 
 /// Splits items into batches bounded by count and bytes (an item larger than the
 /// byte limit gets a batch of its own).
-pub(super) fn partition(items: &[Entry], max_items: u64, max_bytes: u64) -> Vec<Vec<Entry>> {
+pub(super) fn partition(items: Vec<Entry>, max_items: u64, max_bytes: u64) -> Vec<Vec<Entry>> {
     let mut batches: Vec<Vec<Entry>> = Vec::new();
     let mut current: Vec<Entry> = Vec::new();
     let mut bytes = 0u64;
@@ -121,12 +121,66 @@ pub(super) fn partition(items: &[Entry], max_items: u64, max_bytes: u64) -> Vec<
             bytes = 0;
         }
         bytes += item.size;
-        current.push(item.clone());
+        current.push(item);
     }
     if !current.is_empty() {
         batches.push(current);
     }
     batches
+}
+
+/// What one direction will do, worked out before anything is copied.
+pub(super) struct Plan {
+    /// The items to copy (new, or their metadata changed), in batches, in path order.
+    pub(super) batches: Vec<Vec<Entry>>,
+    /// Items the source no longer has: deleted at the end, once every copy
+    /// got through.
+    pub(super) deletes: Vec<ItemPath>,
+    /// Deletions that go with a copy, by the copied item's path ([`in_the_way`]).
+    pub(super) in_the_way: HashMap<ItemPath, Vec<ItemPath>>,
+    /// Deletions not made because the source could not be listed in full.
+    pub(super) held_back: Vec<ItemPath>,
+    /// Items whose metadata did not change.
+    pub(super) unchanged: u64,
+}
+
+impl Plan {
+    /// Plans a direction from a source listing (sorted or not) and the
+    /// replica's manifest. After an `incomplete` listing an item missing from
+    /// it may still exist, so no deletion is planned but those in the way of a
+    /// copy (the source listed what replaced them).
+    pub(super) fn new(
+        entries: Vec<Entry>,
+        incomplete: bool,
+        manifest: &Manifest,
+        max_items: u64,
+        max_bytes: u64,
+    ) -> Plan {
+        let (candidates, mut deletes, unchanged) = classify(entries, manifest);
+        let in_the_way = in_the_way(&candidates, &mut deletes);
+        let held_back = if incomplete {
+            std::mem::take(&mut deletes)
+        } else {
+            Vec::new()
+        };
+        Plan {
+            batches: partition(candidates, max_items, max_bytes),
+            deletes,
+            in_the_way,
+            held_back,
+            unchanged,
+        }
+    }
+
+    /// The items to copy, in path order.
+    pub(super) fn copies(&self) -> impl Iterator<Item = &Entry> {
+        self.batches.iter().flatten()
+    }
+
+    /// Deletions that wait for a copy and have not gone with it yet.
+    pub(super) fn in_the_way_count(&self) -> usize {
+        self.in_the_way.values().map(Vec::len).sum()
+    }
 }
 
 #[cfg(test)]
@@ -174,12 +228,12 @@ mod tests {
     #[test]
     fn partition_bounds_count_and_bytes() {
         let items: Vec<Entry> = (0..7).map(|i| entry(&format!("f{i}"), 10)).collect();
-        let b = partition(&items, 3, 1000);
+        let b = partition(items.clone(), 3, 1000);
         assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 1]);
-        let b = partition(&items, 100, 25);
+        let b = partition(items, 100, 25);
         assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 2, 1]);
         let big = vec![entry("a", 5), entry("huge", 500), entry("b", 5)];
-        let b = partition(&big, 100, 100);
+        let b = partition(big, 100, 100);
         assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 1, 1]);
     }
 }

@@ -33,6 +33,59 @@ pub struct DirectionReport {
     pub error: Option<String>,
 }
 
+impl DirectionReport {
+    /// A direction that has done nothing yet.
+    pub fn new(module: Module, from: &Fqdn, to: &Fqdn) -> Self {
+        DirectionReport {
+            module,
+            from: from.clone(),
+            to: to.clone(),
+            items_copied: 0,
+            bytes_copied: 0,
+            items_deleted: 0,
+            items_unchanged: 0,
+            batches: 0,
+            duration_ms: 0,
+            export_status: ExportState::NotInitialized,
+            pending_items: 0,
+            would_copy: Vec::new(),
+            would_delete: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// The column names of [`DirectionReport::row`].
+    pub const COLUMNS: &[&str] = &[
+        "Module",
+        "From",
+        "To",
+        "Copied",
+        "Bytes",
+        "Deleted",
+        "Unchanged",
+        "Batches",
+        "ms",
+        "ExportStatus",
+    ];
+
+    /// The report as a table row: a sync report's table, and an array of
+    /// module reports in a script.
+    pub fn row(&self) -> Vec<String> {
+        vec![
+            self.module.short_name().to_string(),
+            self.from.to_string(),
+            self.to.to_string(),
+            self.items_copied.to_string(),
+            human_bytes(self.bytes_copied),
+            self.items_deleted.to_string(),
+            self.items_unchanged.to_string(),
+            self.batches.to_string(),
+            self.duration_ms.to_string(),
+            self.export_status.to_string(),
+        ]
+    }
+}
+
 /// The result of one `invoke_backup_service_sync` of a pair.
 #[derive(Debug, Clone)]
 pub struct SyncReport {
@@ -60,6 +113,17 @@ impl Serialize for SyncReport {
 }
 
 impl SyncReport {
+    /// A report with nothing in it yet.
+    pub fn empty(pool: &Fqdn, backup_pool: &Fqdn, what_if: bool) -> Self {
+        SyncReport {
+            pool: pool.clone(),
+            backup_pool: backup_pool.clone(),
+            what_if,
+            modules: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     pub fn items_copied(&self) -> u64 {
         self.modules.iter().map(|m| m.items_copied).sum()
     }
@@ -105,31 +169,9 @@ impl fmt::Display for SyncReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verb = if self.what_if { "would sync" } else { "synced" };
         writeln!(f, "{verb} {} <-> {}", self.pool, self.backup_pool)?;
-        let mut table = crate::table::table([
-            "Module",
-            "From",
-            "To",
-            "Copied",
-            "Bytes",
-            "Deleted",
-            "Unchanged",
-            "Batches",
-            "ms",
-            "ExportStatus",
-        ]);
+        let mut table = crate::table::table(DirectionReport::COLUMNS.iter().copied());
         for m in &self.modules {
-            table.add_row(vec![
-                m.module.short_name().to_string(),
-                m.from.to_string(),
-                m.to.to_string(),
-                m.items_copied.to_string(),
-                human_bytes(m.bytes_copied),
-                m.items_deleted.to_string(),
-                m.items_unchanged.to_string(),
-                m.batches.to_string(),
-                m.duration_ms.to_string(),
-                m.export_status.to_string(),
-            ]);
+            table.add_row(m.row());
         }
         write!(f, "{}", crate::table::render(&table))?;
         for e in self.errors() {

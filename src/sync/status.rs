@@ -2,11 +2,15 @@
 //! exporting pool (`status/export/<partner>/<module>`) and at the importing pool
 //! (`status/import/<partner>/<module>`), in each store's metadata.
 
+use std::time::SystemTime;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{ExportState, ImportState};
-use crate::store::{Store, StoreError, StoreResult};
+use super::direction::Direction;
+use super::{DirectionReport, ExportState, ImportState};
+use crate::store::{Store, StoreError, StoreResult, system_time_ns};
+use crate::topology::{Module, Pool};
 
 /// The outcome of the last sync of one module in one direction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +57,85 @@ pub async fn read(store: &dyn Store, key: &str) -> StoreResult<Option<DirectionS
 }
 
 pub async fn write(store: &dyn Store, key: &str, status: &DirectionStatus) -> StoreResult<()> {
-    let body = serde_json::to_vec_pretty(status).unwrap_or_default();
+    let body = serde_json::to_vec_pretty(status).map_err(|e| StoreError::Other {
+        store: store.describe(),
+        message: format!("cannot encode the status record {key}: {e}"),
+    })?;
     store.meta_put(key, Bytes::from(body)).await
+}
+
+/// Records how one direction ended at both of its stores: the export status
+/// at the source, the import status at the receiving store. The last success
+/// is now when the direction succeeded, else the one recorded before.
+pub(super) async fn record(
+    d: &Direction<'_>,
+    report: &DirectionReport,
+    import_state: ImportState,
+    warnings: &mut Vec<String>,
+) {
+    let now = system_time_ns(SystemTime::now());
+    let status = DirectionStatus {
+        module: d.module.identity().to_string(),
+        from: d.from.fqdn.to_string(),
+        to: d.to.fqdn.to_string(),
+        time_ns: now,
+        export_state: report.export_status,
+        import_state,
+        items_copied: report.items_copied,
+        bytes_copied: report.bytes_copied,
+        items_deleted: report.items_deleted,
+        batches: report.batches,
+        pending_items: report.pending_items,
+        last_error: report.error.clone(),
+        last_success_ns: None,
+    };
+    for (store, key) in [
+        (d.src, export_key(d.to.fqdn.as_str(), d.module.identity())),
+        (d.dst, import_key(d.from.fqdn.as_str(), d.module.identity())),
+    ] {
+        let previous = read(store, &key).await.ok().flatten();
+        let mut s = status.clone();
+        s.last_success_ns = if report.error.is_none() {
+            Some(now)
+        } else {
+            previous.and_then(|p| p.last_success_ns)
+        };
+        if let Err(e) = write(store, &key, &s).await {
+            warnings.push(format!(
+                "could not record status at {}: {e}",
+                store.describe()
+            ));
+        }
+    }
+}
+
+/// Marks the exports of `from` (the modules of `modules` it exports) to an
+/// unreachable `to` as failed, in `from`'s store.
+pub(super) async fn record_unreachable(
+    store: &dyn Store,
+    from: &Pool,
+    to: &Pool,
+    modules: &[Module],
+    error: &str,
+) {
+    for module in modules {
+        let key = export_key(to.fqdn.as_str(), module.identity());
+        let previous = read(store, &key).await.ok().flatten();
+        let record = DirectionStatus {
+            module: module.identity().to_string(),
+            from: from.fqdn.to_string(),
+            to: to.fqdn.to_string(),
+            time_ns: system_time_ns(SystemTime::now()),
+            export_state: ExportState::ErrorState,
+            import_state: ImportState::NormalState,
+            items_copied: 0,
+            bytes_copied: 0,
+            items_deleted: 0,
+            batches: 0,
+            pending_items: previous.as_ref().map_or(0, |p| p.pending_items),
+            last_error: Some(error.to_string()),
+            last_success_ns: previous.and_then(|p| p.last_success_ns),
+        };
+        let _ = write(store, &key, &record).await;
+    }
 }

@@ -8,10 +8,12 @@ mod fqdn;
 pub mod init;
 pub mod locate;
 mod module;
+mod pair;
 pub mod settings;
 
 pub use deployment::{Deployment, Pool, Site};
 pub use file::{DeploymentError, load, parse};
 pub use fqdn::Fqdn;
 pub use module::{Category, Module, ModuleSelection};
+pub use pair::Pair;
 pub use settings::BackupServiceSettings;

@@ -7,7 +7,7 @@ use rhai::{Array, Dynamic, Engine, Map};
 use super::{FnResult, fail, func};
 use crate::script::ScriptContext;
 use crate::script::types::{PoolObj, SiteObj};
-use crate::topology::Pool;
+use crate::topology::{Pair, Pool};
 
 const GET_POOL: &str = "Get-CsPool";
 const GET_SITE: &str = "Get-CsSite";
@@ -24,6 +24,13 @@ pub fn authorized_pool<'d>(ctx: &'d ScriptContext, cmdlet: &str, fqdn: &str) -> 
         Ok(()) => Ok(pool),
         Err(m) => fail(m),
     }
+}
+
+/// A pool the operator may run `cmdlet` on, with its backup pool, or a
+/// catchable refusal (no such pool, access denied, no backup pool).
+pub fn authorized_pair(ctx: &ScriptContext, cmdlet: &str, fqdn: &str) -> FnResult<Pair> {
+    let pool = authorized_pool(ctx, cmdlet, fqdn)?;
+    ctx.sync.pair(pool).or_else(|e| fail(e.to_string()))
 }
 
 /// The pools the operator may read (all of them for a global role).

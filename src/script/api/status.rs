@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, Map};
 
-use super::pool::authorized_pool;
+use super::pool::authorized_pair;
 use super::{FnResult, fail, func, interrupted, pause};
 use crate::script::ScriptContext;
 use crate::script::record::{
@@ -176,8 +176,8 @@ fn sync_error(e: SyncError) -> FnResult<Dynamic> {
 fn status(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic> {
     const F: &str = "get_backup_service_status";
     let modules = module_filter(F, opts, true)?;
-    let pool = authorized_pool(ctx, "Get-CsBackupServiceStatus", fqdn)?;
-    match ctx.block_on(ctx.sync.pool_status(pool.fqdn.as_str(), &modules)) {
+    let pair = authorized_pair(ctx, "Get-CsBackupServiceStatus", fqdn)?;
+    match ctx.block_on(ctx.sync.pool_status(&pair, &modules)) {
         Ok(s) => Ok(Dynamic::from(status_record(&s))),
         Err(e) => sync_error(e),
     }
@@ -240,7 +240,8 @@ fn set_configuration(ctx: &ScriptContext, changes: &Map) -> FnResult<Record<Conf
 fn debug_replication(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic> {
     const F: &str = "debug_inter_pool_replication";
     let modules = module_filter(F, opts, false)?;
-    let pool = authorized_pool(ctx, "Debug-CsInterPoolReplication", fqdn)?;
+    let pair = authorized_pair(ctx, "Debug-CsInterPoolReplication", fqdn)?;
+    let pool = &pair.pool;
     if modules == [Module::CmsMaster] && !ctx.deployment.pair_hosts_cms(pool) {
         // Nothing would be compared: "in sync" would be a report of nothing.
         return fail(format!(
@@ -248,10 +249,7 @@ fn debug_replication(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dy
             pool.fqdn, ctx.deployment.cms_master
         ));
     }
-    match ctx.block_on(
-        ctx.sync
-            .verify_pair(pool.fqdn.as_str(), &modules, &ctx.cancel),
-    ) {
+    match ctx.block_on(ctx.sync.verify_pair(&pair, &modules, &ctx.cancel)) {
         Ok(r) => Ok(Dynamic::from(replication_record(&r))),
         Err(e) => sync_error(e),
     }
@@ -311,7 +309,8 @@ fn backup_pool(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic>
             "{F}: give exactly one of full_backup: true or steady_state: true"
         ));
     }
-    let pool = authorized_pool(ctx, "Backup-CsPool", fqdn)?;
+    let pair = authorized_pair(ctx, "Backup-CsPool", fqdn)?;
+    let pool = &pair.pool;
     let modules: Vec<Module> = Module::ALL
         .into_iter()
         .filter(|m| category.is_none_or(|c| m.category() == c))
@@ -338,11 +337,11 @@ fn backup_pool(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic>
                 cancel: ctx.cancel.clone(),
                 ..SyncOptions::default()
             };
-            if let Err(e) = ctx.block_on(ctx.sync.sync_pair(pool.fqdn.as_str(), &opts)) {
+            if let Err(e) = ctx.block_on(ctx.sync.sync_pair(&pair, &opts)) {
                 return sync_error(e);
             }
         }
-        let status = match ctx.block_on(ctx.sync.pool_status(pool.fqdn.as_str(), &modules)) {
+        let status = match ctx.block_on(ctx.sync.pool_status(&pair, &modules)) {
             Ok(s) => s,
             Err(e) => return sync_error(e),
         };

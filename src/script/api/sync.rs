@@ -87,15 +87,13 @@ fn report_warnings(report: &SyncReport, force: bool) {
 fn run(ctx: &ScriptContext, targets: Vec<String>, opts: &Map, single: bool) -> FnResult<Dynamic> {
     let CallOptions { mut sync, force } = parse_options(ctx, opts)?;
     // Every target is checked before any pool is touched: no partial runs.
-    for t in &targets {
-        super::pool::authorized_pool(ctx, "Invoke-CsBackupServiceSync", t)?;
-        if let Err(e) = ctx.sync.pair(t) {
-            return fail(e.to_string());
-        }
-    }
+    let pairs = targets
+        .iter()
+        .map(|t| super::pool::authorized_pair(ctx, "Invoke-CsBackupServiceSync", t))
+        .collect::<FnResult<Vec<_>>>()?;
     let progress = Arc::new(SyncProgress::new(ctx.progress));
     sync.progress = Some(progress.clone());
-    let results = ctx.block_on(ctx.sync.sync_many(&targets, &sync));
+    let results = ctx.block_on(ctx.sync.sync_many(&pairs, &sync));
     progress.finish();
     let mut reports = Array::new();
     let mut failures = Vec::new();

@@ -1,0 +1,254 @@
+//! Live status (Get-CsBackupServiceStatus): the outcome each direction stored,
+//! with what is pending computed from the stores now.
+
+use serde::Serialize;
+
+use super::direction::Direction;
+use super::manifest::Manifest;
+use super::plan::{batch_byte_limit, classify};
+use super::status::{self, DirectionStatus};
+use super::{ExportState, ImportState, SyncEngine, SyncError};
+use crate::store::{Store, StoreResult};
+use crate::topology::{BackupServiceSettings, Fqdn, Module, Pair, Pool};
+
+/// The status of one module at a pool, both directions.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleStatus {
+    pub identity: Module,
+    /// This pool's own data → its copy at the partner.
+    pub export_status: ExportState,
+    /// The partner's data → its copy at this pool.
+    pub import_status: ImportState,
+    /// Last export / import that ended without error (ns since the epoch;
+    /// RFC 3339 in JSON).
+    #[serde(serialize_with = "rfc3339")]
+    pub last_export_time: Option<i64>,
+    #[serde(serialize_with = "rfc3339")]
+    pub last_import_time: Option<i64>,
+    /// What the next export would ship, computed from the stores now.
+    pub pending_items: u64,
+    pub pending_bytes: u64,
+    pub last_error: Option<String>,
+}
+
+/// Get-CsBackupServiceStatus of one pool.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolStatus {
+    pub pool_fqdn: Fqdn,
+    pub backup_pool_fqdn: Fqdn,
+    pub overall_export_status: ExportState,
+    pub overall_import_status: ImportState,
+    pub backup_modules: Vec<ModuleStatus>,
+}
+
+/// Formats nanoseconds since the epoch as RFC 3339 (UTC, seconds).
+pub fn format_time(ns: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn rfc3339<S: serde::Serializer>(value: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(ns) => s.serialize_str(&format_time(*ns)),
+        None => s.serialize_none(),
+    }
+}
+
+/// How bad an export state is, for the overall state of a pool (the worst).
+fn export_rank(s: ExportState) -> u8 {
+    match s {
+        ExportState::FinalState => 0,
+        ExportState::SteadyState => 1,
+        ExportState::NotInitialized => 2,
+        ExportState::NonSteadyState => 3,
+        ExportState::ErrorState => 4,
+    }
+}
+
+/// The stored records of one module at a pool, and why one could not be read.
+struct Records {
+    export: Option<DirectionStatus>,
+    export_damage: Option<String>,
+    import: Option<DirectionStatus>,
+    import_damage: Option<String>,
+}
+
+impl Records {
+    async fn read(store: &dyn Store, partner: &Pool, module: Module) -> Records {
+        let (export, export_damage) = split(
+            status::read(
+                store,
+                &status::export_key(partner.fqdn.as_str(), module.identity()),
+            )
+            .await,
+        );
+        let (import, import_damage) = split(
+            status::read(
+                store,
+                &status::import_key(partner.fqdn.as_str(), module.identity()),
+            )
+            .await,
+        );
+        Records {
+            export,
+            export_damage,
+            import,
+            import_damage,
+        }
+    }
+}
+
+/// A status record, or why it could not be read.
+fn split(read: StoreResult<Option<DirectionStatus>>) -> (Option<DirectionStatus>, Option<String>) {
+    match read {
+        Ok(record) => (record, None),
+        Err(e) => (None, Some(e.to_string())),
+    }
+}
+
+impl SyncEngine {
+    /// Live status of the pair's pool: stored outcomes plus what is pending now.
+    pub async fn pool_status(
+        &self,
+        pair: &Pair,
+        modules: &[Module],
+    ) -> Result<PoolStatus, SyncError> {
+        let (pool, partner) = (&pair.pool, &pair.partner);
+        let pool_store = self.reachable(pool).await?;
+        let partner_store = self.reachable(partner).await;
+        let settings = self.settings();
+        let cms = &self.deployment().cms_master;
+        let mut out = Vec::new();
+        for module in Module::ALL.into_iter().filter(|m| modules.contains(m)) {
+            let export_applies = module != Module::CmsMaster || pool.fqdn == *cms;
+            let import_applies = module != Module::CmsMaster || partner.fqdn == *cms;
+            let records = Records::read(&*pool_store, partner, module).await;
+            let mut m = ModuleStatus {
+                identity: module,
+                export_status: ExportState::NotInitialized,
+                import_status: ImportState::NotInitialized,
+                last_export_time: records.export.as_ref().and_then(|r| r.last_success_ns),
+                last_import_time: records.import.as_ref().and_then(|r| r.last_success_ns),
+                pending_items: 0,
+                pending_bytes: 0,
+                last_error: None,
+            };
+            if export_applies {
+                let pending = match &partner_store {
+                    Ok(dst) => pending(pool, partner, module, &*pool_store, &**dst).await,
+                    Err(e) => Err(e.to_string()),
+                };
+                export_state(&mut m, pending, records.export.as_ref(), &settings);
+            }
+            import_state(&mut m, &records, export_applies, import_applies);
+            out.push(m);
+        }
+        Ok(overall(pair, out, cms))
+    }
+}
+
+/// The export state of a module: from what is pending now, unless the last
+/// export failed (or what is pending cannot be told).
+fn export_state(
+    m: &mut ModuleStatus,
+    pending: Result<(u64, u64), String>,
+    record: Option<&DirectionStatus>,
+    settings: &BackupServiceSettings,
+) {
+    let (items, bytes) = match pending {
+        Err(e) => {
+            m.export_status = ExportState::ErrorState;
+            m.last_error = Some(e);
+            return;
+        }
+        Ok(pending) => pending,
+    };
+    m.pending_items = items;
+    m.pending_bytes = bytes;
+    m.export_status = match record {
+        None => ExportState::NotInitialized,
+        Some(DirectionStatus {
+            export_state: ExportState::ErrorState,
+            last_error,
+            ..
+        }) => {
+            m.last_error = last_error.clone();
+            ExportState::ErrorState
+        }
+        Some(_) => ExportState::for_pending(
+            items,
+            bytes,
+            settings.batch_max_items,
+            batch_byte_limit(m.identity, settings),
+        ),
+    };
+}
+
+/// The import state of a module, from its record; a record that cannot be
+/// read leaves the state unknown: ErrorState with the reason, not
+/// NotInitialized.
+fn import_state(m: &mut ModuleStatus, records: &Records, export: bool, import: bool) {
+    if import && let Some(r) = &records.import {
+        m.import_status = r.import_state;
+        if r.import_state == ImportState::ErrorState && m.last_error.is_none() {
+            m.last_error = r.last_error.clone();
+        }
+    }
+    if export && let Some(e) = &records.export_damage {
+        m.export_status = ExportState::ErrorState;
+        m.last_error.get_or_insert(e.clone());
+    }
+    if import && let Some(e) = &records.import_damage {
+        m.import_status = ImportState::ErrorState;
+        m.last_error.get_or_insert(e.clone());
+    }
+}
+
+/// A pool's status from its modules': the worst export state of the modules
+/// it exports; an import error if any, else normal if any import ran.
+fn overall(pair: &Pair, modules: Vec<ModuleStatus>, cms: &Fqdn) -> PoolStatus {
+    let overall_export_status = modules
+        .iter()
+        .filter(|m| m.identity != Module::CmsMaster || pair.pool.fqdn == *cms)
+        .map(|m| m.export_status)
+        .max_by_key(|s| export_rank(*s))
+        .unwrap_or(ExportState::NotInitialized);
+    let imports = |state| modules.iter().any(|m| m.import_status == state);
+    let overall_import_status = if imports(ImportState::ErrorState) {
+        ImportState::ErrorState
+    } else if imports(ImportState::NormalState) {
+        ImportState::NormalState
+    } else {
+        ImportState::NotInitialized
+    };
+    PoolStatus {
+        pool_fqdn: pair.pool.fqdn.clone(),
+        backup_pool_fqdn: pair.partner.fqdn.clone(),
+        overall_export_status,
+        overall_import_status,
+        backup_modules: modules,
+    }
+}
+
+/// Items and bytes the next export of `module` from `from` would ship.
+async fn pending(
+    from: &Pool,
+    to: &Pool,
+    module: Module,
+    src: &dyn Store,
+    dst: &dyn Store,
+) -> Result<(u64, u64), String> {
+    let d = Direction::replication(module, from, to, src, dst);
+    let listing = src
+        .list(d.source_prefix())
+        .await
+        .map_err(|e| e.to_string())?;
+    let manifest = Manifest::load(dst, &d.manifest_prefix())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (candidates, deletes, _) = classify(listing.entries, &manifest);
+    Ok((
+        (candidates.len() + deletes.len()) as u64,
+        candidates.iter().map(|c| c.size).sum(),
+    ))
+}
