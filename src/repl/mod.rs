@@ -67,12 +67,8 @@ fn show(outcome: Outcome, color: bool) {
     }
 }
 
-/// Runs the interactive shell until the user quits.
-pub fn run(runner: &Runner) -> Result<(), Error> {
-    let color = use_color();
-    let deployment = runner.ctx.deployment.clone();
-    let mut session = Session::new(runner);
-
+/// What completion knows at start: every function, property, pool and site.
+fn knowledge(session: &Session<'_>, deployment: &crate::topology::Deployment) -> Knowledge {
     let mut functions: Vec<String> = session
         .engine
         .gen_fn_signatures(true)
@@ -104,7 +100,7 @@ pub fn run(runner: &Runner) -> Result<(), Error> {
     .concat();
     all_properties.sort();
     all_properties.dedup();
-    let knowledge = Rc::new(RefCell::new(Knowledge {
+    Knowledge {
         functions,
         variables: Vec::new(),
         pools: deployment
@@ -118,13 +114,23 @@ pub fn run(runner: &Runner) -> Result<(), Error> {
             .map(|s| s.identity.clone())
             .collect(),
         all_properties,
-    }));
+    }
+}
 
+/// The line editor: history, completion, highlighting, the validator.
+fn editor(
+    runner: &Runner,
+    knowledge: &Rc<RefCell<Knowledge>>,
+    color: bool,
+) -> Result<Editor<ShellHelper, FileHistory>, Error> {
+    let setup = |e: rustyline::error::ReadlineError| {
+        Error::Other(format!("cannot set up the line editor: {e}"))
+    };
     let config = Config::builder()
         .max_history_size(HISTORY_SIZE)
-        .map_err(|e| Error::Other(format!("cannot set up the line editor: {e}")))?
+        .map_err(setup)?
         .history_ignore_dups(true)
-        .map_err(|e| Error::Other(format!("cannot set up the line editor: {e}")))?
+        .map_err(setup)?
         .history_ignore_space(true)
         .auto_add_history(false)
         .completion_type(CompletionType::List)
@@ -141,6 +147,39 @@ pub fn run(runner: &Runner) -> Result<(), Error> {
         color,
         checker: crate::script::sandboxed_engine(&runner.limits, None),
     }));
+    Ok(editor)
+}
+
+/// Runs `init.rhai` from the config directory, if there is one.
+fn run_init(session: &mut Session<'_>, knowledge: &Rc<RefCell<Knowledge>>, color: bool) {
+    let Some(init) = crate::dirs::config_dir().map(|d| d.join("init.rhai")) else {
+        return;
+    };
+    if !init.exists() {
+        return;
+    }
+    match std::fs::read_to_string(&init) {
+        Ok(source) => {
+            let name = init.display().to_string();
+            if let Outcome::Error(e) = session.eval(&name, &crate::script::strip_shebang(&source))
+            {
+                print_error(&e, color);
+            }
+        }
+        Err(e) => print_error(&format!("{}: {e}", init.display()), color),
+    }
+    // `exit` in init.rhai ends init.rhai, not the shell.
+    let _ = crate::script::take_exit_status();
+    refresh(knowledge, session);
+}
+
+/// Runs the interactive shell until the user quits.
+pub fn run(runner: &Runner) -> Result<(), Error> {
+    let color = use_color();
+    let deployment = runner.ctx.deployment.clone();
+    let mut session = Session::new(runner);
+    let knowledge = Rc::new(RefCell::new(knowledge(&session, &deployment)));
+    let mut editor = editor(runner, &knowledge, color)?;
     let history = history_path();
     if let Some(path) = &history {
         if let Some(dir) = path.parent() {
@@ -148,7 +187,6 @@ pub fn run(runner: &Runner) -> Result<(), Error> {
         }
         let _ = editor.load_history(path); // missing on first use
     }
-
     crate::outln!(
         "poolsync {} - deployment '{}' ({} pools, {} sites) - operator {}",
         env!("CARGO_PKG_VERSION"),
@@ -158,26 +196,7 @@ pub fn run(runner: &Runner) -> Result<(), Error> {
         runner.ctx.access.operator
     );
     crate::outln!(":help for help, Tab to complete, Ctrl-D or :quit to leave");
-
-    if let Some(init) = crate::dirs::config_dir().map(|d| d.join("init.rhai"))
-        && init.exists()
-    {
-        match std::fs::read_to_string(&init) {
-            Ok(source) => {
-                let name = init.display().to_string();
-                if let Outcome::Error(e) =
-                    session.eval(&name, &crate::script::strip_shebang(&source))
-                {
-                    print_error(&e, color);
-                }
-            }
-            Err(e) => print_error(&format!("{}: {e}", init.display()), color),
-        }
-        // `exit` in init.rhai ends init.rhai, not the shell.
-        let _ = crate::script::take_exit_status();
-        refresh(&knowledge, &session);
-    }
-
+    run_init(&mut session, &knowledge, color);
     let prompt = format!("{}> ", deployment.name);
     loop {
         let line = match editor.readline(&prompt) {
