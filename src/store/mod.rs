@@ -8,6 +8,9 @@
 //! Store layout (a contract):
 //! - `data/<module identity>/<item path>`: the pool's own data;
 //! - `backup/<partner fqdn>/<module identity>/<item path>`: the replica of its partner;
+//!   while the partner is failed over to this pool, it is the partner's active copy;
+//! - `quarantine/<folder>/<module identity>/<item path>`: items a failback or a
+//!   restore moved aside instead of overwriting them;
 //! - `.poolsync/`: the tool's metadata (manifests, journals, status, locks, staging).
 
 mod item_path;
@@ -414,13 +417,19 @@ pub fn check_meta_key(key: &str) -> Result<(), String> {
     }
 }
 
-/// Checks that a write or delete stays in the replica area (`backup/...`).
+/// The top-level folders a commit may write or delete in: replicas
+/// (`backup/`), a pool's own data (`data/`, written only by a failback or a
+/// restore), and items moved aside (`quarantine/`). Never `.poolsync/`.
+pub const WRITABLE_AREAS: &[&[u8]] = &[b"backup", b"data", b"quarantine"];
+
+/// Checks that a write or delete stays below one of [`WRITABLE_AREAS`], and
+/// is not that folder itself.
 pub fn check_writable(path: &ItemPath) -> Result<(), String> {
-    if path.first_segment() == b"backup" && path.parent().is_some() {
+    if WRITABLE_AREAS.contains(&path.first_segment()) && path.parent().is_some() {
         Ok(())
     } else {
         Err(format!(
-            "refusing to write '{path}': only replicas below backup/ are written"
+            "refusing to write '{path}': only items below backup/, data/ and quarantine/ are written"
         ))
     }
 }

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use futures::StreamExt;
 
 use super::direction::Direction;
-use super::{ExportState, ImportState, SyncError, SyncOptions, SyncReport, pair_lock, status};
+use super::{
+    ExportState, ImportState, SyncError, SyncOptions, SyncReport, failover, pair_lock, status,
+};
 use crate::store::{Store, open_store};
 use crate::topology::{
     BackupServiceSettings, Deployment, Fqdn, Module, ModuleSelection, Pair, Pool,
@@ -26,7 +28,7 @@ pub struct SyncEngine {
 }
 
 /// The two stores of a pair, in the order of its pool and partner.
-type PairStores = (Arc<dyn Store>, Arc<dyn Store>);
+pub(super) type PairStores = (Arc<dyn Store>, Arc<dyn Store>);
 
 impl SyncEngine {
     pub fn new(deployment: Arc<Deployment>) -> Self {
@@ -100,13 +102,37 @@ impl SyncEngine {
     }
 
     /// The modules of `selection` that `from` exports: CentralMgmt.CMSMaster
-    /// only from the CMS master.
-    pub(super) fn exports(&self, from: &Pool, selection: ModuleSelection) -> Vec<Module> {
+    /// only from the pool where the CMS is active (`cms`).
+    pub(super) fn exports(&self, from: &Pool, selection: ModuleSelection, cms: &str) -> Vec<Module> {
         Module::ALL
             .into_iter()
             .filter(|m| selection.includes(*m))
-            .filter(|m| *m != Module::CmsMaster || from.fqdn == self.deployment.cms_master)
+            .filter(|m| *m != Module::CmsMaster || from.fqdn.as_str() == cms)
             .collect()
+    }
+
+    /// The direction that carries `module` from `from` to `to`, if `from`
+    /// exports it: its own data to its replica, or, for a CMS moved to
+    /// `from` (`cms`, the pool where it is active), the active copy in its
+    /// replica folder back to the deployment's CMS master.
+    pub(super) fn direction_of<'a>(
+        &self,
+        module: Module,
+        (from, src): (&'a Pool, &'a dyn Store),
+        (to, dst): (&'a Pool, &'a dyn Store),
+        cms: &str,
+    ) -> Option<Direction<'a>> {
+        if module != Module::CmsMaster {
+            return Some(Direction::replication(module, from, to, src, dst));
+        }
+        if from.fqdn.as_str() != cms {
+            return None;
+        }
+        Some(if from.fqdn == self.deployment.cms_master {
+            Direction::replication(module, from, to, src, dst)
+        } else {
+            Direction::cms_reverse(from, to, src, dst)
+        })
     }
 
     /// Syncs several pairs concurrently (each pair once, however it was named),
@@ -150,7 +176,22 @@ impl SyncEngine {
         };
         // Everything under the lock runs in here, so the locks are released
         // (and seen free by others at once) whichever way it ends.
-        let result = self.run_locked(pair, &stores, opts, report).await;
+        let result = async {
+            let held = [Some(&*stores.0), Some(&*stores.1)];
+            let state = failover::view::held(pair, held, !opts.what_if).await?.state;
+            if let Some(why) = failover::view::sync_refusal(&state) {
+                return Err(SyncError::Refused(why));
+            }
+            let cms = state.cms_master(&self.deployment.cms_master).to_string();
+            if !opts.what_if {
+                self.reconcile_cms(pair, &stores, &state, opts, &mut report.warnings)
+                    .await?;
+            }
+            let directions = self.directions(pair, &stores, opts, &cms);
+            self.run_locked(pair, &stores, &directions, opts, report)
+                .await
+        }
+        .await;
         pair_lock::release(locks).await;
         result
     }
@@ -158,7 +199,7 @@ impl SyncEngine {
     /// Both stores of a pair, checked to be there. When one is not, the
     /// failure is recorded where it can be seen: at the reachable pool, as an
     /// export that could not run.
-    async fn open_pair(&self, pair: &Pair, opts: &SyncOptions) -> Result<PairStores, SyncError> {
+    pub(super) async fn open_pair(&self, pair: &Pair, opts: &SyncOptions) -> Result<PairStores, SyncError> {
         let (a, b) = (&pair.pool, &pair.partner);
         let (error, reached) = match (self.reachable(a).await, self.reachable(b).await) {
             (Ok(sa), Ok(sb)) => return Ok((sa, sb)),
@@ -167,7 +208,12 @@ impl SyncEngine {
             (Err(e), Err(_)) => (e, None),
         };
         if let Some((store, from, to)) = reached {
-            let modules = self.exports(from, opts.modules);
+            // The CMS as the last record this store holds has it.
+            let record = failover::state::read(&*store, pair).await.ok().flatten();
+            let cms = record.as_ref().map_or(self.deployment.cms_master.as_str(), |r| {
+                r.cms_master(&self.deployment.cms_master)
+            });
+            let modules = self.exports(from, opts.modules, cms);
             status::record_unreachable(&*store, from, to, &modules, &error.to_string()).await;
         }
         Err(error)
@@ -175,37 +221,37 @@ impl SyncEngine {
 
     /// Every direction of the pair that `opts` selects: per module, the pool's
     /// export, then the partner's.
-    fn directions<'a>(
+    pub(super) fn directions<'a>(
         &self,
         pair: &'a Pair,
         stores: &'a PairStores,
         opts: &SyncOptions,
+        cms: &str,
     ) -> Vec<Direction<'a>> {
         let ends = [
-            (&pair.pool, &*stores.0, &pair.partner, &*stores.1),
-            (&pair.partner, &*stores.1, &pair.pool, &*stores.0),
+            ((&pair.pool, &*stores.0), (&pair.partner, &*stores.1)),
+            ((&pair.partner, &*stores.1), (&pair.pool, &*stores.0)),
         ];
         let mut directions = Vec::new();
-        for module in Module::ALL {
-            for (from, src, to, dst) in ends {
-                if self.exports(from, opts.modules).contains(&module) {
-                    directions.push(Direction::replication(module, from, to, src, dst));
-                }
+        for module in Module::ALL.into_iter().filter(|m| opts.modules.includes(*m)) {
+            for (from, to) in ends {
+                directions.extend(self.direction_of(module, from, to, cms));
             }
         }
         directions
     }
 
-    /// Runs every direction, flushes both stores, and judges the result.
-    async fn run_locked(
+    /// Runs `directions` (under the pair lock, unless a dry run), flushes
+    /// both stores, and judges the result.
+    pub(super) async fn run_locked(
         &self,
         pair: &Pair,
         stores: &PairStores,
+        directions: &[Direction<'_>],
         opts: &SyncOptions,
         mut report: SyncReport,
     ) -> Result<SyncReport, SyncError> {
-        let directions = self.directions(pair, stores, opts);
-        for direction in &directions {
+        for direction in directions {
             if opts.cancel.is_cancelled() {
                 break;
             }
@@ -215,7 +261,7 @@ impl SyncEngine {
             report.modules.push(r);
         }
         if !opts.what_if {
-            flush(pair, stores, &directions, &mut report).await;
+            flush(pair, stores, directions, &mut report).await;
         }
         // Interrupted only if work was left undone: a Ctrl-C that lands after the
         // last batch committed changes nothing, and the report stands.

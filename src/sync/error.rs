@@ -21,6 +21,10 @@ pub enum SyncError {
         "pool '{pool}' is busy: its pair lock is held by {holder}; try again when that sync ends"
     )]
     Busy { pool: Fqdn, holder: String },
+    /// The pair's failover state does not allow it; the message says why and
+    /// what to do.
+    #[error("{0}")]
+    Refused(String),
     #[error("sync of {} <-> {} failed: {}", .0.pool, .0.backup_pool, .0.errors().join("; "))]
     Failed(Box<SyncReport>),
     #[error("sync of {} <-> {} interrupted; completed batches are kept", .0.pool, .0.backup_pool)]

@@ -2,7 +2,7 @@
 //! of it, because its source vanished or shrank; the partner's copy is what a
 //! pool that lost its data is restored from.
 
-use super::direction::{Direction, DirectionFailure};
+use super::direction::{Direction, DirectionFailure, Kind};
 
 /// A replica below this many items is never "non-trivial" for the mass-delete guard.
 pub const GUARD_MIN_ITEMS: usize = 20;
@@ -30,23 +30,43 @@ pub(super) fn check(
     if allow_mass_delete || replica_items == 0 {
         return Ok(());
     }
-    let folder = format!("data/{}", d.module.identity());
-    let (to, from, module) = (&d.to.fqdn, &d.from.fqdn, d.module.short_name());
-    if !plan.source_exists || plan.source_empty {
-        return Err(DirectionFailure::Export(format!(
-            "refusing to wipe the replica at {to}: {folder} at {from} is {state}, but the replica holds {replica_items} items; if {from} lost its data, restore it from {to} (see docs/restore.md); if the data is meant to be gone, sync it once with invoke_backup_service_sync(\"{from}\", #{{module: \"{module}\", allow_mass_delete: true}})",
-            state = if plan.source_exists {
-                "empty"
-            } else {
-                "missing"
-            },
-        )));
+    let wipes = !plan.source_exists || plan.source_empty;
+    let halves = replica_items >= GUARD_MIN_ITEMS && plan.deleting * 2 > replica_items;
+    if !wipes && !halves {
+        return Ok(());
     }
-    let deleting = plan.deleting;
-    if replica_items >= GUARD_MIN_ITEMS && deleting * 2 > replica_items {
-        return Err(DirectionFailure::Export(format!(
-            "refusing to delete {deleting} of the {replica_items} items of the replica at {to} (more than half): {folder} at {from} shrank that much; check it; if that is intended, sync it once with invoke_backup_service_sync(\"{from}\", #{{module: \"{module}\", allow_mass_delete: true}})"
-        )));
-    }
-    Ok(())
+    let (to, from) = (&d.to.fqdn, &d.from.fqdn);
+    let source = d.source_prefix();
+    let dest = if d.kind() == Kind::Replication {
+        "the replica".to_string()
+    } else {
+        d.dest_prefix().to_string()
+    };
+    let state = if plan.source_exists { "empty" } else { "missing" };
+    let what = if wipes {
+        format!(
+            "refusing to wipe {dest} at {to}: {source} at {from} is {state}, but {dest} holds {replica_items} items"
+        )
+    } else {
+        format!(
+            "refusing to delete {} of the {replica_items} items of {dest} at {to} (more than half): {source} at {from} shrank that much",
+            plan.deleting
+        )
+    };
+    let advice = if d.kind() != Kind::Replication {
+        "check it; if that is intended, run it again with force: true".to_string()
+    } else {
+        let module = d.module.short_name();
+        let restore = if wipes {
+            format!(
+                "if {from} lost its data, restore it from {to} with restore_pool_data(\"{from}\"); "
+            )
+        } else {
+            "check it; ".to_string()
+        };
+        format!(
+            "{restore}if the data is meant to be gone, sync it once with invoke_backup_service_sync(\"{from}\", #{{module: \"{module}\", allow_mass_delete: true}})"
+        )
+    };
+    Err(DirectionFailure::Export(format!("{what}; {advice}")))
 }

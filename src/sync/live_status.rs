@@ -9,6 +9,7 @@ use super::plan::{batch_byte_limit, classify};
 use super::status::{self, DirectionStatus};
 use super::{ExportState, ImportState, SyncEngine, SyncError};
 use crate::store::{Store, StoreResult};
+use super::failover::{Mode, ModuleLoss, PairView, Phase, Quarantine, active_copy};
 use crate::topology::{BackupServiceSettings, Fqdn, Module, Pair, Pool};
 
 /// The status of one module at a pool, both directions.
@@ -39,6 +40,72 @@ pub struct PoolStatus {
     pub overall_export_status: ExportState,
     pub overall_import_status: ImportState,
     pub backup_modules: Vec<ModuleStatus>,
+    /// Where the pool's data is active, from the pair's failover record.
+    pub failover: FailoverStatus,
+}
+
+/// Where a pool's data is active, and what its last failover did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailoverStatus {
+    /// Home, SwitchingOver, FailedOver, FailingBack or SwitchingBack.
+    pub state: Phase,
+    /// The pool whose store holds the active copy.
+    pub active_at: Fqdn,
+    /// The folder or URL of the active copy.
+    pub active_copy: String,
+    /// The pair's failover epoch (0: never failed over).
+    pub epoch: u64,
+    /// When the pool entered its state.
+    #[serde(serialize_with = "rfc3339")]
+    pub since: Option<i64>,
+    /// How the last failover was made, and what it may have lost.
+    pub last_failover_mode: Option<Mode>,
+    pub last_failover_items_lost: Option<u64>,
+    pub last_failover_loss: Vec<ModuleLoss>,
+    /// What the last failback (or CMS move) moved aside.
+    pub quarantine: Option<Quarantine>,
+    /// The pool of the pair where the CMS is active, if the pair carries it.
+    pub cms_active_at: Option<Fqdn>,
+    /// Stores that could not be read (the state may be stale) or that have
+    /// not heard of the newest change yet.
+    pub notes: Vec<String>,
+}
+
+impl FailoverStatus {
+    /// The status of `pair.pool` in `view`.
+    pub fn of(pair: &Pair, view: &PairView, cms_master: &Fqdn, carries_cms: bool) -> Self {
+        let state = &view.state;
+        let pool = state.pool(&pair.pool.fqdn);
+        let phase = state.phase(&pair.pool.fqdn);
+        let active = if phase.at_partner() { &pair.partner } else { &pair.pool };
+        let cms = state.cms_master(cms_master);
+        let mut notes: Vec<String> = view
+            .unreachable
+            .iter()
+            .map(|(p, e)| format!("the failover record at {p} could not be read: {e}"))
+            .collect();
+        notes.extend(view.lagging.iter().map(|p| {
+            format!("{p} has not heard of the newest failover change yet (the next sync or failover call tells it)")
+        }));
+        FailoverStatus {
+            state: phase,
+            active_at: active.fqdn.clone(),
+            active_copy: active_copy(pair, phase),
+            epoch: state.epoch,
+            since: pool.map(|p| p.since_ns).filter(|ns| *ns > 0),
+            last_failover_mode: pool.and_then(|p| p.mode),
+            last_failover_items_lost: pool.and_then(|p| p.loss.iter().map(|l| l.changed_items).sum()),
+            last_failover_loss: pool.map(|p| p.loss.clone()).unwrap_or_default(),
+            quarantine: pool
+                .and_then(|p| p.quarantine.clone())
+                .or_else(|| state.cms.as_ref().and_then(|c| c.quarantine.clone())),
+            cms_active_at: carries_cms
+                .then(|| [&pair.pool, &pair.partner].into_iter().find(|p| p.fqdn.as_str() == cms))
+                .flatten()
+                .map(|p| p.fqdn.clone()),
+            notes,
+        }
+    }
 }
 
 /// Formats nanoseconds since the epoch as RFC 3339 (UTC, seconds).
@@ -117,11 +184,13 @@ impl SyncEngine {
         let pool_store = self.reachable(pool).await?;
         let partner_store = self.reachable(partner).await;
         let settings = self.settings();
-        let cms = &self.deployment().cms_master;
+        let view = self.pair_view(pair).await;
+        let master = &self.deployment().cms_master;
+        let cms = view.state.cms_master(master).to_string();
         let mut out = Vec::new();
         for module in Module::ALL.into_iter().filter(|m| modules.contains(m)) {
-            let export_applies = module != Module::CmsMaster || pool.fqdn == *cms;
-            let import_applies = module != Module::CmsMaster || partner.fqdn == *cms;
+            let export_applies = module != Module::CmsMaster || pool.fqdn.as_str() == cms;
+            let import_applies = module != Module::CmsMaster || partner.fqdn.as_str() == cms;
             let records = Records::read(&*pool_store, partner, module).await;
             let mut m = ModuleStatus {
                 identity: module,
@@ -135,7 +204,13 @@ impl SyncEngine {
             };
             if export_applies {
                 let pending = match &partner_store {
-                    Ok(dst) => pending(pool, partner, module, &*pool_store, &**dst).await,
+                    Ok(dst) => {
+                        let ends = ((pool, &*pool_store), (partner, &**dst));
+                        match self.direction_of(module, ends.0, ends.1, &cms) {
+                            Some(d) => pending(&d).await,
+                            None => Ok((0, 0)),
+                        }
+                    }
                     Err(e) => Err(e.to_string()),
                 };
                 export_state(&mut m, pending, records.export.as_ref(), &settings);
@@ -143,7 +218,9 @@ impl SyncEngine {
             import_state(&mut m, &records, export_applies, import_applies);
             out.push(m);
         }
-        Ok(overall(pair, out, cms))
+        let carries = self.deployment().pair_hosts_cms(pool);
+        let failover = FailoverStatus::of(pair, &view, master, carries);
+        Ok(overall(pair, out, &cms, failover))
     }
 }
 
@@ -206,10 +283,10 @@ fn import_state(m: &mut ModuleStatus, records: &Records, export: bool, import: b
 
 /// A pool's status from its modules': the worst export state of the modules
 /// it exports; an import error if any, else normal if any import ran.
-fn overall(pair: &Pair, modules: Vec<ModuleStatus>, cms: &Fqdn) -> PoolStatus {
+fn overall(pair: &Pair, modules: Vec<ModuleStatus>, cms: &str, failover: FailoverStatus) -> PoolStatus {
     let overall_export_status = modules
         .iter()
-        .filter(|m| m.identity != Module::CmsMaster || pair.pool.fqdn == *cms)
+        .filter(|m| m.identity != Module::CmsMaster || pair.pool.fqdn.as_str() == cms)
         .map(|m| m.export_status)
         .max_by_key(|s| export_rank(*s))
         .unwrap_or(ExportState::NotInitialized);
@@ -227,23 +304,18 @@ fn overall(pair: &Pair, modules: Vec<ModuleStatus>, cms: &Fqdn) -> PoolStatus {
         overall_export_status,
         overall_import_status,
         backup_modules: modules,
+        failover,
     }
 }
 
-/// Items and bytes the next export of `module` from `from` would ship.
-async fn pending(
-    from: &Pool,
-    to: &Pool,
-    module: Module,
-    src: &dyn Store,
-    dst: &dyn Store,
-) -> Result<(u64, u64), String> {
-    let d = Direction::replication(module, from, to, src, dst);
-    let listing = src
+/// Items and bytes the next run of `d` would ship.
+async fn pending(d: &Direction<'_>) -> Result<(u64, u64), String> {
+    let listing = d
+        .src
         .list(d.source_prefix())
         .await
         .map_err(|e| e.to_string())?;
-    let manifest = Manifest::load(dst, &d.manifest_prefix())
+    let manifest = Manifest::load(d.dst, &d.manifest_prefix())
         .await
         .map_err(|e| e.to_string())?;
     let (candidates, deletes, _) = classify(listing.entries, &manifest);

@@ -429,6 +429,33 @@ impl Manifest {
         Ok(())
     }
 
+    /// Replaces the manifest at `prefix` in `store` with `entries` (sorted by
+    /// path, each path once), saved as a new snapshot; its old logs go. The
+    /// batch numbers go on from the old manifest's, so a journal left by an
+    /// earlier batch can never be taken for a later one.
+    pub async fn replace(
+        store: &dyn Store,
+        prefix: &str,
+        entries: Vec<(ItemPath, ManifestEntry)>,
+    ) -> StoreResult<Manifest> {
+        let mut manifest = Manifest::load(store, prefix).await?;
+        manifest.overlay.clear();
+        manifest.len = entries.len();
+        manifest.base = entries;
+        manifest.damaged = None;
+        manifest.seq += 1;
+        manifest.compact(store).await?;
+        Ok(manifest)
+    }
+
+    /// Deletes the manifest at `prefix`: its logs, then its snapshot.
+    pub async fn remove(store: &dyn Store, prefix: &str) -> StoreResult<()> {
+        for key in store.meta_list(&format!("{prefix}/log")).await? {
+            store.meta_delete(&key).await?;
+        }
+        store.meta_delete(&format!("{prefix}/snapshot")).await
+    }
+
     /// The next batch sequence number.
     pub fn next_seq(&self) -> u64 {
         self.seq + 1

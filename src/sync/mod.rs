@@ -5,6 +5,7 @@
 mod direction;
 mod dry_run;
 mod engine;
+mod failover;
 mod error;
 mod guard;
 mod journal;
@@ -24,6 +25,10 @@ mod verify;
 
 pub use engine::SyncEngine;
 pub use error::SyncError;
+pub use failover::{
+    FailoverOptions, FailoverReport, Mode, ModuleLoss, PairState, PairView, Phase, PoolState,
+    Quarantine, active_copy, cms_copy,
+};
 pub use guard::GUARD_MIN_ITEMS;
 pub use live_status::{ModuleStatus, PoolStatus, format_time};
 pub use options::{CancelFlag, Progress, SyncOptions};

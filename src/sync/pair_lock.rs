@@ -19,15 +19,28 @@ pub(super) async fn lock(
     stores: (&dyn Store, &dyn Store),
     opts: &SyncOptions,
 ) -> Result<Vec<Box<dyn StoreLock>>, SyncError> {
-    let (first, second) = if pair.pool.fqdn < pair.partner.fqdn {
-        ((&pair.pool, stores.0), (&pair.partner, stores.1))
-    } else {
-        ((&pair.partner, stores.1), (&pair.pool, stores.0))
-    };
-    let name = format!("pair-{}-{}", first.0.fqdn, second.0.fqdn);
+    lock_in(
+        pair,
+        &[(&pair.pool, stores.0), (&pair.partner, stores.1)],
+        opts,
+    )
+    .await
+}
+
+/// Takes the pair lock in the stores given (one of them, when the other pool
+/// is lost), in the order of the pools' FQDNs.
+pub(super) async fn lock_in(
+    pair: &Pair,
+    stores: &[(&Pool, &dyn Store)],
+    opts: &SyncOptions,
+) -> Result<Vec<Box<dyn StoreLock>>, SyncError> {
+    let mut ordered = stores.to_vec();
+    ordered.sort_by(|a, b| a.0.fqdn.cmp(&b.0.fqdn));
+    let (a, b) = pair.key();
+    let name = format!("pair-{a}-{b}");
     let owner = crate::store::lock_owner();
     let mut held = Vec::new();
-    for (pool, store) in [first, second] {
+    for (pool, store) in ordered {
         match take(pair, pool, store, &name, &owner, opts).await {
             Ok(guard) => held.push(guard),
             Err(e) => {

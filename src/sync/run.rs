@@ -62,7 +62,7 @@ impl SyncEngine {
                 );
             }
         }
-        if !opts.what_if {
+        if !opts.what_if && d.records_status() {
             status::record(d, &report, import_state, warnings).await;
         }
         report
@@ -195,11 +195,11 @@ fn plan(
     // could not read everything may still exist, so nothing is deleted.
     if !plan.held_back.is_empty() {
         warnings.push(format!(
-            "{}: {} deletions from the replica at {} held back: data/{} could not be listed in full (see the warnings above); they go through on a sync whose listing is complete",
+            "{}: {} deletions at {} held back: {} could not be listed in full (see the warnings above); they go through on a sync whose listing is complete",
             d.from.fqdn,
             plan.held_back.len(),
             d.to.fqdn,
-            d.module.identity()
+            d.source_prefix()
         ));
     }
     let deleting = plan.deletes.len() + plan.in_the_way_count();

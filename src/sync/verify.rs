@@ -115,17 +115,22 @@ impl SyncEngine {
         let (pool, partner) = (&pair.pool, &pair.partner);
         let pool_store = self.reachable(pool).await?;
         let partner_store = self.reachable(partner).await?;
-        let cms = &self.deployment().cms_master;
+        let state = self.pair_view(pair).await.state;
+        if let Some(why) = super::failover::view::sync_refusal(&state) {
+            return Err(SyncError::Refused(format!(
+                "{why}; verification compares a pool's data with its replica, which is the active copy now"
+            )));
+        }
+        let cms = state.cms_master(&self.deployment().cms_master).to_string();
         let mut checks = Vec::new();
         for module in Module::ALL.into_iter().filter(|m| modules.contains(m)) {
-            for (from, src, to, dst) in [
-                (pool, &*pool_store, partner, &*partner_store),
-                (partner, &*partner_store, pool, &*pool_store),
+            for ends in [
+                ((pool, &*pool_store), (partner, &*partner_store)),
+                ((partner, &*partner_store), (pool, &*pool_store)),
             ] {
-                if module == Module::CmsMaster && from.fqdn != *cms {
+                let Some(d) = self.direction_of(module, ends.0, ends.1, &cms) else {
                     continue;
-                }
-                let d = Direction::replication(module, from, to, src, dst);
+                };
                 let check = check_replica(&d, cancel).await?.ok_or_else(|| {
                     SyncError::interrupted_before(&pool.fqdn, &partner.fqdn, true)
                 })?;

@@ -1,0 +1,305 @@
+//! invoke_management_server_failover (Invoke-CsManagementServerFailover):
+//! the active Central Management Store moves to the other pool of the CMS
+//! pair, and CentralMgmt.CMSMaster then flows the other way. Moved away from
+//! the deployment's `cms_master`, the active copy stays in the new master's
+//! replica folder (nothing is copied) and flows back to the old master's
+//! `data/`; the same call again moves it back.
+
+use super::promote::{store_err, sync_options, write_to};
+use super::report::{FailoverOptions, FailoverReport};
+use super::state::{Mode, PairState, Phase, Quarantine};
+use super::{quarantine, seed, view};
+use crate::store::{ItemPath, Store};
+use crate::sync::direction::Direction;
+use crate::sync::engine::PairStores;
+use crate::sync::manifest::Manifest;
+use crate::sync::plan::classify;
+use crate::sync::recovery::recover;
+use crate::sync::{SyncEngine, SyncError, SyncOptions, SyncReport, pair_lock};
+use crate::topology::{Module, Pair, Pool};
+
+const CMS: Module = Module::CmsMaster;
+
+/// The seed a disaster move leaves at the new master, for the first sync
+/// into the old one.
+const SEED: &str = "failover/cms-seed";
+
+impl SyncEngine {
+    /// The pair that carries the CMS, named by the deployment's master.
+    fn cms_pair(&self) -> Result<Pair, SyncError> {
+        let d = self.deployment();
+        let master = d
+            .pool(d.cms_master.as_str())
+            .ok_or_else(|| SyncError::Refused(format!("the CMS master '{}' is not a pool", d.cms_master)))?;
+        d.pair_of(master).ok_or_else(|| {
+            SyncError::Refused(format!(
+                "the CMS master '{}' has no backup pool, so there is nowhere to move the Central Management Store; pair it first",
+                master.fqdn
+            ))
+        })
+    }
+
+    /// Moves the active CMS to the other pool of its pair.
+    pub async fn move_cms(&self, opts: &FailoverOptions) -> Result<FailoverReport, SyncError> {
+        let started = std::time::Instant::now();
+        let pair = self.cms_pair()?;
+        let state = self.pair_view(&pair).await.state;
+        let active = state.cms_master(&self.deployment().cms_master).to_string();
+        // `from` holds the active CMS now; `to` will.
+        let (from, to) = if pair.pool.fqdn.as_str() == active {
+            (&pair.pool, &pair.partner)
+        } else {
+            (&pair.partner, &pair.pool)
+        };
+        let mut report = if opts.disaster_mode {
+            self.move_cms_disaster(&pair, from, to, opts).await?
+        } else {
+            self.move_cms_planned(&pair, from, to, opts).await?
+        };
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    async fn move_cms_planned(
+        &self,
+        pair: &Pair,
+        from: &Pool,
+        to: &Pool,
+        opts: &FailoverOptions,
+    ) -> Result<FailoverReport, SyncError> {
+        let sync_opts = sync_options(opts);
+        let stores = self.open_pair(pair, &sync_opts).await.map_err(|e| {
+            SyncError::Refused(format!(
+                "cannot move the CMS to '{}' as planned: {e}; if '{}' is lost, move it with invoke_management_server_failover(#{{disaster_mode: true}})",
+                to.fqdn, from.fqdn
+            ))
+        })?;
+        let locks = if opts.what_if {
+            Vec::new()
+        } else {
+            pair_lock::lock(pair, (&*stores.0, &*stores.1), &sync_opts).await?
+        };
+        let result = self.cms_planned_locked(pair, &stores, from, to, opts).await;
+        pair_lock::release(locks).await;
+        result
+    }
+
+    async fn cms_planned_locked(
+        &self,
+        pair: &Pair,
+        stores: &PairStores,
+        from: &Pool,
+        to: &Pool,
+        opts: &FailoverOptions,
+    ) -> Result<FailoverReport, SyncError> {
+        let both = [Some(&*stores.0), Some(&*stores.1)];
+        let mut state = view::held(pair, both, !opts.what_if).await?.state;
+        check_move(&state, from, to)?;
+        let (from_store, to_store) = ends(pair, stores, from);
+        let mut report = FailoverReport::new("cms_failover", &from.fqdn, &to.fqdn, opts.what_if);
+        report.mode = Some(Mode::Planned);
+        // The last changes of the active CMS first: nothing is lost.
+        let old = self.cms_direction((from, from_store), (to, to_store))?;
+        let sync_opts = SyncOptions {
+            what_if: opts.what_if,
+            ..sync_options(opts)
+        };
+        let empty = SyncReport::empty(&from.fqdn, &to.fqdn, opts.what_if);
+        let sync = self.run_locked(pair, stores, std::slice::from_ref(&old), &sync_opts, empty).await?;
+        let pending: u64 = sync.modules.iter().map(|m| m.pending_items).sum();
+        report.modules = sync.modules;
+        report.warnings = sync.warnings;
+        report.items_lost = Some(0);
+        if pending > 0 && !opts.what_if {
+            return Err(SyncError::Refused(format!(
+                "the CMS stays at '{}': {pending} of its items could not be shipped to '{}' first; see the warnings and try again",
+                from.fqdn, to.fqdn
+            )));
+        }
+        if !opts.what_if {
+            // The direction the CMS takes from now on starts from what the new
+            // master holds, with the hashes of the manifest just brought up to date.
+            let new = self.cms_direction((to, to_store), (from, from_store))?;
+            let known = Manifest::load(to_store, &old.manifest_prefix()).await.map_err(store_err(to))?;
+            let entries = seed::listed_with_hashes(to_store, new.source_prefix(), &known)
+                .await
+                .map_err(store_err(to))?;
+            Manifest::replace(from_store, &new.manifest_prefix(), entries)
+                .await
+                .map_err(store_err(from))?;
+        }
+        state.move_cms(&to.fqdn, Mode::Planned, format!("planned CMS move from {} to {}", from.fqdn, to.fqdn));
+        if !opts.what_if {
+            write_to(pair, &state, &[(to, to_store), (from, from_store)]).await?;
+        }
+        Ok(cms_settled(self, pair, &state, report))
+    }
+
+    async fn move_cms_disaster(
+        &self,
+        pair: &Pair,
+        from: &Pool,
+        to: &Pool,
+        opts: &FailoverOptions,
+    ) -> Result<FailoverReport, SyncError> {
+        let to_store = self.reachable(to).await.map_err(|e| {
+            SyncError::Refused(format!("cannot move the CMS to '{}': it is unreachable ({e})", to.fqdn))
+        })?;
+        let lost = self.reachable(from).await.ok();
+        let sync_opts = sync_options(opts);
+        let locks = if opts.what_if {
+            Vec::new()
+        } else {
+            pair_lock::lock_in(pair, &[(to, &*to_store)], &sync_opts).await?
+        };
+        let result = async {
+            let held = if from.fqdn == pair.pool.fqdn {
+                [lost.as_deref(), Some(&*to_store)]
+            } else {
+                [Some(&*to_store), lost.as_deref()]
+            };
+            let mut state = view::held(pair, held, false).await?.state;
+            check_move(&state, from, to)?;
+            let mut report = FailoverReport::new("cms_failover", &from.fqdn, &to.fqdn, opts.what_if);
+            report.mode = Some(Mode::Disaster);
+            if !opts.what_if {
+                let mut warnings = Vec::new();
+                // Only the new master's side of the old direction is touched.
+                let old = self.cms_direction((from, &*to_store), (to, &*to_store))?;
+                recover(&old, &mut warnings).await.map_err(store_err(to))?;
+                let known = Manifest::load(&*to_store, &old.manifest_prefix()).await.map_err(store_err(to))?;
+                let new = self.cms_direction((to, &*to_store), (from, &*to_store))?;
+                let entries = seed::listed_with_hashes(&*to_store, new.source_prefix(), &known)
+                    .await
+                    .map_err(store_err(to))?;
+                Manifest::replace(&*to_store, SEED, entries).await.map_err(store_err(to))?;
+                report.warnings = warnings;
+            }
+            state.move_cms(&to.fqdn, Mode::Disaster, format!("disaster CMS move from {} to {}", from.fqdn, to.fqdn));
+            if !opts.what_if {
+                write_to(pair, &state, &[(to, &*to_store)]).await?;
+            }
+            Ok(cms_settled(self, pair, &state, report))
+        }
+        .await;
+        pair_lock::release(locks).await;
+        result
+    }
+
+    /// After a disaster move, before the first sync into the old master:
+    /// what it changed after its last sync is moved aside, and the new
+    /// direction starts from the seed the move left. Called under the pair
+    /// lock by every sync of the pair; does nothing unless needed.
+    pub(crate) async fn reconcile_cms(
+        &self,
+        pair: &Pair,
+        stores: &PairStores,
+        state: &PairState,
+        opts: &SyncOptions,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), SyncError> {
+        let Some(cms) = state.cms.as_ref().filter(|c| c.reconcile) else {
+            return Ok(());
+        };
+        let (active, standby) = if pair.pool.fqdn.as_str() == cms.active {
+            (&pair.pool, &pair.partner)
+        } else {
+            (&pair.partner, &pair.pool)
+        };
+        let (active_store, standby_store) = ends(pair, stores, active);
+        let old = self.cms_direction((standby, standby_store), (active, active_store))?;
+        let known = Manifest::load(active_store, &old.manifest_prefix()).await.map_err(store_err(active))?;
+        let mut listing = standby_store.list(old.source_prefix()).await.map_err(store_err(standby))?;
+        listing.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        let kept: Vec<ItemPath> = listing.entries.iter().map(|e| e.path.clone()).collect();
+        let (divergent, _, _) = classify(listing.entries, &known);
+        let mut state = state.clone();
+        let folder_name = format!("quarantine/cms-epoch-{}", state.epoch);
+        let folder = ItemPath::parse(&folder_name).unwrap_or_else(|_| unreachable!());
+        let moved = Quarantine {
+            folder: folder_name,
+            items: divergent.len() as u64,
+            paths: divergent.iter().map(|e| format!("{}/{}", CMS.identity(), e.path)).collect(),
+        };
+        let kept: Vec<ItemPath> = kept
+            .into_iter()
+            .filter(|p| divergent.binary_search_by(|e| e.path.cmp(p)).is_err())
+            .collect();
+        let aside = quarantine::Aside {
+            pool: standby,
+            store: standby_store,
+            module: CMS,
+            source: old.source_prefix().clone(),
+            folder: &folder,
+        };
+        let r = quarantine::move_aside(aside, divergent, true, opts, &self.settings(), warnings)
+            .await
+            .map_err(store_err(standby))?;
+        if r.error.is_some() || r.pending_items > 0 {
+            return Err(SyncError::Refused(format!(
+                "the CMS items '{}' changed after its last sync could not be moved aside ({}); nothing was overwritten",
+                standby.fqdn,
+                r.error.unwrap_or_default()
+            )));
+        }
+        let seed = Manifest::load(active_store, SEED).await.map_err(store_err(active))?;
+        let entries = kept.iter().filter_map(|p| Some((p.clone(), seed.get(p)?.clone()))).collect();
+        let new = self.cms_direction((active, active_store), (standby, standby_store))?;
+        Manifest::replace(standby_store, &new.manifest_prefix(), entries)
+            .await
+            .map_err(store_err(standby))?;
+        state.epoch += 1;
+        state.last_event = format!("CMS reconciled at {}: {} items moved aside", standby.fqdn, moved.items);
+        if let Some(c) = state.cms.as_mut() {
+            c.reconcile = false;
+            c.quarantine = (moved.items > 0).then_some(moved);
+        }
+        write_to(pair, &state, &[(active, active_store), (standby, standby_store)]).await?;
+        let _ = Manifest::remove(active_store, SEED).await;
+        Ok(())
+    }
+
+    /// The direction the CMS takes from `from`, where it is active.
+    fn cms_direction<'a>(
+        &self,
+        from: (&'a Pool, &'a dyn Store),
+        to: (&'a Pool, &'a dyn Store),
+    ) -> Result<Direction<'a>, SyncError> {
+        let cms = from.0.fqdn.to_string();
+        self.direction_of(CMS, from, to, &cms)
+            .ok_or_else(|| SyncError::Refused("the CMS has no direction here".into()))
+    }
+}
+
+/// The stores of `first` and of the other pool of the pair.
+fn ends<'a>(pair: &Pair, stores: &'a PairStores, first: &Pool) -> (&'a dyn Store, &'a dyn Store) {
+    if first.fqdn == pair.pool.fqdn {
+        (&*stores.0, &*stores.1)
+    } else {
+        (&*stores.1, &*stores.0)
+    }
+}
+
+/// Refuses a move to a pool whose own data is not at home.
+fn check_move(state: &PairState, from: &Pool, to: &Pool) -> Result<(), SyncError> {
+    for pool in [from, to] {
+        let phase = state.phase(&pool.fqdn);
+        if phase != Phase::Home {
+            return Err(SyncError::Refused(format!(
+                "cannot move the CMS now: pool '{}' is {phase}; fail it back first with invoke_pool_failback(\"{}\")",
+                pool.fqdn, pool.fqdn
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The report of a CMS move: where the CMS is active now.
+fn cms_settled(engine: &SyncEngine, pair: &Pair, state: &PairState, mut report: FailoverReport) -> FailoverReport {
+    let active = state.cms_master(&engine.deployment().cms_master).to_string();
+    let holder = if pair.pool.fqdn.as_str() == active { &pair.pool } else { &pair.partner };
+    report.epoch = state.epoch;
+    report.active_at = holder.fqdn.clone();
+    report.active_copy = super::cms_copy(engine.deployment(), holder);
+    report
+}

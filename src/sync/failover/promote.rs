@@ -1,0 +1,432 @@
+//! invoke_pool_failover (Invoke-CsPoolFailOver): a pool's backup pool takes
+//! over serving its data. The replica folder becomes the active copy where
+//! it is; nothing is copied but, in a planned failover, the pool's last
+//! changes.
+
+use std::time::{Instant, SystemTime};
+
+use super::report::{FailoverOptions, FailoverReport};
+use super::state::{self, LISTED_PATHS, Mode, ModuleLoss, PairState, Phase};
+use super::{active_copy, seed, view};
+use crate::store::{Store, system_time_ns};
+use crate::sync::direction::{Direction, data_prefix};
+use crate::sync::engine::PairStores;
+use crate::sync::manifest::Manifest;
+use crate::sync::plan::classify;
+use crate::sync::recovery::{forget_uncommitted, recover};
+use crate::sync::{SyncEngine, SyncError, SyncOptions, SyncReport, pair_lock};
+use crate::topology::{Module, ModuleSelection, Pair, Pool};
+
+/// Where a failover starts from.
+enum Start {
+    /// The pool is at home: a new failover.
+    Begin,
+    /// An earlier run stopped after fencing the pool: go on from there.
+    Resume,
+    /// An earlier run promoted the partner, but a store has not heard yet.
+    Finish,
+}
+
+impl SyncEngine {
+    /// Fails `pair.pool` over to `pair.partner`: planned (the pool's last
+    /// changes are shipped first; nothing is lost) or, with `disaster_mode`,
+    /// at once from what the partner has.
+    pub async fn fail_over(
+        &self,
+        pair: &Pair,
+        opts: &FailoverOptions,
+    ) -> Result<FailoverReport, SyncError> {
+        let started = Instant::now();
+        let mut report = if opts.disaster_mode {
+            self.fail_over_disaster(pair, opts).await?
+        } else {
+            self.fail_over_planned(pair, opts).await?
+        };
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    async fn fail_over_planned(
+        &self,
+        pair: &Pair,
+        opts: &FailoverOptions,
+    ) -> Result<FailoverReport, SyncError> {
+        let sync_opts = sync_options(opts);
+        let stores = self.open_pair(pair, &sync_opts).await.map_err(|e| {
+            SyncError::Refused(format!(
+                "cannot fail over pool '{}' as planned: {e}; if the pool is lost, fail it over with invoke_pool_failover(\"{}\", #{{disaster_mode: true}})",
+                pair.pool.fqdn, pair.pool.fqdn
+            ))
+        })?;
+        let locks = if opts.what_if {
+            Vec::new()
+        } else {
+            pair_lock::lock(pair, (&*stores.0, &*stores.1), &sync_opts).await?
+        };
+        let result = self.planned_locked(pair, &stores, opts).await;
+        pair_lock::release(locks).await;
+        result
+    }
+
+    async fn planned_locked(
+        &self,
+        pair: &Pair,
+        stores: &PairStores,
+        opts: &FailoverOptions,
+    ) -> Result<FailoverReport, SyncError> {
+        let both = [Some(&*stores.0), Some(&*stores.1)];
+        let view::Held { mut state, healed } = view::held(pair, both, !opts.what_if).await?;
+        let mut report = FailoverReport::new("failover", &pair.pool.fqdn, &pair.partner.fqdn, opts.what_if);
+        report.mode = Some(Mode::Planned);
+        match self.failover_start(pair, &state)? {
+            Start::Finish => return self.finished(pair, &state, report, healed),
+            Start::Begin if !opts.what_if => {
+                state.advance(&pair.pool.fqdn, Phase::SwitchingOver, format!("planned failover of {}: writes stopped", pair.pool.fqdn));
+                write_to(pair, &state, &[(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)]).await?;
+            }
+            _ => {}
+        }
+        let sync = match self.final_sync(pair, stores, opts, &state).await {
+            Ok(sync) => sync,
+            Err(e) => return Err(self.cancel_failover(pair, stores, &mut state, opts, e).await),
+        };
+        report.modules = sync.modules;
+        report.warnings = sync.warnings;
+        report.items_lost = Some(0);
+        let now = system_time_ns(SystemTime::now());
+        report.loss = self
+            .pool_modules(pair, &state)
+            .iter()
+            .map(|m| ModuleLoss {
+                module: m.identity().to_string(),
+                last_sync_ns: Some(now),
+                changed_items: Some(0),
+                changed: Vec::new(),
+            })
+            .collect();
+        if opts.what_if {
+            return Ok(self.predicted(pair, &state, report));
+        }
+        for module in self.pool_modules(pair, &state) {
+            write_seed(&pair.pool, &*stores.1, module).await.map_err(store_err(&pair.partner))?;
+        }
+        promote(&mut state, pair, Mode::Planned, report.loss.clone());
+        // The new active side first: if only it hears, the failover stands.
+        write_to(pair, &state, &[(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)]).await?;
+        Ok(self.settled(pair, &state, report))
+    }
+
+    /// Ships the pool's last changes to the partner, which must end with
+    /// nothing pending.
+    async fn final_sync(
+        &self,
+        pair: &Pair,
+        stores: &PairStores,
+        opts: &FailoverOptions,
+        state: &PairState,
+    ) -> Result<SyncReport, SyncError> {
+        let sync_opts = SyncOptions {
+            what_if: opts.what_if,
+            ..sync_options(opts)
+        };
+        let cms = state.cms_master(&self.deployment().cms_master).to_string();
+        let directions: Vec<Direction<'_>> = self
+            .directions(pair, stores, &sync_opts, &cms)
+            .into_iter()
+            .filter(|d| d.from.fqdn == pair.pool.fqdn)
+            .collect();
+        let empty = SyncReport::empty(&pair.pool.fqdn, &pair.partner.fqdn, opts.what_if);
+        let sync = self.run_locked(pair, stores, &directions, &sync_opts, empty).await?;
+        let pending: u64 = sync.modules.iter().map(|m| m.pending_items).sum();
+        if pending > 0 && !opts.what_if {
+            let why = sync.warnings.first().cloned().unwrap_or_default();
+            return Err(SyncError::Refused(format!(
+                "{pending} items could not be shipped ({why})"
+            )));
+        }
+        Ok(sync)
+    }
+
+    /// A planned failover whose final sync failed: the pool is active at
+    /// home again (a new epoch), and the error says why.
+    async fn cancel_failover(
+        &self,
+        pair: &Pair,
+        stores: &PairStores,
+        state: &mut PairState,
+        opts: &FailoverOptions,
+        error: SyncError,
+    ) -> SyncError {
+        if opts.what_if {
+            return error;
+        }
+        state.advance(&pair.pool.fqdn, Phase::Home, format!("planned failover of {} cancelled", pair.pool.fqdn));
+        let written = write_to(pair, state, &[(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)]).await;
+        if let SyncError::Interrupted(_) = error {
+            return error;
+        }
+        let kept = match written {
+            Ok(()) => format!("'{}' stays active at home", pair.pool.fqdn),
+            Err(e) => format!("the cancellation could not be recorded ({e}); run the failover again"),
+        };
+        SyncError::Refused(format!(
+            "failover of pool '{}' cancelled, {kept}: the final sync did not complete: {error}",
+            pair.pool.fqdn
+        ))
+    }
+
+    async fn fail_over_disaster(
+        &self,
+        pair: &Pair,
+        opts: &FailoverOptions,
+    ) -> Result<FailoverReport, SyncError> {
+        let partner = self.reachable(&pair.partner).await.map_err(|e| {
+            SyncError::Refused(format!(
+                "cannot fail over pool '{}': its backup pool '{}' is unreachable ({e}); the partner is what would serve its data",
+                pair.pool.fqdn, pair.partner.fqdn
+            ))
+        })?;
+        // The lost pool is only read, if it can be, to say what may be lost.
+        let lost = self.reachable(&pair.pool).await.ok();
+        let locks = if opts.what_if {
+            Vec::new()
+        } else {
+            pair_lock::lock_in(pair, &[(&pair.partner, &*partner)], &sync_options(opts)).await?
+        };
+        let result = self.disaster_locked(pair, lost.as_deref(), &*partner, opts).await;
+        pair_lock::release(locks).await;
+        result
+    }
+
+    async fn disaster_locked(
+        &self,
+        pair: &Pair,
+        lost: Option<&dyn Store>,
+        partner: &dyn Store,
+        opts: &FailoverOptions,
+    ) -> Result<FailoverReport, SyncError> {
+        let mut state = view::held(pair, [lost, Some(partner)], false).await?.state;
+        let mut report = FailoverReport::new("failover", &pair.pool.fqdn, &pair.partner.fqdn, opts.what_if);
+        report.mode = Some(Mode::Disaster);
+        if let Start::Finish = self.failover_start(pair, &state)? {
+            return self.finished(pair, &state, report, false);
+        }
+        let modules = self.pool_modules(pair, &state);
+        for module in &modules {
+            let loss = self
+                .module_loss(pair, lost, partner, *module, opts, &mut report.warnings)
+                .await?;
+            report.loss.push(loss);
+        }
+        report.items_lost = report
+            .loss
+            .iter()
+            .map(|l| l.changed_items)
+            .sum::<Option<u64>>();
+        if opts.what_if {
+            return Ok(self.predicted(pair, &state, report));
+        }
+        for module in &modules {
+            write_seed(&pair.pool, partner, *module).await.map_err(store_err(&pair.partner))?;
+        }
+        promote(&mut state, pair, Mode::Disaster, report.loss.clone());
+        write_to(pair, &state, &[(&pair.partner, partner)]).await?;
+        Ok(self.settled(pair, &state, report))
+    }
+
+    /// What the pool may lose of one module in a disaster failover: when its
+    /// last sync into the partner committed and, if the pool's store can be
+    /// read, what changed there since. First finishes (or forgets) a batch an
+    /// interrupted sync left at the partner, so the replica is whole.
+    async fn module_loss(
+        &self,
+        pair: &Pair,
+        lost: Option<&dyn Store>,
+        partner: &dyn Store,
+        module: Module,
+        opts: &FailoverOptions,
+        warnings: &mut Vec<String>,
+    ) -> Result<ModuleLoss, SyncError> {
+        let (pool, to) = (&pair.pool, &pair.partner);
+        let record = crate::sync::status::read(
+            partner,
+            &crate::sync::status::import_key(pool.fqdn.as_str(), module.identity()),
+        )
+        .await
+        .ok()
+        .flatten();
+        let last_sync_ns = record.and_then(|r| r.last_success_ns);
+        if last_sync_ns.is_none() && !opts.force {
+            return Err(SyncError::Refused(format!(
+                "cannot fail over pool '{}' in disaster mode: the replica of its {} at '{}' never completed a sync, so it would serve an incomplete copy; sync the pair first, or pass force: true to promote the replica as it is",
+                pool.fqdn,
+                module.identity(),
+                to.fqdn
+            )));
+        }
+        // The partner plays both ends: only its side is touched.
+        let d = Direction::replication(module, pool, to, partner, partner);
+        let sync_opts = SyncOptions { what_if: opts.what_if, ..sync_options(opts) };
+        if !opts.what_if {
+            recover(&d, warnings).await.map_err(store_err(to))?;
+        }
+        let mut manifest = Manifest::load(partner, &d.manifest_prefix()).await.map_err(store_err(to))?;
+        if partner.writes_in_place() {
+            forget_uncommitted(&d, &mut manifest, &sync_opts, warnings).await.map_err(store_err(to))?;
+        }
+        let changed = match lost {
+            None => None,
+            Some(store) => match store.list(&data_prefix(module)).await {
+                Ok(listing) if !listing.incomplete => {
+                    let (copies, deletes, _) = classify(listing.entries, &manifest);
+                    let mut paths: Vec<String> = copies.iter().map(|e| e.path.to_string()).chain(deletes.iter().map(ToString::to_string)).collect();
+                    paths.sort();
+                    Some(paths)
+                }
+                Ok(_) | Err(_) => {
+                    warnings.push(format!("{}: data/{} could not be read in full: what it changed after its last sync is unknown", pool.fqdn, module.identity()));
+                    None
+                }
+            },
+        };
+        Ok(ModuleLoss {
+            module: module.identity().to_string(),
+            last_sync_ns,
+            changed_items: changed.as_ref().map(|c| c.len() as u64),
+            changed: changed.map(|mut c| {
+                c.truncate(LISTED_PATHS);
+                c
+            }).unwrap_or_default(),
+        })
+    }
+
+    /// Whether a failover of the pair's pool may start, and from where.
+    fn failover_start(&self, pair: &Pair, state: &PairState) -> Result<Start, SyncError> {
+        let (pool, partner) = (&pair.pool.fqdn, &pair.partner.fqdn);
+        if state.phase(partner) != Phase::Home {
+            return Err(SyncError::Refused(format!(
+                "cannot fail over pool '{pool}': its backup pool '{partner}' is itself {} (its data is not at home); fail it back first with invoke_pool_failback(\"{partner}\")",
+                state.phase(partner)
+            )));
+        }
+        if state.cms_master(&self.deployment().cms_master) == pool.as_str() {
+            return Err(SyncError::Refused(format!(
+                "cannot fail over pool '{pool}': it holds the active Central Management Store; move the CMS to '{partner}' first with invoke_management_server_failover()"
+            )));
+        }
+        match state.phase(pool) {
+            Phase::Home => Ok(Start::Begin),
+            Phase::SwitchingOver => Ok(Start::Resume),
+            Phase::FailedOver => Ok(Start::Finish),
+            phase => Err(SyncError::Refused(format!(
+                "cannot fail over pool '{pool}': a failback of it is under way ({phase}); finish it with invoke_pool_failback(\"{pool}\")"
+            ))),
+        }
+    }
+
+    /// A failover an earlier run made: done now if this run had to tell a
+    /// store of it (`healed`), else it was done already.
+    fn finished(
+        &self,
+        pair: &Pair,
+        state: &PairState,
+        mut report: FailoverReport,
+        healed: bool,
+    ) -> Result<FailoverReport, SyncError> {
+        let pool = &pair.pool.fqdn;
+        if !healed {
+            let since = crate::sync::format_time(state.pool(pool).map_or(0, |p| p.since_ns));
+            return Err(SyncError::Refused(format!(
+                "pool '{pool}' is already failed over to '{}' (since {since}, epoch {}); to return it, invoke_pool_failback(\"{pool}\")",
+                pair.partner.fqdn, state.epoch
+            )));
+        }
+        report.warnings.push(format!(
+            "finished the failover of {pool} an earlier run had made (epoch {})",
+            state.epoch
+        ));
+        if let Some(p) = state.pool(pool) {
+            report.mode = p.mode;
+            report.loss = p.loss.clone();
+            report.items_lost = p.loss.iter().map(|l| l.changed_items).sum();
+        }
+        Ok(self.settled(pair, state, report))
+    }
+
+    /// The modules of the pool that a failover moves: every module it exports.
+    pub(super) fn pool_modules(&self, pair: &Pair, state: &PairState) -> Vec<Module> {
+        let cms = state.cms_master(&self.deployment().cms_master);
+        self.exports(&pair.pool, ModuleSelection::All, cms)
+    }
+
+    /// The report of a dry run: what the state would be.
+    fn predicted(&self, pair: &Pair, state: &PairState, report: FailoverReport) -> FailoverReport {
+        let mut next = state.clone();
+        promote(&mut next, pair, report.mode.unwrap_or(Mode::Planned), report.loss.clone());
+        self.settled(pair, &next, report)
+    }
+
+    /// Fills in where the data is active after the operation.
+    pub(super) fn settled(&self, pair: &Pair, state: &PairState, mut report: FailoverReport) -> FailoverReport {
+        let phase = state.phase(&pair.pool.fqdn);
+        report.epoch = state.epoch;
+        report.phase = phase;
+        let active: &Pool = if phase.at_partner() { &pair.partner } else { &pair.pool };
+        report.active_at = active.fqdn.clone();
+        report.active_copy = active_copy(pair, phase);
+        report
+    }
+}
+
+/// The record after a promotion: the pool's data is active at its partner.
+fn promote(state: &mut PairState, pair: &Pair, mode: Mode, loss: Vec<ModuleLoss>) {
+    let what = match mode {
+        Mode::Planned => "planned failover",
+        Mode::Disaster => "disaster failover",
+    };
+    state.advance(&pair.pool.fqdn, Phase::FailedOver, format!("{what} of {} to {}", pair.pool.fqdn, pair.partner.fqdn));
+    if let Some(p) = state.pool_mut(&pair.pool.fqdn) {
+        p.mode = Some(mode);
+        p.loss = loss;
+    }
+}
+
+/// Writes the record to each store given, in order.
+pub(super) async fn write_to(
+    pair: &Pair,
+    state: &PairState,
+    stores: &[(&Pool, &dyn Store)],
+) -> Result<(), SyncError> {
+    for (pool, store) in stores {
+        state::write(*store, pair, state).await.map_err(store_err(pool))?;
+    }
+    Ok(())
+}
+
+/// The seed of a failback: the replica of `owner`'s `module` at `active` as
+/// listed now, with the replication manifest's hashes.
+async fn write_seed(owner: &Pool, active: &dyn Store, module: Module) -> crate::store::StoreResult<()> {
+    let replication = Manifest::prefix_for(owner.fqdn.as_str(), module.identity());
+    let known = Manifest::load(active, &replication).await?;
+    let replica = crate::sync::direction::replica_prefix(&owner.fqdn, module);
+    let entries = seed::listed_with_hashes(active, &replica, &known).await?;
+    let prefix = seed::seed_prefix(owner.fqdn.as_str(), module.identity());
+    Manifest::replace(active, &prefix, entries).await.map(|_| ())
+}
+
+/// The sync options a failover operation's own transfers run with.
+pub(super) fn sync_options(opts: &FailoverOptions) -> SyncOptions {
+    SyncOptions {
+        cancel: opts.cancel.clone(),
+        progress: opts.progress.clone(),
+        ..SyncOptions::default()
+    }
+}
+
+/// A store error of `pool`, as a [`SyncError`].
+pub(super) fn store_err(pool: &Pool) -> impl FnOnce(crate::store::StoreError) -> SyncError + '_ {
+    move |source| SyncError::Store {
+        pool: pool.fqdn.clone(),
+        source,
+    }
+}

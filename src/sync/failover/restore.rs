@@ -1,0 +1,229 @@
+//! restore_pool_data: a pool that lost some or all of a module's data gets
+//! it back from its partner's replica. Every item the pool still has is kept;
+//! with `overwrite`, items that differ from the replica are replaced, the
+//! pool's version moved aside first. Nothing is deleted, so the next sync
+//! deletes nothing from the replica.
+
+use std::time::SystemTime;
+
+use super::promote::{store_err, sync_options};
+use super::report::{FailoverOptions, FailoverReport};
+use super::state::{LISTED_PATHS, Phase, Quarantine};
+use super::transfer::copy_items;
+use super::{quarantine, view};
+use crate::store::{Entry, ItemPath};
+use crate::sync::direction::{Direction, data_prefix, replica_prefix};
+use crate::sync::engine::PairStores;
+use crate::sync::{SyncEngine, SyncError, pair_lock};
+use crate::topology::{Module, Pair};
+
+/// What a restore of one module will do.
+struct ModulePlan {
+    /// Replica items the pool lacks, or (with `overwrite`) has otherwise.
+    restore: Vec<Entry>,
+    /// The pool's own versions of the items it has otherwise.
+    replaced: Vec<Entry>,
+}
+
+impl SyncEngine {
+    /// Restores `pair.pool`'s data from its replica at `pair.partner`.
+    pub async fn restore_pool_data(
+        &self,
+        pair: &Pair,
+        opts: &FailoverOptions,
+    ) -> Result<FailoverReport, SyncError> {
+        let started = std::time::Instant::now();
+        let sync_opts = sync_options(opts);
+        let stores = self.open_pair(pair, &sync_opts).await.map_err(|e| {
+            SyncError::Refused(format!(
+                "cannot restore pool '{}' from '{}': {e}",
+                pair.pool.fqdn, pair.partner.fqdn
+            ))
+        })?;
+        let locks = if opts.what_if {
+            Vec::new()
+        } else {
+            pair_lock::lock(pair, (&*stores.0, &*stores.1), &sync_opts).await?
+        };
+        let result = self.restore_locked(pair, &stores, opts).await;
+        pair_lock::release(locks).await;
+        let mut report = result?;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    async fn restore_locked(
+        &self,
+        pair: &Pair,
+        stores: &PairStores,
+        opts: &FailoverOptions,
+    ) -> Result<FailoverReport, SyncError> {
+        let both = [Some(&*stores.0), Some(&*stores.1)];
+        let state = view::held(pair, both, !opts.what_if).await?.state;
+        let (pool, partner) = (&pair.pool.fqdn, &pair.partner.fqdn);
+        let phase = state.phase(pool);
+        if phase != Phase::Home {
+            return Err(SyncError::Refused(format!(
+                "cannot restore pool '{pool}': it is {phase}, its data is served at '{partner}'; bring it home with invoke_pool_failback(\"{pool}\")"
+            )));
+        }
+        let mut report = FailoverReport::new("restore", pool, partner, opts.what_if);
+        let folder_name = format!("quarantine/restore-{}", unix_seconds());
+        let mut moved = Quarantine {
+            folder: folder_name.clone(),
+            ..Quarantine::default()
+        };
+        for module in self.restore_modules(pair, &state, opts)? {
+            let plan = plan(pair, stores, module, opts.overwrite).await?;
+            let shown = |e: &Entry| format!("{}/{}", module.identity(), e.path);
+            if opts.what_if {
+                report.would_restore.extend(plan.restore.iter().map(shown));
+                report.would_quarantine.extend(plan.replaced.iter().map(shown));
+                continue;
+            }
+            moved.items += plan.replaced.len() as u64;
+            let room = LISTED_PATHS.saturating_sub(moved.paths.len());
+            moved.paths.extend(plan.replaced.iter().take(room).map(shown));
+            self.restore_module(pair, stores, module, plan, &folder_name, opts, &mut report)
+                .await?;
+        }
+        if !opts.what_if {
+            for (at, store) in [(&pair.pool, &stores.0), (&pair.partner, &stores.1)] {
+                store.make_durable().await.map_err(store_err(at))?;
+            }
+        }
+        report.quarantine = (moved.items > 0).then_some(moved);
+        Ok(self.settled(pair, &state, report))
+    }
+
+    /// The modules to restore: those asked for, of the ones the pool exports.
+    fn restore_modules(
+        &self,
+        pair: &Pair,
+        state: &super::state::PairState,
+        opts: &FailoverOptions,
+    ) -> Result<Vec<Module>, SyncError> {
+        let own = self.pool_modules(pair, state);
+        if opts.modules.is_empty() {
+            return Ok(own);
+        }
+        if let Some(m) = opts.modules.iter().find(|m| !own.contains(m)) {
+            return Err(SyncError::Refused(format!(
+                "cannot restore {} of pool '{}': the pool does not hold that module (the CMS lives at its active master)",
+                m.identity(),
+                pair.pool.fqdn
+            )));
+        }
+        Ok(opts.modules.clone())
+    }
+
+    /// Moves the pool's replaced versions aside, then copies the items back.
+    #[allow(clippy::too_many_arguments)]
+    async fn restore_module(
+        &self,
+        pair: &Pair,
+        stores: &PairStores,
+        module: Module,
+        plan: ModulePlan,
+        folder: &str,
+        opts: &FailoverOptions,
+        report: &mut FailoverReport,
+    ) -> Result<(), SyncError> {
+        let settings = self.settings();
+        let sync_opts = sync_options(opts);
+        if !plan.replaced.is_empty() {
+            let folder = ItemPath::parse(folder).unwrap_or_else(|_| unreachable!());
+            let aside = quarantine::Aside {
+                pool: &pair.pool,
+                store: &*stores.0,
+                module,
+                source: data_prefix(module),
+                folder: &folder,
+            };
+            let r = quarantine::move_aside(aside, plan.replaced, false, &sync_opts, &settings, &mut report.warnings)
+                .await
+                .map_err(store_err(&pair.pool))?;
+            if r.error.is_some() || r.pending_items > 0 {
+                return Err(SyncError::Refused(format!(
+                    "cannot restore {} of pool '{}': its own versions could not be moved aside first ({}); nothing was overwritten",
+                    module.identity(),
+                    pair.pool.fqdn,
+                    r.error.unwrap_or_else(|| format!("{} items failed", r.pending_items))
+                )));
+            }
+        }
+        let d = Direction::restore(module, &pair.partner, &pair.pool, &*stores.1, &*stores.0);
+        let r = copy_items(&d, &sync_opts, &settings, plan.restore, &mut report.warnings).await;
+        let failed = r.error.clone();
+        report.modules.push(r);
+        if let Some(e) = failed {
+            return Err(SyncError::Refused(format!(
+                "restore of {} of pool '{}' failed: {e}; run it again to go on",
+                module.identity(),
+                pair.pool.fqdn
+            )));
+        }
+        if sync_opts.cancel.is_cancelled() {
+            return Err(SyncError::interrupted_before(&pair.pool.fqdn, &pair.partner.fqdn, false));
+        }
+        Ok(())
+    }
+}
+
+/// Compares the replica with the pool's data: what is missing, and (with
+/// `overwrite`) what differs in content.
+async fn plan(
+    pair: &Pair,
+    stores: &PairStores,
+    module: Module,
+    overwrite: bool,
+) -> Result<ModulePlan, SyncError> {
+    let sorted = |mut entries: Vec<Entry>| {
+        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        entries
+    };
+    let replica_at = replica_prefix(&pair.pool.fqdn, module);
+    let data_at = data_prefix(module);
+    let replica = stores.1.list(&replica_at).await.map_err(store_err(&pair.partner))?;
+    let own = stores.0.list(&data_at).await.map_err(store_err(&pair.pool))?;
+    let own = sorted(own.entries);
+    let mut plan = ModulePlan {
+        restore: Vec::new(),
+        replaced: Vec::new(),
+    };
+    for item in sorted(replica.entries) {
+        let Ok(at) = own.binary_search_by(|e| e.path.cmp(&item.path)) else {
+            plan.restore.push(item);
+            continue;
+        };
+        if overwrite && differs(stores, &data_at, &replica_at, &own[at], &item, pair).await? {
+            plan.replaced.push(own[at].clone());
+            plan.restore.push(item);
+        }
+    }
+    Ok(plan)
+}
+
+/// Whether the pool's item and the replica's differ in content.
+async fn differs(
+    stores: &PairStores,
+    data_at: &ItemPath,
+    replica_at: &ItemPath,
+    own: &Entry,
+    replica: &Entry,
+    pair: &Pair,
+) -> Result<bool, SyncError> {
+    if own.size != replica.size {
+        return Ok(true);
+    }
+    let (own_path, replica_path) = (data_at.join(&own.path), replica_at.join(&replica.path));
+    let (a, b) = tokio::join!(stores.0.hash(&own_path), stores.1.hash(&replica_path));
+    let (a, b) = (a.map_err(store_err(&pair.pool))?, b.map_err(store_err(&pair.partner))?);
+    Ok(a.1 != b.1)
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
