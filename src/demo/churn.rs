@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::data::{self, below};
-use super::{USERS_PER_POOL, module_dir, write};
+use super::{USERS_PER_POOL, write};
 use crate::error::Error;
 use crate::topology::{Deployment, Module, Pool};
 
@@ -37,104 +37,129 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Changes `percent`% of each module's items of `pool`: half of that share is
-/// modified, a quarter added, a quarter deleted (at least one of each when the
-/// share is above zero). Successive calls differ; the sequence is deterministic.
-pub fn churn(deployment: &Deployment, pool: &Pool, percent: f64) -> Result<ChurnSummary, Error> {
+/// Where a churn writes: the folder that holds the pool's active module
+/// folders (its own `data/`, or its replica folder at the partner while it is
+/// failed over), and the file that counts its rounds.
+pub struct ChurnTarget {
+    pub folder: PathBuf,
+    pub round_file: PathBuf,
+}
+
+/// Changes `percent`% of each module's items of `pool` in `target`: half of
+/// that share is modified, a quarter added, a quarter deleted (at least one of
+/// each when the share is above zero). Successive calls differ; the sequence
+/// is deterministic.
+pub fn churn(
+    deployment: &Deployment,
+    pool: &Pool,
+    percent: f64,
+    target: &ChurnTarget,
+) -> Result<ChurnSummary, Error> {
     if !(0.0..=100.0).contains(&percent) || percent.is_nan() {
         return Err(Error::Usage(format!(
             "--percent {percent} is out of range: give a number from 0 to 100"
         )));
     }
-    let root = pool.store.local_path().ok_or_else(|| {
-        Error::Other(format!(
-            "pool '{}': demo churn works on local stores only",
-            pool.fqdn
-        ))
-    })?;
-    let round_file = root.join(".poolsync").join("demo-churn-round");
-    let round: u64 = std::fs::read_to_string(&round_file)
+    let round: u64 = std::fs::read_to_string(&target.round_file)
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)
         + 1;
-    let name = pool.fqdn.as_str();
     let mut summary = ChurnSummary {
-        pool: name.to_string(),
+        pool: pool.fqdn.to_string(),
         round,
         ..ChurnSummary::default()
     };
     for module in deployment.modules_of(pool) {
-        let dir = module_dir(pool, module)?;
-        let files = files_below(&dir);
-        let share = files.len() as f64 * percent / 100.0;
-        if share <= 0.0 {
-            continue;
-        }
-        let modify = (share / 2.0).ceil() as u64;
-        let add = (share / 4.0).ceil() as u64;
-        let delete = (share / 4.0).ceil() as u64;
-        let mut r = data::rng(name, &format!("churn-{}", module.identity()), round);
-        let mut chosen: Vec<usize> = Vec::new();
-        while (chosen.len() as u64) < (modify + delete).min(files.len() as u64) {
-            let i = below(&mut r, files.len() as u64) as usize;
-            if !chosen.contains(&i) {
-                chosen.push(i);
-            }
-        }
-        for (k, &i) in chosen.iter().enumerate() {
-            let path = &files[i];
-            if (k as u64) < modify {
-                let rel = path
-                    .strip_prefix(&dir)
-                    .unwrap_or(path)
-                    .to_string_lossy()
-                    .into_owned();
-                let body = match module {
-                    Module::PresenceFocus => modified_user(path, round, &mut r),
-                    _ => {
-                        let old = std::fs::metadata(path).map(|m| m.len()).unwrap_or(4096);
-                        // Half keep their size: change detection must not rely on it.
-                        let size = if k % 2 == 0 {
-                            old
-                        } else {
-                            old + 1 + below(&mut r, 4096)
-                        };
-                        data::content_bytes(name, &rel, round, size)
-                    }
-                };
-                write(path, &body)?;
-                summary.modified += 1;
-            } else {
-                std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
-                summary.deleted += 1;
-            }
-        }
-        for k in 0..add {
-            let (rel, body) = match module {
-                Module::PresenceFocus => {
-                    let index = USERS_PER_POOL + round * 100_000 + k;
-                    (
-                        data::user_path(name, index),
-                        data::user_document(name, index, 0, USERS_PER_POOL),
-                    )
-                }
-                Module::DataConf => {
-                    let (p, size) = data::conference_file(name, 1000 + round * 1000 + k, 0);
-                    let body = data::content_bytes(name, &p, 0, size.min(512 * 1024));
-                    (p, body)
-                }
-                Module::CmsMaster => (
-                    format!("config/change-{round}-{k}.xml"),
-                    format!("<Change Round=\"{round}\" Index=\"{k}\"/>\n").into_bytes(),
-                ),
-            };
-            write(&dir.join(rel), &body)?;
-            summary.added += 1;
+        let dir = target.folder.join(module.identity());
+        churn_module(pool, module, &dir, percent, round, &mut summary)?;
+    }
+    write(&target.round_file, round.to_string().as_bytes())?;
+    Ok(summary)
+}
+
+/// One module's share of a churn round.
+fn churn_module(
+    pool: &Pool,
+    module: Module,
+    dir: &Path,
+    percent: f64,
+    round: u64,
+    summary: &mut ChurnSummary,
+) -> Result<(), Error> {
+    let name = pool.fqdn.as_str();
+    let files = files_below(dir);
+    let share = files.len() as f64 * percent / 100.0;
+    if share <= 0.0 {
+        return Ok(());
+    }
+    let modify = (share / 2.0).ceil() as u64;
+    let add = (share / 4.0).ceil() as u64;
+    let delete = (share / 4.0).ceil() as u64;
+    let mut r = data::rng(name, &format!("churn-{}", module.identity()), round);
+    let mut chosen: Vec<usize> = Vec::new();
+    while (chosen.len() as u64) < (modify + delete).min(files.len() as u64) {
+        let i = below(&mut r, files.len() as u64) as usize;
+        if !chosen.contains(&i) {
+            chosen.push(i);
         }
     }
-    write(&round_file, round.to_string().as_bytes())?;
-    Ok(summary)
+    for (k, &i) in chosen.iter().enumerate() {
+        let path = &files[i];
+        if (k as u64) < modify {
+            let rel = path
+                .strip_prefix(dir)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned();
+            let body = match module {
+                Module::PresenceFocus => modified_user(path, round, &mut r),
+                _ => {
+                    let old = std::fs::metadata(path).map(|m| m.len()).unwrap_or(4096);
+                    // Half keep their size: change detection must not rely on it.
+                    let size = if k % 2 == 0 {
+                        old
+                    } else {
+                        old + 1 + below(&mut r, 4096)
+                    };
+                    data::content_bytes(name, &rel, round, size)
+                }
+            };
+            write(path, &body)?;
+            summary.modified += 1;
+        } else {
+            std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+            summary.deleted += 1;
+        }
+    }
+    for k in 0..add {
+        let (rel, body) = added_item(name, module, round, k);
+        write(&dir.join(rel), &body)?;
+        summary.added += 1;
+    }
+    Ok(())
+}
+
+/// The `k`th item a churn round adds to a module.
+fn added_item(name: &str, module: Module, round: u64, k: u64) -> (String, Vec<u8>) {
+    match module {
+        Module::PresenceFocus => {
+            let index = USERS_PER_POOL + round * 100_000 + k;
+            (
+                data::user_path(name, index),
+                data::user_document(name, index, 0, USERS_PER_POOL),
+            )
+        }
+        Module::DataConf => {
+            let (p, size) = data::conference_file(name, 1000 + round * 1000 + k, 0);
+            let body = data::content_bytes(name, &p, 0, size.min(512 * 1024));
+            (p, body)
+        }
+        Module::CmsMaster => (
+            format!("config/change-{round}-{k}.xml"),
+            format!("<Change Round=\"{round}\" Index=\"{k}\"/>\n").into_bytes(),
+        ),
+    }
 }
 
 fn modified_user(path: &Path, round: u64, r: &mut rand_chacha::ChaCha8Rng) -> Vec<u8> {

@@ -5,7 +5,7 @@ mod data;
 
 use std::path::{Path, PathBuf};
 
-pub use churn::{ChurnSummary, churn};
+pub use churn::{ChurnSummary, ChurnTarget, churn};
 
 use crate::error::Error;
 use crate::topology::{self, Deployment, Module};

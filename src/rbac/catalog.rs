@@ -57,6 +57,14 @@ pub const CMDLETS: &[Cmdlet] = &[
         "debug_inter_pool_replication",
     ),
     write("Backup-CsPool", "backup_pool"),
+    write("Invoke-CsPoolFailOver", "invoke_pool_failover"),
+    write("Invoke-CsPoolFailBack", "invoke_pool_failback"),
+    write(
+        "Invoke-CsManagementServerFailover",
+        "invoke_management_server_failover",
+    ),
+    // poolsync's own: Lync restores with Invoke-CsBackupServiceSync.
+    write("Restore-CsPoolData", "restore_pool_data"),
 ];
 
 /// A standard role: global scope, a fixed set of cmdlets.
@@ -97,6 +105,10 @@ pub const STANDARD_ROLES: &[StandardRole] = &[
             "Get-CsBackupServiceConfiguration",
             "Debug-CsInterPoolReplication",
             "Backup-CsPool",
+            "Invoke-CsPoolFailOver",
+            "Invoke-CsPoolFailBack",
+            "Invoke-CsManagementServerFailover",
+            "Restore-CsPoolData",
         ]),
     },
     StandardRole {

@@ -161,8 +161,7 @@ fn run_init(session: &mut Session<'_>, knowledge: &Rc<RefCell<Knowledge>>, color
     match std::fs::read_to_string(&init) {
         Ok(source) => {
             let name = init.display().to_string();
-            if let Outcome::Error(e) = session.eval(&name, &crate::script::strip_shebang(&source))
-            {
+            if let Outcome::Error(e) = session.eval(&name, &crate::script::strip_shebang(&source)) {
                 print_error(&e, color);
             }
         }

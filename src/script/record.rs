@@ -230,6 +230,38 @@ kind!(
     ]
 );
 
+kind!(
+    FailoverKind,
+    "FailoverReport",
+    [
+        "action",
+        "pool",
+        "backup_pool",
+        "what_if",
+        "mode",
+        "epoch",
+        "phase",
+        "active_at",
+        "active_copy",
+        "duration_ms",
+        "items_lost",
+        "loss",
+        "modules",
+        "quarantine",
+        "would_quarantine",
+        "would_restore",
+        "warnings"
+    ],
+    [
+        "action",
+        "pool",
+        "phase",
+        "active_at",
+        "epoch",
+        "items_lost"
+    ]
+);
+
 /// Registers every record kind.
 pub fn register_all(engine: &mut Engine) {
     register::<StatusKind>(engine);
@@ -237,6 +269,7 @@ pub fn register_all(engine: &mut Engine) {
     register::<ConfigKind>(engine);
     register::<ReplicationKind>(engine);
     register::<ReplicaCheckKind>(engine);
+    register::<FailoverKind>(engine);
 }
 
 /// `$one::<K>($arg)` for each record kind `K` in turn: the first `Some`.
@@ -247,6 +280,7 @@ macro_rules! each_kind {
             .or_else(|| $one::<ConfigKind>($arg))
             .or_else(|| $one::<ReplicationKind>($arg))
             .or_else(|| $one::<ReplicaCheckKind>($arg))
+            .or_else(|| $one::<FailoverKind>($arg))
     };
 }
 

@@ -103,7 +103,12 @@ impl SyncEngine {
 
     /// The modules of `selection` that `from` exports: CentralMgmt.CMSMaster
     /// only from the pool where the CMS is active (`cms`).
-    pub(super) fn exports(&self, from: &Pool, selection: ModuleSelection, cms: &str) -> Vec<Module> {
+    pub(super) fn exports(
+        &self,
+        from: &Pool,
+        selection: ModuleSelection,
+        cms: &str,
+    ) -> Vec<Module> {
         Module::ALL
             .into_iter()
             .filter(|m| selection.includes(*m))
@@ -199,7 +204,11 @@ impl SyncEngine {
     /// Both stores of a pair, checked to be there. When one is not, the
     /// failure is recorded where it can be seen: at the reachable pool, as an
     /// export that could not run.
-    pub(super) async fn open_pair(&self, pair: &Pair, opts: &SyncOptions) -> Result<PairStores, SyncError> {
+    pub(super) async fn open_pair(
+        &self,
+        pair: &Pair,
+        opts: &SyncOptions,
+    ) -> Result<PairStores, SyncError> {
         let (a, b) = (&pair.pool, &pair.partner);
         let (error, reached) = match (self.reachable(a).await, self.reachable(b).await) {
             (Ok(sa), Ok(sb)) => return Ok((sa, sb)),
@@ -210,9 +219,11 @@ impl SyncEngine {
         if let Some((store, from, to)) = reached {
             // The CMS as the last record this store holds has it.
             let record = failover::state::read(&*store, pair).await.ok().flatten();
-            let cms = record.as_ref().map_or(self.deployment.cms_master.as_str(), |r| {
-                r.cms_master(&self.deployment.cms_master)
-            });
+            let cms = record
+                .as_ref()
+                .map_or(self.deployment.cms_master.as_str(), |r| {
+                    r.cms_master(&self.deployment.cms_master)
+                });
             let modules = self.exports(from, opts.modules, cms);
             status::record_unreachable(&*store, from, to, &modules, &error.to_string()).await;
         }
@@ -233,7 +244,10 @@ impl SyncEngine {
             ((&pair.partner, &*stores.1), (&pair.pool, &*stores.0)),
         ];
         let mut directions = Vec::new();
-        for module in Module::ALL.into_iter().filter(|m| opts.modules.includes(*m)) {
+        for module in Module::ALL
+            .into_iter()
+            .filter(|m| opts.modules.includes(*m))
+        {
             for (from, to) in ends {
                 directions.extend(self.direction_of(module, from, to, cms));
             }

@@ -42,7 +42,11 @@ pub(super) fn check(
     } else {
         d.dest_prefix().to_string()
     };
-    let state = if plan.source_exists { "empty" } else { "missing" };
+    let state = if plan.source_exists {
+        "empty"
+    } else {
+        "missing"
+    };
     let what = if wipes {
         format!(
             "refusing to wipe {dest} at {to}: {source} at {from} is {state}, but {dest} holds {replica_items} items"

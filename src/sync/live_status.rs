@@ -4,12 +4,12 @@
 use serde::Serialize;
 
 use super::direction::Direction;
+use super::failover::{Mode, ModuleLoss, PairView, Phase, Quarantine, active_copy};
 use super::manifest::Manifest;
 use super::plan::{batch_byte_limit, classify};
 use super::status::{self, DirectionStatus};
 use super::{ExportState, ImportState, SyncEngine, SyncError};
 use crate::store::{Store, StoreResult};
-use super::failover::{Mode, ModuleLoss, PairView, Phase, Quarantine, active_copy};
 use crate::topology::{BackupServiceSettings, Fqdn, Module, Pair, Pool};
 
 /// The status of one module at a pool, both directions.
@@ -77,7 +77,11 @@ impl FailoverStatus {
         let state = &view.state;
         let pool = state.pool(&pair.pool.fqdn);
         let phase = state.phase(&pair.pool.fqdn);
-        let active = if phase.at_partner() { &pair.partner } else { &pair.pool };
+        let active = if phase.at_partner() {
+            &pair.partner
+        } else {
+            &pair.pool
+        };
         let cms = state.cms_master(cms_master);
         let mut notes: Vec<String> = view
             .unreachable
@@ -94,13 +98,18 @@ impl FailoverStatus {
             epoch: state.epoch,
             since: pool.map(|p| p.since_ns).filter(|ns| *ns > 0),
             last_failover_mode: pool.and_then(|p| p.mode),
-            last_failover_items_lost: pool.and_then(|p| p.loss.iter().map(|l| l.changed_items).sum()),
+            last_failover_items_lost: pool
+                .and_then(|p| p.loss.iter().map(|l| l.changed_items).sum()),
             last_failover_loss: pool.map(|p| p.loss.clone()).unwrap_or_default(),
             quarantine: pool
                 .and_then(|p| p.quarantine.clone())
                 .or_else(|| state.cms.as_ref().and_then(|c| c.quarantine.clone())),
             cms_active_at: carries_cms
-                .then(|| [&pair.pool, &pair.partner].into_iter().find(|p| p.fqdn.as_str() == cms))
+                .then(|| {
+                    [&pair.pool, &pair.partner]
+                        .into_iter()
+                        .find(|p| p.fqdn.as_str() == cms)
+                })
                 .flatten()
                 .map(|p| p.fqdn.clone()),
             notes,
@@ -283,7 +292,12 @@ fn import_state(m: &mut ModuleStatus, records: &Records, export: bool, import: b
 
 /// A pool's status from its modules': the worst export state of the modules
 /// it exports; an import error if any, else normal if any import ran.
-fn overall(pair: &Pair, modules: Vec<ModuleStatus>, cms: &str, failover: FailoverStatus) -> PoolStatus {
+fn overall(
+    pair: &Pair,
+    modules: Vec<ModuleStatus>,
+    cms: &str,
+    failover: FailoverStatus,
+) -> PoolStatus {
     let overall_export_status = modules
         .iter()
         .filter(|m| m.identity != Module::CmsMaster || pair.pool.fqdn.as_str() == cms)

@@ -5,8 +5,8 @@
 mod direction;
 mod dry_run;
 mod engine;
-mod failover;
 mod error;
+mod failover;
 mod guard;
 mod journal;
 mod live_status;

@@ -1,5 +1,6 @@
 //! The functions scripts call, split by concern; each binds an engine API.
 
+mod failover;
 mod pool;
 mod rbac;
 mod status;
@@ -10,7 +11,9 @@ pub use util::take_exit_status;
 
 use std::rc::Rc;
 
-use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, Map, Position};
+
+use crate::script::types::PoolObj;
 
 use super::ScriptContext;
 use super::help;
@@ -69,8 +72,36 @@ pub fn func(name: &str, params: &[&str]) -> FuncRegistration {
     reg
 }
 
+/// A function of a pool (an FQDN) and an options map.
+pub type PoolCall<T> = fn(&ScriptContext, &str, &Map) -> FnResult<T>;
+
+/// Registers `name(pool)` and `name(pool, opts)`, the pool given as an FQDN or
+/// a Pool: four forms, one call. The forms without options pass `defaults()`.
+pub fn register_pool_fn<T: rhai::Variant + Clone>(
+    engine: &mut Engine,
+    ctx: &Rc<ScriptContext>,
+    name: &str,
+    returns: &str,
+    defaults: fn() -> Map,
+    call: PoolCall<T>,
+) {
+    let c = ctx.clone();
+    func(name, &["pool: &str", returns])
+        .register_into_engine(engine, move |p: &str| call(&c, p, &defaults()));
+    let c = ctx.clone();
+    func(name, &["pool: Pool", returns])
+        .register_into_engine(engine, move |p: PoolObj| call(&c, &p.fqdn, &defaults()));
+    let c = ctx.clone();
+    func(name, &["pool: &str", "opts: Map", returns])
+        .register_into_engine(engine, move |p: &str, o: Map| call(&c, p, &o));
+    let c = ctx.clone();
+    func(name, &["pool: Pool", "opts: Map", returns])
+        .register_into_engine(engine, move |p: PoolObj, o: Map| call(&c, &p.fqdn, &o));
+}
+
 /// Registers every function.
 pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
+    failover::register(engine, ctx);
     pool::register(engine, ctx);
     sync::register(engine, ctx);
     rbac::register(engine, ctx);

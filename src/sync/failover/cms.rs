@@ -28,9 +28,9 @@ impl SyncEngine {
     /// The pair that carries the CMS, named by the deployment's master.
     fn cms_pair(&self) -> Result<Pair, SyncError> {
         let d = self.deployment();
-        let master = d
-            .pool(d.cms_master.as_str())
-            .ok_or_else(|| SyncError::Refused(format!("the CMS master '{}' is not a pool", d.cms_master)))?;
+        let master = d.pool(d.cms_master.as_str()).ok_or_else(|| {
+            SyncError::Refused(format!("the CMS master '{}' is not a pool", d.cms_master))
+        })?;
         d.pair_of(master).ok_or_else(|| {
             SyncError::Refused(format!(
                 "the CMS master '{}' has no backup pool, so there is nowhere to move the Central Management Store; pair it first",
@@ -105,7 +105,9 @@ impl SyncEngine {
             ..sync_options(opts)
         };
         let empty = SyncReport::empty(&from.fqdn, &to.fqdn, opts.what_if);
-        let sync = self.run_locked(pair, stores, std::slice::from_ref(&old), &sync_opts, empty).await?;
+        let sync = self
+            .run_locked(pair, stores, std::slice::from_ref(&old), &sync_opts, empty)
+            .await?;
         let pending: u64 = sync.modules.iter().map(|m| m.pending_items).sum();
         report.modules = sync.modules;
         report.warnings = sync.warnings;
@@ -120,7 +122,9 @@ impl SyncEngine {
             // The direction the CMS takes from now on starts from what the new
             // master holds, with the hashes of the manifest just brought up to date.
             let new = self.cms_direction((to, to_store), (from, from_store))?;
-            let known = Manifest::load(to_store, &old.manifest_prefix()).await.map_err(store_err(to))?;
+            let known = Manifest::load(to_store, &old.manifest_prefix())
+                .await
+                .map_err(store_err(to))?;
             let entries = seed::listed_with_hashes(to_store, new.source_prefix(), &known)
                 .await
                 .map_err(store_err(to))?;
@@ -128,7 +132,11 @@ impl SyncEngine {
                 .await
                 .map_err(store_err(from))?;
         }
-        state.move_cms(&to.fqdn, Mode::Planned, format!("planned CMS move from {} to {}", from.fqdn, to.fqdn));
+        state.move_cms(
+            &to.fqdn,
+            Mode::Planned,
+            format!("planned CMS move from {} to {}", from.fqdn, to.fqdn),
+        );
         if !opts.what_if {
             write_to(pair, &state, &[(to, to_store), (from, from_store)]).await?;
         }
@@ -143,7 +151,10 @@ impl SyncEngine {
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
         let to_store = self.reachable(to).await.map_err(|e| {
-            SyncError::Refused(format!("cannot move the CMS to '{}': it is unreachable ({e})", to.fqdn))
+            SyncError::Refused(format!(
+                "cannot move the CMS to '{}': it is unreachable ({e})",
+                to.fqdn
+            ))
         })?;
         let lost = self.reachable(from).await.ok();
         let sync_opts = sync_options(opts);
@@ -160,22 +171,31 @@ impl SyncEngine {
             };
             let mut state = view::held(pair, held, false).await?.state;
             check_move(&state, from, to)?;
-            let mut report = FailoverReport::new("cms_failover", &from.fqdn, &to.fqdn, opts.what_if);
+            let mut report =
+                FailoverReport::new("cms_failover", &from.fqdn, &to.fqdn, opts.what_if);
             report.mode = Some(Mode::Disaster);
             if !opts.what_if {
                 let mut warnings = Vec::new();
                 // Only the new master's side of the old direction is touched.
                 let old = self.cms_direction((from, &*to_store), (to, &*to_store))?;
                 recover(&old, &mut warnings).await.map_err(store_err(to))?;
-                let known = Manifest::load(&*to_store, &old.manifest_prefix()).await.map_err(store_err(to))?;
+                let known = Manifest::load(&*to_store, &old.manifest_prefix())
+                    .await
+                    .map_err(store_err(to))?;
                 let new = self.cms_direction((to, &*to_store), (from, &*to_store))?;
                 let entries = seed::listed_with_hashes(&*to_store, new.source_prefix(), &known)
                     .await
                     .map_err(store_err(to))?;
-                Manifest::replace(&*to_store, SEED, entries).await.map_err(store_err(to))?;
+                Manifest::replace(&*to_store, SEED, entries)
+                    .await
+                    .map_err(store_err(to))?;
                 report.warnings = warnings;
             }
-            state.move_cms(&to.fqdn, Mode::Disaster, format!("disaster CMS move from {} to {}", from.fqdn, to.fqdn));
+            state.move_cms(
+                &to.fqdn,
+                Mode::Disaster,
+                format!("disaster CMS move from {} to {}", from.fqdn, to.fqdn),
+            );
             if !opts.what_if {
                 write_to(pair, &state, &[(to, &*to_store)]).await?;
             }
@@ -208,8 +228,13 @@ impl SyncEngine {
         };
         let (active_store, standby_store) = ends(pair, stores, active);
         let old = self.cms_direction((standby, standby_store), (active, active_store))?;
-        let known = Manifest::load(active_store, &old.manifest_prefix()).await.map_err(store_err(active))?;
-        let mut listing = standby_store.list(old.source_prefix()).await.map_err(store_err(standby))?;
+        let known = Manifest::load(active_store, &old.manifest_prefix())
+            .await
+            .map_err(store_err(active))?;
+        let mut listing = standby_store
+            .list(old.source_prefix())
+            .await
+            .map_err(store_err(standby))?;
         listing.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let kept: Vec<ItemPath> = listing.entries.iter().map(|e| e.path.clone()).collect();
         let (divergent, _, _) = classify(listing.entries, &known);
@@ -219,7 +244,10 @@ impl SyncEngine {
         let moved = Quarantine {
             folder: folder_name,
             items: divergent.len() as u64,
-            paths: divergent.iter().map(|e| format!("{}/{}", CMS.identity(), e.path)).collect(),
+            paths: divergent
+                .iter()
+                .map(|e| format!("{}/{}", CMS.identity(), e.path))
+                .collect(),
         };
         let kept: Vec<ItemPath> = kept
             .into_iter()
@@ -242,19 +270,32 @@ impl SyncEngine {
                 r.error.unwrap_or_default()
             )));
         }
-        let seed = Manifest::load(active_store, SEED).await.map_err(store_err(active))?;
-        let entries = kept.iter().filter_map(|p| Some((p.clone(), seed.get(p)?.clone()))).collect();
+        let seed = Manifest::load(active_store, SEED)
+            .await
+            .map_err(store_err(active))?;
+        let entries = kept
+            .iter()
+            .filter_map(|p| Some((p.clone(), seed.get(p)?.clone())))
+            .collect();
         let new = self.cms_direction((active, active_store), (standby, standby_store))?;
         Manifest::replace(standby_store, &new.manifest_prefix(), entries)
             .await
             .map_err(store_err(standby))?;
         state.epoch += 1;
-        state.last_event = format!("CMS reconciled at {}: {} items moved aside", standby.fqdn, moved.items);
+        state.last_event = format!(
+            "CMS reconciled at {}: {} items moved aside",
+            standby.fqdn, moved.items
+        );
         if let Some(c) = state.cms.as_mut() {
             c.reconcile = false;
             c.quarantine = (moved.items > 0).then_some(moved);
         }
-        write_to(pair, &state, &[(active, active_store), (standby, standby_store)]).await?;
+        write_to(
+            pair,
+            &state,
+            &[(active, active_store), (standby, standby_store)],
+        )
+        .await?;
         let _ = Manifest::remove(active_store, SEED).await;
         Ok(())
     }
@@ -295,9 +336,20 @@ fn check_move(state: &PairState, from: &Pool, to: &Pool) -> Result<(), SyncError
 }
 
 /// The report of a CMS move: where the CMS is active now.
-fn cms_settled(engine: &SyncEngine, pair: &Pair, state: &PairState, mut report: FailoverReport) -> FailoverReport {
-    let active = state.cms_master(&engine.deployment().cms_master).to_string();
-    let holder = if pair.pool.fqdn.as_str() == active { &pair.pool } else { &pair.partner };
+fn cms_settled(
+    engine: &SyncEngine,
+    pair: &Pair,
+    state: &PairState,
+    mut report: FailoverReport,
+) -> FailoverReport {
+    let active = state
+        .cms_master(&engine.deployment().cms_master)
+        .to_string();
+    let holder = if pair.pool.fqdn.as_str() == active {
+        &pair.pool
+    } else {
+        &pair.partner
+    };
     report.epoch = state.epoch;
     report.active_at = holder.fqdn.clone();
     report.active_copy = super::cms_copy(engine.deployment(), holder);

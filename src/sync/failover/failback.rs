@@ -4,11 +4,11 @@
 //! still written, writes stop for a last round, and the pool is active at home
 //! again with the replication's manifest rebuilt from what it now holds.
 
+use super::promote::{store_err, sync_options, write_to};
 use super::report::{FailoverOptions, FailoverReport};
 use super::state::{LISTED_PATHS, PairState, Phase, Quarantine};
-use super::promote::{store_err, sync_options, write_to};
 use super::{quarantine, seed, view};
-use crate::store::ItemPath;
+use crate::store::{Entry, ItemPath};
 use crate::sync::direction::{Direction, data_prefix, replica_prefix};
 use crate::sync::engine::PairStores;
 use crate::sync::manifest::Manifest;
@@ -65,7 +65,11 @@ impl SyncEngine {
                     "pool '{pool}' is not failed over: its data is active at home, so there is nothing to fail back; to bring back lost items from '{partner}', use restore_pool_data(\"{pool}\")"
                 )));
             }
-            Phase::SwitchingOver => return self.cancel_switch_over(pair, stores, state, report, opts).await,
+            Phase::SwitchingOver => {
+                return self
+                    .cancel_switch_over(pair, stores, state, report, opts)
+                    .await;
+            }
             _ => {}
         }
         if opts.what_if {
@@ -73,19 +77,33 @@ impl SyncEngine {
         }
         let ends = [(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)];
         if state.phase(pool) == Phase::FailedOver {
-            state.advance(pool, Phase::FailingBack, format!("failback of {pool}: under way"));
+            state.advance(
+                pool,
+                Phase::FailingBack,
+                format!("failback of {pool}: under way"),
+            );
             write_to(pair, &state, &ends).await?;
         }
         if !state.pool(pool).is_some_and(|p| p.reconciled) {
-            let moved = self.reconcile(pair, stores, &state, opts, &mut report.warnings).await?;
-            state.advance(pool, Phase::FailingBack, format!("failback of {pool}: {} divergent items moved aside", moved.items));
+            let moved = self
+                .reconcile(pair, stores, &state, opts, &mut report.warnings)
+                .await?;
+            state.advance(
+                pool,
+                Phase::FailingBack,
+                format!(
+                    "failback of {pool}: {} divergent items moved aside",
+                    moved.items
+                ),
+            );
             if let Some(p) = state.pool_mut(pool) {
                 p.reconciled = true;
                 p.quarantine = (moved.items > 0).then_some(moved);
             }
             write_to(pair, &state, &ends).await?;
         }
-        self.go_home(pair, stores, &mut state, opts, &mut report).await?;
+        self.go_home(pair, stores, &mut state, opts, &mut report)
+            .await?;
         report.quarantine = state.pool(pool).and_then(|p| p.quarantine.clone());
         Ok(self.settled(pair, &state, report))
     }
@@ -110,16 +128,41 @@ impl SyncEngine {
                     break;
                 }
             }
-            state.advance(pool, Phase::SwitchingBack, format!("failback of {pool}: writes stopped at {}", pair.partner.fqdn));
-            write_to(pair, state, &[(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)]).await?;
+            state.advance(
+                pool,
+                Phase::SwitchingBack,
+                format!(
+                    "failback of {pool}: writes stopped at {}",
+                    pair.partner.fqdn
+                ),
+            );
+            write_to(
+                pair,
+                state,
+                &[(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)],
+            )
+            .await?;
         }
         let last = self.round_home(pair, stores, &modules, opts).await;
-        let pending = last.as_ref().map_or(0, |r| r.modules.iter().map(|m| m.pending_items).sum());
+        let pending = last
+            .as_ref()
+            .map_or(0, |r| r.modules.iter().map(|m| m.pending_items).sum());
         match last {
             Ok(round) if pending == 0 => merge(report, round),
             other => {
-                state.advance(pool, Phase::FailingBack, format!("failback of {pool}: last round did not complete; writes allowed again"));
-                let _ = write_to(pair, state, &[(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)]).await;
+                state.advance(
+                    pool,
+                    Phase::FailingBack,
+                    format!(
+                        "failback of {pool}: last round did not complete; writes allowed again"
+                    ),
+                );
+                let _ = write_to(
+                    pair,
+                    state,
+                    &[(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)],
+                )
+                .await;
                 let why = match other {
                     Err(e) => e.to_string(),
                     Ok(_) => format!("{pending} items could not be copied home"),
@@ -133,14 +176,25 @@ impl SyncEngine {
         for module in &modules {
             rebase(pair, stores, *module).await?;
         }
-        state.advance(pool, Phase::Home, format!("failback of {pool}: active at home again"));
+        state.advance(
+            pool,
+            Phase::Home,
+            format!("failback of {pool}: active at home again"),
+        );
         if let Some(p) = state.pool_mut(pool) {
             p.reconciled = false;
         }
-        write_to(pair, state, &[(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)]).await?;
+        write_to(
+            pair,
+            state,
+            &[(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)],
+        )
+        .await?;
         for module in &modules {
             if let Err(e) = clean_up(pair, stores, *module).await {
-                report.warnings.push(format!("left a failback record behind: {e}"));
+                report
+                    .warnings
+                    .push(format!("left a failback record behind: {e}"));
             }
         }
         Ok(())
@@ -163,7 +217,8 @@ impl SyncEngine {
             ..sync_options(opts)
         };
         let empty = SyncReport::empty(&pair.pool.fqdn, &pair.partner.fqdn, false);
-        self.run_locked(pair, stores, &directions, &sync_opts, empty).await
+        self.run_locked(pair, stores, &directions, &sync_opts, empty)
+            .await
     }
 
     /// Moves aside what the pool changed after its last sync (items that
@@ -189,8 +244,13 @@ impl SyncEngine {
         for module in self.pool_modules(pair, state) {
             let (divergent, kept) = divergent(pair, stores, module).await?;
             moved.items += divergent.len() as u64;
-            for e in divergent.iter().take(LISTED_PATHS.saturating_sub(moved.paths.len())) {
-                moved.paths.push(format!("{}/{}", module.identity(), e.path));
+            for e in divergent
+                .iter()
+                .take(LISTED_PATHS.saturating_sub(moved.paths.len()))
+            {
+                moved
+                    .paths
+                    .push(format!("{}/{}", module.identity(), e.path));
             }
             let aside = quarantine::Aside {
                 pool: &pair.pool,
@@ -203,7 +263,8 @@ impl SyncEngine {
                 .await
                 .map_err(store_err(&pair.pool))?;
             let failed = r.error.or_else(|| {
-                (r.pending_items > 0).then(|| format!("{} items could not be copied", r.pending_items))
+                (r.pending_items > 0)
+                    .then(|| format!("{} items could not be copied", r.pending_items))
             });
             if let Some(e) = failed {
                 return Err(SyncError::Refused(format!(
@@ -228,15 +289,33 @@ impl SyncEngine {
         for module in self.pool_modules(pair, state) {
             if !reconciled {
                 let (divergent, _) = divergent(pair, stores, module).await?;
-                report.would_quarantine.extend(divergent.iter().map(|e| format!("{}/{}", module.identity(), e.path)));
+                report.would_quarantine.extend(
+                    divergent
+                        .iter()
+                        .map(|e| format!("{}/{}", module.identity(), e.path)),
+                );
             }
             let seed_prefix = seed::seed_prefix(pair.pool.fqdn.as_str(), module.identity());
-            let seed = Manifest::load(&*stores.1, &seed_prefix).await.map_err(store_err(&pair.partner))?;
-            let listing = stores.1.list(&replica_prefix(&pair.pool.fqdn, module)).await.map_err(store_err(&pair.partner))?;
+            let seed = Manifest::load(&*stores.1, &seed_prefix)
+                .await
+                .map_err(store_err(&pair.partner))?;
+            let listing = stores
+                .1
+                .list(&replica_prefix(&pair.pool.fqdn, module))
+                .await
+                .map_err(store_err(&pair.partner))?;
             let (copies, deletes, _) = classify(listing.entries, &seed);
-            report.would_restore.extend(copies.iter().map(|e| format!("{}/{}", module.identity(), e.path)));
+            report.would_restore.extend(
+                copies
+                    .iter()
+                    .map(|e| format!("{}/{}", module.identity(), e.path)),
+            );
             if !deletes.is_empty() {
-                report.warnings.push(format!("{}: {} items deleted at the active copy would be deleted at home", module.identity(), deletes.len()));
+                report.warnings.push(format!(
+                    "{}: {} items deleted at the active copy would be deleted at home",
+                    module.identity(),
+                    deletes.len()
+                ));
             }
         }
         let mut next = state.clone();
@@ -255,25 +334,42 @@ impl SyncEngine {
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
         let pool = &pair.pool.fqdn;
-        state.advance(pool, Phase::Home, format!("planned failover of {pool} cancelled by a failback"));
+        state.advance(
+            pool,
+            Phase::Home,
+            format!("planned failover of {pool} cancelled by a failback"),
+        );
         if !opts.what_if {
-            write_to(pair, &state, &[(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)]).await?;
+            write_to(
+                pair,
+                &state,
+                &[(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)],
+            )
+            .await?;
         }
-        report.warnings.push(format!("cancelled the failover of {pool} an earlier run had begun; it never served from '{}'", pair.partner.fqdn));
+        report.warnings.push(format!(
+            "cancelled the failover of {pool} an earlier run had begun; it never served from '{}'",
+            pair.partner.fqdn
+        ));
         Ok(self.settled(pair, &state, report))
     }
 }
 
 /// The items of the pool's `data/<module>` it changed after its last sync
-/// (or that sync never saw), and the paths of the rest.
+/// (or that sync never saw), and the paths of the rest. An item whose
+/// metadata changed but whose content hashes as the sync recorded (a store
+/// copied back from elsewhere has new inodes) is not divergent.
 async fn divergent(
     pair: &Pair,
     stores: &PairStores,
     module: Module,
-) -> Result<(Vec<crate::store::Entry>, Vec<ItemPath>), SyncError> {
+) -> Result<(Vec<Entry>, Vec<ItemPath>), SyncError> {
     let replication = Manifest::prefix_for(pair.pool.fqdn.as_str(), module.identity());
-    let known = Manifest::load(&*stores.1, &replication).await.map_err(store_err(&pair.partner))?;
-    let mut listing = stores.0.list(&data_prefix(module)).await.map_err(store_err(&pair.pool))?;
+    let known = Manifest::load(&*stores.1, &replication)
+        .await
+        .map_err(store_err(&pair.partner))?;
+    let data = data_prefix(module);
+    let mut listing = stores.0.list(&data).await.map_err(store_err(&pair.pool))?;
     listing.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     if listing.incomplete {
         return Err(SyncError::Refused(format!(
@@ -284,7 +380,24 @@ async fn divergent(
         )));
     }
     let all: Vec<ItemPath> = listing.entries.iter().map(|e| e.path.clone()).collect();
-    let (changed, _, _) = classify(listing.entries, &known);
+    let (candidates, _, _) = classify(listing.entries, &known);
+    let mut changed = Vec::new();
+    for entry in candidates {
+        let same = match known.get(&entry.path) {
+            Some(m) if m.size == entry.size => {
+                let (_, hash) = stores
+                    .0
+                    .hash(&data.join(&entry.path))
+                    .await
+                    .map_err(store_err(&pair.pool))?;
+                hash == m.hash
+            }
+            _ => false,
+        };
+        if !same {
+            changed.push(entry);
+        }
+    }
     let mut kept = Vec::with_capacity(all.len());
     let mut changed_paths = changed.iter().map(|e| &e.path).peekable();
     for path in all {
@@ -304,7 +417,9 @@ async fn write_failback_manifest(
     kept: &[ItemPath],
 ) -> Result<(), SyncError> {
     let seed_prefix = seed::seed_prefix(pair.pool.fqdn.as_str(), module.identity());
-    let seed = Manifest::load(&*stores.1, &seed_prefix).await.map_err(store_err(&pair.partner))?;
+    let seed = Manifest::load(&*stores.1, &seed_prefix)
+        .await
+        .map_err(store_err(&pair.partner))?;
     let entries = kept
         .iter()
         .filter_map(|p| Some((p.clone(), seed.get(p)?.clone())))
@@ -320,7 +435,9 @@ async fn write_failback_manifest(
 /// (its metadata) and what the failback manifest says it holds (the hashes).
 async fn rebase(pair: &Pair, stores: &PairStores, module: Module) -> Result<(), SyncError> {
     let d = Direction::reverse(module, &pair.partner, &pair.pool, &*stores.1, &*stores.0);
-    let failback = Manifest::load(&*stores.0, &d.manifest_prefix()).await.map_err(store_err(&pair.pool))?;
+    let failback = Manifest::load(&*stores.0, &d.manifest_prefix())
+        .await
+        .map_err(store_err(&pair.pool))?;
     let entries = seed::listed_with_hashes(&*stores.0, &data_prefix(module), &failback)
         .await
         .map_err(store_err(&pair.pool))?;
@@ -332,7 +449,11 @@ async fn rebase(pair: &Pair, stores: &PairStores, module: Module) -> Result<(), 
 }
 
 /// Drops the failback manifest at the pool and the seed at the partner.
-async fn clean_up(pair: &Pair, stores: &PairStores, module: Module) -> crate::store::StoreResult<()> {
+async fn clean_up(
+    pair: &Pair,
+    stores: &PairStores,
+    module: Module,
+) -> crate::store::StoreResult<()> {
     let d = Direction::reverse(module, &pair.partner, &pair.pool, &*stores.1, &*stores.0);
     Manifest::remove(&*stores.0, &d.manifest_prefix()).await?;
     let seed = seed::seed_prefix(pair.pool.fqdn.as_str(), module.identity());
@@ -343,7 +464,11 @@ async fn clean_up(pair: &Pair, stores: &PairStores, module: Module) -> crate::st
 fn merge(report: &mut FailoverReport, round: SyncReport) {
     report.warnings.extend(round.warnings);
     for m in round.modules {
-        match report.modules.iter_mut().find(|r: &&mut DirectionReport| r.module == m.module) {
+        match report
+            .modules
+            .iter_mut()
+            .find(|r: &&mut DirectionReport| r.module == m.module)
+        {
             Some(r) => {
                 r.items_copied += m.items_copied;
                 r.bytes_copied += m.bytes_copied;

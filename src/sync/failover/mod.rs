@@ -56,6 +56,9 @@ pub fn cms_copy(deployment: &Deployment, holder: &Pool) -> String {
     if holder.fqdn == deployment.cms_master {
         below(&holder.store, &format!("data/{module}"))
     } else {
-        below(&holder.store, &format!("backup/{}/{module}", deployment.cms_master))
+        below(
+            &holder.store,
+            &format!("backup/{}/{module}", deployment.cms_master),
+        )
     }
 }

@@ -76,19 +76,37 @@ impl SyncEngine {
     ) -> Result<FailoverReport, SyncError> {
         let both = [Some(&*stores.0), Some(&*stores.1)];
         let view::Held { mut state, healed } = view::held(pair, both, !opts.what_if).await?;
-        let mut report = FailoverReport::new("failover", &pair.pool.fqdn, &pair.partner.fqdn, opts.what_if);
+        let mut report = FailoverReport::new(
+            "failover",
+            &pair.pool.fqdn,
+            &pair.partner.fqdn,
+            opts.what_if,
+        );
         report.mode = Some(Mode::Planned);
         match self.failover_start(pair, &state)? {
             Start::Finish => return self.finished(pair, &state, report, healed),
             Start::Begin if !opts.what_if => {
-                state.advance(&pair.pool.fqdn, Phase::SwitchingOver, format!("planned failover of {}: writes stopped", pair.pool.fqdn));
-                write_to(pair, &state, &[(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)]).await?;
+                state.advance(
+                    &pair.pool.fqdn,
+                    Phase::SwitchingOver,
+                    format!("planned failover of {}: writes stopped", pair.pool.fqdn),
+                );
+                write_to(
+                    pair,
+                    &state,
+                    &[(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)],
+                )
+                .await?;
             }
             _ => {}
         }
         let sync = match self.final_sync(pair, stores, opts, &state).await {
             Ok(sync) => sync,
-            Err(e) => return Err(self.cancel_failover(pair, stores, &mut state, opts, e).await),
+            Err(e) => {
+                return Err(self
+                    .cancel_failover(pair, stores, &mut state, opts, e)
+                    .await);
+            }
         };
         report.modules = sync.modules;
         report.warnings = sync.warnings;
@@ -108,11 +126,18 @@ impl SyncEngine {
             return Ok(self.predicted(pair, &state, report));
         }
         for module in self.pool_modules(pair, &state) {
-            write_seed(&pair.pool, &*stores.1, module).await.map_err(store_err(&pair.partner))?;
+            write_seed(&pair.pool, &*stores.1, module)
+                .await
+                .map_err(store_err(&pair.partner))?;
         }
         promote(&mut state, pair, Mode::Planned, report.loss.clone());
         // The new active side first: if only it hears, the failover stands.
-        write_to(pair, &state, &[(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)]).await?;
+        write_to(
+            pair,
+            &state,
+            &[(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)],
+        )
+        .await?;
         Ok(self.settled(pair, &state, report))
     }
 
@@ -136,7 +161,9 @@ impl SyncEngine {
             .filter(|d| d.from.fqdn == pair.pool.fqdn)
             .collect();
         let empty = SyncReport::empty(&pair.pool.fqdn, &pair.partner.fqdn, opts.what_if);
-        let sync = self.run_locked(pair, stores, &directions, &sync_opts, empty).await?;
+        let sync = self
+            .run_locked(pair, stores, &directions, &sync_opts, empty)
+            .await?;
         let pending: u64 = sync.modules.iter().map(|m| m.pending_items).sum();
         if pending > 0 && !opts.what_if {
             let why = sync.warnings.first().cloned().unwrap_or_default();
@@ -160,14 +187,25 @@ impl SyncEngine {
         if opts.what_if {
             return error;
         }
-        state.advance(&pair.pool.fqdn, Phase::Home, format!("planned failover of {} cancelled", pair.pool.fqdn));
-        let written = write_to(pair, state, &[(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)]).await;
+        state.advance(
+            &pair.pool.fqdn,
+            Phase::Home,
+            format!("planned failover of {} cancelled", pair.pool.fqdn),
+        );
+        let written = write_to(
+            pair,
+            state,
+            &[(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)],
+        )
+        .await;
         if let SyncError::Interrupted(_) = error {
             return error;
         }
         let kept = match written {
             Ok(()) => format!("'{}' stays active at home", pair.pool.fqdn),
-            Err(e) => format!("the cancellation could not be recorded ({e}); run the failover again"),
+            Err(e) => {
+                format!("the cancellation could not be recorded ({e}); run the failover again")
+            }
         };
         SyncError::Refused(format!(
             "failover of pool '{}' cancelled, {kept}: the final sync did not complete: {error}",
@@ -193,7 +231,9 @@ impl SyncEngine {
         } else {
             pair_lock::lock_in(pair, &[(&pair.partner, &*partner)], &sync_options(opts)).await?
         };
-        let result = self.disaster_locked(pair, lost.as_deref(), &*partner, opts).await;
+        let result = self
+            .disaster_locked(pair, lost.as_deref(), &*partner, opts)
+            .await;
         pair_lock::release(locks).await;
         result
     }
@@ -206,7 +246,12 @@ impl SyncEngine {
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
         let mut state = view::held(pair, [lost, Some(partner)], false).await?.state;
-        let mut report = FailoverReport::new("failover", &pair.pool.fqdn, &pair.partner.fqdn, opts.what_if);
+        let mut report = FailoverReport::new(
+            "failover",
+            &pair.pool.fqdn,
+            &pair.partner.fqdn,
+            opts.what_if,
+        );
         report.mode = Some(Mode::Disaster);
         if let Start::Finish = self.failover_start(pair, &state)? {
             return self.finished(pair, &state, report, false);
@@ -227,7 +272,9 @@ impl SyncEngine {
             return Ok(self.predicted(pair, &state, report));
         }
         for module in &modules {
-            write_seed(&pair.pool, partner, *module).await.map_err(store_err(&pair.partner))?;
+            write_seed(&pair.pool, partner, *module)
+                .await
+                .map_err(store_err(&pair.partner))?;
         }
         promote(&mut state, pair, Mode::Disaster, report.loss.clone());
         write_to(pair, &state, &[(&pair.partner, partner)]).await?;
@@ -266,20 +313,31 @@ impl SyncEngine {
         }
         // The partner plays both ends: only its side is touched.
         let d = Direction::replication(module, pool, to, partner, partner);
-        let sync_opts = SyncOptions { what_if: opts.what_if, ..sync_options(opts) };
+        let sync_opts = SyncOptions {
+            what_if: opts.what_if,
+            ..sync_options(opts)
+        };
         if !opts.what_if {
             recover(&d, warnings).await.map_err(store_err(to))?;
         }
-        let mut manifest = Manifest::load(partner, &d.manifest_prefix()).await.map_err(store_err(to))?;
+        let mut manifest = Manifest::load(partner, &d.manifest_prefix())
+            .await
+            .map_err(store_err(to))?;
         if partner.writes_in_place() {
-            forget_uncommitted(&d, &mut manifest, &sync_opts, warnings).await.map_err(store_err(to))?;
+            forget_uncommitted(&d, &mut manifest, &sync_opts, warnings)
+                .await
+                .map_err(store_err(to))?;
         }
         let changed = match lost {
             None => None,
             Some(store) => match store.list(&data_prefix(module)).await {
                 Ok(listing) if !listing.incomplete => {
                     let (copies, deletes, _) = classify(listing.entries, &manifest);
-                    let mut paths: Vec<String> = copies.iter().map(|e| e.path.to_string()).chain(deletes.iter().map(ToString::to_string)).collect();
+                    let mut paths: Vec<String> = copies
+                        .iter()
+                        .map(|e| e.path.to_string())
+                        .chain(deletes.iter().map(ToString::to_string))
+                        .collect();
                     paths.sort();
                     Some(paths)
                 }
@@ -293,10 +351,12 @@ impl SyncEngine {
             module: module.identity().to_string(),
             last_sync_ns,
             changed_items: changed.as_ref().map(|c| c.len() as u64),
-            changed: changed.map(|mut c| {
-                c.truncate(LISTED_PATHS);
-                c
-            }).unwrap_or_default(),
+            changed: changed
+                .map(|mut c| {
+                    c.truncate(LISTED_PATHS);
+                    c
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -362,16 +422,30 @@ impl SyncEngine {
     /// The report of a dry run: what the state would be.
     fn predicted(&self, pair: &Pair, state: &PairState, report: FailoverReport) -> FailoverReport {
         let mut next = state.clone();
-        promote(&mut next, pair, report.mode.unwrap_or(Mode::Planned), report.loss.clone());
+        promote(
+            &mut next,
+            pair,
+            report.mode.unwrap_or(Mode::Planned),
+            report.loss.clone(),
+        );
         self.settled(pair, &next, report)
     }
 
     /// Fills in where the data is active after the operation.
-    pub(super) fn settled(&self, pair: &Pair, state: &PairState, mut report: FailoverReport) -> FailoverReport {
+    pub(super) fn settled(
+        &self,
+        pair: &Pair,
+        state: &PairState,
+        mut report: FailoverReport,
+    ) -> FailoverReport {
         let phase = state.phase(&pair.pool.fqdn);
         report.epoch = state.epoch;
         report.phase = phase;
-        let active: &Pool = if phase.at_partner() { &pair.partner } else { &pair.pool };
+        let active: &Pool = if phase.at_partner() {
+            &pair.partner
+        } else {
+            &pair.pool
+        };
         report.active_at = active.fqdn.clone();
         report.active_copy = active_copy(pair, phase);
         report
@@ -384,7 +458,11 @@ fn promote(state: &mut PairState, pair: &Pair, mode: Mode, loss: Vec<ModuleLoss>
         Mode::Planned => "planned failover",
         Mode::Disaster => "disaster failover",
     };
-    state.advance(&pair.pool.fqdn, Phase::FailedOver, format!("{what} of {} to {}", pair.pool.fqdn, pair.partner.fqdn));
+    state.advance(
+        &pair.pool.fqdn,
+        Phase::FailedOver,
+        format!("{what} of {} to {}", pair.pool.fqdn, pair.partner.fqdn),
+    );
     if let Some(p) = state.pool_mut(&pair.pool.fqdn) {
         p.mode = Some(mode);
         p.loss = loss;
@@ -398,20 +476,28 @@ pub(super) async fn write_to(
     stores: &[(&Pool, &dyn Store)],
 ) -> Result<(), SyncError> {
     for (pool, store) in stores {
-        state::write(*store, pair, state).await.map_err(store_err(pool))?;
+        state::write(*store, pair, state)
+            .await
+            .map_err(store_err(pool))?;
     }
     Ok(())
 }
 
 /// The seed of a failback: the replica of `owner`'s `module` at `active` as
 /// listed now, with the replication manifest's hashes.
-async fn write_seed(owner: &Pool, active: &dyn Store, module: Module) -> crate::store::StoreResult<()> {
+async fn write_seed(
+    owner: &Pool,
+    active: &dyn Store,
+    module: Module,
+) -> crate::store::StoreResult<()> {
     let replication = Manifest::prefix_for(owner.fqdn.as_str(), module.identity());
     let known = Manifest::load(active, &replication).await?;
     let replica = crate::sync::direction::replica_prefix(&owner.fqdn, module);
     let entries = seed::listed_with_hashes(active, &replica, &known).await?;
     let prefix = seed::seed_prefix(owner.fqdn.as_str(), module.identity());
-    Manifest::replace(active, &prefix, entries).await.map(|_| ())
+    Manifest::replace(active, &prefix, entries)
+        .await
+        .map(|_| ())
 }
 
 /// The sync options a failover operation's own transfers run with.

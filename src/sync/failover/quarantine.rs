@@ -5,9 +5,9 @@
 //! removes it, as pg_rewind keeps an old primary's divergent history.
 
 use crate::store::{Entry, ItemPath, Store, StoreResult};
+use crate::sync::SyncOptions;
 use crate::sync::direction::Direction;
 use crate::sync::report::DirectionReport;
-use crate::sync::SyncOptions;
 use crate::topology::{BackupServiceSettings, Module, Pool};
 
 use super::transfer::copy_items;

@@ -62,7 +62,12 @@ pub struct FailoverReport {
 }
 
 impl FailoverReport {
-    pub(super) fn new(action: &'static str, pool: &Fqdn, backup_pool: &Fqdn, what_if: bool) -> Self {
+    pub(super) fn new(
+        action: &'static str,
+        pool: &Fqdn,
+        backup_pool: &Fqdn,
+        what_if: bool,
+    ) -> Self {
         FailoverReport {
             action,
             pool: pool.clone(),

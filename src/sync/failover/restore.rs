@@ -78,12 +78,16 @@ impl SyncEngine {
             let shown = |e: &Entry| format!("{}/{}", module.identity(), e.path);
             if opts.what_if {
                 report.would_restore.extend(plan.restore.iter().map(shown));
-                report.would_quarantine.extend(plan.replaced.iter().map(shown));
+                report
+                    .would_quarantine
+                    .extend(plan.replaced.iter().map(shown));
                 continue;
             }
             moved.items += plan.replaced.len() as u64;
             let room = LISTED_PATHS.saturating_sub(moved.paths.len());
-            moved.paths.extend(plan.replaced.iter().take(room).map(shown));
+            moved
+                .paths
+                .extend(plan.replaced.iter().take(room).map(shown));
             self.restore_module(pair, stores, module, plan, &folder_name, opts, &mut report)
                 .await?;
         }
@@ -140,20 +144,35 @@ impl SyncEngine {
                 source: data_prefix(module),
                 folder: &folder,
             };
-            let r = quarantine::move_aside(aside, plan.replaced, false, &sync_opts, &settings, &mut report.warnings)
-                .await
-                .map_err(store_err(&pair.pool))?;
+            let r = quarantine::move_aside(
+                aside,
+                plan.replaced,
+                false,
+                &sync_opts,
+                &settings,
+                &mut report.warnings,
+            )
+            .await
+            .map_err(store_err(&pair.pool))?;
             if r.error.is_some() || r.pending_items > 0 {
                 return Err(SyncError::Refused(format!(
                     "cannot restore {} of pool '{}': its own versions could not be moved aside first ({}); nothing was overwritten",
                     module.identity(),
                     pair.pool.fqdn,
-                    r.error.unwrap_or_else(|| format!("{} items failed", r.pending_items))
+                    r.error
+                        .unwrap_or_else(|| format!("{} items failed", r.pending_items))
                 )));
             }
         }
         let d = Direction::restore(module, &pair.partner, &pair.pool, &*stores.1, &*stores.0);
-        let r = copy_items(&d, &sync_opts, &settings, plan.restore, &mut report.warnings).await;
+        let r = copy_items(
+            &d,
+            &sync_opts,
+            &settings,
+            plan.restore,
+            &mut report.warnings,
+        )
+        .await;
         let failed = r.error.clone();
         report.modules.push(r);
         if let Some(e) = failed {
@@ -164,7 +183,11 @@ impl SyncEngine {
             )));
         }
         if sync_opts.cancel.is_cancelled() {
-            return Err(SyncError::interrupted_before(&pair.pool.fqdn, &pair.partner.fqdn, false));
+            return Err(SyncError::interrupted_before(
+                &pair.pool.fqdn,
+                &pair.partner.fqdn,
+                false,
+            ));
         }
         Ok(())
     }
@@ -184,8 +207,16 @@ async fn plan(
     };
     let replica_at = replica_prefix(&pair.pool.fqdn, module);
     let data_at = data_prefix(module);
-    let replica = stores.1.list(&replica_at).await.map_err(store_err(&pair.partner))?;
-    let own = stores.0.list(&data_at).await.map_err(store_err(&pair.pool))?;
+    let replica = stores
+        .1
+        .list(&replica_at)
+        .await
+        .map_err(store_err(&pair.partner))?;
+    let own = stores
+        .0
+        .list(&data_at)
+        .await
+        .map_err(store_err(&pair.pool))?;
     let own = sorted(own.entries);
     let mut plan = ModulePlan {
         restore: Vec::new(),
@@ -218,7 +249,10 @@ async fn differs(
     }
     let (own_path, replica_path) = (data_at.join(&own.path), replica_at.join(&replica.path));
     let (a, b) = tokio::join!(stores.0.hash(&own_path), stores.1.hash(&replica_path));
-    let (a, b) = (a.map_err(store_err(&pair.pool))?, b.map_err(store_err(&pair.partner))?);
+    let (a, b) = (
+        a.map_err(store_err(&pair.pool))?,
+        b.map_err(store_err(&pair.partner))?,
+    );
     Ok(a.1 != b.1)
 }
 

@@ -100,7 +100,7 @@ pub struct Quarantine {
 
 /// Quarantine and loss lists keep at most this many paths (the counts are
 /// whole).
-pub const LISTED_PATHS: usize = 1000;
+pub const LISTED_PATHS: usize = 100;
 
 /// The failover state of one pool's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,7 +193,9 @@ impl PairState {
     /// The pool where the CMS is active: where it was moved, or `master` (the
     /// deployment's `cms_master`).
     pub fn cms_master<'a>(&'a self, master: &'a Fqdn) -> &'a str {
-        self.cms.as_ref().map_or(master.as_str(), |c| c.active.as_str())
+        self.cms
+            .as_ref()
+            .map_or(master.as_str(), |c| c.active.as_str())
     }
 
     /// The pool of the pair whose data is not at home, if one is.
@@ -276,7 +278,6 @@ pub fn combine(pair: &Pair, found: [StoreResult<Option<PairState>>; 2]) -> PairV
         lagging,
     }
 }
-
 
 impl PairState {
     /// Moves the active CMS to `active`: a new epoch, now.

@@ -1,0 +1,153 @@
+//! invoke_pool_failover, invoke_pool_failback, restore_pool_data and
+//! invoke_management_server_failover: thin bindings over the engine's
+//! recovery, each refusing unless the operator may act on both pools of the
+//! pair.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, Map};
+
+use super::{FnResult, fail, func, interrupted, register_pool_fn};
+use crate::script::ScriptContext;
+use crate::script::progress::SyncProgress;
+use crate::script::record::{FailoverKind, Record};
+use crate::sync::{FailoverOptions, FailoverReport, SyncError};
+use crate::topology::{Module, ModuleSelection, Pair};
+
+const FAILOVER: &str = "invoke_pool_failover";
+const FAILBACK: &str = "invoke_pool_failback";
+const RESTORE: &str = "restore_pool_data";
+const CMS_MOVE: &str = "invoke_management_server_failover";
+
+/// The options each function takes.
+fn allowed(fname: &str) -> &'static [&'static str] {
+    match fname {
+        FAILOVER | CMS_MOVE => &["disaster_mode", "what_if", "force"],
+        FAILBACK => &["what_if", "force"],
+        _ => &["module", "what_if", "overwrite"],
+    }
+}
+
+/// Parses the options map of `fname`.
+fn parse_options(ctx: &ScriptContext, fname: &str, opts: &Map) -> FnResult<FailoverOptions> {
+    let mut parsed = FailoverOptions {
+        cancel: ctx.cancel.clone(),
+        ..FailoverOptions::default()
+    };
+    let names = allowed(fname);
+    for (key, value) in opts {
+        let key = key.as_str();
+        if !names.contains(&key) {
+            return fail(format!(
+                "{fname}: unknown option '{key}': the options are {}",
+                names.join(", ")
+            ));
+        }
+        if key == "module" {
+            parsed.modules = module_option(fname, value)?;
+            continue;
+        }
+        let Ok(on) = value.as_bool() else {
+            return fail(format!(
+                "{fname}: option '{key}' must be true or false, not {}",
+                super::kind(value)
+            ));
+        };
+        match key {
+            "disaster_mode" => parsed.disaster_mode = on,
+            "what_if" => parsed.what_if = on,
+            "force" => parsed.force = on,
+            _ => parsed.overwrite = on,
+        }
+    }
+    Ok(parsed)
+}
+
+fn module_option(fname: &str, value: &Dynamic) -> FnResult<Vec<Module>> {
+    let Ok(text) = value.clone().into_string() else {
+        return fail(format!(
+            "{fname}: option 'module' must be a string, not {}",
+            super::kind(value)
+        ));
+    };
+    match ModuleSelection::parse(&text) {
+        Ok(ModuleSelection::All) => Ok(Vec::new()),
+        Ok(ModuleSelection::One(m)) => Ok(vec![m]),
+        Err(e) => fail(format!("{fname}: {e}")),
+    }
+}
+
+/// The pair of `fqdn`, refused unless the operator may run `cmdlet` on both
+/// of its pools: a failover acts on both.
+fn both_pools(ctx: &ScriptContext, cmdlet: &str, fqdn: &str) -> FnResult<Pair> {
+    let pair = super::pool::authorized_pair(ctx, cmdlet, fqdn)?;
+    if let Err(m) = ctx
+        .access
+        .check_pool(&ctx.deployment, cmdlet, &pair.partner)
+    {
+        return fail(format!("{m}: {cmdlet} acts on both pools of the pair"));
+    }
+    Ok(pair)
+}
+
+/// Runs one operation with a progress bar and turns its result into a record.
+fn finish(
+    ctx: &ScriptContext,
+    opts: &mut FailoverOptions,
+    run: impl AsyncFnOnce(&FailoverOptions) -> Result<FailoverReport, SyncError>,
+) -> FnResult<Dynamic> {
+    let progress = Arc::new(SyncProgress::new(ctx.progress));
+    opts.progress = Some(progress.clone());
+    let result = ctx.block_on(run(opts));
+    progress.finish();
+    match result {
+        Ok(report) => {
+            for w in &report.warnings {
+                crate::errln!("warning: {w}");
+            }
+            Ok(Dynamic::from(Record::<FailoverKind>::from_serde(&report)))
+        }
+        Err(SyncError::Interrupted(_)) => interrupted(),
+        Err(e) => fail(e.to_string()),
+    }
+}
+
+fn failover(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic> {
+    let mut opts = parse_options(ctx, FAILOVER, opts)?;
+    let pair = both_pools(ctx, "Invoke-CsPoolFailOver", fqdn)?;
+    finish(ctx, &mut opts, async |o| ctx.sync.fail_over(&pair, o).await)
+}
+
+fn failback(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic> {
+    let mut opts = parse_options(ctx, FAILBACK, opts)?;
+    let pair = both_pools(ctx, "Invoke-CsPoolFailBack", fqdn)?;
+    finish(ctx, &mut opts, async |o| ctx.sync.fail_back(&pair, o).await)
+}
+
+fn restore(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic> {
+    let mut opts = parse_options(ctx, RESTORE, opts)?;
+    let pair = both_pools(ctx, "Restore-CsPoolData", fqdn)?;
+    finish(ctx, &mut opts, async |o| {
+        ctx.sync.restore_pool_data(&pair, o).await
+    })
+}
+
+fn move_cms(ctx: &ScriptContext, opts: &Map) -> FnResult<Dynamic> {
+    let mut opts = parse_options(ctx, CMS_MOVE, opts)?;
+    let master = ctx.deployment.cms_master.to_string();
+    both_pools(ctx, "Invoke-CsManagementServerFailover", &master)?;
+    finish(ctx, &mut opts, async |o| ctx.sync.move_cms(o).await)
+}
+
+pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
+    register_pool_fn(engine, ctx, FAILOVER, "FailoverReport", Map::new, failover);
+    register_pool_fn(engine, ctx, FAILBACK, "FailoverReport", Map::new, failback);
+    register_pool_fn(engine, ctx, RESTORE, "FailoverReport", Map::new, restore);
+    let c = ctx.clone();
+    func(CMS_MOVE, &["FailoverReport"])
+        .register_into_engine(engine, move || move_cms(&c, &Map::new()));
+    let c = ctx.clone();
+    func(CMS_MOVE, &["opts: Map", "FailoverReport"])
+        .register_into_engine(engine, move |o: Map| move_cms(&c, &o));
+}
