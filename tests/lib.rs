@@ -5,6 +5,7 @@ mod common;
 
 mod cli;
 mod deployment;
+mod failover;
 mod rbac;
 mod repl;
 mod s3;

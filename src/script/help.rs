@@ -111,6 +111,50 @@ pub const FUNCTIONS: &[FnDoc] = &[
         example: "backup_pool(\"atl-cs-002.litwareinc.com\", #{full_backup: true, category: \"UserData\"}).overall_export_status",
     },
     FnDoc {
+        name: "invoke_pool_failover",
+        cmdlet: Some("Invoke-CsPoolFailOver"),
+        signatures: &[
+            "invoke_pool_failover(pool: string | Pool) -> FailoverReport",
+            "invoke_pool_failover(pool: string | Pool, opts: map) -> FailoverReport",
+        ],
+        summary: "Fails a pool over to its backup pool, which then serves its data from its replica, in place.",
+        details: "Planned (the default): the pool must be reachable; its writes are stopped, its last changes shipped, and nothing is lost (items_lost 0). Options: disaster_mode (true: the pool is lost; promote the partner's replica at once without touching the pool; the report says per module when the last sync committed and, if the pool's store can still be read, which items changed after it), what_if (true: say what would happen, change nothing), force (true: in disaster mode, promote a replica that never completed a sync; nothing else is overridden). Refused, with the reason, for a pool without a backup pool, one already failed over, one whose partner is failed over, one holding the active CMS (move it first with invoke_management_server_failover) and, in a planned failover, an unreachable pool or partner. While failed over, syncs of the pair are refused, get_pool(P).active_copy is where the data lives, and demo churn writes there. A FailoverReport has action, pool, backup_pool, what_if, mode, epoch, phase, active_at, active_copy, duration_ms, items_lost, loss, modules, quarantine, would_quarantine, would_restore and warnings. Rerun after a crash, it finishes what was begun. See docs/failover.md.",
+        example: "invoke_pool_failover(\"atl-cs-002.litwareinc.com\", #{what_if: true}).active_at",
+    },
+    FnDoc {
+        name: "invoke_pool_failback",
+        cmdlet: Some("Invoke-CsPoolFailBack"),
+        signatures: &[
+            "invoke_pool_failback(pool: string | Pool) -> FailoverReport",
+            "invoke_pool_failback(pool: string | Pool, opts: map) -> FailoverReport",
+        ],
+        summary: "Brings a failed-over pool's data home from its backup pool and makes the pool active again.",
+        details: "Both pools must be reachable. Items the pool changed after its last sync, which the active copy never saw, are moved to quarantine/epoch-N/ in the pool's store (listed in the report and in status, kept until you remove them), never overwritten. The active copy then flows home in rounds while it is still written; writes stop for a last round; the pool is active at home again and syncs resume in both directions. Options: what_if (true: list what would be quarantined and copied home), force (true: let the failback delete more than half of the pool's data when the active copy shrank that much). On a pool whose planned failover stopped half-way, it cancels that failover. Rerun after a crash, it goes on where it stopped.",
+        example: "invoke_pool_failback(\"atl-cs-002.litwareinc.com\", #{what_if: true}).would_restore.len()",
+    },
+    FnDoc {
+        name: "restore_pool_data",
+        cmdlet: Some("Restore-CsPoolData"),
+        signatures: &[
+            "restore_pool_data(pool: string | Pool) -> FailoverReport",
+            "restore_pool_data(pool: string | Pool, opts: map) -> FailoverReport",
+        ],
+        summary: "Copies the items a pool lost back from its partner's replica, keeping every item it still has.",
+        details: "The seed's own scenario: a pool that lost some or all of a module while its partner is fine. Options: module (a module name or All, the default), what_if (true: list what would be restored), overwrite (true: also replace items that differ from the replica, moving the pool's version to quarantine/restore-TIME/ first). Nothing is deleted, so the next sync deletes nothing from the replica. The pool must be at home (not failed over). poolsync's own function: Lync repopulates a pool with Invoke-CsBackupServiceSync; its RBAC name is Restore-CsPoolData. See docs/restore.md.",
+        example: "restore_pool_data(\"atl-cs-002.litwareinc.com\", #{module: \"DataConf\", what_if: true}).would_restore",
+    },
+    FnDoc {
+        name: "invoke_management_server_failover",
+        cmdlet: Some("Invoke-CsManagementServerFailover"),
+        signatures: &[
+            "invoke_management_server_failover() -> FailoverReport",
+            "invoke_management_server_failover(opts: map) -> FailoverReport",
+        ],
+        summary: "Moves the active Central Management Store to the other pool of its pair; the same call again moves it back.",
+        details: "CentralMgmt.CMSMaster then flows from the new master to the old one. Planned (the default) first ships the last CMS changes; disaster_mode: true moves it at once when the master is lost (what the old master changed after its last sync is quarantined at its first sync after it returns). Options: disaster_mode, what_if, force. The operator needs the right on both pools of the CMS pair.",
+        example: "invoke_management_server_failover(#{what_if: true}).active_at",
+    },
+    FnDoc {
         name: "get_admin_role",
         cmdlet: Some("Get-CsAdminRole"),
         signatures: &[

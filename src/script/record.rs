@@ -152,7 +152,8 @@ kind!(
         "backup_pool_fqdn",
         "overall_export_status",
         "overall_import_status",
-        "backup_modules"
+        "backup_modules",
+        "failover"
     ],
     [
         "pool_fqdn",
@@ -262,6 +263,25 @@ kind!(
     ]
 );
 
+kind!(
+    FailoverStatusKind,
+    "FailoverStatus",
+    [
+        "state",
+        "active_at",
+        "active_copy",
+        "epoch",
+        "since",
+        "last_failover_mode",
+        "last_failover_items_lost",
+        "last_failover_loss",
+        "quarantine",
+        "cms_active_at",
+        "notes"
+    ],
+    ["state", "active_at", "epoch", "since"]
+);
+
 /// Registers every record kind.
 pub fn register_all(engine: &mut Engine) {
     register::<StatusKind>(engine);
@@ -270,6 +290,7 @@ pub fn register_all(engine: &mut Engine) {
     register::<ReplicationKind>(engine);
     register::<ReplicaCheckKind>(engine);
     register::<FailoverKind>(engine);
+    register::<FailoverStatusKind>(engine);
 }
 
 /// `$one::<K>($arg)` for each record kind `K` in turn: the first `Some`.
@@ -281,6 +302,7 @@ macro_rules! each_kind {
             .or_else(|| $one::<ReplicationKind>($arg))
             .or_else(|| $one::<ReplicaCheckKind>($arg))
             .or_else(|| $one::<FailoverKind>($arg))
+            .or_else(|| $one::<FailoverStatusKind>($arg))
     };
 }
 

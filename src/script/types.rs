@@ -56,6 +56,8 @@ impl PoolObj {
         "modules",
         "is_cms_master",
         "store",
+        "active_copy",
+        "failover",
     ];
 
     pub fn new(d: &Deployment, p: &Pool) -> Self {

@@ -27,10 +27,10 @@ pub use engine::SyncEngine;
 pub use error::SyncError;
 pub use failover::{
     FailoverOptions, FailoverReport, Mode, ModuleLoss, PairState, PairView, Phase, PoolState,
-    Quarantine, active_copy, cms_copy,
+    Quarantine, active_copy, active_copy_home, cms_copy,
 };
 pub use guard::GUARD_MIN_ITEMS;
-pub use live_status::{ModuleStatus, PoolStatus, format_time};
+pub use live_status::{FailoverStatus, ModuleStatus, PoolStatus, format_time};
 pub use options::{CancelFlag, Progress, SyncOptions};
 pub use plan::batch_byte_limit;
 pub use report::{DirectionReport, SyncReport, human_bytes};

@@ -11,8 +11,9 @@ use rhai::{Dynamic, Engine, Map};
 use super::{FnResult, fail, func, interrupted, register_pool_fn};
 use crate::script::ScriptContext;
 use crate::script::progress::SyncProgress;
-use crate::script::record::{FailoverKind, Record};
-use crate::sync::{FailoverOptions, FailoverReport, SyncError};
+use crate::script::record::{FailoverKind, FailoverStatusKind, Record};
+use crate::script::types::PoolObj;
+use crate::sync::{FailoverOptions, FailoverReport, FailoverStatus, SyncError};
 use crate::topology::{Module, ModuleSelection, Pair};
 
 const FAILOVER: &str = "invoke_pool_failover";
@@ -140,7 +141,42 @@ fn move_cms(ctx: &ScriptContext, opts: &Map) -> FnResult<Dynamic> {
     finish(ctx, &mut opts, async |o| ctx.sync.move_cms(o).await)
 }
 
+/// Where a pool's data is active now, read from its pair's stores when asked
+/// (a Pool is a snapshot of the deployment; this is live).
+fn pool_failover(ctx: &ScriptContext, pool: &PoolObj) -> FnResult<FailoverStatus> {
+    let d = &ctx.deployment;
+    let p = super::pool::authorized_pool(ctx, "Get-CsPool", &pool.fqdn)?;
+    let Some(pair) = d.pair_of(p) else {
+        return fail(format!(
+            "pool '{}' has no backup pool, so it cannot fail over",
+            p.fqdn
+        ));
+    };
+    let view = ctx.block_on(ctx.sync.pair_view(&pair));
+    Ok(FailoverStatus::of(
+        &pair,
+        &view,
+        &d.cms_master,
+        d.pair_hosts_cms(p),
+    ))
+}
+
 pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
+    let c = ctx.clone();
+    engine.register_get("failover", move |p: &mut PoolObj| -> FnResult<Dynamic> {
+        let status = pool_failover(&c, p)?;
+        Ok(Dynamic::from(Record::<FailoverStatusKind>::from_serde(
+            &status,
+        )))
+    });
+    let c = ctx.clone();
+    engine.register_get("active_copy", move |p: &mut PoolObj| -> FnResult<String> {
+        let pool = super::pool::authorized_pool(&c, "Get-CsPool", &p.fqdn)?;
+        match c.deployment.pair_of(pool) {
+            None => Ok(crate::sync::active_copy_home(pool)),
+            Some(_) => Ok(pool_failover(&c, p)?.active_copy),
+        }
+    });
     register_pool_fn(engine, ctx, FAILOVER, "FailoverReport", Map::new, failover);
     register_pool_fn(engine, ctx, FAILBACK, "FailoverReport", Map::new, failback);
     register_pool_fn(engine, ctx, RESTORE, "FailoverReport", Map::new, restore);

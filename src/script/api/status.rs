@@ -10,7 +10,8 @@ use super::pool::authorized_pair;
 use super::{FnResult, fail, func, interrupted, pause};
 use crate::script::ScriptContext;
 use crate::script::record::{
-    ConfigKind, ModuleStatusKind, Record, ReplicaCheckKind, ReplicationKind, StatusKind,
+    ConfigKind, FailoverStatusKind, ModuleStatusKind, Record, ReplicaCheckKind, ReplicationKind,
+    StatusKind,
 };
 use crate::script::types::PoolObj;
 use crate::sync::{ExportState, PoolStatus, ReplicationReport, SyncError, SyncOptions};
@@ -73,6 +74,10 @@ fn status_record(s: &PoolStatus) -> Record<StatusKind> {
         Dynamic::from(s.overall_import_status.to_string()),
     );
     f.insert("backup_modules".into(), Dynamic::from_array(modules));
+    f.insert(
+        "failover".into(),
+        Dynamic::from(Record::<FailoverStatusKind>::from_serde(&s.failover)),
+    );
     Record::new(f, serde_json::to_value(s).unwrap_or_default())
 }
 

@@ -45,8 +45,13 @@ pub fn active_copy(pair: &Pair, phase: Phase) -> String {
     if phase.at_partner() {
         below(&pair.partner.store, &format!("backup/{}", pair.pool.fqdn))
     } else {
-        below(&pair.pool.store, "data")
+        active_copy_home(&pair.pool)
     }
+}
+
+/// The active copy of an unpaired pool's data: its own `data/`.
+pub fn active_copy_home(pool: &Pool) -> String {
+    below(&pool.store, "data")
 }
 
 /// Where the active CMS is when `holder` holds it: the master's own data, or
