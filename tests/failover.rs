@@ -342,3 +342,36 @@ fn the_cms_moves_to_its_partner_flows_back_and_moves_home_again() {
     let out = env.demo(&format!("debug_inter_pool_replication(\"{ATL1}\").in_sync"));
     assert_eq!(out.stdout().trim(), "true");
 }
+
+#[test]
+fn the_service_does_not_sync_a_failed_over_pair_and_says_why() {
+    let env = Env::with_demo();
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL2}\")"));
+    env.demo(&format!("invoke_pool_failover(\"{ATL2}\")"));
+    let mut child = env
+        .cmd()
+        .args(["--demo", "service", "--pool", ATL2, "--log-format", "json"])
+        .start();
+    let started = std::time::Instant::now();
+    let mut log = String::new();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    while !log.contains("cycle skipped: the pair is not in normal operation") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{log}"
+        );
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            break;
+        }
+        log.push_str(&line);
+    }
+    // SAFETY: a signal to the child we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let _ = child.wait();
+    assert!(
+        log.contains("invoke_pool_failback"),
+        "the log names the fix: {log}"
+    );
+    assert!(!log.contains("\"cycle\""), "no cycle ran: {log}");
+}

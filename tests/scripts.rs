@@ -123,3 +123,38 @@ fn what_if_lists_without_changing() {
     assert!(out.contains("    + users/0000/sip_"), "{out}");
     assert!(!env.store(DAL1).join("backup").join(ATL1).exists());
 }
+
+#[test]
+fn dr_drill_planned_and_disaster() {
+    let (env, out) = run("dr-drill.rhai", &["failover", ATL2]);
+    assert!(
+        out.contains(&format!("FailedOver, active at {RED1}")),
+        "{out}"
+    );
+    assert!(out.contains("recovery point: 0 items may be lost"), "{out}");
+    let drill = |args: &[&str]| {
+        let path = format!("{}/scripts/dr-drill.rhai", env!("CARGO_MANIFEST_DIR"));
+        env.cmd().arg("--demo").arg(path).args(args).ok().stdout()
+    };
+    env.cmd().args(["demo", "churn", "--pool", ATL2]).ok();
+    let out = drill(&["failback", ATL2]);
+    assert!(out.contains(&format!("Home, active at {ATL2}")), "{out}");
+    assert!(!out.contains("quarantined"), "{out}");
+    assert!(drill(&["check", ATL2]).contains("replicas verified"));
+
+    // The disaster drill: the store is lost, comes back empty but for one
+    // item written after the loss; the data comes home, that item is kept aside.
+    std::fs::remove_dir_all(env.store(ATL2)).unwrap();
+    let out = drill(&["failover", ATL2, "disaster"]);
+    assert!(out.contains("FailedOver"), "{out}");
+    let late = env.store(ATL2).join("data/ConfServices.DataConf");
+    std::fs::create_dir_all(&late).unwrap();
+    std::fs::write(late.join("divergent.txt"), "written on the rebuilt pool").unwrap();
+    let out = drill(&["failback", ATL2]);
+    assert!(
+        out.contains("quarantined: 1 items in quarantine/epoch-"),
+        "{out}"
+    );
+    assert!(out.contains("ConfServices.DataConf/divergent.txt"), "{out}");
+    assert!(drill(&["check", ATL2]).contains("replicas verified"));
+}

@@ -140,6 +140,17 @@ async fn serve_pair(
                 interval
             }
             Err(SyncError::Interrupted(_)) => break,
+            Err(SyncError::Refused(why)) => {
+                // A pair with a pool failed over (or on its way there or
+                // back) is not synced until a failback; said once a cycle.
+                tracing::warn!(
+                    pool = %pool,
+                    reason = %why,
+                    retry_in_s = interval.as_secs(),
+                    "cycle skipped: the pair is not in normal operation"
+                );
+                interval
+            }
             Err(SyncError::Busy { pool: at, holder }) => {
                 tracing::info!(
                     pool = %pool,
