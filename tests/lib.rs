@@ -6,6 +6,7 @@ mod common;
 mod cli;
 mod deployment;
 mod failover;
+mod failover_crash;
 mod rbac;
 mod repl;
 mod s3;

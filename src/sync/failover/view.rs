@@ -34,9 +34,11 @@ pub struct Held {
 }
 
 /// The record held in the stores given (`None`: not reached), for a caller
-/// that holds the pair lock in every store given: a store with an older
-/// record (or a damaged one) is brought up to date when `heal`. Fails when
-/// no readable record can be trusted.
+/// that holds the pair lock in every store given. When `heal`, a store with
+/// an older record (or a damaged one) is brought up to date, and metadata
+/// writes a killed run left half done are dropped (every write to these
+/// stores happens under the lock we hold). Fails when no readable record can
+/// be trusted.
 pub async fn held(
     pair: &Pair,
     stores: [Option<&dyn Store>; 2],
@@ -64,6 +66,12 @@ pub async fn held(
     }
     let mut healed = false;
     if heal {
+        for store in stores.iter().flatten() {
+            store
+                .clear_staging("meta-")
+                .await
+                .map_err(|e| SyncError::Refused(e.to_string()))?;
+        }
         for (i, store) in stores.iter().enumerate() {
             let pool = if i == 0 { &pair.pool } else { &pair.partner };
             let unread = view.unreachable.iter().any(|(p, _)| *p == pool.fqdn);

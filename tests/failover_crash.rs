@@ -1,0 +1,226 @@
+//! Kills a real `poolsync` (SIGKILL) at many points of a failover, a failback
+//! and a restore, and checks that every item is at its old or its new
+//! content, the pair's state is one it can be in, and rerunning the same call
+//! completes it with nothing left staged.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::{BIN, tree};
+use crate::sync_props::{A, B, pair_deployment};
+
+const MODULE: &str = "UserServices.PresenceFocus";
+type Tree = BTreeMap<String, Vec<u8>>;
+
+/// The pool failed over and back: not the CMS master (`A`), which a
+/// failover refuses while it holds the active CMS.
+const P: &str = B;
+
+fn data(dir: &Path) -> PathBuf {
+    dir.join("stores").join(P).join("data").join(MODULE)
+}
+
+fn active(dir: &Path) -> PathBuf {
+    dir.join("stores")
+        .join(A)
+        .join("backup")
+        .join(P)
+        .join(MODULE)
+}
+
+/// Writes (round 0) or rewrites a third of (later rounds) 1,200 items below `at`.
+fn write_items(at: &Path, round: u32) {
+    for i in 0..1200u32 {
+        if round == 0 || i % 3 == round % 3 {
+            let f = at.join(format!("d{:02}/item-{i}", i % 30));
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(
+                f,
+                format!("round {round} item {i} ").repeat(30 + i as usize % 40),
+            )
+            .unwrap();
+        }
+    }
+}
+
+fn poolsync(dir: &Path, code: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--deployment")
+        .arg(dir.join("deployment.toml"))
+        .args(["-c", code])
+        .env("XDG_DATA_HOME", dir.join("xdg"))
+        .env("XDG_CONFIG_HOME", dir.join("xdg"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn run_ok(dir: &Path, code: &str) -> String {
+    let out = poolsync(dir, code).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{code}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Starts `code`, kills it after `delay`; whether it was still running.
+fn kill_after(dir: &Path, code: &str, delay: Duration) -> bool {
+    let mut child = poolsync(dir, code).spawn().unwrap();
+    std::thread::sleep(delay);
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    running
+}
+
+fn state(dir: &Path) -> String {
+    run_ok(dir, &format!("get_pool(\"{P}\").failover.state"))
+}
+
+/// Every item of `now` is at its content in `old` or in `new`.
+fn old_or_new(now: &Tree, old: &Tree, new: &Tree, what: &str) {
+    for (path, content) in now {
+        assert!(
+            old.get(path) == Some(content) || new.get(path) == Some(content),
+            "{what}: {path} is torn or foreign"
+        );
+    }
+}
+
+fn nothing_staged(dir: &Path, what: &str) {
+    for pool in [A, B] {
+        let left = tree(&dir.join("stores").join(pool).join(".poolsync/staging"));
+        assert!(
+            left.is_empty(),
+            "{what}: {pool} has temporaries left: {:?}",
+            left.keys()
+        );
+    }
+}
+
+#[test]
+fn kill_9_during_failover_and_failback_leaves_old_or_new_and_a_rerun_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    pair_deployment(dir.path(), 40);
+    write_items(&data(dir.path()), 0);
+    run_ok(dir.path(), &format!("invoke_backup_service_sync(\"{P}\")"));
+    let mut landed = 0;
+    for (round, delay) in [10u64, 30, 60, 100, 150, 220, 320].into_iter().enumerate() {
+        let round = round as u32 + 1;
+        let delay = Duration::from_millis(delay);
+        // Changes the final sync of the failover must ship.
+        let old = tree(&active(dir.path()));
+        write_items(&data(dir.path()), round);
+        let new = tree(&data(dir.path()));
+        landed += u32::from(kill_after(
+            dir.path(),
+            &format!("invoke_pool_failover(\"{P}\")"),
+            delay,
+        ));
+        let s = state(dir.path());
+        assert!(
+            ["Home", "SwitchingOver", "FailedOver"].contains(&s.as_str()),
+            "round {round}: {s}"
+        );
+        old_or_new(
+            &tree(&active(dir.path())),
+            &old,
+            &new,
+            "the replica after a killed failover",
+        );
+        if s != "FailedOver" {
+            run_ok(dir.path(), &format!("invoke_pool_failover(\"{P}\")"));
+        }
+        assert_eq!(state(dir.path()), "FailedOver");
+        assert!(
+            tree(&active(dir.path())) == new,
+            "round {round}: a planned failover lost changes"
+        );
+
+        // The active copy is written while failed over; then the failback is killed.
+        let home = tree(&data(dir.path()));
+        write_items(&active(dir.path()), round + 10);
+        let served = tree(&active(dir.path()));
+        landed += u32::from(kill_after(
+            dir.path(),
+            &format!("invoke_pool_failback(\"{P}\")"),
+            delay,
+        ));
+        let s = state(dir.path());
+        assert!(
+            ["FailedOver", "FailingBack", "SwitchingBack", "Home"].contains(&s.as_str()),
+            "round {round}: {s}"
+        );
+        old_or_new(
+            &tree(&data(dir.path())),
+            &home,
+            &served,
+            "home after a killed failback",
+        );
+        if s != "Home" {
+            run_ok(dir.path(), &format!("invoke_pool_failback(\"{P}\")"));
+        }
+        assert_eq!(state(dir.path()), "Home");
+        assert!(
+            tree(&data(dir.path())) == served,
+            "round {round}: the failback lost changes"
+        );
+        assert!(tree(&active(dir.path())) == served);
+        assert!(
+            !dir.path()
+                .join("stores")
+                .join(P)
+                .join("quarantine")
+                .exists(),
+            "round {round}: nothing diverged, nothing may be quarantined"
+        );
+        nothing_staged(dir.path(), &format!("round {round}"));
+        let copied = run_ok(
+            dir.path(),
+            &format!("invoke_backup_service_sync(\"{P}\").items_copied"),
+        );
+        assert_eq!(
+            copied, "0",
+            "round {round}: the pair is in sync after the failback"
+        );
+    }
+    assert!(landed >= 4, "only {landed} kills landed mid-operation");
+}
+
+#[test]
+fn kill_9_during_a_restore_leaves_whole_items_and_a_rerun_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    pair_deployment(dir.path(), 40);
+    write_items(&data(dir.path()), 0);
+    run_ok(dir.path(), &format!("invoke_backup_service_sync(\"{P}\")"));
+    let replica = tree(&active(dir.path()));
+    let mut landed = 0;
+    for delay in [10u64, 40, 80, 140, 220] {
+        std::fs::remove_dir_all(data(dir.path())).unwrap();
+        std::fs::create_dir_all(data(dir.path())).unwrap();
+        let code = format!("restore_pool_data(\"{P}\")");
+        landed += u32::from(kill_after(dir.path(), &code, Duration::from_millis(delay)));
+        old_or_new(
+            &tree(&data(dir.path())),
+            &Tree::new(),
+            &replica,
+            "after a killed restore",
+        );
+        run_ok(dir.path(), &code);
+        assert!(
+            tree(&data(dir.path())) == replica,
+            "the rerun did not complete the restore"
+        );
+        nothing_staged(dir.path(), "restore");
+        let deleted = run_ok(
+            dir.path(),
+            &format!("invoke_backup_service_sync(\"{P}\").items_deleted"),
+        );
+        assert_eq!(deleted, "0");
+    }
+    assert!(landed >= 2, "only {landed} kills landed mid-restore");
+}
