@@ -169,7 +169,7 @@ fn failovers_that_cannot_be_done_safely_say_why() {
             "has no backup pool",
         ),
         (
-            format!("invoke_pool_failover(\"nope.litwareinc.com\")"),
+            "invoke_pool_failover(\"nope.litwareinc.com\")".to_string(),
             "no pool 'nope.litwareinc.com'",
         ),
         (
