@@ -375,3 +375,100 @@ fn the_service_does_not_sync_a_failed_over_pair_and_says_why() {
     );
     assert!(!log.contains("\"cycle\""), "no cycle ran: {log}");
 }
+
+/// The object-store path (writes in place, no rename), through the library on
+/// in-process memory stores: a disaster failover of B to A, writes at the
+/// active copy, a divergent item at B, and the failback.
+#[test]
+fn object_stores_fail_over_and_back_with_quarantine() {
+    use bytes::Bytes;
+    use futures::TryStreamExt;
+    use object_store::{ObjectStore, ObjectStoreExt, PutPayload, path::Path as Key};
+    use poolsync::sync::{FailoverOptions, SyncEngine, SyncOptions};
+    use std::sync::Arc;
+    const A: &str = "a.fo.test";
+    const B: &str = "b.fo.test";
+    const PF: &str = "UserServices.PresenceFocus";
+    let text = format!(
+        "[deployment]\nname = \"m\"\ncms_master = \"{A}\"\n[[site]]\nidentity = \"S\"\nsite_id = 1\n[[pool]]\nfqdn = \"{A}\"\nsite = \"S\"\nbackup_pool = \"{B}\"\nstore = \"memory://fo-a\"\n[[pool]]\nfqdn = \"{B}\"\nsite = \"S\"\nbackup_pool = \"{A}\"\nstore = \"memory://fo-b\"\n"
+    );
+    let path = std::path::Path::new("m.toml");
+    let d = Arc::new(poolsync::topology::parse(&text, path, std::path::Path::new(".")).unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (a, b) = (
+        poolsync::store::memory_backend("fo-a"),
+        poolsync::store::memory_backend("fo-b"),
+    );
+    let put = |store: &Arc<object_store::memory::InMemory>, key: String, body: String| {
+        rt.block_on(store.put(&Key::from(key), PutPayload::from(body)))
+            .unwrap();
+    };
+    let tree = |store: &Arc<object_store::memory::InMemory>, prefix: &str| {
+        rt.block_on(async {
+            let prefix = Key::from(prefix);
+            let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
+            let mut out = std::collections::BTreeMap::new();
+            for m in metas {
+                let rel = m.location.as_ref()[prefix.as_ref().len() + 1..].to_string();
+                let body: Bytes = store.get(&m.location).await.unwrap().bytes().await.unwrap();
+                out.insert(rel, body.to_vec());
+            }
+            out
+        })
+    };
+    for i in 0..30 {
+        put(
+            &b,
+            format!("data/{PF}/u/{i:02}.json"),
+            format!("b item {i}"),
+        );
+    }
+    let engine = SyncEngine::new(d.clone());
+    let pair = crate::common::pair(&engine, B);
+    rt.block_on(engine.sync_pair(&pair, &SyncOptions::default()))
+        .unwrap();
+    // A change B makes after its last sync, then B is lost.
+    put(&b, format!("data/{PF}/u/late.json"), "never synced".into());
+    let disaster = FailoverOptions {
+        disaster_mode: true,
+        ..FailoverOptions::default()
+    };
+    let r = rt.block_on(engine.fail_over(&pair, &disaster)).unwrap();
+    assert_eq!(r.items_lost, Some(1), "the late change is named as at risk");
+    assert_eq!(r.active_copy, format!("memory://fo-a/backup/{B}"));
+    // Users write at the active copy.
+    put(
+        &a,
+        format!("backup/{B}/{PF}/u/03.json"),
+        "changed while failed over".into(),
+    );
+    put(
+        &a,
+        format!("backup/{B}/{PF}/u/new.json"),
+        "added while failed over".into(),
+    );
+    rt.block_on(a.delete(&Key::from(format!("backup/{B}/{PF}/u/04.json"))))
+        .unwrap();
+    let r = rt
+        .block_on(engine.fail_back(&pair, &FailoverOptions::default()))
+        .unwrap();
+    let q = r.quarantine.expect("the late change is quarantined");
+    assert_eq!(q.paths, vec![format!("{PF}/u/late.json")]);
+    assert_eq!(
+        tree(&b, &format!("{}/{PF}", q.folder))
+            .get("u/late.json")
+            .map(Vec::as_slice),
+        Some(&b"never synced"[..])
+    );
+    let home = tree(&b, &format!("data/{PF}"));
+    assert_eq!(home, tree(&a, &format!("backup/{B}/{PF}")));
+    assert_eq!(
+        home.get("u/03.json").map(Vec::as_slice),
+        Some(&b"changed while failed over"[..])
+    );
+    assert!(!home.contains_key("u/04.json") && !home.contains_key("u/late.json"));
+    let again = rt
+        .block_on(engine.sync_pair(&pair, &SyncOptions::default()))
+        .unwrap();
+    assert_eq!(again.items_copied() + again.items_deleted(), 0);
+}

@@ -443,3 +443,51 @@ fn role_rules_are_validated_with_positions() {
         out.stderr()
     );
 }
+
+#[test]
+fn failover_needs_both_pools_and_view_only_roles_may_only_look() {
+    let env = Env::with_demo();
+    let file = deployment(&env, &["CsAdministrator"]);
+    env.cmd()
+        .arg("--deployment")
+        .arg(&file)
+        .args(["-c", &format!("invoke_backup_service_sync(\"{ATL2}\")")])
+        .ok();
+    // bob may act on Atlanta only: ATL2 is his, its partner RED1 is not.
+    for code in [
+        format!("invoke_pool_failover(\"{ATL2}\")"),
+        format!("invoke_pool_failback(\"{ATL2}\")"),
+        format!("restore_pool_data(\"{ATL2}\")"),
+        "invoke_management_server_failover()".to_string(),
+    ] {
+        let out = run_as(&env, &file, "bob", &code);
+        assert!(denied(&out), "{code}: {}", out.stderr());
+        assert!(
+            out.stderr().contains("acts on both pools of the pair"),
+            "{code}: {}",
+            out.stderr()
+        );
+    }
+    let view = "u-CsViewOnlyAdministrator";
+    let out = run_as(
+        &env,
+        &file,
+        view,
+        &format!("invoke_pool_failover(\"{ATL2}\")"),
+    );
+    assert!(denied(&out), "{}", out.stderr());
+    let out = run_as(
+        &env,
+        &file,
+        view,
+        &format!("get_pool(\"{ATL2}\").failover.state"),
+    );
+    assert_eq!(out.stdout().trim(), "Home", "{}", out.stderr());
+    let out = run_as(
+        &env,
+        &file,
+        "u-CsServerAdministrator",
+        &format!("invoke_pool_failover(\"{ATL2}\").phase"),
+    );
+    assert_eq!(out.stdout().trim(), "FailedOver", "{}", out.stderr());
+}
