@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Recovery times of a 100,000-item pool: a disaster failover, a planned
+# failover (the final sync of a 1% change included), and a failback of a 1%
+# change made at the active copy, each against the manual step it replaces,
+# in the same run, as ratios.
+#
+#   bench/failover.sh [--runs N] [--smoke]
+#
+#   --runs N   timed rounds (default 5); medians are reported
+#   --smoke    the 1,000-item dataset and one round: a check of the harness
+#
+# The pool is b.bench.com (a.bench.com hosts the CMS, which a failover of its
+# pool refuses), its store stores/b, its partner's stores/a. Each round:
+#   planned    1% of b's items change (make_dataset.py change); timed:
+#              invoke_pool_failover(b), which ships them and promotes a's
+#              replica in place. Peer: rsync -a --delete of the changed data
+#              into a copy of the replica (the final sync a manual failover
+#              needs before it can even start copying).
+#   failback   1% of the active copy changes (make_dataset.py revert); timed:
+#              invoke_pool_failback(b). Peer: rsync -a --delete of the active
+#              copy back into a copy of b's data as it was.
+#   disaster   timed: invoke_pool_failover(b, #{disaster_mode: true}). Peer:
+#              cp -a of the replica into place (the manual restore this
+#              replaces). A failback (untimed) ends the round.
+# After each failback the pool's data and its replica are compared (diff -r).
+# Wall times from $EPOCHREALTIME around the whole command (process start and
+# deployment load included); poolsync's own duration_ms is reported too.
+set -euo pipefail
+export LC_ALL=C
+umask 022
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/pair.sh
+source "$HERE/pair.sh"
+REPO=$(dirname "$HERE")
+RUNS=5
+KIND=small
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --runs)
+        [[ $# -ge 2 && $2 =~ ^[1-9][0-9]*$ ]] || { echo "failover.sh: --runs needs a positive number" >&2; exit 2; }
+        RUNS=$2
+        shift
+        ;;
+    --smoke) RUNS=1 KIND=tiny ;;
+    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "failover.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+POOLSYNC=${POOLSYNC:-$REPO/target/release/poolsync}
+[[ -x $POOLSYNC ]] || { echo "failover.sh: no poolsync binary at $POOLSYNC: cargo build --release" >&2; exit 2; }
+for tool in rsync python3 diff; do
+    command -v "$tool" >/dev/null || { echo "failover.sh: '$tool' is missing" >&2; exit 2; }
+done
+
+DIR=$(mktemp -d /tmp/poolsync-failover.XXXXXX)
+trap 'rm -rf "$DIR"' EXIT
+export XDG_DATA_HOME=$DIR/xdg XDG_CONFIG_HOME=$DIR/xdg
+MODULE=UserServices.PresenceFocus
+B_DATA=$DIR/stores/b/data/$MODULE
+ACTIVE=$DIR/stores/a/backup/b.bench.com/$MODULE
+mkdir -p "$DIR/stores/a/data/$MODULE" "$DIR/peers"
+pair_deployment "$DIR/stores/a" "$DIR/stores/b" >"$DIR/deployment.toml"
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+ps() { "$POOLSYNC" --deployment "$DIR/deployment.toml" "$@"; }
+# timed NAME -- COMMAND...: appends NAME's wall seconds to $DIR/NAME.times
+timed() {
+    local name=$1 t0 t1
+    shift 2
+    t0=$EPOCHREALTIME
+    "$@" >"$DIR/last.out"
+    t1=$EPOCHREALTIME
+    awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f\n", b - a}' >>"$DIR/$name.times"
+}
+median() { sort -n "$DIR/$1.times" | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+log "dataset $KIND into b's data"
+python3 "$HERE/make_dataset.py" generate "$KIND" "$B_DATA"
+ps -c 'invoke_backup_service_sync("b.bench.com")' >/dev/null
+for round in $(seq 1 "$RUNS"); do
+    log "round $round: planned failover of a 1% change"
+    rm -rf "$DIR/peers/replica" && cp -a "$ACTIVE" "$DIR/peers/replica"
+    python3 "$HERE/make_dataset.py" change "$KIND" "$B_DATA"
+    timed rsync_planned -- rsync -a --delete "$B_DATA/" "$DIR/peers/replica/"
+    timed planned -- ps -c 'invoke_pool_failover("b.bench.com").duration_ms'
+    cat "$DIR/last.out" >>"$DIR/planned.ms"
+
+    log "round $round: failback of a 1% change at the active copy"
+    rm -rf "$DIR/peers/home" && cp -a "$B_DATA" "$DIR/peers/home"
+    python3 "$HERE/make_dataset.py" revert "$KIND" "$ACTIVE"
+    timed rsync_failback -- rsync -a --delete "$ACTIVE/" "$DIR/peers/home/"
+    timed failback -- ps -c 'invoke_pool_failback("b.bench.com").duration_ms'
+    cat "$DIR/last.out" >>"$DIR/failback.ms"
+    diff -r "$B_DATA" "$ACTIVE" >/dev/null || { echo "failover.sh: home and replica differ after the failback" >&2; exit 1; }
+
+    log "round $round: disaster failover"
+    rm -rf "$DIR/peers/restored"
+    timed cp_disaster -- cp -a "$ACTIVE" "$DIR/peers/restored"
+    timed disaster -- ps -c 'invoke_pool_failover("b.bench.com", #{disaster_mode: true}).duration_ms'
+    cat "$DIR/last.out" >>"$DIR/disaster.ms"
+    ps -c 'invoke_pool_failback("b.bench.com")' >/dev/null
+    diff -r "$B_DATA" "$ACTIVE" >/dev/null || { echo "failover.sh: home and replica differ after the disaster failback" >&2; exit 1; }
+done
+items=$(find "$B_DATA" -type f | wc -l)
+ms_median() { sort -n "$DIR/$1.ms" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+echo "| step ($items items, $RUNS rounds, medians) | poolsync wall s | poolsync duration_ms | peer | peer wall s | peer / poolsync |"
+echo "|---|--:|--:|---|--:|--:|"
+for row in "disaster:cp_disaster:cp -a of the replica" "planned:rsync_planned:rsync -a --delete of the 1% change" "failback:rsync_failback:rsync -a --delete back home"; do
+    IFS=: read -r ours peer what <<<"$row"
+    o=$(median "$ours") p=$(median "$peer")
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$ours" "$o" "$(ms_median "$ours")" "$what" "$p" \
+        "$(awk -v o="$o" -v p="$p" 'BEGIN {printf "%.2fx", p / o}')"
+done
