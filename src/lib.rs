@@ -8,6 +8,7 @@ pub mod dirs;
 pub mod error;
 pub mod interrupt;
 pub mod log;
+pub mod memory;
 pub mod open_files;
 pub mod output;
 pub mod rbac;

@@ -79,13 +79,56 @@ fn eval_is_disabled() {
 }
 
 #[test]
-fn an_oversized_string_is_refused() {
+fn runaway_growth_stops_at_the_memory_limit_and_cannot_be_caught() {
     let env = Env::with_demo();
-    let out = env
-        .cmd()
-        .args(["--demo", "-c", "let s = \"x\"; loop { s += s; }"])
-        .status(1);
-    assert!(out.stderr().contains("too large"), "{}", out.stderr());
+    let limit =
+        "the script holds more than 256 MiB of memory, the limit; raise it with --max-memory";
+    for code in [
+        "let s = \"x\"; loop { s += s; }",
+        "let a = []; loop { a.push([1, 2, 3, 4]); }",
+        "try { let a = []; a.pad(10_000_000_000, 1); } catch (e) { print(\"caught\") }",
+        "let b = blob(100_000_000_000);",
+        "let s = \"\"; s.pad(1_000_000_000, \"ab\");",
+    ] {
+        let out = env
+            .cmd()
+            .args(["--demo", "--max-memory", "256", "-c", code])
+            .status(1);
+        assert!(out.stderr().contains(limit), "{code}: {}", out.stderr());
+        assert!(
+            !out.stdout().contains("caught"),
+            "{code}: the limit was caught"
+        );
+    }
+}
+
+#[test]
+fn plain_rhai_that_grows_large_values_runs_in_linear_time() {
+    let env = Env::with_demo();
+    let started = std::time::Instant::now();
+    for (code, expected) in [
+        (
+            "let a = []; for i in 0..1_000_000 { a.push(i) } a.len()",
+            "1000000",
+        ),
+        (
+            "let m = []; m.pad(1_000_001, true); m[0] = false; m[1] = false; let n = 0; for p in 2..=1000 { if m[p] { let i = p * p; while i <= 1_000_000 { m[i] = false; i += p; } } } for x in m { if x { n += 1 } } n",
+            "78498",
+        ),
+        (
+            "let m = #{}; for i in 0..200_000 { m[`k${i}`] = `v${i}` } m.len()",
+            "200000",
+        ),
+    ] {
+        let out = env.cmd().args(["--demo", "-c", code]).ok();
+        assert_eq!(out.stdout().trim(), expected, "{code}");
+    }
+    // Quadratic, the pushes alone took minutes in a debug build.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -39,9 +39,14 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
-    /// Stop a script after N operations (0: no limit).
+    /// Stop a script after N operations (0: no limit; default 10,000,000,000).
     #[arg(long, value_name = "N")]
     pub max_operations: Option<u64>,
+
+    /// Stop a script once the process holds more than MIB MiB of memory
+    /// (0: no limit; default 4096).
+    #[arg(long, value_name = "MIB")]
+    pub max_memory: Option<usize>,
 
     /// The script to run (`-` reads standard input).
     #[arg(value_name = "SCRIPT")]

@@ -213,9 +213,9 @@ fn check_combination(cli: &Cli) -> Result<(), Error> {
     if let Some(before) = before {
         return Err(Error::Usage(subcommand_after(name, &before)));
     }
-    if cli.check || cli.json || cli.max_operations.is_some() {
+    if cli.check || cli.json || cli.max_operations.is_some() || cli.max_memory.is_some() {
         return Err(Error::Usage(format!(
-            "--check, --json and --max-operations apply to scripts, not to `poolsync {name}`"
+            "--check, --json, --max-operations and --max-memory apply to scripts, not to `poolsync {name}`"
         )));
     }
     // The deployment options only matter to commands that load one.
@@ -300,6 +300,13 @@ fn execute(cli: Cli) -> Result<(), Error> {
     let mut limits = Limits::default();
     if let Some(n) = cli.max_operations {
         limits.max_operations = n;
+    }
+    if let Some(mib) = cli.max_memory {
+        limits.max_memory = mib.checked_mul(1 << 20).ok_or_else(|| {
+            Error::Usage(format!(
+                "--max-memory {mib} is too large: give MiB, e.g. 8192"
+            ))
+        })?;
     }
     if cli.check {
         let Some(script) = &cli.script else {

@@ -2,9 +2,14 @@
 
 use rhai::{EvalAltResult, ParseError, Position};
 
-/// Whether an error is a Ctrl-C stop.
+/// Whether an error is a Ctrl-C stop (not a limit's).
 pub fn is_interrupt(err: &EvalAltResult) -> bool {
-    matches!(err.unwrap_inner(), EvalAltResult::ErrorTerminated(..))
+    match err.unwrap_inner() {
+        EvalAltResult::ErrorTerminated(token, _) => token
+            .read_lock::<rhai::ImmutableString>()
+            .is_none_or(|t| t.as_str() == super::engine::INTERRUPTED),
+        _ => false,
+    }
 }
 
 /// Rhai's name of a type as the docs name it: `int` for `i64`, `string` for
@@ -74,7 +79,9 @@ fn message(err: &EvalAltResult) -> String {
             Ok(s) => s,
             Err(_) => format!("{value:?}"),
         },
-        EvalAltResult::ErrorTerminated(..) => "interrupted".into(),
+        EvalAltResult::ErrorTerminated(token, _) => token
+            .read_lock::<rhai::ImmutableString>()
+            .map_or_else(|| "interrupted".into(), |t| t.to_string()),
         other => {
             let text = other.to_string();
             // Rhai appends " (line L, position P)"; the caller shows it its own way.

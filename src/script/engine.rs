@@ -45,15 +45,19 @@ pub fn sandboxed_engine(limits: &Limits, import_base: Option<PathBuf>) -> Engine
     limits.apply(&mut engine);
     engine.set_module_resolver(ScriptDirResolver::new(import_base));
     let flag = crate::interrupt::flag();
+    let stop = limits.clone();
     engine.on_progress(move |_| {
         if flag.load(Ordering::Relaxed) {
-            Some(Dynamic::from("interrupted"))
-        } else {
-            None
+            return Some(Dynamic::from(INTERRUPTED));
         }
+        stop.exceeded().map(Dynamic::from)
     });
+    super::bounded::register(&mut engine, limits);
     engine
 }
+
+/// The token of a Ctrl-C stop (any other token is a limit's message).
+pub const INTERRUPTED: &str = "interrupted";
 
 /// `module` is a word Rhai reserves for itself but never uses; poolsync's options
 /// and reports are about Backup Service modules (`#{module: "DataConf"}`,

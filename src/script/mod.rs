@@ -3,6 +3,7 @@
 //! The only part of poolsync that knows Rhai; the REPL and the command line use it.
 
 mod api;
+mod bounded;
 mod context;
 pub mod diagnostic;
 mod engine;

@@ -8,25 +8,32 @@ use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Shared};
 type SharedModule = Shared<Module>;
 
 /// Resource limits of a script.
+///
+/// Memory is bounded by what the process holds ([`crate::memory`]), checked
+/// at every operation, not by Rhai's array, map and string size limits: those
+/// measure the whole value after each change, so a loop of a million pushes
+/// costs a million walks of the array. They stay off.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Operations before a script is stopped (0: unlimited).
     pub max_operations: u64,
-    pub max_string_size: usize,
-    pub max_array_size: usize,
-    pub max_map_size: usize,
+    /// Heap bytes the process may hold while a script runs (0: unlimited).
+    pub max_memory: usize,
     pub max_call_levels: usize,
     pub max_expr_depth: usize,
     pub max_function_expr_depth: usize,
 }
 
+/// The default `--max-memory`, in MiB.
+pub const DEFAULT_MAX_MEMORY_MIB: usize = 4096;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_operations: 1_000_000_000,
-            max_string_size: 16 * 1024 * 1024,
-            max_array_size: 1_000_000,
-            max_map_size: 100_000,
+            // About ten minutes of plain Rhai on this machine's kind: far
+            // beyond any job, and an endless loop still ends.
+            max_operations: 10_000_000_000,
+            max_memory: DEFAULT_MAX_MEMORY_MIB << 20,
             max_call_levels: 64,
             max_expr_depth: 64,
             max_function_expr_depth: 32,
@@ -38,12 +45,29 @@ impl Limits {
     pub fn apply(&self, engine: &mut Engine) {
         engine
             .set_max_operations(self.max_operations)
-            .set_max_string_size(self.max_string_size)
-            .set_max_array_size(self.max_array_size)
-            .set_max_map_size(self.max_map_size)
             .set_max_call_levels(self.max_call_levels)
             .set_max_expr_depths(self.max_expr_depth, self.max_function_expr_depth)
             .set_max_modules(64);
+    }
+
+    /// Why a script must stop now, if it must: it holds more memory than
+    /// allowed. Cheap enough for every operation.
+    pub fn exceeded(&self) -> Option<String> {
+        let held = crate::memory::held();
+        (self.max_memory > 0 && held > self.max_memory).then(|| self.memory_message())
+    }
+
+    /// Whether `more` bytes would take the process past the memory limit.
+    pub fn would_exceed(&self, more: usize) -> bool {
+        self.max_memory > 0 && crate::memory::held().saturating_add(more) > self.max_memory
+    }
+
+    /// The error of a script stopped for its memory.
+    pub fn memory_message(&self) -> String {
+        format!(
+            "the script holds more than {} MiB of memory, the limit; raise it with --max-memory MIB (0: no limit)",
+            self.max_memory >> 20
+        )
     }
 }
 
