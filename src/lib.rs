@@ -6,6 +6,7 @@ pub mod cli;
 pub mod demo;
 pub mod dirs;
 pub mod error;
+pub mod input;
 pub mod interrupt;
 pub mod log;
 pub mod memory;

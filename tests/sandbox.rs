@@ -184,3 +184,91 @@ fn curry_is_disabled() {
         .args(["--demo", "-c", "let f = Fn(\"x\"); f = Fn(\"x\").curry(f);"])
         .status(1);
 }
+
+#[test]
+fn an_import_cycle_is_an_error_naming_the_files_not_a_crash() {
+    let env = Env::with_demo();
+    let a = env.write("cyc/a.rhai", "import \"b\" as b;\nprint(\"a\");\n");
+    env.write("cyc/b.rhai", "import \"a\" as a;\nprint(\"b\");\n");
+    let me = env.write("cyc/self.rhai", "import \"self\" as s;\n");
+    for (script, cycle) in [
+        (&a, "a.rhai -> b.rhai -> a.rhai"),
+        (&me, "self.rhai -> self.rhai"),
+    ] {
+        let expected = format!("import cycle: {cycle}");
+        let out = env.cmd().arg("--demo").arg(script).status(1);
+        assert!(out.stderr().contains(&expected), "{}", out.stderr());
+        assert!(out.stdout().is_empty(), "nothing ran: {}", out.stdout());
+        let out = env.cmd().arg("--check").arg(script).status(1);
+        assert!(
+            out.stderr().contains(&expected),
+            "--check: {}",
+            out.stderr()
+        );
+    }
+}
+
+#[test]
+fn only_regular_files_are_read_as_scripts_and_modules() {
+    let env = Env::with_demo();
+    let fifo = env.path().join("fifo.rhai");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path for the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let uses = env.write("uses.rhai", "import \"fifo\" as f;\n");
+    let refused = "is not a regular file (a FIFO, a socket or a device)";
+    for (args, status) in [
+        (vec!["--demo".into(), fifo.display().to_string()], 2),
+        (vec!["--demo".into(), "/dev/zero".into()], 2),
+        (vec!["--check".into(), fifo.display().to_string()], 2),
+        (vec!["--demo".into(), uses.display().to_string()], 1),
+    ] {
+        // Read, a FIFO blocks for ever and /dev/zero never ends: give up
+        // after ten seconds rather than hang the suite.
+        let mut child = env.cmd().args(&args).start();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("{args:?} hung");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = crate::common::Out(child.wait_with_output().unwrap());
+        assert_eq!(
+            out.0.status.code(),
+            Some(status),
+            "{args:?}: {}",
+            out.stderr()
+        );
+        assert!(out.stderr().contains(refused), "{args:?}: {}", out.stderr());
+    }
+    let big = env.write("big.rhai", &"x".repeat(17 << 20));
+    let mut run = env.cmd().args(["--demo", "-"]).cmd;
+    let out = run
+        .stdin(std::fs::File::open(&big).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is larger than 16 MiB"));
+    let out = env.cmd().arg("--demo").arg(&big).status(2);
+    assert!(
+        out.stderr().contains("is larger than 16 MiB"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn exit_with_a_value_that_is_not_a_status_fails() {
+    let env = Env::with_demo();
+    for (code, status) in [
+        ("exit(\"x\")", 1),
+        ("exit(2.5)", 1),
+        ("exit(300)", 1),
+        ("exit(4)", 4),
+    ] {
+        let out = env.cmd().args(["--demo", "-c", code]).status(status);
+        assert!(out.stdout().is_empty(), "{code}: {}", out.stdout());
+    }
+}

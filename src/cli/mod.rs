@@ -2,7 +2,7 @@
 
 mod args;
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -354,11 +354,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
 }
 
 fn read_stdin() -> Result<String, Error> {
-    let mut source = String::new();
-    std::io::stdin()
-        .read_to_string(&mut source)
-        .map_err(|e| Error::io("<stdin>", e))?;
-    Ok(source)
+    crate::input::read_capped(std::io::stdin().lock()).map_err(|e| Error::io("<stdin>", e))
 }
 
 fn run_stdin(runner: &Runner, args: &[String]) -> Result<(), Error> {

@@ -158,7 +158,7 @@ fn run_init(session: &mut Session<'_>, knowledge: &Rc<RefCell<Knowledge>>, color
     if !init.exists() {
         return;
     }
-    match std::fs::read_to_string(&init) {
+    match crate::input::read_text(&init) {
         Ok(source) => {
             let name = init.display().to_string();
             if let Outcome::Error(e) = session.eval(&name, &crate::script::strip_shebang(&source)) {
@@ -282,7 +282,7 @@ fn command(
             }
         }
         ":load" if arg.is_empty() => print_error(":load needs a FILE", color),
-        ":load" => match std::fs::read_to_string(arg) {
+        ":load" => match crate::input::read_text(std::path::Path::new(arg)) {
             Ok(source) => show(
                 session.eval(arg, &crate::script::strip_shebang(&source)),
                 color,

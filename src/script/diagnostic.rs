@@ -79,6 +79,10 @@ fn message(err: &EvalAltResult) -> String {
             Ok(s) => s,
             Err(_) => format!("{value:?}"),
         },
+        // Rhai's text spreads over lines ("in module 'b'" below the error).
+        EvalAltResult::ErrorInModule(module, inner, _) => {
+            format!("{} (in module '{module}')", message(inner))
+        }
         EvalAltResult::ErrorTerminated(token, _) => token
             .read_lock::<rhai::ImmutableString>()
             .map_or_else(|| "interrupted".into(), |t| t.to_string()),

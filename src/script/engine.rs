@@ -1,6 +1,6 @@
 //! Building the sandboxed Rhai engine with every poolsync function.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
@@ -10,20 +10,17 @@ use super::sandbox::{Limits, ScriptDirResolver};
 use super::{ScriptContext, api, types};
 
 /// A new engine: poolsync's types and functions on top of [`sandboxed_engine`].
-pub fn build_engine(
-    ctx: &Rc<ScriptContext>,
-    limits: &Limits,
-    import_base: Option<PathBuf>,
-) -> Engine {
-    let mut engine = sandboxed_engine(limits, import_base);
+pub fn build_engine(ctx: &Rc<ScriptContext>, limits: &Limits, script: Option<&Path>) -> Engine {
+    let mut engine = sandboxed_engine(limits, script);
     types::register(&mut engine);
     api::register(&mut engine, ctx);
     engine
 }
 
-/// The sandbox alone: the limits, no `eval`, imports only from `import_base`, and
-/// Ctrl-C checked at every operation. Enough to compile (`--check`).
-pub fn sandboxed_engine(limits: &Limits, import_base: Option<PathBuf>) -> Engine {
+/// The sandbox alone: the limits, no `eval`, imports only from the folder of
+/// `script` (none without one), and Ctrl-C checked at every operation. Enough
+/// to compile (`--check`).
+pub fn sandboxed_engine(limits: &Limits, script: Option<&Path>) -> Engine {
     let mut engine = Engine::new();
     engine.disable_symbol("eval");
     // `curry` builds function pointers nested in function pointers, which the
@@ -43,7 +40,7 @@ pub fn sandboxed_engine(limits: &Limits, import_base: Option<PathBuf>) -> Engine
         crate::output::out(&text)
     });
     limits.apply(&mut engine);
-    engine.set_module_resolver(ScriptDirResolver::new(import_base));
+    engine.set_module_resolver(ScriptDirResolver::new(script));
     let flag = crate::interrupt::flag();
     let stop = limits.clone();
     engine.on_progress(move |_| {

@@ -208,9 +208,9 @@ pub const FUNCTIONS: &[FnDoc] = &[
     FnDoc {
         name: "exit",
         cmdlet: None,
-        signatures: &["exit()", "exit(status: int)"],
+        signatures: &["exit()", "exit(status: int)", "exit(value)"],
         summary: "Ends the script at once with a process exit status (0 to 255; 0 without one).",
-        details: "As `exit 3` in PowerShell: a batch job that calls exit(3) ends with status 3, and `try` cannot catch it. In the shell it leaves the shell. Replaces Rhai's own exit, which made its argument the script's value and exited 0.",
+        details: "As `exit 3` in PowerShell: a batch job that calls exit(3) ends with status 3, and `try` cannot catch it. In the shell it leaves the shell. A value that is not a status (a string, a float, a status over 255) is printed and the job exits with status 1. Replaces Rhai's own exit, which made its argument the script's value and exited 0.",
         example: "if get_pool(#{site: \"Atlanta\"}).len() == 0 { exit(2) }",
     },
     FnDoc {

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use rhai::{Array, Dynamic, Scope};
 
-use super::sandbox::Limits;
+use super::sandbox::{Limits, ScriptDirResolver};
 use super::{ScriptContext, build_engine, diagnostic, render};
 use crate::error::Error;
 
@@ -35,12 +35,12 @@ impl Runner {
         &self,
         name: &str,
         source: &str,
-        import_base: Option<PathBuf>,
+        script: Option<&Path>,
         args: &[String],
         print_value: bool,
     ) -> Result<(), Error> {
         let source = strip_shebang(source);
-        let engine = build_engine(&self.ctx, &self.limits, import_base);
+        let engine = build_engine(&self.ctx, &self.limits, script);
         let ast = engine.compile(&source).map_err(|e| {
             crate::errln!("{}", diagnostic::format_parse(name, &source, &e));
             Error::ScriptFailed
@@ -101,30 +101,22 @@ impl Runner {
 
     /// Runs a script file; its folder is where it may import from.
     pub fn run_file(&self, path: &Path, args: &[String]) -> Result<(), Error> {
-        let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let base = Some(script_folder(path));
-        self.run_source(&path.display().to_string(), &source, base, args, false)
-    }
-}
-
-/// The folder a script file may import from: its own.
-fn script_folder(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+        let source = crate::input::read_text(path).map_err(|e| Error::io(path, e))?;
+        self.run_source(
+            &path.display().to_string(),
+            &source,
+            Some(path),
+            args,
+            false,
+        )
     }
 }
 
 /// Only compiles a script (no deployment needed), and the modules it imports
 /// from its folder.
 pub fn check_file(path: &Path, limits: &Limits) -> Result<(), Error> {
-    let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    check(
-        &path.display().to_string(),
-        &source,
-        limits,
-        Some(script_folder(path)),
-    )
+    let source = crate::input::read_text(path).map_err(|e| Error::io(path, e))?;
+    check(&path.display().to_string(), &source, limits, Some(path))
 }
 
 /// Only compiles `source`, named `name` in messages.
@@ -132,20 +124,18 @@ pub fn check_source(name: &str, source: &str, limits: &Limits) -> Result<(), Err
     check(name, source, limits, None)
 }
 
-fn check(
-    name: &str,
-    source: &str,
-    limits: &Limits,
-    import_base: Option<PathBuf>,
-) -> Result<(), Error> {
+fn check(name: &str, source: &str, limits: &Limits, script: Option<&Path>) -> Result<(), Error> {
     let source = strip_shebang(source);
-    let engine = super::engine::sandboxed_engine(limits, import_base);
+    let engine = super::engine::sandboxed_engine(limits, script);
+    // The same resolution as the engine's, for the cycle check.
+    let files = ScriptDirResolver::new(script);
     let ast = engine.compile(&source).map_err(|e| {
         crate::errln!("{}", diagnostic::format_parse(name, &source, &e));
         Error::ScriptFailed
     })?;
     let mut seen = std::collections::HashSet::new();
-    check_imports(&engine, &ast, &mut seen).map_err(|e| {
+    let mut chain = files.chain();
+    check_imports(&engine, &files, &ast, &mut chain, &mut seen).map_err(|e| {
         crate::errln!("{}", diagnostic::format_eval(name, &source, &e));
         Error::ScriptFailed
     })?;
@@ -154,12 +144,16 @@ fn check(
 }
 
 /// Compiles, without running, every module `ast` imports by a literal path,
-/// and theirs in turn: a syntax error in one fails `--check` as it would fail
-/// the run. Imports by a computed path are only known when the script runs.
+/// and theirs in turn: a syntax error in one, or an import cycle, fails
+/// `--check` as it would fail the run. `chain` is the files being checked,
+/// the script first. Imports by a computed path are only known when the
+/// script runs.
 fn check_imports(
     engine: &rhai::Engine,
+    files: &ScriptDirResolver,
     ast: &rhai::AST,
-    seen: &mut std::collections::HashSet<String>,
+    chain: &mut Vec<PathBuf>,
+    seen: &mut std::collections::HashSet<PathBuf>,
 ) -> Result<(), Box<rhai::EvalAltResult>> {
     let mut imports = Vec::new();
     ast.walk(&mut |nodes: &[rhai::ASTNode]| {
@@ -171,7 +165,9 @@ fn check_imports(
         true
     });
     for (path, pos) in imports {
-        if !seen.insert(path.clone()) {
+        let file = files.resolved(&path);
+        files.check_cycle(chain, &file, pos)?;
+        if !seen.insert(file.clone()) {
             continue;
         }
         let wrap = |e: Box<rhai::EvalAltResult>| match *e {
@@ -183,7 +179,12 @@ fn check_imports(
             .module_resolver()
             .resolve_ast(engine, None, &path, pos)
         {
-            Some(Ok(module)) => check_imports(engine, &module, seen).map_err(wrap)?,
+            Some(Ok(module)) => {
+                chain.push(file);
+                let checked = check_imports(engine, files, &module, chain, seen);
+                chain.pop();
+                checked.map_err(wrap)?;
+            }
             Some(Err(e)) => return Err(wrap(e)),
             None => {}
         }

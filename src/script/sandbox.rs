@@ -1,5 +1,6 @@
 //! The script sandbox: limits, and `import` confined to the script's own folder.
 
+use std::cell::RefCell;
 use std::path::{Component, Path, PathBuf};
 
 use rhai::module_resolvers::FileModuleResolver;
@@ -71,22 +72,95 @@ impl Limits {
     }
 }
 
-/// Resolves `import "name"` to `name.rhai` inside one folder, never outside it.
+/// Resolves `import "name"` to `name.rhai` inside one folder, never outside it,
+/// and refuses an import cycle (a module that imports itself, directly or
+/// not), which would otherwise recurse until the stack overflows.
 pub struct ScriptDirResolver {
     base: Option<PathBuf>,
     inner: FileModuleResolver,
+    /// The script, then each module being loaded, innermost last: real paths.
+    chain: RefCell<Vec<PathBuf>>,
+}
+
+/// The folder a script file may import from: its own.
+pub fn script_folder(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 impl ScriptDirResolver {
-    /// `base`: the running script's folder; `None` (code from `-c` or standard
-    /// input, the shell) refuses every import.
-    pub fn new(base: Option<PathBuf>) -> Self {
-        let base = base.map(|b| b.canonicalize().unwrap_or(b));
+    /// `script`: the running script file, whose folder imports come from;
+    /// `None` (code from `-c` or standard input, the shell) refuses every import.
+    pub fn new(script: Option<&Path>) -> Self {
+        let base = script
+            .map(script_folder)
+            .map(|b| b.canonicalize().unwrap_or(b));
         let inner = match &base {
             Some(b) => FileModuleResolver::new_with_path(b.clone()),
             None => FileModuleResolver::new(),
         };
-        ScriptDirResolver { base, inner }
+        let top = script.map(|s| s.canonicalize().unwrap_or_else(|_| s.to_path_buf()));
+        ScriptDirResolver {
+            base,
+            inner,
+            chain: RefCell::new(top.into_iter().collect()),
+        }
+    }
+
+    /// The real path of the module `path` names.
+    fn file_of(&self, path: &str) -> PathBuf {
+        let file = self.inner.get_file_path(path, None);
+        file.canonicalize().unwrap_or(file)
+    }
+
+    /// Refuses `path` if it is already being loaded: `import cycle: a.rhai ->
+    /// b.rhai -> a.rhai`, each file as it stands in the script's folder.
+    pub fn check_cycle(
+        &self,
+        chain: &[PathBuf],
+        file: &Path,
+        pos: Position,
+    ) -> Result<(), Box<EvalAltResult>> {
+        let Some(start) = chain.iter().position(|p| p == file) else {
+            return Ok(());
+        };
+        let shown = |p: &PathBuf| {
+            let rel = self.base.as_ref().and_then(|b| p.strip_prefix(b).ok());
+            rel.unwrap_or(p).display().to_string()
+        };
+        let mut names: Vec<String> = chain[start..].iter().map(shown).collect();
+        names.push(shown(&file.to_path_buf()));
+        Err(Box::new(EvalAltResult::ErrorRuntime(
+            format!("import cycle: {}", names.join(" -> ")).into(),
+            pos,
+        )))
+    }
+
+    /// Loads a module with its file on the chain (for the cycle check).
+    fn loading<T>(
+        &self,
+        path: &str,
+        pos: Position,
+        load: impl FnOnce() -> Result<T, Box<EvalAltResult>>,
+    ) -> Result<T, Box<EvalAltResult>> {
+        let file = self.file_of(path);
+        self.check_cycle(&self.chain.borrow(), &file, pos)?;
+        self.chain.borrow_mut().push(file);
+        let result = load();
+        self.chain.borrow_mut().pop();
+        result
+    }
+
+    /// The chain of files being loaded now (the script first).
+    pub fn chain(&self) -> Vec<PathBuf> {
+        self.chain.borrow().clone()
+    }
+
+    /// The real path of `path` as an import resolves it.
+    pub fn resolved(&self, path: &str) -> PathBuf {
+        self.file_of(path)
     }
 
     fn check(&self, path: &str, pos: Position) -> Result<(), Box<EvalAltResult>> {
@@ -117,7 +191,14 @@ impl ScriptDirResolver {
                 "import '{path}' resolves outside the script's folder (through a link)"
             ));
         }
-        Ok(())
+        // A missing module is Rhai's own error; anything else must be a file
+        // that reads at once (not a FIFO, not a device).
+        match crate::input::check_regular(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                refuse(format!("{}: {e}", file.display()))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -130,7 +211,7 @@ impl ModuleResolver for ScriptDirResolver {
         pos: Position,
     ) -> Result<SharedModule, Box<EvalAltResult>> {
         self.check(path, pos)?;
-        self.inner.resolve(engine, source, path, pos)
+        self.loading(path, pos, || self.inner.resolve(engine, source, path, pos))
     }
 
     fn resolve_ast(

@@ -78,6 +78,16 @@ pub fn register(engine: &mut Engine) {
     });
     func("exit", &["()"]).register_into_engine(engine, || exit_with(0));
     func("exit", &["status: i64", "()"]).register_into_engine(engine, exit_with);
+    // Rhai's own exit(value) made any value the script's result, and the job
+    // exited 0: a value that is not a status exits 1, and says so.
+    func("exit", &["value: Dynamic", "()"]).register_into_engine(engine, |value: Dynamic| {
+        crate::errln!("exit({value:?}): not an exit status (0 to 255); exiting with status 1");
+        EXIT_STATUS.store(1, Ordering::SeqCst);
+        Err::<(), _>(Box::new(rhai::EvalAltResult::Exit(
+            Dynamic::UNIT,
+            rhai::Position::NONE,
+        )))
+    });
     func("help", &["String"]).register_into_engine(engine, help::overview);
     func("help", &["name: &str", "String"]).register_into_engine(engine, help_for);
 }
