@@ -136,14 +136,14 @@ pub fn init(dir: &Path, s3: Option<&S3Init>) -> Result<Vec<PathBuf>, Error> {
             0o600,
         )?;
         create_new(&path, &text, 0o644)?;
-        super::parse(&text, &path, dir)?;
+        crate::topology::parse(&text, &path, dir)?;
         return Ok(vec![path, creds]);
     }
     create_new(&path, &text, 0o644)?;
-    let deployment = super::parse(&text, &path, dir)?;
+    let deployment = crate::topology::parse(&text, &path, dir)?;
     for pool in &deployment.pools {
         if let Some(store) = pool.store.local_path() {
-            for module in super::Module::ALL {
+            for module in crate::topology::Module::ALL {
                 if deployment.modules_of(pool).contains(&module) {
                     let d = store.join("data").join(module.identity());
                     std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
