@@ -5,6 +5,15 @@ use std::path::{Path, PathBuf};
 
 pub use super::s3::S3Location;
 
+/// Whose store a location is, as far as a store needs to know: the name of
+/// the pool (it picks the pool's section of a credentials file) and, for an
+/// `s3://` store, the credentials file to read (absolute), if one is named.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOwner<'a> {
+    pub pool: &'a str,
+    pub credentials_file: Option<&'a Path>,
+}
+
 /// The location of a pool store.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StoreLocation {
@@ -42,9 +51,10 @@ fn redact_credentials(text: &str) -> String {
 }
 
 impl StoreLocation {
-    /// Parses a store setting: a path (relative to `base`), `file:///abs/path`,
-    /// `s3://BUCKET/PREFIX?endpoint=URL&region=NAME` or `memory://name`.
-    pub fn parse(text: &str, base: &Path) -> Result<StoreLocation, String> {
+    /// Parses the store setting of `owner`'s store: a path (relative to
+    /// `base`), `file:///abs/path`, `s3://BUCKET/PREFIX?endpoint=URL&region=NAME`
+    /// or `memory://name`.
+    pub fn parse(text: &str, base: &Path, owner: StoreOwner<'_>) -> Result<StoreLocation, String> {
         if text.trim().is_empty() {
             return Err("store is empty: give a directory (e.g. \"stores/pool1\") or a URL".into());
         }
@@ -66,7 +76,7 @@ impl StoreLocation {
                     }
                     Ok(StoreLocation::Memory(rest.to_string()))
                 }
-                "s3" => S3Location::parse(rest)
+                "s3" => S3Location::parse(rest, owner)
                     .map(StoreLocation::S3)
                     .map_err(|m| format!("store '{}': {m}", redact_credentials(text))),
                 other => Err(format!(
@@ -154,6 +164,16 @@ impl fmt::Display for StoreLocation {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A location whose owner does not matter to the test.
+    fn parse(text: &str, base: &Path) -> Result<StoreLocation, String> {
+        let owner = StoreOwner {
+            pool: "p.x.com",
+            credentials_file: None,
+        };
+        StoreLocation::parse(text, base, owner)
+    }
 
     #[test]
     fn a_refused_endpoint_does_not_print_its_secret() {
@@ -162,7 +182,7 @@ mod tests {
             "https%3A%2F%2FAKID%3As3cr3t%40s3.example.com",
         ] {
             let text = format!("s3://pools/p1?endpoint={endpoint}&region=garage");
-            let err = StoreLocation::parse(&text, Path::new("/")).unwrap_err();
+            let err = parse(&text, Path::new("/")).unwrap_err();
             assert!(err.contains("must not carry credentials"), "{err}");
             assert!(!err.contains("s3cr3t"), "{err}");
             assert!(
@@ -171,36 +191,35 @@ mod tests {
             );
         }
     }
-    use super::*;
 
     #[test]
     fn parses_forms() {
         let base = Path::new("/d");
         assert_eq!(
-            StoreLocation::parse("stores/a", base),
+            parse("stores/a", base),
             Ok(StoreLocation::Local("/d/stores/a".into()))
         );
         assert_eq!(
-            StoreLocation::parse("file:///x/y", base),
+            parse("file:///x/y", base),
             Ok(StoreLocation::Local("/x/y".into()))
         );
         assert_eq!(
-            StoreLocation::parse("memory://p1", base),
+            parse("memory://p1", base),
             Ok(StoreLocation::Memory("p1".into()))
         );
         assert!(
-            StoreLocation::parse("ftp://x", base)
+            parse("ftp://x", base)
                 .unwrap_err()
                 .contains("unknown scheme")
         );
-        assert!(StoreLocation::parse("file://rel", base).is_err());
-        assert!(StoreLocation::parse("", base).is_err());
+        assert!(parse("file://rel", base).is_err());
+        assert!(parse("", base).is_err());
     }
 
     #[test]
     fn a_store_contains_itself_and_what_lies_below_it() {
         let base = Path::new("/d");
-        let at = |t: &str| StoreLocation::parse(t, base).unwrap();
+        let at = |t: &str| parse(t, base).unwrap();
         assert!(at("stores/a").contains(&at("stores/a")));
         assert!(at("stores/a").contains(&at("stores/x/../a/./data/b")));
         assert!(at("stores").contains(&at("file:///d/stores/b")));

@@ -14,7 +14,7 @@ use toml::Spanned;
 use super::settings::parse_sync_interval;
 use super::{BackupServiceSettings, Deployment, Fqdn, Pool, Site};
 use crate::rbac::{OperatorDef, Role, Scope, catalog};
-use crate::store::StoreLocation;
+use crate::store::{StoreLocation, StoreOwner};
 
 /// An invalid or unreadable deployment file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,31 +287,29 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, Deploym
             ),
             None => None,
         };
-        let mut store = match &pool.store {
-            Some(s) => {
-                StoreLocation::parse(s.get_ref(), base).map_err(|m| ctx.error(s.span(), m))?
-            }
-            None => StoreLocation::Local(base.join("stores").join(fqdn.as_str())),
-        };
         let credentials = pool
             .s3_credentials
             .as_ref()
-            .or(deployment.s3_credentials.as_ref());
-        match &mut store {
-            StoreLocation::S3(s3) => {
-                s3.pool = fqdn.to_string();
-                s3.credentials_file = credentials.map(|c| base.join(c.get_ref()));
-            }
-            _ => {
-                if let Some(c) = &pool.s3_credentials {
-                    return Err(ctx.error(
-                        c.span(),
-                        format!(
-                            "pool '{fqdn}' has s3_credentials but its store is not an s3:// URL: remove the setting or change the store"
-                        ),
-                    ));
-                }
-            }
+            .or(deployment.s3_credentials.as_ref())
+            .map(|c| base.join(c.get_ref()));
+        let owner = StoreOwner {
+            pool: fqdn.as_str(),
+            credentials_file: credentials.as_deref(),
+        };
+        let store = match &pool.store {
+            Some(s) => StoreLocation::parse(s.get_ref(), base, owner)
+                .map_err(|m| ctx.error(s.span(), m))?,
+            None => StoreLocation::Local(base.join("stores").join(fqdn.as_str())),
+        };
+        if let Some(c) = &pool.s3_credentials
+            && !matches!(store, StoreLocation::S3(_))
+        {
+            return Err(ctx.error(
+                c.span(),
+                format!(
+                    "pool '{fqdn}' has s3_credentials but its store is not an s3:// URL: remove the setting or change the store"
+                ),
+            ));
         }
         if let Some(owner) = parsed
             .iter()
