@@ -22,6 +22,7 @@ mod stores;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::deployment::Lookup;
 use super::{BackupServiceSettings, Deployment, Fqdn, Pool};
 use pools::StoreDefaults;
 use raw::RawFile;
@@ -48,7 +49,7 @@ pub fn load(path: &Path) -> Result<Deployment, DeploymentError> {
 /// Parses and validates deployment text; `file` is used in messages, `base` resolves
 /// relative store paths.
 pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, DeploymentError> {
-    let src = Source { file, text };
+    let src = Source::new(file, text);
     let raw: RawFile = toml::from_str(text).map_err(|e| src.syntax_error(&e))?;
     let header = raw.deployment.into_inner();
     let name = deployment::name_from(&src, &header)?;
@@ -68,14 +69,16 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Deployment, Deploym
     };
     let roles = roles::roles_from(&src, &sites, raw.role)?;
     let operators = operators::operators_from(&src, &roles, raw.operator)?;
+    let pools: Vec<Pool> = parsed.into_iter().map(|p| p.pool).collect();
     Ok(Deployment {
+        lookup: Lookup::new(&sites, &pools),
         roles,
         operators,
         name,
         path: file.to_path_buf(),
         cms_master,
         sites,
-        pools: parsed.into_iter().map(|p| p.pool).collect(),
+        pools,
         settings,
         warnings,
     })

@@ -1,12 +1,14 @@
 //! The `[[pool]]` tables: each pool on its own (its name, site, partner and
-//! store), in file order; its computers are checked by `computers.rs`.
+//! store), in file order; its name and computers are checked against the
+//! earlier pools' by `computers.rs`.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
 use toml::Spanned;
 
-use super::computers;
+use super::computers::Owners;
 use super::raw::RawPool;
 use super::{DeploymentError, Source};
 use crate::store::{StoreLocation, StoreOwner};
@@ -34,17 +36,23 @@ pub(super) fn pools_from(
     sites: &[Site],
     defaults: &StoreDefaults<'_>,
 ) -> Result<Vec<ParsedPool>, DeploymentError> {
+    let sites: HashMap<String, &Site> = sites
+        .iter()
+        .map(|s| (s.identity.to_ascii_lowercase(), s))
+        .collect();
     let mut parsed: Vec<ParsedPool> = Vec::new();
+    let mut owners = Owners::default();
     for pool in raw {
         let raw = pool.into_inner();
         let fqdn = Fqdn::parse(raw.fqdn.get_ref())
             .map_err(|m| src.error(raw.fqdn.span(), format!("pool fqdn: {m}")))?;
-        if parsed.iter().any(|p| p.pool.fqdn == fqdn) {
+        if owners.has_pool(&fqdn) {
             return Err(src.error(raw.fqdn.span(), format!("duplicate pool '{fqdn}'")));
         }
-        let mut pool = pool_from(src, &raw, fqdn, sites, defaults)?;
-        computers::check_pool_name(src, &parsed, &pool.fqdn, raw.fqdn.span())?;
-        pool.computers = computers::computers_from(src, &parsed, &pool.fqdn, &raw.computers)?;
+        let mut pool = pool_from(src, &raw, fqdn, &sites, defaults)?;
+        owners.check_pool_name(src, &parsed, &pool.fqdn, raw.fqdn.span())?;
+        pool.computers = owners.computers_from(src, &parsed, &pool.fqdn, &raw.computers)?;
+        owners.add(parsed.len(), &pool);
         parsed.push(ParsedPool {
             backup_span: raw.backup_pool.as_ref().map(|b| b.span()),
             store_span: raw.store.as_ref().map_or(raw.fqdn.span(), |s| s.span()),
@@ -61,12 +69,11 @@ fn pool_from(
     src: &Source<'_>,
     raw: &RawPool,
     fqdn: Fqdn,
-    sites: &[Site],
+    sites: &HashMap<String, &Site>,
     defaults: &StoreDefaults<'_>,
 ) -> Result<Pool, DeploymentError> {
     let site = sites
-        .iter()
-        .find(|s| s.identity.eq_ignore_ascii_case(raw.site.get_ref().trim()))
+        .get(&raw.site.get_ref().trim().to_ascii_lowercase())
         .ok_or_else(|| {
             src.error(
                 raw.site.span(),

@@ -2,6 +2,8 @@
 //! template) and limited to some scopes and, optionally, some of the
 //! template's cmdlets. Checked against `rbac::catalog`.
 
+use std::collections::HashSet;
+
 use toml::Spanned;
 
 use super::raw::RawRole;
@@ -15,19 +17,22 @@ pub(super) fn roles_from(
     sites: &[Site],
     raw: Vec<RawRole>,
 ) -> Result<Vec<Role>, DeploymentError> {
+    let site_ids: HashSet<u32> = sites.iter().map(|s| s.site_id).collect();
+    let mut identities = HashSet::new();
     let mut roles: Vec<Role> = Vec::new();
     for r in raw {
-        let role = role_from(src, sites, &roles, &r)?;
+        let role = role_from(src, &site_ids, &mut identities, &r)?;
         roles.push(role);
     }
     Ok(roles)
 }
 
-/// One role: a new identity, a standard template, scopes and cmdlets.
+/// One role: a new identity (not a standard role's, nor an earlier one's in
+/// `identities`, lower-cased), a standard template, scopes and cmdlets.
 fn role_from(
     src: &Source<'_>,
-    sites: &[Site],
-    earlier: &[Role],
+    site_ids: &HashSet<u32>,
+    identities: &mut HashSet<String>,
     r: &RawRole,
 ) -> Result<Role, DeploymentError> {
     let identity = r.identity.get_ref().trim().to_string();
@@ -35,9 +40,7 @@ fn role_from(
         return Err(src.error(r.identity.span(), "role identity is empty"));
     }
     if catalog::standard_role(&identity).is_some()
-        || earlier
-            .iter()
-            .any(|x| x.identity.eq_ignore_ascii_case(&identity))
+        || !identities.insert(identity.to_ascii_lowercase())
     {
         return Err(src.error(
             r.identity.span(),
@@ -58,7 +61,7 @@ fn role_from(
             ),
         )
     })?;
-    let scopes = scopes_from(src, sites, &r.config_scopes)?;
+    let scopes = scopes_from(src, site_ids, &r.config_scopes)?;
     if scopes.is_empty() {
         return Err(src.error(
             r.identity.span(),
@@ -80,14 +83,14 @@ fn role_from(
 /// `config_scopes`: `global` or `site:<SiteId>` of a site of this deployment.
 fn scopes_from(
     src: &Source<'_>,
-    sites: &[Site],
+    site_ids: &HashSet<u32>,
     raw: &[Spanned<String>],
 ) -> Result<Vec<Scope>, DeploymentError> {
     let mut scopes = Vec::new();
     for s in raw {
         let scope = Scope::parse(s.get_ref()).map_err(|m| src.error(s.span(), m))?;
         if let Scope::Site(id) = scope
-            && !sites.iter().any(|site| site.site_id == id)
+            && !site_ids.contains(&id)
         {
             return Err(src.error(
                 s.span(),

@@ -1,6 +1,8 @@
 //! The `[[site]]` tables: each site on its own, then that no two share an
 //! identity or a number.
 
+use std::collections::HashSet;
+
 use toml::Spanned;
 
 use super::raw::RawSite;
@@ -13,10 +15,11 @@ pub(super) fn sites_from(
     raw: Vec<Spanned<RawSite>>,
 ) -> Result<Vec<Site>, DeploymentError> {
     let mut sites: Vec<Site> = Vec::new();
+    let mut seen = Seen::default();
     for site in raw {
         let site = site.into_inner();
         let parsed = site_from(src, &site)?;
-        check_unique(src, &sites, &site, &parsed)?;
+        seen.check_unique(src, &site, &parsed)?;
         sites.push(parsed);
     }
     Ok(sites)
@@ -55,26 +58,32 @@ fn site_from(src: &Source<'_>, site: &RawSite) -> Result<Site, DeploymentError> 
     })
 }
 
-/// A site's identity (case-insensitively) and number are its own.
-fn check_unique(
-    src: &Source<'_>,
-    earlier: &[Site],
-    raw: &RawSite,
-    site: &Site,
-) -> Result<(), DeploymentError> {
-    let identity = &site.identity;
-    if earlier
-        .iter()
-        .any(|s| s.identity.eq_ignore_ascii_case(identity))
-    {
-        return Err(src.error(raw.identity.span(), format!("duplicate site '{identity}'")));
+/// The identities (lower-cased) and numbers of the sites so far.
+#[derive(Default)]
+struct Seen {
+    identities: HashSet<String>,
+    ids: HashSet<u32>,
+}
+
+impl Seen {
+    /// A site's identity (case-insensitively) and number are its own.
+    fn check_unique(
+        &mut self,
+        src: &Source<'_>,
+        raw: &RawSite,
+        site: &Site,
+    ) -> Result<(), DeploymentError> {
+        let identity = &site.identity;
+        if !self.identities.insert(identity.to_ascii_lowercase()) {
+            return Err(src.error(raw.identity.span(), format!("duplicate site '{identity}'")));
+        }
+        let id = site.site_id;
+        if !self.ids.insert(id) {
+            return Err(src.error(
+                raw.site_id.span(),
+                format!("duplicate site_id {id}: each site needs its own"),
+            ));
+        }
+        Ok(())
     }
-    let id = site.site_id;
-    if earlier.iter().any(|s| s.site_id == id) {
-        return Err(src.error(
-            raw.site_id.span(),
-            format!("duplicate site_id {id}: each site needs its own"),
-        ));
-    }
-    Ok(())
 }

@@ -1,5 +1,6 @@
 //! The text being read, and its errors and warnings as FILE:LINE:COL.
 
+use std::cell::OnceCell;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -29,21 +30,32 @@ impl std::error::Error for DeploymentError {}
 /// A deployment file's name and text: turns the byte span of a value into a
 /// message that names its line and column.
 pub(super) struct Source<'a> {
-    pub file: &'a Path,
-    pub text: &'a str,
+    file: &'a Path,
+    text: &'a str,
+    /// Where each line starts, found on the first message: a file with many
+    /// warnings is not scanned from its start for each.
+    line_starts: OnceCell<Vec<usize>>,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    pub fn new(file: &'a Path, text: &'a str) -> Self {
+        Source {
+            file,
+            text,
+            line_starts: OnceCell::new(),
+        }
+    }
+
     pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> DeploymentError {
         DeploymentError {
             file: self.file.to_path_buf(),
-            position: Some(line_col(self.text, span.start)),
+            position: Some(self.line_col(span.start)),
             message: message.into(),
         }
     }
 
     pub fn warning(&self, span: Range<usize>, message: impl fmt::Display) -> String {
-        let (line, col) = line_col(self.text, span.start);
+        let (line, col) = self.line_col(span.start);
         format!("{}:{line}:{col}: warning: {message}", self.file.display())
     }
 
@@ -74,15 +86,24 @@ impl Source<'_> {
         };
         self.error(span, message)
     }
-}
 
-/// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+    /// 1-based line and column (in characters) of a byte offset.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let text = self.text;
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let offset = offset.min(text.len());
+        // The last line starting at or before the offset (the first starts at 0).
+        let line = starts.partition_point(|&start| start <= offset);
+        let line_start = starts[line.saturating_sub(1)];
+        let column = text
+            .get(line_start..offset)
+            .map_or(0, |s| s.chars().count());
+        (line, column + 1)
+    }
 }
 
 /// The key of a `key = value` line whose value starts at `offset`.
@@ -91,4 +112,24 @@ fn key_before(text: &str, offset: usize) -> Option<&str> {
     let (key, _) = text.get(line_start..offset)?.split_once('=')?;
     let key = key.trim().trim_matches('"');
     (!key.is_empty()).then_some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_lines_and_characters() {
+        let text = "ab\nc\u{e9} d\n\nx";
+        let src = Source::new(Path::new("f.toml"), text);
+        let at = |needle: &str| src.line_col(text.find(needle).unwrap());
+        assert_eq!(src.line_col(0), (1, 1));
+        assert_eq!(at("c"), (2, 1));
+        assert_eq!(at("d"), (2, 4), "a column counts characters, not bytes");
+        assert_eq!(src.line_col(text.len() - 2), (3, 1));
+        assert_eq!(at("x"), (4, 1));
+        assert_eq!(src.line_col(text.len() + 5), (4, 2));
+        let w = src.warning(text.find('d').unwrap()..0, "w");
+        assert_eq!(w, "f.toml:2:4: warning: w");
+    }
 }
