@@ -1,6 +1,8 @@
 //! The command line: parses arguments and dispatches to the engine parts.
 
 mod args;
+mod init;
+mod locate;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -94,12 +96,12 @@ pub fn load_deployment(cli: &Cli) -> Result<Deployment, Error> {
     let path = if cli.demo {
         demo::ensure()?
     } else {
-        let (path, origin) = topology::locate::locate(cli.deployment.as_deref())?;
+        let (path, origin) = locate::locate(cli.deployment.as_deref())?;
         if !path.exists() {
-            use topology::locate::Origin;
+            use locate::Origin;
             let named_by = match origin {
                 Origin::Flag => "--deployment".to_string(),
-                Origin::Environment => topology::locate::ENV_VAR.to_string(),
+                Origin::Environment => locate::ENV_VAR.to_string(),
                 Origin::Config(config) => format!("`deployment` in {}", config.display()),
                 Origin::WorkingDirectory => "the current directory".to_string(),
             };
@@ -259,12 +261,12 @@ fn execute(cli: Cli) -> Result<(), Error> {
             region,
         }) => {
             let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
-            let s3 = s3.as_ref().map(|endpoint| topology::init::S3Init {
+            let s3 = s3.as_ref().map(|endpoint| init::S3Init {
                 endpoint: endpoint.clone(),
                 bucket: bucket.clone(),
                 region: region.clone(),
             });
-            let written = topology::init::init(&dir, s3.as_ref())?;
+            let written = init::init(&dir, s3.as_ref())?;
             for path in &written {
                 crate::outln!("wrote {}", path.display());
             }

@@ -132,13 +132,18 @@ pub fn register<K: RecordKind>(engine: &mut Engine) {
     engine.register_fn("to_debug", |r: &mut Record<K>| r.debug_form());
 }
 
+/// A record kind: its type name, its properties (a list, or `fields = LIST`
+/// for a list defined elsewhere) and its table's columns.
 macro_rules! kind {
     ($name:ident, $type_name:literal, [$($field:literal),* $(,)?], [$($col:literal),* $(,)?]) => {
+        kind!($name, $type_name, fields = &[$($field),*], [$($col),*]);
+    };
+    ($name:ident, $type_name:literal, fields = $fields:expr, [$($col:literal),* $(,)?]) => {
         #[derive(Clone)]
         pub struct $name;
         impl RecordKind for $name {
             const TYPE_NAME: &'static str = $type_name;
-            const FIELDS: &'static [&'static str] = &[$($field),*];
+            const FIELDS: &'static [&'static str] = $fields;
             const COLUMNS: &'static [&'static str] = &[$($col),*];
         }
     };
@@ -183,19 +188,11 @@ kind!(
         "last_error"
     ]
 );
+// The settings, as `[backup_service]` names them.
 kind!(
     ConfigKind,
     "BackupServiceConfiguration",
-    [
-        "sync_interval",
-        "max_batches_per_user_store_sync",
-        "max_batches_per_cms_sync",
-        "max_data_conf_package_size_kb",
-        "max_concurrent_calls",
-        "batch_max_items",
-        "batch_max_kb",
-        "transfer_parallelism"
-    ],
+    fields = &crate::topology::settings::SETTING_NAMES,
     ["sync_interval", "max_concurrent_calls"]
 );
 kind!(
@@ -353,4 +350,41 @@ pub fn fields_any(value: &Dynamic) -> Option<&'static [&'static str]> {
         v.is::<Record<K>>().then_some(K::FIELDS)
     }
     each_kind!(one, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns_are_fields<K: RecordKind>() {
+        for column in K::COLUMNS {
+            assert!(
+                K::FIELDS.contains(column),
+                "{}: column {column} is not one of its fields {:?}",
+                K::TYPE_NAME,
+                K::FIELDS
+            );
+        }
+    }
+
+    #[test]
+    fn every_column_is_a_field() {
+        columns_are_fields::<StatusKind>();
+        columns_are_fields::<ModuleStatusKind>();
+        columns_are_fields::<ConfigKind>();
+        columns_are_fields::<ReplicationKind>();
+        columns_are_fields::<ReplicaCheckKind>();
+    }
+
+    #[test]
+    fn the_configuration_shows_every_setting_in_order() {
+        let record =
+            Record::<ConfigKind>::from_serde(&crate::topology::BackupServiceSettings::default());
+        let text = record.to_string();
+        let shown: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(shown, crate::topology::settings::SETTING_NAMES);
+    }
 }

@@ -5,6 +5,15 @@ use std::path::{Path, PathBuf};
 
 pub use super::s3::S3Location;
 
+/// Whose store a location is, as far as a store needs to know: the name of
+/// the pool (it picks the pool's section of a credentials file) and, for an
+/// `s3://` store, the credentials file to read (absolute), if one is named.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOwner<'a> {
+    pub pool: &'a str,
+    pub credentials_file: Option<&'a Path>,
+}
+
 /// The location of a pool store.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StoreLocation {
@@ -42,9 +51,10 @@ fn redact_credentials(text: &str) -> String {
 }
 
 impl StoreLocation {
-    /// Parses a store setting: a path (relative to `base`), `file:///abs/path`,
-    /// `s3://BUCKET/PREFIX?endpoint=URL&region=NAME` or `memory://name`.
-    pub fn parse(text: &str, base: &Path) -> Result<StoreLocation, String> {
+    /// Parses the store setting of `owner`'s store: a path (relative to
+    /// `base`), `file:///abs/path`, `s3://BUCKET/PREFIX?endpoint=URL&region=NAME`
+    /// or `memory://name`.
+    pub fn parse(text: &str, base: &Path, owner: StoreOwner<'_>) -> Result<StoreLocation, String> {
         if text.trim().is_empty() {
             return Err("store is empty: give a directory (e.g. \"stores/pool1\") or a URL".into());
         }
@@ -66,7 +76,7 @@ impl StoreLocation {
                     }
                     Ok(StoreLocation::Memory(rest.to_string()))
                 }
-                "s3" => S3Location::parse(rest)
+                "s3" => S3Location::parse(rest, owner)
                     .map(StoreLocation::S3)
                     .map_err(|m| format!("store '{}': {m}", redact_credentials(text))),
                 other => Err(format!(
@@ -84,35 +94,48 @@ impl StoreLocation {
     /// folder below it, the same memory store, or the same bucket with a key
     /// prefix at or below this one. Two pools must never share a store: the
     /// pair lock, the manifests and the replicas of one would be the other's
-    /// data.
+    /// data. Resolves both folders on the disk; to compare many locations,
+    /// take each one's [`StoreKey`] once.
     pub fn contains(&self, other: &StoreLocation) -> bool {
-        match (self, other) {
-            (StoreLocation::Local(a), StoreLocation::Local(b)) => {
-                if lexical(b).starts_with(lexical(a)) {
-                    return true;
-                }
-                // Through links, where both already exist.
-                match (a.canonicalize(), b.canonicalize()) {
-                    (Ok(a), Ok(b)) => b.starts_with(a),
-                    _ => false,
-                }
-            }
-            (StoreLocation::Memory(a), StoreLocation::Memory(b)) => a == b,
-            (StoreLocation::S3(a), StoreLocation::S3(b)) => {
-                let endpoint = |s: &S3Location| {
-                    s.endpoint
-                        .as_deref()
-                        .map(|e| e.trim_end_matches('/').to_ascii_lowercase())
+        self.key().contains(&other.key())
+    }
+
+    /// The location as components in which containment is a prefix (see
+    /// [`StoreKey`]). A folder is resolved through links here, once.
+    pub fn key(&self) -> StoreKey {
+        match self {
+            StoreLocation::Local(path) => StoreKey {
+                lexical: folder_key(&lexical(path)),
+                // Through links, where the folder already exists.
+                real: path.canonicalize().ok().map(|real| folder_key(&real)),
+            },
+            StoreLocation::Memory(name) => StoreKey {
+                lexical: vec![b"memory:".to_vec(), name.as_bytes().to_vec()],
+                real: None,
+            },
+            StoreLocation::S3(s3) => {
+                // The same endpoint however it is written; none (Amazon S3)
+                // is not any written one.
+                let endpoint = match &s3.endpoint {
+                    Some(e) => format!("={}", e.trim_end_matches('/').to_ascii_lowercase()),
+                    None => String::new(),
                 };
-                endpoint(a) == endpoint(b)
-                    && a.bucket == b.bucket
-                    && (a.prefix.is_empty()
-                        || b.prefix == a.prefix
-                        || b.prefix
-                            .strip_prefix(a.prefix.as_str())
-                            .is_some_and(|rest| rest.starts_with('/')))
+                let mut key = vec![
+                    b"s3:".to_vec(),
+                    endpoint.into_bytes(),
+                    s3.bucket.as_bytes().to_vec(),
+                ];
+                key.extend(
+                    s3.prefix
+                        .split('/')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.as_bytes().to_vec()),
+                );
+                StoreKey {
+                    lexical: key,
+                    real: None,
+                }
             }
-            _ => false,
         }
     }
 
@@ -122,6 +145,50 @@ impl StoreLocation {
             StoreLocation::Memory(_) | StoreLocation::S3(_) => None,
         }
     }
+}
+
+/// A store location as a list of components, resolved once: a location
+/// contains another exactly when one of its forms is a prefix of the same form
+/// of the other's. Components compare whole (`stores/a` does not contain
+/// `stores/ab`), and a list of keys, sorted, puts everything a key contains
+/// right after it, so overlaps among many stores are found without comparing
+/// every pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreKey {
+    /// The kind (`file:`, `memory:`, `s3:`), then: a folder's path with `.` and
+    /// `..` resolved without the disk; a memory store's name; an S3 store's
+    /// endpoint, bucket and key prefix segments.
+    lexical: Vec<Vec<u8>>,
+    /// A folder that exists: its path through links.
+    real: Option<Vec<Vec<u8>>>,
+}
+
+impl StoreKey {
+    /// Whether `other` is this store or lies inside it (see
+    /// [`StoreLocation::contains`]).
+    pub fn contains(&self, other: &StoreKey) -> bool {
+        other.lexical.starts_with(&self.lexical)
+            || matches!((&self.real, &other.real), (Some(a), Some(b)) if b.starts_with(a))
+    }
+
+    /// The form every location has; compare it only with another's `lexical`.
+    pub fn lexical(&self) -> &[Vec<u8>] {
+        &self.lexical
+    }
+
+    /// The form through links, for a folder that exists; compare it only with
+    /// another's `real`.
+    pub fn real(&self) -> Option<&[Vec<u8>]> {
+        self.real.as_deref()
+    }
+}
+
+/// A folder's key: `file:`, then its components (`/` for the root).
+fn folder_key(path: &Path) -> Vec<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    std::iter::once(b"file:".to_vec())
+        .chain(path.components().map(|c| c.as_os_str().as_bytes().to_vec()))
+        .collect()
 }
 
 /// `path` with `.` and `..` resolved without looking at the disk.
@@ -154,6 +221,16 @@ impl fmt::Display for StoreLocation {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A location whose owner does not matter to the test.
+    fn parse(text: &str, base: &Path) -> Result<StoreLocation, String> {
+        let owner = StoreOwner {
+            pool: "p.x.com",
+            credentials_file: None,
+        };
+        StoreLocation::parse(text, base, owner)
+    }
 
     #[test]
     fn a_refused_endpoint_does_not_print_its_secret() {
@@ -162,7 +239,7 @@ mod tests {
             "https%3A%2F%2FAKID%3As3cr3t%40s3.example.com",
         ] {
             let text = format!("s3://pools/p1?endpoint={endpoint}&region=garage");
-            let err = StoreLocation::parse(&text, Path::new("/")).unwrap_err();
+            let err = parse(&text, Path::new("/")).unwrap_err();
             assert!(err.contains("must not carry credentials"), "{err}");
             assert!(!err.contains("s3cr3t"), "{err}");
             assert!(
@@ -171,36 +248,35 @@ mod tests {
             );
         }
     }
-    use super::*;
 
     #[test]
     fn parses_forms() {
         let base = Path::new("/d");
         assert_eq!(
-            StoreLocation::parse("stores/a", base),
+            parse("stores/a", base),
             Ok(StoreLocation::Local("/d/stores/a".into()))
         );
         assert_eq!(
-            StoreLocation::parse("file:///x/y", base),
+            parse("file:///x/y", base),
             Ok(StoreLocation::Local("/x/y".into()))
         );
         assert_eq!(
-            StoreLocation::parse("memory://p1", base),
+            parse("memory://p1", base),
             Ok(StoreLocation::Memory("p1".into()))
         );
         assert!(
-            StoreLocation::parse("ftp://x", base)
+            parse("ftp://x", base)
                 .unwrap_err()
                 .contains("unknown scheme")
         );
-        assert!(StoreLocation::parse("file://rel", base).is_err());
-        assert!(StoreLocation::parse("", base).is_err());
+        assert!(parse("file://rel", base).is_err());
+        assert!(parse("", base).is_err());
     }
 
     #[test]
     fn a_store_contains_itself_and_what_lies_below_it() {
         let base = Path::new("/d");
-        let at = |t: &str| StoreLocation::parse(t, base).unwrap();
+        let at = |t: &str| parse(t, base).unwrap();
         assert!(at("stores/a").contains(&at("stores/a")));
         assert!(at("stores/a").contains(&at("stores/x/../a/./data/b")));
         assert!(at("stores").contains(&at("file:///d/stores/b")));
@@ -215,5 +291,21 @@ mod tests {
         assert!(!at(s3).contains(&at("s3://bkt/pools?endpoint=http://other:3900")));
         assert!(!at(s3).contains(&at("s3://other/pools?endpoint=http://h:3900")));
         assert!(!at("stores/a").contains(&at("memory://a")));
+        assert!(!at("s3://bkt/a").contains(&at("s3://bkt/a?endpoint=http://h:3900")));
+    }
+
+    #[test]
+    fn folders_that_exist_are_compared_through_links_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir_all(real.join("sub")).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("link")).unwrap();
+        let at = |t: &str| parse(t, dir.path()).unwrap();
+        assert!(at("real").contains(&at("link/sub")));
+        assert!(at("link").contains(&at("real")) && at("real").contains(&at("link")));
+        assert!(!at("link/sub").contains(&at("real")));
+        // Where one does not exist, only the written paths count.
+        assert!(!at("real").contains(&at("link/missing")));
+        assert!(at("link").contains(&at("link/missing")));
     }
 }

@@ -18,7 +18,7 @@ use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
-use super::{ObjectBackedStore, StoreError, StoreResult};
+use super::{ObjectBackedStore, StoreError, StoreOwner, StoreResult};
 
 /// Where an S3 pool store lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -30,14 +30,16 @@ pub struct S3Location {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     /// The credentials file named by the deployment (absolute), if any.
-    pub credentials_file: Option<PathBuf>,
+    credentials_file: Option<PathBuf>,
     /// The pool whose store this is (selects its section in the credentials file).
-    pub pool: String,
+    pool: String,
 }
 
 impl S3Location {
-    /// Parses what follows `s3://`: `BUCKET[/PREFIX][?endpoint=URL&region=NAME]`.
-    pub fn parse(rest: &str) -> Result<S3Location, String> {
+    /// Parses what follows `s3://`: `BUCKET[/PREFIX][?endpoint=URL&region=NAME]`,
+    /// the store of `owner`, complete: the pool and its credentials file are
+    /// part of the location from the start.
+    pub fn parse(rest: &str, owner: StoreOwner<'_>) -> Result<S3Location, String> {
         let (path, query) = match rest.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (rest, None),
@@ -61,8 +63,8 @@ impl S3Location {
             prefix: prefix.to_string(),
             endpoint: None,
             region: None,
-            credentials_file: None,
-            pool: String::new(),
+            credentials_file: owner.credentials_file.map(Path::to_path_buf),
+            pool: owner.pool.to_string(),
         };
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -98,6 +100,16 @@ impl S3Location {
             }
         }
         Ok(location)
+    }
+
+    /// The pool whose store this is.
+    pub fn pool(&self) -> &str {
+        &self.pool
+    }
+
+    /// The credentials file to look in before the environment, if any.
+    pub fn credentials_file(&self) -> Option<&Path> {
+        self.credentials_file.as_deref()
     }
 
     /// The endpoint as shown to people: the URL, or Amazon S3's.
@@ -314,10 +326,18 @@ pub fn open(location: &S3Location) -> StoreResult<ObjectBackedStore> {
 mod tests {
     use super::*;
 
+    const NOBODY: StoreOwner<'static> = StoreOwner {
+        pool: "p.x.com",
+        credentials_file: None,
+    };
+
     #[test]
     fn parses_urls() {
-        let l =
-            S3Location::parse("pools/atl?endpoint=http://127.0.0.1:3900&region=garage").unwrap();
+        let l = S3Location::parse(
+            "pools/atl?endpoint=http://127.0.0.1:3900&region=garage",
+            NOBODY,
+        )
+        .unwrap();
         assert_eq!(l.bucket, "pools");
         assert_eq!(l.prefix, "atl");
         assert_eq!(l.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
@@ -326,7 +346,7 @@ mod tests {
             l.to_string(),
             "s3://pools/atl?endpoint=http://127.0.0.1:3900&region=garage"
         );
-        let bare = S3Location::parse("my-bucket").unwrap();
+        let bare = S3Location::parse("my-bucket", NOBODY).unwrap();
         assert_eq!(bare.prefix, "");
         assert_eq!(bare.endpoint_label(), "https://s3.us-east-1.amazonaws.com");
         for bad in [
@@ -339,16 +359,32 @@ mod tests {
             "pools?secret=1",
             "pools?region=",
         ] {
-            assert!(S3Location::parse(bad).is_err(), "{bad} was accepted");
+            assert!(
+                S3Location::parse(bad, NOBODY).is_err(),
+                "{bad} was accepted"
+            );
         }
     }
 
     fn location(file: Option<PathBuf>) -> S3Location {
-        S3Location {
-            credentials_file: file,
-            pool: "a.x.com".into(),
-            ..S3Location::parse("bk1?endpoint=http://h:1").unwrap()
-        }
+        let owner = StoreOwner {
+            pool: "a.x.com",
+            credentials_file: file.as_deref(),
+        };
+        S3Location::parse("bk1?endpoint=http://h:1", owner).unwrap()
+    }
+
+    #[test]
+    fn a_parsed_location_knows_its_pool_and_credentials_file() {
+        let owner = StoreOwner {
+            pool: "a.x.com",
+            credentials_file: Some(Path::new("/d/creds.toml")),
+        };
+        let l = S3Location::parse("bk1/p?endpoint=http://h:1", owner).unwrap();
+        assert_eq!(l.pool(), "a.x.com");
+        assert_eq!(l.credentials_file(), Some(Path::new("/d/creds.toml")));
+        // Neither is part of the URL, so neither shows in it.
+        assert_eq!(l.to_string(), "s3://bk1/p?endpoint=http://h:1");
     }
 
     #[test]

@@ -1,12 +1,10 @@
-//! The deployment: sites, pools, pairs, settings, and where the file comes from.
+//! The deployment: sites, pools, pairs and settings, read from `deployment.toml`.
 //!
 //! Knows nothing of scripts or of how data is copied.
 
 mod deployment;
 mod file;
 mod fqdn;
-pub mod init;
-pub mod locate;
 mod module;
 mod pair;
 pub mod settings;

@@ -42,17 +42,61 @@ impl Default for BackupServiceSettings {
     }
 }
 
-/// The names of every setting, in documentation order.
-pub const SETTING_NAMES: [&str; 8] = [
-    "sync_interval",
-    "max_batches_per_user_store_sync",
-    "max_batches_per_cms_sync",
-    "max_data_conf_package_size_kb",
-    "max_concurrent_calls",
-    "batch_max_items",
-    "batch_max_kb",
-    "transfer_parallelism",
+/// A numeric setting: its name (the key in `[backup_service]`, the property
+/// of `get_backup_service_configuration()`: the field's own name), its
+/// ceiling, and how to read and write its field.
+struct NumberSetting {
+    name: &'static str,
+    max: i64,
+    get: fn(&BackupServiceSettings) -> u64,
+    set: fn(&mut BackupServiceSettings, u64),
+}
+
+/// The [`NumberSetting`] of field `$field`, named after it.
+macro_rules! number_setting {
+    ($field:ident, $max:expr) => {
+        NumberSetting {
+            name: stringify!($field),
+            max: $max,
+            get: |s| s.$field,
+            set: |s, value| s.$field = value,
+        }
+    };
+}
+
+/// Every numeric setting, in documentation order (after `sync_interval`). The
+/// ceilings are far above any useful value, so that no setting can make a
+/// sync or the service ask for more than the system can give (a semaphore of
+/// 2^63 permits panics, 2^40 threads cannot start).
+const NUMBER_SETTINGS: [NumberSetting; 7] = [
+    number_setting!(max_batches_per_user_store_sync, 1_000_000),
+    number_setting!(max_batches_per_cms_sync, 1_000_000),
+    number_setting!(max_data_conf_package_size_kb, 16 << 20), // 16 GiB
+    number_setting!(max_concurrent_calls, 1_000),
+    number_setting!(batch_max_items, 1_000_000),
+    number_setting!(batch_max_kb, 16 << 20),
+    number_setting!(transfer_parallelism, 256),
 ];
+
+/// The one setting that is not a number.
+const SYNC_INTERVAL: &str = "sync_interval";
+
+/// The names of every setting, in documentation order: `sync_interval`, then
+/// [`NUMBER_SETTINGS`]. The configuration record's properties, the valid
+/// names in messages and the order settings are shown in all come from here.
+pub const SETTING_NAMES: [&str; 1 + NUMBER_SETTINGS.len()] = {
+    let mut names = [SYNC_INTERVAL; 1 + NUMBER_SETTINGS.len()];
+    let mut i = 0;
+    while i < NUMBER_SETTINGS.len() {
+        names[i + 1] = NUMBER_SETTINGS[i].name;
+        i += 1;
+    }
+    names
+};
+
+fn number_setting(name: &str) -> Option<&'static NumberSetting> {
+    NUMBER_SETTINGS.iter().find(|n| n.name == name)
+}
 
 pub const MIN_SYNC_INTERVAL: Duration = Duration::from_secs(5);
 pub const MAX_SYNC_INTERVAL: Duration = Duration::from_secs(3 * 3600);
@@ -98,36 +142,32 @@ fn serialize_interval<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok,
 }
 
 impl BackupServiceSettings {
-    /// Sets one numeric setting by name, checking it is in its range: from 1
-    /// to a ceiling far above any useful value, so that no setting can make a
-    /// sync or the service ask for more than the system can give (a semaphore
-    /// of 2^63 permits panics, 2^40 threads cannot start).
+    /// Sets one numeric setting by name, checking it is in its range (from 1
+    /// to the setting's ceiling, see [`NUMBER_SETTINGS`]).
     pub fn set_number(&mut self, name: &str, value: i64) -> Result<(), String> {
-        let (slot, max) = match name {
-            "max_batches_per_user_store_sync" => {
-                (&mut self.max_batches_per_user_store_sync, 1_000_000)
-            }
-            "max_batches_per_cms_sync" => (&mut self.max_batches_per_cms_sync, 1_000_000),
-            // 16 GiB
-            "max_data_conf_package_size_kb" => (&mut self.max_data_conf_package_size_kb, 16 << 20),
-            "max_concurrent_calls" => (&mut self.max_concurrent_calls, 1_000),
-            "batch_max_items" => (&mut self.batch_max_items, 1_000_000),
-            "batch_max_kb" => (&mut self.batch_max_kb, 16 << 20),
-            "transfer_parallelism" => (&mut self.transfer_parallelism, 256),
-            _ => {
-                return Err(format!(
-                    "unknown setting '{name}': the settings are {}",
-                    SETTING_NAMES.join(", ")
-                ));
-            }
+        let Some(setting) = number_setting(name) else {
+            return Err(format!(
+                "unknown setting '{name}': the settings are {}",
+                SETTING_NAMES.join(", ")
+            ));
         };
+        let max = setting.max;
         if !(1..=max).contains(&value) {
             return Err(format!(
                 "{name} must be a number from 1 to {max}, not {value}"
             ));
         }
-        *slot = value as u64;
+        (setting.set)(self, value as u64);
         Ok(())
+    }
+
+    /// One setting's value as it is written in the file.
+    fn toml_value(&self, name: &str) -> Option<toml_edit::Item> {
+        if name == SYNC_INTERVAL {
+            return Some(toml_edit::value(format_interval(self.sync_interval)));
+        }
+        let setting = number_setting(name)?;
+        Some(toml_edit::value((setting.get)(self) as i64))
     }
 }
 
@@ -161,22 +201,8 @@ pub fn save(
     }
     let table = &mut doc["backup_service"];
     for name in changed {
-        let value = match *name {
-            "sync_interval" => toml_edit::value(format_interval(settings.sync_interval)),
-            "max_batches_per_user_store_sync" => {
-                toml_edit::value(settings.max_batches_per_user_store_sync as i64)
-            }
-            "max_batches_per_cms_sync" => {
-                toml_edit::value(settings.max_batches_per_cms_sync as i64)
-            }
-            "max_data_conf_package_size_kb" => {
-                toml_edit::value(settings.max_data_conf_package_size_kb as i64)
-            }
-            "max_concurrent_calls" => toml_edit::value(settings.max_concurrent_calls as i64),
-            "batch_max_items" => toml_edit::value(settings.batch_max_items as i64),
-            "batch_max_kb" => toml_edit::value(settings.batch_max_kb as i64),
-            "transfer_parallelism" => toml_edit::value(settings.transfer_parallelism as i64),
-            other => return Err(format!("unknown setting '{other}'")),
+        let Some(value) = settings.toml_value(name) else {
+            return Err(format!("unknown setting '{name}'"));
         };
         // Keep a comment at the end of the line being changed.
         let decor = table
@@ -214,6 +240,49 @@ pub fn save(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_names_are_the_fields_in_order() {
+        // Serialised, the settings are their fields in declaration order; the
+        // configuration record and the file use these names.
+        let json = serde_json::to_string(&BackupServiceSettings::default()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let fields = value.as_object().unwrap();
+        assert_eq!(fields.len(), SETTING_NAMES.len(), "{json}");
+        let mut at = 0;
+        for name in SETTING_NAMES {
+            let key = format!("\"{name}\":");
+            let found = json[at..].find(&key);
+            assert!(
+                found.is_some(),
+                "{name} is not where it should be in {json}"
+            );
+            at += found.unwrap_or(0) + key.len();
+        }
+    }
+
+    #[test]
+    fn every_number_can_be_set_and_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deployment.toml");
+        std::fs::write(&path, "[deployment]\n").unwrap();
+        let mut settings = BackupServiceSettings::default();
+        for (i, name) in SETTING_NAMES.iter().enumerate().skip(1) {
+            settings.set_number(name, 100 + i as i64).unwrap();
+        }
+        let json = serde_json::to_value(&settings).unwrap();
+        for (i, name) in SETTING_NAMES.iter().enumerate().skip(1) {
+            assert_eq!(json[name], 100 + i as u64, "{name}");
+        }
+        save(&path, &settings, &SETTING_NAMES).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("sync_interval = \"00:02:00\""), "{text}");
+        for (i, name) in SETTING_NAMES.iter().enumerate().skip(1) {
+            assert!(text.contains(&format!("{name} = {}", 100 + i)), "{text}");
+        }
+        let err = settings.set_number("colour", 1).unwrap_err();
+        assert!(err.ends_with(&SETTING_NAMES.join(", ")), "{err}");
+    }
 
     #[test]
     fn interval_range_and_format() {

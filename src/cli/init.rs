@@ -75,7 +75,11 @@ fn s3_starter(s3: &S3Init) -> Result<String, Error> {
             "s3://{}/{pool}?endpoint={}&region={}",
             s3.bucket, s3.endpoint, s3.region
         );
-        crate::store::S3Location::parse(url.trim_start_matches("s3://"))
+        let owner = crate::store::StoreOwner {
+            pool,
+            credentials_file: None,
+        };
+        crate::store::S3Location::parse(url.trim_start_matches("s3://"), owner)
             .map_err(|m| Error::Usage(format!("--s3: {m}")))?;
         text = text.replace(
             &format!("store = \"stores/{pool}\""),
@@ -136,14 +140,14 @@ pub fn init(dir: &Path, s3: Option<&S3Init>) -> Result<Vec<PathBuf>, Error> {
             0o600,
         )?;
         create_new(&path, &text, 0o644)?;
-        super::parse(&text, &path, dir)?;
+        crate::topology::parse(&text, &path, dir)?;
         return Ok(vec![path, creds]);
     }
     create_new(&path, &text, 0o644)?;
-    let deployment = super::parse(&text, &path, dir)?;
+    let deployment = crate::topology::parse(&text, &path, dir)?;
     for pool in &deployment.pools {
         if let Some(store) = pool.store.local_path() {
-            for module in super::Module::ALL {
+            for module in crate::topology::Module::ALL {
                 if deployment.modules_of(pool).contains(&module) {
                     let d = store.join("data").join(module.identity());
                     std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
@@ -174,7 +178,8 @@ mod tests {
             };
             assert_eq!(l.bucket, "pools");
             assert_eq!(l.prefix, pool.fqdn.as_str());
-            assert_eq!(l.credentials_file.as_deref(), Some(written[1].as_path()));
+            assert_eq!(l.credentials_file(), Some(written[1].as_path()));
+            assert_eq!(l.pool(), pool.fqdn.as_str());
         }
         use std::os::unix::fs::MetadataExt;
         assert_eq!(
