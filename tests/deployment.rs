@@ -481,3 +481,24 @@ fn twenty_thousand_pools_load_in_seconds() {
         "20,000 pools took {took:?} to load"
     );
 }
+
+#[test]
+fn a_fifo_given_as_the_deployment_is_refused_at_once() {
+    let env = crate::common::Env::new();
+    let fifo = env.path().join("deployment.toml");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path for the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = env.cmd().arg("--deployment").arg(&fifo).args(["-c", "1"]).start();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("reading a FIFO deployment hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = crate::common::Out(child.wait_with_output().unwrap());
+    assert_eq!(out.0.status.code(), Some(2));
+    assert!(out.stderr().contains("is not a regular file"), "{}", out.stderr());
+}

@@ -37,7 +37,7 @@ pub fn locate(flag: Option<&Path>) -> Result<(PathBuf, Origin), Error> {
     if let Some(dir) = &config_dir {
         let config = dir.join("config.toml");
         if config.exists() {
-            let text = std::fs::read_to_string(&config).map_err(|e| Error::io(&config, e))?;
+            let text = crate::input::read_text(&config).map_err(|e| Error::io(&config, e))?;
             let parsed: UserConfig = toml::from_str(&text).map_err(|e| {
                 Error::Usage(format!(
                     "{}: {}",

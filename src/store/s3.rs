@@ -249,7 +249,7 @@ fn read_credentials_file(file: &Path) -> Result<CredentialsFile, String> {
             file.display()
         ));
     }
-    let text = std::fs::read_to_string(file)
+    let text = crate::input::read_text(file)
         .map_err(|e| format!("cannot read the credentials file {}: {e}", file.display()))?;
     toml::from_str(&text).map_err(|e| {
         let line = e

@@ -31,7 +31,7 @@ use source::Source;
 
 /// Reads and validates a deployment file.
 pub fn load(path: &Path) -> Result<Deployment, DeploymentError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DeploymentError {
+    let text = crate::input::read_text(path).map_err(|e| DeploymentError {
         file: path.to_path_buf(),
         position: None,
         message: format!("cannot read the deployment file: {e}"),
