@@ -621,3 +621,26 @@ fn a_wrong_function_or_argument_says_what_to_call() {
         );
     }
 }
+
+#[test]
+fn definitions_are_written_where_asked_and_say_so() {
+    let env = Env::new();
+    let out = env.cmd().arg("definitions").ok();
+    let dir = env.path().join(".rhai/definitions");
+    assert!(
+        out.stdout().contains("to .rhai/definitions: "),
+        "{}",
+        out.stdout()
+    );
+    let ours = std::fs::read_to_string(dir.join("__static__.d.rhai")).unwrap();
+    assert!(ours.contains("fn invoke_pool_failover(pool: string, opts: map) -> FailoverReport;"));
+    assert!(ours.contains("/// Mirrors `Invoke-CsBackupServiceSync`."));
+    let out = env.cmd().args(["definitions", "elsewhere"]).ok();
+    assert!(
+        out.stdout()
+            .starts_with("wrote 4 definition files to elsewhere: "),
+        "{}",
+        out.stdout()
+    );
+    assert!(env.path().join("elsewhere/__scope__.d.rhai").exists());
+}

@@ -95,6 +95,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         log_format: crate::log::LogFormat,
     },
+    /// Write definition files (.d.rhai) of every poolsync function, type and
+    /// constant, for the Rhai language server and editor plugins.
+    Definitions {
+        /// Where to write them (default ./.rhai/definitions).
+        dir: Option<PathBuf>,
+    },
     /// Print the function reference (docs/functions.md) in Markdown.
     #[command(hide = true)]
     Reference {

@@ -205,6 +205,7 @@ fn check_combination(cli: &Cli) -> Result<(), Error> {
         Command::Demo { .. } => "demo",
         Command::Service { .. } => "service",
         Command::Reference { .. } => "reference",
+        Command::Definitions { .. } => "definitions",
     };
     // Caught before parsing (`subcommand_after_script`); kept as a backstop.
     let before = match (&cli.code, &cli.script) {
@@ -228,7 +229,7 @@ fn check_combination(cli: &Cli) -> Result<(), Error> {
             .as_ref()
             .map(|_| "--deployment")
             .or(cli.as_user.as_ref().map(|_| "--as")),
-        Command::Init { .. } | Command::Reference { .. } => cli
+        Command::Init { .. } | Command::Reference { .. } | Command::Definitions { .. } => cli
             .deployment
             .as_ref()
             .map(|_| "--deployment")
@@ -293,6 +294,23 @@ fn execute(cli: Cli) -> Result<(), Error> {
             } else {
                 crate::out!("{}", crate::script::help::reference_markdown());
             }
+            return Ok(());
+        }
+        Some(Command::Definitions { dir }) => {
+            let dir = dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(".rhai/definitions"));
+            let written = crate::script::definitions::write(&dir).map_err(Error::Other)?;
+            crate::outln!(
+                "wrote {} definition files to {}: {}",
+                written.len(),
+                dir.display(),
+                written
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             return Ok(());
         }
         Some(Command::Demo { action }) => return demo_command(action),

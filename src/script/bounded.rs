@@ -4,7 +4,9 @@
 //! allocation the process cannot survive. Registered functions are found
 //! before the standard packages' of the same signature.
 
-use rhai::{Array, Blob, Dynamic, Engine, EvalAltResult, INT, ImmutableString, Position};
+use rhai::{
+    Array, Blob, Dynamic, Engine, EvalAltResult, FuncRegistration, INT, ImmutableString, Position,
+};
 
 use super::sandbox::Limits;
 
@@ -43,6 +45,11 @@ fn weight(value: &Dynamic) -> usize {
 /// A length argument as a count; a negative one is nothing.
 fn count(len: INT) -> usize {
     usize::try_from(len).unwrap_or(0)
+}
+
+/// A registration with parameter names and types, as Rhai's own has them.
+fn named(name: &str, params: &[&str]) -> FuncRegistration {
+    FuncRegistration::new(name).with_params_info(params.iter().copied())
 }
 
 pub fn register(engine: &mut Engine, limits: &Limits) {
@@ -97,13 +104,19 @@ pub fn register(engine: &mut Engine, limits: &Limits) {
         },
     );
     let l = limits.clone();
-    engine.register_fn("blob", move |len: INT| -> Checked<Blob> {
-        guard(&l, "blob", count(len))?;
-        Ok(vec![0; count(len)])
-    });
+    named("blob", &["len: INT", "Blob"]).register_into_engine(
+        engine,
+        move |len: INT| -> Checked<Blob> {
+            guard(&l, "blob", count(len))?;
+            Ok(vec![0; count(len)])
+        },
+    );
     let l = limits.clone();
-    engine.register_fn("blob", move |len: INT, value: INT| -> Checked<Blob> {
-        guard(&l, "blob", count(len))?;
-        Ok(vec![(value & 0xff) as u8; count(len)])
-    });
+    named("blob", &["len: INT", "value: INT", "Blob"]).register_into_engine(
+        engine,
+        move |len: INT, value: INT| -> Checked<Blob> {
+            guard(&l, "blob", count(len))?;
+            Ok(vec![(value & 0xff) as u8; count(len)])
+        },
+    );
 }

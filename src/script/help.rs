@@ -228,6 +228,32 @@ pub fn find(name: &str) -> Option<&'static FnDoc> {
     FUNCTIONS.iter().find(|f| f.name == name)
 }
 
+/// The doc comment a function is registered with, for editors (the
+/// definition files of `poolsync definitions`) and Rhai's metadata: the
+/// summary, the details (its options among them) and the example, as `///`
+/// lines of at most about 100 characters.
+pub fn doc_comments(doc: &FnDoc) -> Vec<String> {
+    let mut lines = vec![format!("/// {}", doc.summary), "///".to_string()];
+    if let Some(cmdlet) = doc.cmdlet {
+        lines.push(format!("/// Mirrors `{cmdlet}`."));
+        lines.push("///".to_string());
+    }
+    let mut line = String::from("///");
+    for word in doc.details.split_whitespace() {
+        if line.len() + word.len() > 100 && line.len() > 3 {
+            lines.push(std::mem::replace(&mut line, String::from("///")));
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines.push("///".to_string());
+    lines.push("/// ```rhai".to_string());
+    lines.push(format!("/// {}", doc.example));
+    lines.push("/// ```".to_string());
+    lines
+}
+
 /// The full help text of one function.
 pub fn render(doc: &FnDoc) -> String {
     let mut out = String::new();

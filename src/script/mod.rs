@@ -5,6 +5,7 @@
 mod api;
 mod bounded;
 mod context;
+pub mod definitions;
 pub mod diagnostic;
 mod engine;
 pub mod help;

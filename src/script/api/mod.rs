@@ -67,7 +67,7 @@ pub fn func(name: &str, params: &[&str]) -> FuncRegistration {
         .with_purity(false)
         .with_params_info(params.iter().copied());
     if let Some(doc) = help::find(name) {
-        reg = reg.with_comments([format!("/// {}", doc.summary)]);
+        reg = reg.with_comments(help::doc_comments(doc));
     }
     reg
 }
