@@ -489,7 +489,12 @@ fn a_fifo_given_as_the_deployment_is_refused_at_once() {
     let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: a NUL-terminated path for the call.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    let mut child = env.cmd().arg("--deployment").arg(&fifo).args(["-c", "1"]).start();
+    let mut child = env
+        .cmd()
+        .arg("--deployment")
+        .arg(&fifo)
+        .args(["-c", "1"])
+        .start();
     let started = std::time::Instant::now();
     while child.try_wait().unwrap().is_none() {
         if started.elapsed() > std::time::Duration::from_secs(10) {
@@ -500,5 +505,9 @@ fn a_fifo_given_as_the_deployment_is_refused_at_once() {
     }
     let out = crate::common::Out(child.wait_with_output().unwrap());
     assert_eq!(out.0.status.code(), Some(2));
-    assert!(out.stderr().contains("is not a regular file"), "{}", out.stderr());
+    assert!(
+        out.stderr().contains("is not a regular file"),
+        "{}",
+        out.stderr()
+    );
 }
