@@ -644,3 +644,51 @@ fn definitions_are_written_where_asked_and_say_so() {
     );
     assert!(env.path().join("elsewhere/__scope__.d.rhai").exists());
 }
+
+#[test]
+fn help_columns_stay_aligned_and_wrap_at_the_terminal_width() {
+    let env = Env::with_demo();
+    let longest = poolsync::script::help::FUNCTIONS
+        .iter()
+        .map(|f| f.name.len())
+        .max()
+        .unwrap();
+    for width in [80usize, 200] {
+        let out = env
+            .cmd()
+            .env("COLUMNS", width.to_string())
+            .args(["--demo", "-c", "help()"])
+            .ok()
+            .stdout();
+        let column = longest + 4; // two spaces before the longest name, two after
+        let rows: Vec<&str> = out.lines().skip(2).filter(|l| !l.is_empty()).collect();
+        assert!(
+            rows.len() >= poolsync::script::help::FUNCTIONS.len(),
+            "{out}"
+        );
+        for line in &rows {
+            assert!(
+                line.chars().count() <= width,
+                "{width}: over the width: {line:?}"
+            );
+            let text_at = line
+                .char_indices()
+                .skip(2)
+                .find(|(_, c)| *c != ' ')
+                .map(|(i, _)| i);
+            if line.starts_with("  ") && !line.starts_with("   ") {
+                let after_name = line[2..].find(' ').map(|i| i + 2).unwrap();
+                let text = line[after_name..]
+                    .find(|c| c != ' ')
+                    .map(|i| i + after_name);
+                assert_eq!(text, Some(column), "{width}: {line:?}");
+            } else {
+                assert_eq!(
+                    text_at,
+                    Some(column),
+                    "{width}: a continuation under its column: {line:?}"
+                );
+            }
+        }
+    }
+}

@@ -51,10 +51,13 @@ pub fn overview() -> String {
         "Type Rhai statements; a value is printed, an open block or bracket continues on the next line.\n\
          Tab completes names, pools, sites and modules; Ctrl-R searches the history; Ctrl-C stops a running script.\n\n",
     );
-    out.push_str(&crate::script::help::overview());
+    let width = crate::table::width();
+    out.push_str(&crate::script::help::overview_at(width));
     out.push_str("\nShell commands:\n\n");
-    for c in COMMANDS {
-        out.push_str(&format!("  {:<30} {}\n", c.usage, c.summary));
-    }
+    let rows: Vec<(String, String)> = COMMANDS
+        .iter()
+        .map(|c| (c.usage.to_string(), c.summary.to_string()))
+        .collect();
+    out.push_str(&crate::table::two_columns(&rows, width));
     out
 }

@@ -272,14 +272,24 @@ pub fn render(doc: &FnDoc) -> String {
     out
 }
 
-/// The overview: one line per function.
+/// The overview: one line per function (wrapped to the terminal's width).
 pub fn overview() -> String {
-    let mut out = String::from("poolsync functions (help(\"NAME\") for one):\n\n");
-    for f in FUNCTIONS {
-        let cmdlet = f.cmdlet.map(|c| format!(" [{c}]")).unwrap_or_default();
-        out.push_str(&format!("  {:<30} {}{cmdlet}\n", f.name, f.summary));
-    }
-    out
+    overview_at(crate::table::width())
+}
+
+/// The overview laid out `width` columns wide.
+pub fn overview_at(width: usize) -> String {
+    let rows: Vec<(String, String)> = FUNCTIONS
+        .iter()
+        .map(|f| {
+            let cmdlet = f.cmdlet.map(|c| format!(" [{c}]")).unwrap_or_default();
+            (f.name.to_string(), format!("{}{cmdlet}", f.summary))
+        })
+        .collect();
+    format!(
+        "poolsync functions (help(\"NAME\") for one):\n\n{}",
+        crate::table::two_columns(&rows, width)
+    )
 }
 
 /// `docs/functions.md`, generated from this table.
