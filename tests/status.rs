@@ -591,3 +591,56 @@ fn a_failed_service_cycle_logs_its_warnings() {
         "{log}"
     );
 }
+
+#[test]
+fn verify_names_the_items_that_differ_twenty_at_most_per_list() {
+    let env = crate::common::Env::with_demo();
+    let pool = crate::common::ATL2;
+    env.demo(&format!("invoke_backup_service_sync(\"{pool}\")"));
+    let data = env.store(pool).join("data/UserServices.PresenceFocus");
+    let mut changed = Vec::new();
+    for (i, entry) in walk(&data).into_iter().take(25).enumerate() {
+        std::fs::write(&entry, format!("changed {i}")).unwrap();
+        changed.push(entry.strip_prefix(&data).unwrap().display().to_string());
+    }
+    changed.sort();
+    let code = format!("debug_inter_pool_replication(\"{pool}\", #{{module: \"PresenceFocus\"}})");
+    let out = env.demo(&code).stdout();
+    assert!(out.contains(&format!("{pool} -> ")), "{out}");
+    assert!(out.contains(": 25 different:"), "{out}");
+    assert!(
+        out.contains(&format!("  {}\n", changed[0])),
+        "the first item is named: {out}"
+    );
+    assert!(out.contains("  and 5 more"), "{out}");
+    assert!(
+        !out.contains(&changed[24]),
+        "the 25th is not named in the table form"
+    );
+    let json = env
+        .cmd()
+        .args(["--demo", "--json", "-c", &code])
+        .ok()
+        .stdout();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let different = v["modules"][0]["different"].as_array().unwrap();
+    assert_eq!(different.len(), 25, "--json keeps the full list");
+}
+
+/// Every file below `dir`, sorted.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -14,6 +14,11 @@ pub trait RecordKind: Clone + Send + Sync + 'static {
     const FIELDS: &'static [&'static str];
     /// Columns of the table an array of these renders as.
     const COLUMNS: &'static [&'static str];
+    /// Text printed after the record's fields and tables (what the table
+    /// only counts, named).
+    fn details(_fields: &Map) -> String {
+        String::new()
+    }
 }
 
 /// A record of kind `K`.
@@ -106,6 +111,10 @@ impl<K: RecordKind> fmt::Display for Record<K> {
         for table in nested {
             write!(f, "\n\n{table}")?;
         }
+        let details = K::details(&self.fields);
+        if !details.is_empty() {
+            write!(f, "\n\n{details}")?;
+        }
         Ok(())
     }
 }
@@ -135,18 +144,71 @@ pub fn register<K: RecordKind>(engine: &mut Engine) {
 /// A record kind: its type name, its properties (a list, or `fields = LIST`
 /// for a list defined elsewhere) and its table's columns.
 macro_rules! kind {
-    ($name:ident, $type_name:literal, [$($field:literal),* $(,)?], [$($col:literal),* $(,)?]) => {
-        kind!($name, $type_name, fields = &[$($field),*], [$($col),*]);
+    ($name:ident, $type_name:literal, [$($field:literal),* $(,)?], [$($col:literal),* $(,)?] $(, details = $details:path)?) => {
+        kind!($name, $type_name, fields = &[$($field),*], [$($col),*] $(, details = $details)?);
     };
-    ($name:ident, $type_name:literal, fields = $fields:expr, [$($col:literal),* $(,)?]) => {
+    ($name:ident, $type_name:literal, fields = $fields:expr, [$($col:literal),* $(,)?] $(, details = $details:path)?) => {
         #[derive(Clone)]
         pub struct $name;
         impl RecordKind for $name {
             const TYPE_NAME: &'static str = $type_name;
             const FIELDS: &'static [&'static str] = $fields;
             const COLUMNS: &'static [&'static str] = &[$($col),*];
+            $(
+                fn details(fields: &Map) -> String {
+                    $details(fields)
+                }
+            )?
         }
     };
+}
+
+/// Items a printed replication report names per list, before `and N more`.
+pub const NAMED_ITEMS: usize = 20;
+
+/// The items a replication report's table only counts: for each module and
+/// direction out of sync, the first [`NAMED_ITEMS`] missing, extra and
+/// different items, then how many more (`--json` has every one).
+fn replication_items(fields: &Map) -> String {
+    let Some(modules) = fields
+        .get("modules")
+        .and_then(|m| m.clone().into_array().ok())
+    else {
+        return String::new();
+    };
+    let mut out = Vec::new();
+    for module in &modules {
+        let Some(check) = module.read_lock::<Record<ReplicaCheckKind>>() else {
+            continue;
+        };
+        let text = |name: &str| check.get(name).map(cell).unwrap_or_default();
+        for list in ["missing", "extra", "different"] {
+            let items = check
+                .get(list)
+                .and_then(|v| v.clone().into_array().ok())
+                .unwrap_or_default();
+            if items.is_empty() {
+                continue;
+            }
+            out.push(format!(
+                "{} {} -> {}: {} {list}:",
+                text("module"),
+                text("from"),
+                text("to"),
+                items.len()
+            ));
+            out.extend(
+                items
+                    .iter()
+                    .take(NAMED_ITEMS)
+                    .map(|i| format!("  {}", cell(i))),
+            );
+            if items.len() > NAMED_ITEMS {
+                out.push(format!("  and {} more", items.len() - NAMED_ITEMS));
+            }
+        }
+    }
+    out.join("\n")
 }
 
 kind!(
@@ -199,7 +261,8 @@ kind!(
     ReplicationKind,
     "ReplicationReport",
     ["pool", "backup_pool", "in_sync", "modules"],
-    ["pool", "backup_pool", "in_sync"]
+    ["pool", "backup_pool", "in_sync"],
+    details = replication_items
 );
 kind!(
     ReplicaCheckKind,
