@@ -3,7 +3,7 @@
 //! Everything above this module speaks only [`Store`]: item paths are validated
 //! [`ItemPath`]s, content moves as byte streams, and the few places where a local
 //! disk can do better (one `syncfs` per batch, `rename` into place, a kernel lock)
-//! stay inside `local.rs`.
+//! stay inside `local/`.
 //!
 //! Store layout (a contract):
 //! - `data/<module identity>/<item path>`: the pool's own data;

@@ -1,0 +1,73 @@
+//! Metadata documents, one file each below `.poolsync/meta/`; a document is
+//! written to staging first and renamed over the old one.
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+
+use super::Inner;
+use super::errors::{io_err, other};
+use crate::store::{StoreResult, check_meta_key};
+
+impl Inner {
+    /// The file of the metadata document `key`.
+    fn meta_path(&self, key: &str) -> StoreResult<PathBuf> {
+        check_meta_key(key).map_err(|m| other(&self.desc(), m))?;
+        Ok(self.meta.join(key))
+    }
+
+    /// The document `key`; `None` if there is none.
+    pub(super) async fn meta_get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+        let path = self.meta_path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(b) => Ok(Some(Bytes::from(b))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&self.desc(), "read", key, e)),
+        }
+    }
+
+    /// Writes the document `key` whole: readers see the old one or the new one.
+    pub(super) fn meta_put(&self, key: &str, value: &Bytes) -> StoreResult<()> {
+        let path = self.meta_path(key)?;
+        let desc = self.desc();
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| io_err(&desc, "create", key, e))?;
+        }
+        let tmp = self.staged(&format!(
+            "meta-{}-{}",
+            std::process::id(),
+            crate::store::registry::unique_suffix()
+        ));
+        fs::write(&tmp, value).map_err(|e| io_err(&desc, "write", key, e))?;
+        fs::rename(&tmp, &path).map_err(|e| io_err(&desc, "write", key, e))
+    }
+
+    /// The keys of the documents in the folder `prefix`, sorted.
+    pub(super) fn meta_list(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        let dir = self.meta_path(prefix)?;
+        let read = match fs::read_dir(&dir) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.desc(), "list", prefix, e)),
+        };
+        let mut keys: Vec<String> = read
+            .flatten()
+            .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+            .filter_map(|e| e.file_name().to_str().map(|n| format!("{prefix}/{n}")))
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Deletes the document `key`; one already gone is no error.
+    pub(super) async fn meta_delete(&self, key: &str) -> StoreResult<()> {
+        let path = self.meta_path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&self.desc(), "delete", key, e)),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! ObjectWriter: uploads a stream of chunks to one key (multipart when large);
+//! the object appears, whole, when the upload completes.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use tokio::io::AsyncWriteExt;
+
+use crate::store::{StageWriter, StoreError, StoreResult};
+
+pub(super) struct ObjectWriter {
+    writer: Option<object_store::buffered::BufWriter>,
+    desc: String,
+    name: String,
+}
+
+impl ObjectWriter {
+    /// A writer of the object `key` of `backend`; `name` is the item, for errors.
+    pub(super) fn new(
+        backend: Arc<dyn ObjectStore>,
+        key: Path,
+        desc: String,
+        name: String,
+    ) -> ObjectWriter {
+        ObjectWriter {
+            writer: Some(object_store::buffered::BufWriter::new(backend, key)),
+            desc,
+            name,
+        }
+    }
+
+    fn failed(&self, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            store: self.desc.clone(),
+            action: "upload",
+            path: self.name.clone(),
+            source,
+        }
+    }
+}
+
+#[async_trait]
+impl StageWriter for ObjectWriter {
+    async fn write(&mut self, chunk: Bytes) -> StoreResult<()> {
+        let w = self.writer.as_mut().ok_or_else(|| StoreError::Other {
+            store: self.desc.clone(),
+            message: "write after finish".into(),
+        })?;
+        if let Err(e) = w.write_all(&chunk).await {
+            // A multipart upload that will not complete: drop its parts.
+            let _ = w.abort().await;
+            self.writer = None;
+            return Err(self.failed(e));
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> StoreResult<()> {
+        let Some(mut w) = self.writer.take() else {
+            return Ok(());
+        };
+        if let Err(e) = w.shutdown().await {
+            let _ = w.abort().await;
+            return Err(self.failed(e));
+        }
+        Ok(())
+    }
+}
