@@ -422,6 +422,25 @@ pub fn check_meta_key(key: &str) -> Result<(), String> {
 /// restore), and items moved aside (`quarantine/`). Never `.poolsync/`.
 pub const WRITABLE_AREAS: &[&[u8]] = &[b"backup", b"data", b"quarantine"];
 
+/// The module folder a written item belongs to: `backup/<pool>/<module>`,
+/// `quarantine/<folder>/<module>` or `data/<module>` (`None` outside them).
+/// A commit never removes it, however empty, nor anything above it.
+pub fn module_root(path: &ItemPath) -> Option<ItemPath> {
+    let segments = match path.first_segment() {
+        b"data" => 2,
+        b"backup" | b"quarantine" => 3,
+        _ => return None,
+    };
+    let bytes = path.as_bytes();
+    let end = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .nth(segments - 1)
+        .map(|(i, _)| i)?;
+    ItemPath::parse(&bytes[..end]).ok()
+}
+
 /// Checks that a write or delete stays below one of [`WRITABLE_AREAS`], and
 /// is not that folder itself.
 pub fn check_writable(path: &ItemPath) -> Result<(), String> {
@@ -431,5 +450,21 @@ pub fn check_writable(path: &ItemPath) -> Result<(), String> {
         Err(format!(
             "refusing to write '{path}': only items below backup/, data/ and quarantine/ are written"
         ))
+    }
+}
+
+#[cfg(test)]
+mod module_root_tests {
+    use super::{ItemPath, module_root};
+
+    #[test]
+    fn the_module_folder_of_each_writable_area() {
+        let p = |s: &str| ItemPath::parse(s).unwrap();
+        let root = |s: &str| module_root(&p(s)).map(|r| r.to_string());
+        assert_eq!(root("backup/a.b.c/M/x/y").as_deref(), Some("backup/a.b.c/M"));
+        assert_eq!(root("data/M/x/y").as_deref(), Some("data/M"));
+        assert_eq!(root("quarantine/epoch-3/M/x").as_deref(), Some("quarantine/epoch-3/M"));
+        assert_eq!(root("data/M"), None, "the module folder itself has no root above it");
+        assert_eq!(root(".poolsync/meta/x"), None);
     }
 }

@@ -14,7 +14,9 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use super::Inner;
 use super::errors::{io_err, other};
 use crate::store::release::Held;
-use crate::store::{ItemFailures, ItemPath, StoreResult, check_meta_key, check_writable};
+use crate::store::{
+    ItemFailures, ItemPath, StoreResult, check_meta_key, check_writable, module_root,
+};
 
 /// A commit keeps at most this many replica folders open at once: a batch can
 /// touch thousands, and the usual soft limit is 1,024 open files per process.
@@ -40,18 +42,6 @@ fn item_error(e: &io::Error) -> bool {
                     | libc::ENOTEMPTY
             )
         )
-}
-
-/// `backup/<pool>/<module>`, the folder of the replica `path` belongs to.
-fn module_folder(path: &ItemPath) -> Option<ItemPath> {
-    let bytes = path.as_bytes();
-    let end = bytes
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'/')
-        .nth(2)
-        .map(|(i, _)| i)?;
-    ItemPath::parse(&bytes[..end]).ok()
 }
 
 impl Inner {
@@ -223,7 +213,10 @@ impl Commit<'_> {
             let Some(parent) = folder.parent() else {
                 continue;
             };
-            if folder.as_bytes().iter().filter(|b| **b == b'/').count() < 3 {
+            // Folders below the module folder only (`store::module_root`).
+            if module_root(&folder)
+                .is_none_or(|root| root.as_bytes().len() >= folder.as_bytes().len())
+            {
                 continue;
             }
             self.folders.remove(&folder);
@@ -260,7 +253,7 @@ impl Commit<'_> {
                 // cannot be opened, the whole replica is in the way.
                 Err(e)
                     if item_error(&e)
-                        && module_folder(dest).is_some_and(|m| {
+                        && module_root(dest).is_some_and(|m| {
                             self.inner.open_folder(&m, false, &mut self.folders).is_ok()
                         }) =>
                 {
