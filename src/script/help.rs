@@ -130,7 +130,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
         ],
         summary: "Brings a failed-over pool's data home from its backup pool and makes the pool active again.",
         details: "Both pools must be reachable. Items the pool changed after its last sync, which the active copy never saw, are moved to quarantine/epoch-N/ in the pool's store (listed in the report and in status, kept until you remove them), never overwritten. The active copy then flows home in rounds while it is still written; writes stop for a last round; the pool is active at home again and syncs resume in both directions. Options: what_if (true: list what would be quarantined and copied home), force (true: let the failback delete more than half of the pool's data when the active copy shrank that much). On a pool whose planned failover stopped half-way, it cancels that failover. Rerun after a crash, it goes on where it stopped.",
-        example: "invoke_pool_failback(\"atl-cs-002.litwareinc.com\", #{what_if: true}).would_restore.len()",
+        example: "invoke_pool_failover(\"atl-cs-002.litwareinc.com\"); invoke_pool_failback(\"atl-cs-002.litwareinc.com\").phase",
     },
     FnDoc {
         name: "restore_pool_data",

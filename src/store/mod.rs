@@ -461,10 +461,20 @@ mod module_root_tests {
     fn the_module_folder_of_each_writable_area() {
         let p = |s: &str| ItemPath::parse(s).unwrap();
         let root = |s: &str| module_root(&p(s)).map(|r| r.to_string());
-        assert_eq!(root("backup/a.b.c/M/x/y").as_deref(), Some("backup/a.b.c/M"));
+        assert_eq!(
+            root("backup/a.b.c/M/x/y").as_deref(),
+            Some("backup/a.b.c/M")
+        );
         assert_eq!(root("data/M/x/y").as_deref(), Some("data/M"));
-        assert_eq!(root("quarantine/epoch-3/M/x").as_deref(), Some("quarantine/epoch-3/M"));
-        assert_eq!(root("data/M"), None, "the module folder itself has no root above it");
+        assert_eq!(
+            root("quarantine/epoch-3/M/x").as_deref(),
+            Some("quarantine/epoch-3/M")
+        );
+        assert_eq!(
+            root("data/M"),
+            None,
+            "the module folder itself has no root above it"
+        );
         assert_eq!(root(".poolsync/meta/x"), None);
     }
 }

@@ -228,16 +228,7 @@ impl SyncEngine {
         };
         let (active_store, standby_store) = ends(pair, stores, active);
         let old = self.cms_direction((standby, standby_store), (active, active_store))?;
-        let known = Manifest::load(active_store, &old.manifest_prefix())
-            .await
-            .map_err(store_err(active))?;
-        let mut listing = standby_store
-            .list(old.source_prefix())
-            .await
-            .map_err(store_err(standby))?;
-        listing.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        let kept: Vec<ItemPath> = listing.entries.iter().map(|e| e.path.clone()).collect();
-        let (divergent, _, _) = classify(listing.entries, &known);
+        let (divergent, kept) = standby_changes(&old, standby, active).await?;
         let mut state = state.clone();
         let folder_name = format!("quarantine/cms-epoch-{}", state.epoch);
         let folder = ItemPath::parse(&folder_name).unwrap_or_else(|_| unreachable!());
@@ -249,10 +240,6 @@ impl SyncEngine {
                 .map(|e| format!("{}/{}", CMS.identity(), e.path))
                 .collect(),
         };
-        let kept: Vec<ItemPath> = kept
-            .into_iter()
-            .filter(|p| divergent.binary_search_by(|e| e.path.cmp(p)).is_err())
-            .collect();
         let aside = quarantine::Aside {
             pool: standby,
             store: standby_store,
@@ -310,6 +297,32 @@ impl SyncEngine {
         self.direction_of(CMS, from, to, &cms)
             .ok_or_else(|| SyncError::Refused("the CMS has no direction here".into()))
     }
+}
+
+/// What the old master (`standby`, the source of the direction `old`)
+/// changed after its last sync: the items that differ from what that
+/// direction's manifest at the new master records, and the paths of the rest.
+async fn standby_changes(
+    old: &Direction<'_>,
+    standby: &Pool,
+    active: &Pool,
+) -> Result<(Vec<crate::store::Entry>, Vec<ItemPath>), SyncError> {
+    let known = Manifest::load(old.dst, &old.manifest_prefix())
+        .await
+        .map_err(store_err(active))?;
+    let mut listing = old
+        .src
+        .list(old.source_prefix())
+        .await
+        .map_err(store_err(standby))?;
+    listing.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let all: Vec<ItemPath> = listing.entries.iter().map(|e| e.path.clone()).collect();
+    let (divergent, _, _) = classify(listing.entries, &known);
+    let kept = all
+        .into_iter()
+        .filter(|p| divergent.binary_search_by(|e| e.path.cmp(p)).is_err())
+        .collect();
+    Ok((divergent, kept))
 }
 
 /// The stores of `first` and of the other pool of the pair.

@@ -8,13 +8,13 @@ use super::promote::{store_err, sync_options, write_to};
 use super::report::{FailoverOptions, FailoverReport};
 use super::state::{LISTED_PATHS, PairState, Phase, Quarantine};
 use super::{quarantine, seed, view};
-use crate::store::{Entry, ItemPath};
+use crate::store::{Entry, ItemPath, Store};
 use crate::sync::direction::{Direction, data_prefix, replica_prefix};
 use crate::sync::engine::PairStores;
 use crate::sync::manifest::Manifest;
 use crate::sync::plan::classify;
 use crate::sync::{DirectionReport, SyncEngine, SyncError, SyncOptions, SyncReport, pair_lock};
-use crate::topology::{Module, Pair};
+use crate::topology::{Module, Pair, Pool};
 
 /// Rounds of the active copy flowing home while it is still written, at most,
 /// before writes stop for the last one.
@@ -75,7 +75,7 @@ impl SyncEngine {
         if opts.what_if {
             return self.failback_plan(pair, stores, &state, report).await;
         }
-        let ends = [(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)];
+        let ends = active_first(pair, stores);
         if state.phase(pool) == Phase::FailedOver {
             state.advance(
                 pool,
@@ -117,65 +117,17 @@ impl SyncEngine {
         opts: &FailoverOptions,
         report: &mut FailoverReport,
     ) -> Result<(), SyncError> {
-        let pool = &pair.pool.fqdn;
         let modules = self.pool_modules(pair, state);
-        if state.phase(pool) == Phase::FailingBack {
-            for _ in 0..LIVE_ROUNDS {
-                let round = self.round_home(pair, stores, &modules, opts).await?;
-                let shipped = round.items_copied() + round.items_deleted();
-                merge(report, round);
-                if shipped == 0 {
-                    break;
-                }
-            }
-            state.advance(
-                pool,
-                Phase::SwitchingBack,
-                format!(
-                    "failback of {pool}: writes stopped at {}",
-                    pair.partner.fqdn
-                ),
-            );
-            write_to(
-                pair,
-                state,
-                &[(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)],
-            )
+        if state.phase(&pair.pool.fqdn) == Phase::FailingBack {
+            self.live_rounds(pair, stores, state, &modules, opts, report)
+                .await?;
+        }
+        self.last_round(pair, stores, state, &modules, opts, report)
             .await?;
-        }
-        let last = self.round_home(pair, stores, &modules, opts).await;
-        let pending = last
-            .as_ref()
-            .map_or(0, |r| r.modules.iter().map(|m| m.pending_items).sum());
-        match last {
-            Ok(round) if pending == 0 => merge(report, round),
-            other => {
-                state.advance(
-                    pool,
-                    Phase::FailingBack,
-                    format!(
-                        "failback of {pool}: last round did not complete; writes allowed again"
-                    ),
-                );
-                let _ = write_to(
-                    pair,
-                    state,
-                    &[(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)],
-                )
-                .await;
-                let why = match other {
-                    Err(e) => e.to_string(),
-                    Ok(_) => format!("{pending} items could not be copied home"),
-                };
-                return Err(SyncError::Refused(format!(
-                    "failback of pool '{pool}' stopped, its data stays active at '{}': {why}; run invoke_pool_failback(\"{pool}\") again to go on",
-                    pair.partner.fqdn
-                )));
-            }
-        }
         for module in &modules {
             rebase(pair, stores, *module).await?;
         }
+        let pool = &pair.pool.fqdn;
         state.advance(
             pool,
             Phase::Home,
@@ -184,12 +136,7 @@ impl SyncEngine {
         if let Some(p) = state.pool_mut(pool) {
             p.reconciled = false;
         }
-        write_to(
-            pair,
-            state,
-            &[(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)],
-        )
-        .await?;
+        write_to(pair, state, &home_first(pair, stores)).await?;
         for module in &modules {
             if let Err(e) = clean_up(pair, stores, *module).await {
                 report
@@ -198,6 +145,69 @@ impl SyncEngine {
             }
         }
         Ok(())
+    }
+
+    /// Rounds home while the active copy is still written, until one ships
+    /// nothing (or [`LIVE_ROUNDS`]); then writes stop.
+    async fn live_rounds(
+        &self,
+        pair: &Pair,
+        stores: &PairStores,
+        state: &mut PairState,
+        modules: &[Module],
+        opts: &FailoverOptions,
+        report: &mut FailoverReport,
+    ) -> Result<(), SyncError> {
+        for _ in 0..LIVE_ROUNDS {
+            let round = self.round_home(pair, stores, modules, opts).await?;
+            let shipped = round.items_copied() + round.items_deleted();
+            merge(report, round);
+            if shipped == 0 {
+                break;
+            }
+        }
+        let pool = &pair.pool.fqdn;
+        let at = &pair.partner.fqdn;
+        state.advance(
+            pool,
+            Phase::SwitchingBack,
+            format!("failback of {pool}: writes stopped at {at}"),
+        );
+        write_to(pair, state, &active_first(pair, stores)).await
+    }
+
+    /// The last round, with writes stopped: it must leave nothing pending,
+    /// or writes are allowed again and the failback stops, to be rerun.
+    async fn last_round(
+        &self,
+        pair: &Pair,
+        stores: &PairStores,
+        state: &mut PairState,
+        modules: &[Module],
+        opts: &FailoverOptions,
+        report: &mut FailoverReport,
+    ) -> Result<(), SyncError> {
+        let last = self.round_home(pair, stores, modules, opts).await;
+        let pending = last
+            .as_ref()
+            .map_or(0, |r| r.modules.iter().map(|m| m.pending_items).sum());
+        let why = match last {
+            Ok(round) if pending == 0 => {
+                merge(report, round);
+                return Ok(());
+            }
+            Err(e) => e.to_string(),
+            Ok(_) => format!("{pending} items could not be copied home"),
+        };
+        let pool = &pair.pool.fqdn;
+        let event =
+            format!("failback of {pool}: last round did not complete; writes allowed again");
+        state.advance(pool, Phase::FailingBack, event);
+        let _ = write_to(pair, state, &active_first(pair, stores)).await;
+        Err(SyncError::Refused(format!(
+            "failback of pool '{pool}' stopped, its data stays active at '{}': {why}; run invoke_pool_failback(\"{pool}\") again to go on",
+            pair.partner.fqdn
+        )))
     }
 
     /// One round of the active copy flowing home, every module.
@@ -353,6 +363,16 @@ impl SyncEngine {
         ));
         Ok(self.settled(pair, &state, report))
     }
+}
+
+/// The pair's stores, the partner (where the active copy is) first.
+fn active_first<'a>(pair: &'a Pair, stores: &'a PairStores) -> [(&'a Pool, &'a dyn Store); 2] {
+    [(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)]
+}
+
+/// The pair's stores, the pool itself first.
+fn home_first<'a>(pair: &'a Pair, stores: &'a PairStores) -> [(&'a Pool, &'a dyn Store); 2] {
+    [(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)]
 }
 
 /// The items of the pool's `data/<module>` it changed after its last sync

@@ -54,9 +54,7 @@ pub struct FailoverReport {
     /// Items moved aside instead of being overwritten.
     pub quarantine: Option<Quarantine>,
     /// With `what_if`: items that would be quarantined, and restored.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub would_quarantine: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub would_restore: Vec<String>,
     pub warnings: Vec<String>,
 }
