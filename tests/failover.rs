@@ -472,3 +472,49 @@ fn object_stores_fail_over_and_back_with_quarantine() {
         .unwrap();
     assert_eq!(again.items_copied() + again.items_deleted(), 0);
 }
+
+#[test]
+fn a_disaster_cms_move_quarantines_what_the_old_master_changed_at_its_first_sync() {
+    let env = Env::with_demo();
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    let home = env.store(ATL1).join("data/CentralMgmt.CMSMaster");
+    std::fs::write(home.join("unsynced.xml"), "<Lost/>").unwrap();
+    let out = env.demo("let r = invoke_management_server_failover(#{disaster_mode: true}); `${r.active_at} ${r.mode}`");
+    assert_eq!(out.stdout().trim(), format!("{DAL1} Disaster"));
+    let active = env
+        .store(DAL1)
+        .join("backup")
+        .join(ATL1)
+        .join("CentralMgmt.CMSMaster");
+    std::fs::write(active.join("new-master.xml"), "<New/>").unwrap();
+    // The old master is back: its first sync moves its own change aside,
+    // then the active CMS flows to it.
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL1}\")"));
+    assert!(!home.join("unsynced.xml").exists());
+    assert_eq!(
+        std::fs::read_to_string(home.join("new-master.xml")).unwrap(),
+        "<New/>"
+    );
+    let out = env.demo(&format!(
+        "get_backup_service_status(\"{ATL1}\").failover.quarantine.paths"
+    ));
+    assert!(
+        out.stdout().contains("CentralMgmt.CMSMaster/unsynced.xml"),
+        "{}",
+        out.stdout()
+    );
+    let quarantined = std::fs::read_dir(env.store(ATL1).join("quarantine"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::read_to_string(quarantined.join("CentralMgmt.CMSMaster/unsynced.xml")).unwrap(),
+        "<Lost/>"
+    );
+    let out = env.demo(&format!(
+        "debug_inter_pool_replication(\"{ATL1}\", #{{module: \"CMSMaster\"}}).in_sync"
+    ));
+    assert_eq!(out.stdout().trim(), "true");
+}
