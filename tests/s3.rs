@@ -961,7 +961,10 @@ fn s3_failover_and_failback_both_ways() {
     rt.block_on(async {
         for i in 0..60 {
             let body = PutPayload::from(format!("b doc {i}").into_bytes());
-            client.put(&pair.b_data_key(&format!("u/doc-{i}")), body).await.unwrap();
+            client
+                .put(&pair.b_data_key(&format!("u/doc-{i}")), body)
+                .await
+                .unwrap();
         }
     });
     write_items(&pair.a_data(), 0, 80);
@@ -979,18 +982,35 @@ fn s3_failover_and_failback_both_ways() {
     ));
     assert_eq!(out, "FailedOver 1");
     // Served from A's local replica meanwhile.
-    std::fs::write(pair.a_replica().join("u/doc-3"), "changed while failed over").unwrap();
+    std::fs::write(
+        pair.a_replica().join("u/doc-3"),
+        "changed while failed over",
+    )
+    .unwrap();
     let out = run(format!("invoke_pool_failback(\"{B}\").quarantine.folder"));
     let moved = rt.block_on(s3_tree(&client, &pair.key(&format!("{out}/{PF}"))));
     assert_eq!(moved.get("u/late").map(Vec::as_slice), Some(&b"late"[..]));
     let home = rt.block_on(s3_tree(&client, &pair.b_data()));
-    assert_eq!(home, tree(&pair.a_replica()), "B's bucket data is the active copy's");
-    assert_eq!(home.get("u/doc-3").map(Vec::as_slice), Some(&b"changed while failed over"[..]));
+    assert_eq!(
+        home,
+        tree(&pair.a_replica()),
+        "B's bucket data is the active copy's"
+    );
+    assert_eq!(
+        home.get("u/doc-3").map(Vec::as_slice),
+        Some(&b"changed while failed over"[..])
+    );
 
     // The CMS moves to B; then A fails over into the bucket and back.
-    assert_eq!(run("invoke_management_server_failover().active_at".into()), B);
+    assert_eq!(
+        run("invoke_management_server_failover().active_at".into()),
+        B
+    );
     let out = run(format!("invoke_pool_failover(\"{A}\").active_copy"));
-    assert!(out.starts_with("s3://") && out.contains(&format!("/backup/{A}")), "{out}");
+    assert!(
+        out.starts_with("s3://") && out.contains(&format!("/backup/{A}")),
+        "{out}"
+    );
     rt.block_on(client.put(
         &pair.key(&format!("backup/{A}/{PF}/d01/item-1")),
         PutPayload::from_static(b"written in the bucket"),
@@ -1001,8 +1021,14 @@ fn s3_failover_and_failback_both_ways() {
         std::fs::read_to_string(pair.a_data().join("d01/item-1")).unwrap(),
         "written in the bucket"
     );
-    assert_eq!(rt.block_on(s3_tree(&client, &pair.b_replica())), tree(&pair.a_data()));
-    assert_eq!(run("invoke_management_server_failover().active_at".into()), A);
+    assert_eq!(
+        rt.block_on(s3_tree(&client, &pair.b_replica())),
+        tree(&pair.a_data())
+    );
+    assert_eq!(
+        run("invoke_management_server_failover().active_at".into()),
+        A
+    );
     let out = run(format!("debug_inter_pool_replication(\"{A}\").in_sync"));
     assert_eq!(out, "true");
 }

@@ -339,9 +339,9 @@ impl Store for FaultyStore {
     fn writes_in_place(&self) -> bool {
         self.inner.writes_in_place()
     }
-    async fn stage_writer(&self, name: &str) -> StoreResult<Box<dyn StageWriter>> {
+    async fn stage_writer(&self, name: &str, dest: &ItemPath) -> StoreResult<Box<dyn StageWriter>> {
         self.hit(Fault::Stage)?;
-        self.inner.stage_writer(name).await
+        self.inner.stage_writer(name, dest).await
     }
     async fn stage_from(
         &self,

@@ -56,7 +56,41 @@ pub enum StoreError {
     Other { store: String, message: String },
 }
 
+/// A fault of the storage itself, which no other item would escape: the sync
+/// stops at once instead of failing item after item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// No space left (ENOSPC) or over quota (EDQUOT).
+    NoSpace,
+    /// The file system is read-only (EROFS).
+    ReadOnly,
+    /// The device failed (EIO).
+    Io,
+}
+
 impl StoreError {
+    /// The storage fault behind this error, if it is one.
+    pub fn fault(&self) -> Option<Fault> {
+        let StoreError::Io { source, .. } = self else {
+            return None;
+        };
+        match source.raw_os_error()? {
+            libc::ENOSPC | libc::EDQUOT => Some(Fault::NoSpace),
+            libc::EROFS => Some(Fault::ReadOnly),
+            libc::EIO => Some(Fault::Io),
+            _ => None,
+        }
+    }
+
+    /// The store this error is about (its `describe()`).
+    pub fn store(&self) -> &str {
+        match self {
+            StoreError::NotFound { store, .. }
+            | StoreError::Io { store, .. }
+            | StoreError::Other { store, .. } => store,
+        }
+    }
+
     pub fn is_not_found(&self) -> bool {
         match self {
             StoreError::NotFound { .. } => true,
@@ -171,8 +205,9 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
-    /// Opens a writer for a new staged item called `name` in the metadata area.
-    async fn stage_writer(&self, name: &str) -> StoreResult<Box<dyn StageWriter>>;
+    /// Opens a writer for a new staged item called `name`, to be moved to
+    /// `dest` (a store stages it where a rename to `dest` is atomic).
+    async fn stage_writer(&self, name: &str, dest: &ItemPath) -> StoreResult<Box<dyn StageWriter>>;
 
     /// Copies `path` of `source` into a new staged item `name`, hashing as it goes.
     /// A store whose single writes are atomic may write to `dest` (the item's
@@ -184,8 +219,7 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         dest: &ItemPath,
     ) -> StoreResult<Staged> {
-        let _ = dest;
-        let writer = self.stage_writer(name).await?;
+        let writer = self.stage_writer(name, dest).await?;
         stream_into(writer, source, path, name, false).await
     }
 
@@ -214,6 +248,12 @@ pub trait Store: Send + Sync + 'static {
         parallelism: usize,
     ) -> Vec<StoreResult<Option<Staged>>> {
         stage_each(self, source, requests, parallelism).await
+    }
+
+    /// Bytes that can still be written where `at` is (its file system), if the
+    /// store can tell; the engine checks a batch against it before staging.
+    async fn free_space(&self, _at: &ItemPath) -> Option<u64> {
+        None
     }
 
     /// Size and BLAKE3 hash of an item's content.

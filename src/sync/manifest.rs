@@ -585,8 +585,9 @@ mod tests {
         async fn stage_writer(
             &self,
             name: &str,
+            dest: &ItemPath,
         ) -> StoreResult<Box<dyn crate::store::StageWriter>> {
-            self.inner.stage_writer(name).await
+            self.inner.stage_writer(name, dest).await
         }
         async fn make_durable(&self) -> StoreResult<()> {
             self.inner.make_durable().await

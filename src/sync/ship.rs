@@ -12,8 +12,27 @@ use super::manifest::{Manifest, ManifestEntry, encode};
 use super::plan::Plan;
 use super::report::DirectionReport;
 use super::stage::{ItemOutcome, discard_outcomes, stage_batch};
+use crate::store::Fault;
 use crate::store::{Entry, ItemPath, StoreResult};
 use crate::topology::{BackupServiceSettings, Category};
+
+/// The first storage fault among a batch's outcomes, with its message.
+fn first_fault(outcomes: &[ItemOutcome]) -> Option<(Fault, String)> {
+    outcomes.iter().find_map(|o| match o {
+        ItemOutcome::Fault { fault, error } => Some((*fault, error.to_string())),
+        _ => None,
+    })
+}
+
+/// The error of a batch the receiving store has no room for.
+fn no_space(d: &Direction<'_>, need: u64, free: Option<u64>) -> String {
+    let free = free.map_or_else(|| "an unknown number".to_string(), |f| f.to_string());
+    format!(
+        "no space left on {} (for {}): needed {need} bytes, {free} free; free some space (or give the store more) and sync again: nothing was staged or changed",
+        d.dst.describe(),
+        d.dest_prefix()
+    )
+}
 
 /// The state of one direction while its batches ship.
 struct Shipment<'a, 'd> {
@@ -55,11 +74,7 @@ pub(super) async fn ship(
         dropped_deletes: 0,
     };
     let done = s.copy_batches(&plan.batches, &mut plan.in_the_way).await?;
-    if let Some(mut committing) = s.in_flight.take() {
-        let committed = journal::commit(d, &mut committing.journal).await;
-        s.settle(committing, committed)
-            .map_err(DirectionFailure::import)?;
-    }
+    s.finish_in_flight().await?;
     let remaining: Vec<&Entry> = plan.batches[done..].iter().flatten().collect();
     let pending_bytes = remaining.iter().map(|e| e.size).sum::<u64>() + s.failed.bytes;
     s.report.pending_items = remaining.len() as u64 + s.failed.items;
@@ -130,7 +145,23 @@ impl Shipment<'_, '_> {
                 .await
                 .map_err(DirectionFailure::import)?;
         }
+        let need: u64 = batch.iter().map(|e| e.size).sum();
+        if let Some(free) = d.dst.free_space(d.dest_prefix()).await
+            && need > free
+        {
+            // The batch before goes in; this one is not begun.
+            self.finish_in_flight().await?;
+            return Err(DirectionFailure::Import(no_space(d, need, Some(free))));
+        }
         let outcomes = self.stage_while_committing(batch, &previous).await?;
+        if let Some((fault, error)) = first_fault(&outcomes) {
+            let message = match fault {
+                Fault::NoSpace => no_space(d, need, d.dst.free_space(d.dest_prefix()).await),
+                Fault::ReadOnly | Fault::Io => error,
+            };
+            discard_outcomes(d, outcomes).await;
+            return Err(DirectionFailure::Import(message));
+        }
         let mut committing = Committing {
             journal: Journal::new(self.seq),
             items: batch.len() as u64,
@@ -160,6 +191,16 @@ impl Shipment<'_, '_> {
             self.seq += 1;
         }
         Ok(true)
+    }
+
+    /// Commits the batch in flight, if any.
+    async fn finish_in_flight(&mut self) -> Result<(), DirectionFailure> {
+        let Some(mut committing) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let committed = journal::commit(self.d, &mut committing.journal).await;
+        self.settle(committing, committed)
+            .map_err(DirectionFailure::import)
     }
 
     /// Records the paths a batch may write in place, before it writes them.
@@ -226,6 +267,8 @@ impl Shipment<'_, '_> {
                     self.warnings.push(self.d.about(message));
                 }
                 ItemOutcome::Skipped => skipped = true,
+                // Taken out before (`first_fault`).
+                ItemOutcome::Fault { .. } => skipped = true,
             }
         }
         skipped

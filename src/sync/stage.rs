@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::direction::Direction;
 use super::manifest::ManifestEntry;
 use super::{SyncOptions, ms};
-use crate::store::{Entry, Hash, ItemPath, StageRequest, Staged, StoreError, StoreResult};
+use crate::store::{Entry, Fault, Hash, ItemPath, StageRequest, Staged, StoreError, StoreResult};
 
 /// Items handed to the store at once while staging a batch, at most (and bytes,
 /// unless one item is larger): Ctrl-C is seen between such groups.
@@ -29,6 +29,12 @@ pub(super) enum ItemOutcome {
     Failed {
         size: u64,
         message: String,
+    },
+    /// The storage itself failed (no space, read-only, EIO): no item would
+    /// get through, and the batch is dropped.
+    Fault {
+        fault: Fault,
+        error: StoreError,
     },
     /// Ctrl-C came before the item was reached.
     Skipped,
@@ -165,9 +171,12 @@ async fn outcome(
                 .dst
                 .discard_staged(std::slice::from_ref(&request.name))
                 .await;
-            ItemOutcome::Failed {
-                size: entry.size,
-                message: item_failure(&entry.path, &e),
+            match e.fault() {
+                Some(fault) => ItemOutcome::Fault { fault, error: e },
+                None => ItemOutcome::Failed {
+                    size: entry.size,
+                    message: item_failure(&entry.path, &e),
+                },
             }
         }
     }

@@ -265,18 +265,11 @@ impl Commit<'_> {
             };
             let (shard, staged) = self
                 .inner
-                .staged_at(name)
+                .staged_at(name, dest)
                 .map_err(|e| fail("move into place", e))?;
             let leaf = CString::new(dest.leaf())
                 .map_err(|_| other(desc, format!("'{dest}' holds a NUL byte")))?;
-            renames.push((
-                shard.as_raw_fd(),
-                staged,
-                parent_fd,
-                leaf,
-                dest,
-                name.as_str(),
-            ));
+            renames.push((shard, staged, parent_fd, leaf, dest, name.as_str()));
         }
         self.rename_all(&mut renames)
     }
@@ -385,7 +378,12 @@ mod tests {
             .unwrap();
         rt.block_on(async {
             for (name, body) in [("t-1", "new content"), ("t-2", "new item")] {
-                let mut w = store.stage_writer(name).await.unwrap();
+                let dest = moves
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, d)| d.clone())
+                    .unwrap();
+                let mut w = store.stage_writer(name, &dest).await.unwrap();
                 w.write(Bytes::from(body)).await.unwrap();
                 w.finish().await.unwrap();
             }

@@ -117,8 +117,10 @@ pub(super) async fn copy_group(
                 .par_iter()
                 .with_max_len(1)
                 .map(|r| match &r.known {
-                    Some(known) => copy_local_if_changed(&src, &dst, &r.path, &r.name, known),
-                    None => copy_local(&src, &dst, &r.path, &r.name).map(Some),
+                    Some(known) => {
+                        copy_local_if_changed(&src, &dst, &r.path, &r.name, &r.dest, known)
+                    }
+                    None => copy_local(&src, &dst, &r.path, &r.name, &r.dest).map(Some),
                 })
                 .collect::<Vec<_>>()
         }))
@@ -146,13 +148,14 @@ pub(super) fn copy_local(
     dst: &Inner,
     path: &ItemPath,
     name: &str,
+    dest: &ItemPath,
 ) -> StoreResult<Staged> {
     check_meta_key(name).map_err(|m| other(&dst.desc(), m))?;
     let mut input = src
         .open_beneath(path)
         .map_err(|e| io_err(&src.desc(), "open", &path.to_string(), e))?;
     let mut output = dst
-        .create_staged(name)
+        .create_staged(name, dest)
         .map_err(|e| io_err(&dst.desc(), "create", name, e))?;
     let (size, hash) = copy_hashing(&mut input, &mut output)
         .map_err(|e| io_err(&dst.desc(), "copy", &path.to_string(), e))?;
@@ -171,6 +174,7 @@ pub(super) fn copy_local_if_changed(
     dst: &Inner,
     path: &ItemPath,
     name: &str,
+    dest: &ItemPath,
     known: &Hash,
 ) -> StoreResult<Option<Staged>> {
     check_meta_key(name).map_err(|m| other(&dst.desc(), m))?;
@@ -188,7 +192,9 @@ pub(super) fn copy_local_if_changed(
         if hash == *known {
             return Ok(Some(None));
         }
-        let mut output = dst.create_staged(name).map_err(|e| dst_err("create", e))?;
+        let mut output = dst
+            .create_staged(name, dest)
+            .map_err(|e| dst_err("create", e))?;
         output
             .write_all(&buf[..size])
             .and_then(|()| copy_attributes(&input, &output))
@@ -211,7 +217,9 @@ pub(super) fn copy_local_if_changed(
         return Ok(None);
     }
     input.rewind().map_err(|e| src_err("read", e))?;
-    let mut output = dst.create_staged(name).map_err(|e| dst_err("create", e))?;
+    let mut output = dst
+        .create_staged(name, dest)
+        .map_err(|e| dst_err("create", e))?;
     let (size, hash) = copy_hashing(&mut input, &mut output).map_err(|e| src_err("copy", e))?;
     Ok(Some(Staged {
         name: name.to_string(),

@@ -35,13 +35,18 @@ impl Inner {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| io_err(&desc, "create", key, e))?;
         }
-        let tmp = self.staged(&format!(
+        let tmp = self.stagings.main().path(&format!(
             "meta-{}-{}",
             std::process::id(),
             crate::store::registry::unique_suffix()
         ));
-        fs::write(&tmp, value).map_err(|e| io_err(&desc, "write", key, e))?;
-        fs::rename(&tmp, &path).map_err(|e| io_err(&desc, "write", key, e))
+        // A write that fails (a full disk) leaves no half-written temporary.
+        let written = fs::write(&tmp, value).and_then(|()| fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(&desc, "write", key, e));
+        }
+        Ok(())
     }
 
     /// The keys of the documents in the folder `prefix`, sorted.

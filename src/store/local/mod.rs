@@ -47,10 +47,9 @@ pub struct LocalStore {
 struct Inner {
     root: PathBuf,
     root_dir: File,
-    staging: PathBuf,
-    /// The staging shard folders, open: staged files are created and moved
-    /// relative to them, without walking their path each time.
-    shards: Vec<File>,
+    /// The staging areas: `.poolsync/staging/`, and one at the top of each
+    /// mount below the root that holds a destination (see staging.rs).
+    stagings: staging::Stagings,
     meta: PathBuf,
     locks: PathBuf,
 }
@@ -76,19 +75,19 @@ impl LocalStore {
         }
         let root_dir = File::open(root).map_err(|e| io_err(&desc, "open", "", e))?;
         let base = root.join(".poolsync");
-        let mut inner = Inner {
-            root: root.to_path_buf(),
-            root_dir,
-            staging: base.join("staging"),
-            shards: Vec::new(),
-            meta: base.join("meta"),
-            locks: base.join("locks"),
-        };
-        for dir in [&inner.staging, &inner.meta, &inner.locks] {
+        let (meta, locks) = (base.join("meta"), base.join("locks"));
+        for dir in [&meta, &locks] {
             fs::create_dir_all(dir)
                 .map_err(|e| io_err(&desc, "create", &dir.display().to_string(), e))?;
         }
-        inner.shards = staging::open_shards(&inner.staging, &desc)?;
+        let main = staging::Staging::open(&base.join("staging"), &desc)?;
+        let inner = Inner {
+            root: root.to_path_buf(),
+            root_dir,
+            stagings: staging::Stagings::new(main),
+            meta,
+            locks,
+        };
         Ok(LocalStore {
             inner: Arc::new(inner),
         })
@@ -171,8 +170,10 @@ impl Store for LocalStore {
         read::read_stream(self.inner.clone(), path).await
     }
 
-    async fn stage_writer(&self, name: &str) -> StoreResult<Box<dyn StageWriter>> {
-        Ok(Box::new(LocalWriter::create(&self.inner, name).await?))
+    async fn stage_writer(&self, name: &str, dest: &ItemPath) -> StoreResult<Box<dyn StageWriter>> {
+        Ok(Box::new(
+            LocalWriter::create(&self.inner, name, dest).await?,
+        ))
     }
 
     async fn stage_from(
@@ -180,15 +181,15 @@ impl Store for LocalStore {
         source: &dyn Store,
         path: &ItemPath,
         name: &str,
-        _dest: &ItemPath,
+        dest: &ItemPath,
     ) -> StoreResult<Staged> {
         let Some(src) = source.as_local() else {
-            let writer = self.stage_writer(name).await?;
+            let writer = self.stage_writer(name, dest).await?;
             return stream_into(writer, source, path, name, false).await;
         };
         let src = src.inner.clone();
-        let (path, name) = (path.clone(), name.to_string());
-        self.blocking(move |dst| copy::copy_local(&src, dst, &path, &name))
+        let (path, name, dest) = (path.clone(), name.to_string(), dest.clone());
+        self.blocking(move |dst| copy::copy_local(&src, dst, &path, &name, &dest))
             .await
     }
 
@@ -204,9 +205,11 @@ impl Store for LocalStore {
             return crate::store::hash_then_stage(self, source, path, name, dest, known).await;
         };
         let src = src.inner.clone();
-        let (path, name, known) = (path.clone(), name.to_string(), *known);
-        self.blocking(move |dst| copy::copy_local_if_changed(&src, dst, &path, &name, &known))
-            .await
+        let (path, name, known, dest) = (path.clone(), name.to_string(), *known, dest.clone());
+        self.blocking(move |dst| {
+            copy::copy_local_if_changed(&src, dst, &path, &name, &dest, &known)
+        })
+        .await
     }
 
     async fn stage_many(
@@ -222,6 +225,14 @@ impl Store for LocalStore {
             return crate::store::stage_each(self, source, requests, parallelism).await;
         };
         copy::copy_group(pool, &src.inner, &self.inner, requests).await
+    }
+
+    async fn free_space(&self, at: &ItemPath) -> Option<u64> {
+        let at = at.clone();
+        self.blocking(move |inner| Ok(inner.free_space(&at)))
+            .await
+            .ok()
+            .flatten()
     }
 
     async fn hash(&self, path: &ItemPath) -> StoreResult<(u64, Hash)> {

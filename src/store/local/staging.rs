@@ -1,38 +1,63 @@
-//! The staging area, `.poolsync/staging/`: items are written there, spread
-//! over shard folders kept open, before a commit moves them into place.
+//! The staging areas: items are written there, spread over shard folders kept
+//! open, before a commit renames them into place.
+//!
+//! A rename is atomic only within one file system, so an item is staged on
+//! the file system of its destination: in `.poolsync/staging/` when that is
+//! the store root's, and otherwise in `.poolsync-staging/` at the top of the
+//! mount that holds the destination (a replica folder on a disk of its own,
+//! say `backup/` or `data/`). Those are found again after a crash through the
+//! mounts below the store root (`/proc/self/mountinfo`).
 
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::io::{AsRawFd, FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use super::Inner;
 use super::errors::{io_err, other};
-use crate::store::{StoreResult, check_meta_key};
+use crate::store::{ItemPath, StoreResult, check_meta_key};
 
-/// Staged files are spread over this many folders of `.poolsync/staging`: every
+/// Staged files are spread over this many folders of a staging area: every
 /// create and rename takes its folder's lock, and with one folder the copy
 /// threads queue (and spin) on it.
 const STAGING_SHARDS: u64 = 32;
 
-/// Creates (if needed) and opens the shard folders of the staging folder
-/// `staging`, in shard order.
-pub(super) fn open_shards(staging: &Path, desc: &str) -> StoreResult<Vec<File>> {
-    let mut shards = Vec::new();
-    for shard in 0..STAGING_SHARDS {
-        let dir = staging.join(format!("{shard:02x}"));
-        fs::create_dir_all(&dir)
-            .map_err(|e| io_err(desc, "create", &dir.display().to_string(), e))?;
-        let open =
-            File::open(&dir).map_err(|e| io_err(desc, "open", &dir.display().to_string(), e))?;
-        shards.push(open);
-    }
-    Ok(shards)
+/// The name of a staging area at the top of a mount below the store root.
+pub(super) const MOUNT_STAGING: &str = ".poolsync-staging";
+
+/// One staging area: its folder, its file system, its open shard folders.
+pub(super) struct Staging {
+    dir: PathBuf,
+    dev: u64,
+    shards: Vec<File>,
 }
 
-impl Inner {
+impl Staging {
+    /// Creates (if needed) and opens the staging area `dir`.
+    pub(super) fn open(dir: &Path, desc: &str) -> StoreResult<Staging> {
+        let mut shards = Vec::new();
+        for shard in 0..STAGING_SHARDS {
+            let sub = dir.join(format!("{shard:02x}"));
+            fs::create_dir_all(&sub)
+                .map_err(|e| io_err(desc, "create", &sub.display().to_string(), e))?;
+            let open = File::open(&sub)
+                .map_err(|e| io_err(desc, "open", &sub.display().to_string(), e))?;
+            shards.push(open);
+        }
+        let dev = fs::metadata(dir)
+            .map_err(|e| io_err(desc, "check", &dir.display().to_string(), e))?
+            .dev();
+        Ok(Staging {
+            dir: dir.to_path_buf(),
+            dev,
+            shards,
+        })
+    }
+
     /// The shard folder of the staged item `name`, by a hash of the name.
     fn shard(name: &str) -> u64 {
         name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -41,38 +66,31 @@ impl Inner {
     }
 
     /// Where the staged item `name` lives.
-    pub(super) fn staged(&self, name: &str) -> PathBuf {
-        self.staging
+    pub(super) fn path(&self, name: &str) -> PathBuf {
+        self.dir
             .join(format!("{:02x}", Self::shard(name)))
             .join(name)
     }
 
-    /// Where versions before the shard folders staged the item `name`: in
-    /// `.poolsync/staging/` itself. A journal such a version left names files
-    /// there.
-    pub(super) fn legacy_staged(&self, name: &str) -> PathBuf {
-        self.staging.join(name)
-    }
-
-    /// The open shard folder of the staged item `name`, and the name for the
-    /// `*at` calls.
-    pub(super) fn staged_at(&self, name: &str) -> io::Result<(&File, CString)> {
+    /// The open shard folder of `name`, and the name for the `*at` calls.
+    /// The descriptor lives as long as the store (areas are never dropped).
+    pub(super) fn at(&self, name: &str) -> io::Result<(RawFd, CString)> {
         let shard = self
             .shards
             .get(Self::shard(name) as usize)
             .ok_or_else(|| io::Error::other("staging folder missing"))?;
         let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        Ok((shard, name))
+        Ok((shard.as_raw_fd(), name))
     }
 
-    /// Creates (or truncates) the staged item `name`, readable by the owner only
-    /// until the item's own permissions are copied onto it.
-    pub(super) fn create_staged(&self, name: &str) -> io::Result<File> {
-        let (dir, name) = self.staged_at(name)?;
+    /// Creates (or truncates) the staged item `name`, readable by the owner
+    /// only until the item's own permissions are copied onto it.
+    fn create(&self, name: &str) -> io::Result<File> {
+        let (dir, name) = self.at(name)?;
         // SAFETY: valid descriptor and NUL-terminated name for the call.
         let fd = unsafe {
             libc::openat(
-                dir.as_raw_fd(),
+                dir,
                 name.as_ptr(),
                 libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC | libc::O_NOFOLLOW,
                 0o600 as libc::c_uint,
@@ -85,34 +103,21 @@ impl Inner {
         Ok(unsafe { File::from_raw_fd(fd) })
     }
 
-    /// Removes the staged items `names`; one already gone is no error.
-    pub(super) fn discard_staged(&self, names: &[String]) -> StoreResult<()> {
-        for name in names {
-            check_meta_key(name).map_err(|m| other(&self.desc(), m))?;
-            match fs::remove_file(self.staged(name)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(&self.desc(), "remove", name, e)),
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes every staged item whose name starts with `prefix`.
-    pub(super) fn clear_staging(&self, prefix: &str) -> StoreResult<()> {
-        // The shard folders, and the folder itself (earlier versions staged
-        // there directly).
-        let read =
-            fs::read_dir(&self.staging).map_err(|e| io_err(&self.desc(), "list", "staging", e))?;
-        let mut folders = vec![self.staging.clone()];
-        for item in read.flatten() {
-            if item.file_type().is_ok_and(|t| t.is_dir()) {
-                folders.push(item.path());
-            }
+    /// Removes every staged item whose name starts with `prefix` (and, in
+    /// the main area, what earlier versions staged in the folder itself).
+    fn clear(&self, prefix: &str) {
+        let mut folders = vec![self.dir.clone()];
+        if let Ok(read) = fs::read_dir(&self.dir) {
+            folders.extend(
+                read.flatten()
+                    .filter(|i| i.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|i| i.path()),
+            );
         }
         for folder in folders {
-            let read =
-                fs::read_dir(&folder).map_err(|e| io_err(&self.desc(), "list", "staging", e))?;
+            let Ok(read) = fs::read_dir(&folder) else {
+                continue;
+            };
             for item in read.flatten() {
                 if item.file_type().is_ok_and(|t| t.is_file())
                     && item.file_name().as_bytes().starts_with(prefix.as_bytes())
@@ -121,6 +126,226 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+/// The staging areas of one store: the main one and those found on mounts.
+pub(super) struct Stagings {
+    main: Arc<Staging>,
+    mounts: RwLock<Vec<Arc<Staging>>>,
+}
+
+impl Stagings {
+    pub(super) fn new(main: Staging) -> Self {
+        Stagings {
+            main: Arc::new(main),
+            mounts: RwLock::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn main(&self) -> &Arc<Staging> {
+        &self.main
+    }
+
+    fn known(&self) -> Vec<Arc<Staging>> {
+        let mut all = vec![self.main.clone()];
+        all.extend(
+            self.mounts
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        all
+    }
+}
+
+impl Inner {
+    /// The staging area on the file system of `dest` (its nearest existing
+    /// folder), opened and kept the first time it is needed.
+    pub(super) fn staging_for(&self, dest: &ItemPath) -> io::Result<Arc<Staging>> {
+        let Some((dev, folder)) = self.device_of(dest) else {
+            return Ok(self.stagings.main.clone());
+        };
+        if dev == self.stagings.main.dev {
+            return Ok(self.stagings.main.clone());
+        }
+        if let Some(found) = self.stagings.known().into_iter().find(|s| s.dev == dev) {
+            return Ok(found);
+        }
+        let dir = self.mount_top(&folder, dev).join(MOUNT_STAGING);
+        let staging = Staging::open(&dir, &self.desc()).map_err(|e| match &e {
+            // The file system's own error (read-only, full) as it is: the
+            // engine stops the sync on such a fault.
+            crate::store::StoreError::Io { source, .. } if source.raw_os_error().is_some() => {
+                io::Error::from_raw_os_error(source.raw_os_error().unwrap_or_default())
+            }
+            _ => io::Error::other(format!(
+                "cannot stage on the file system of '{dest}' (it is mounted apart from the store root), in {}: {e}",
+                dir.display()
+            )),
+        })?;
+        let staging = Arc::new(staging);
+        let mut mounts = self
+            .stagings
+            .mounts
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        mounts.push(staging.clone());
+        Ok(staging)
+    }
+
+    /// The device and the absolute path of the nearest existing folder of
+    /// `dest` below the root (`None`: none but the root itself).
+    fn device_of(&self, dest: &ItemPath) -> Option<(u64, PathBuf)> {
+        let mut folder = dest.parent();
+        while let Some(f) = folder {
+            let abs = self.abs(&f);
+            if let Ok(md) = fs::symlink_metadata(&abs)
+                && md.is_dir()
+            {
+                return Some((md.dev(), abs));
+            }
+            folder = f.parent();
+        }
+        None
+    }
+
+    /// The top folder of the mount `folder` is on (device `dev`), below the root.
+    fn mount_top(&self, folder: &Path, dev: u64) -> PathBuf {
+        let mut top = folder.to_path_buf();
+        while let Some(parent) = top.parent() {
+            if parent == self.root || fs::metadata(parent).map(|m| m.dev()).ok() != Some(dev) {
+                break;
+            }
+            top = parent.to_path_buf();
+        }
+        top
+    }
+
+    /// Every staging area: the main one, those in use, and any a crashed run
+    /// left at the top of a mount below the root.
+    fn all_stagings(&self) -> Vec<Arc<Staging>> {
+        let mut all = self.stagings.known();
+        for mount in mounts_below(&self.root) {
+            let dir = mount.join(MOUNT_STAGING);
+            if dir.is_dir()
+                && !all.iter().any(|s| s.dir == dir)
+                && let Ok(s) = Staging::open(&dir, &self.desc())
+            {
+                all.push(Arc::new(s));
+            }
+        }
+        all
+    }
+
+    /// Bytes an unprivileged writer may still write on the file system of
+    /// `dest` (its staging area's, which is the same).
+    pub(super) fn free_space(&self, dest: &ItemPath) -> Option<u64> {
+        let area = self
+            .staging_for(&dest.join(&ItemPath::segment("x").ok()?))
+            .ok()?;
+        let st = rustix::fs::statvfs(&area.dir).ok()?;
+        Some(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
+    /// Where the staged item `name` for `dest` lives.
+    pub(super) fn staged(&self, name: &str, dest: &ItemPath) -> io::Result<PathBuf> {
+        Ok(self.staging_for(dest)?.path(name))
+    }
+
+    /// Where versions before the shard folders staged the item `name`: in
+    /// `.poolsync/staging/` itself. A journal such a version left names files
+    /// there.
+    pub(super) fn legacy_staged(&self, name: &str) -> PathBuf {
+        self.stagings.main.dir.join(name)
+    }
+
+    /// The shard folder of the staged item `name` for `dest`, and the name for
+    /// the `*at` calls.
+    pub(super) fn staged_at(&self, name: &str, dest: &ItemPath) -> io::Result<(RawFd, CString)> {
+        self.staging_for(dest)?.at(name)
+    }
+
+    /// Creates (or truncates) the staged item `name` for `dest`.
+    pub(super) fn create_staged(&self, name: &str, dest: &ItemPath) -> io::Result<File> {
+        self.staging_for(dest)?.create(name)
+    }
+
+    /// Removes the staged items `names` from every area; one already gone is
+    /// no error.
+    pub(super) fn discard_staged(&self, names: &[String]) -> StoreResult<()> {
+        let areas = self.stagings.known();
+        for name in names {
+            check_meta_key(name).map_err(|m| other(&self.desc(), m))?;
+            for area in &areas {
+                match fs::remove_file(area.path(name)) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&self.desc(), "remove", name, e)),
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Removes every staged item whose name starts with `prefix`, in every area.
+    pub(super) fn clear_staging(&self, prefix: &str) -> StoreResult<()> {
+        fs::read_dir(&self.stagings.main.dir)
+            .map_err(|e| io_err(&self.desc(), "list", "staging", e))?;
+        for area in self.all_stagings() {
+            area.clear(prefix);
+        }
+        Ok(())
+    }
+}
+
+/// The mount points strictly below `root`, from `/proc/self/mountinfo`
+/// (none where it cannot be read).
+fn mounts_below(root: &Path) -> Vec<PathBuf> {
+    let Ok(root) = root.canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    info.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape_mount)
+        .filter(|p| p.starts_with(&root) && *p != root)
+        .collect()
+}
+
+/// A mount point as mountinfo writes it: space, tab, newline and backslash
+/// as octal escapes.
+fn unescape_mount(field: &str) -> PathBuf {
+    let mut out = Vec::new();
+    let bytes = field.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && let Ok(v) = u8::from_str_radix(&field[i + 1..i + 4], 8)
+        {
+            out.push(v);
+            i += 4;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mount_points_are_unescaped_as_mountinfo_writes_them() {
+        assert_eq!(
+            super::unescape_mount("/stores/my\\040backup\\011x"),
+            std::path::PathBuf::from("/stores/my backup\tx")
+        );
+        assert_eq!(super::unescape_mount("/plain"), std::path::PathBuf::from("/plain"));
     }
 }

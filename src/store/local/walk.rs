@@ -150,6 +150,11 @@ fn read_child(
         }
     }
     let child = match (kind, stat) {
+        // The staging area of a mount below the store (see staging.rs): the
+        // store's own, never an item.
+        (FileType::Directory, _) if bytes == super::staging::MOUNT_STAGING.as_bytes() => {
+            return None;
+        }
         (FileType::Directory, _) => ItemPath::child_of(rel, bytes)
             .map(|path| Child::Folder(name.to_owned(), path))
             .map_err(|m| format!("skipped a folder: {m}")),

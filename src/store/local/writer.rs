@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::Inner;
 use super::errors::{io_err, other};
-use crate::store::{StageWriter, StoreResult, check_meta_key};
+use crate::store::{ItemPath, StageWriter, StoreResult, check_meta_key};
 
 pub(super) struct LocalWriter {
     file: Option<tokio::fs::File>,
@@ -15,10 +15,17 @@ pub(super) struct LocalWriter {
 }
 
 impl LocalWriter {
-    /// Creates (or truncates) the staged item `name` of `inner` to write into.
-    pub(super) async fn create(inner: &Inner, name: &str) -> StoreResult<LocalWriter> {
+    /// Creates (or truncates) the staged item `name` of `inner`, for `dest`,
+    /// to write into.
+    pub(super) async fn create(
+        inner: &Inner,
+        name: &str,
+        dest: &ItemPath,
+    ) -> StoreResult<LocalWriter> {
         check_meta_key(name).map_err(|m| other(&inner.desc(), m))?;
-        let path = inner.staged(name);
+        let path = inner
+            .staged(name, dest)
+            .map_err(|e| io_err(&inner.desc(), "create", name, e))?;
         let file = tokio::fs::File::create(&path)
             .await
             .map_err(|e| io_err(&inner.desc(), "create", name, e))?;

@@ -197,7 +197,11 @@ impl Store for ObjectBackedStore {
         })))
     }
 
-    async fn stage_writer(&self, name: &str) -> StoreResult<Box<dyn StageWriter>> {
+    async fn stage_writer(
+        &self,
+        name: &str,
+        _dest: &ItemPath,
+    ) -> StoreResult<Box<dyn StageWriter>> {
         let key = self.staging_key(name)?;
         Ok(Box::new(ObjectWriter::new(
             self.backend.clone(),
