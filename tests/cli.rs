@@ -435,7 +435,7 @@ fn every_help_example_runs() {
             .args(["--demo", "-c", &format!("help(\"{}\")", doc.name)])
             .ok();
         assert!(help.stdout().contains(doc.example), "{}", doc.name);
-        if let Some(cmdlet) = doc.cmdlet {
+        if let Some(cmdlet) = doc.cmdlet() {
             assert!(help.stdout().contains(cmdlet));
         }
     }
