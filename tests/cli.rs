@@ -1,6 +1,7 @@
 //! The command line: -c, --json, standard input, --check, exit statuses, Ctrl-C,
 //! and the help table.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Duration;
 
@@ -435,7 +436,7 @@ fn every_help_example_runs() {
             .args(["--demo", "-c", &format!("help(\"{}\")", doc.name)])
             .ok();
         assert!(help.stdout().contains(doc.example), "{}", doc.name);
-        if let Some(cmdlet) = doc.cmdlet {
+        if let Some(cmdlet) = doc.cmdlet() {
             assert!(help.stdout().contains(cmdlet));
         }
     }
@@ -466,13 +467,80 @@ fn the_role_tables_in_the_docs_are_generated_from_the_catalog() {
     );
 }
 
+/// The functions poolsync registers in a real engine: the engine's own (not
+/// Rhai's packages), less property getters and indexers, and less poolsync's
+/// overloads of Rhai's standard functions for its own types (`to_string`,
+/// `==` on a Pool), which make those types print and compare. An overload for
+/// standard types (`sleep`, `exit`, `to_json`) replaces Rhai's and counts.
+fn registered_functions() -> BTreeSet<String> {
+    use poolsync::script::{Limits, ScriptContext, build_engine};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deployment.toml");
+    let deployment =
+        poolsync::topology::parse(poolsync::demo::DEPLOYMENT_TOML, &file, dir.path()).unwrap();
+    let deployment = std::sync::Arc::new(deployment);
+    let access = poolsync::rbac::Access::for_user(&deployment, "tester");
+    let cancel = poolsync::sync::CancelFlag::new();
+    let ctx = ScriptContext::new(deployment, access, cancel, false).unwrap();
+    let engine = build_engine(&std::rc::Rc::new(ctx), &Limits::default(), None);
+    let metadata = |engine: &rhai::Engine, standard: bool| -> serde_json::Value {
+        serde_json::from_str(&engine.gen_fn_metadata_to_json(standard).unwrap()).unwrap()
+    };
+    let names = |meta: &serde_json::Value, key: &str, field: &str| -> BTreeSet<String> {
+        let list = meta[key].as_array().unwrap();
+        list.iter()
+            .map(|f| f[field].as_str().unwrap().to_string())
+            .collect()
+    };
+    let standard = names(&metadata(&rhai::Engine::new(), true), "functions", "name");
+    let ours = metadata(&engine, false);
+    let our_types = names(&ours, "customTypes", "displayName");
+    let registered = ours["functions"].as_array().unwrap().iter();
+    registered
+        .filter(|f| {
+            let name = f["name"].as_str().unwrap();
+            let first = f["params"][0]["type"].as_str().unwrap_or_default();
+            let accessor = ["get$", "set$", "index$"]
+                .iter()
+                .any(|p| name.starts_with(p));
+            let on_our_type = our_types.contains(first.trim_start_matches("&mut "));
+            !accessor && !(standard.contains(name) && on_our_type)
+        })
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn every_registered_function_is_documented() {
-    let env = Env::with_demo();
-    // Our functions are the ones that are not Rhai's standard library.
-    let out = env.cmd().args(["--demo", "-c", "help()"]).ok();
-    for doc in poolsync::script::help::FUNCTIONS {
-        assert!(out.stdout().contains(doc.name));
+    use poolsync::rbac::catalog;
+    use poolsync::script::help;
+    let registered = registered_functions();
+    let documented: BTreeSet<String> = help::FUNCTIONS.iter().map(|f| f.name.into()).collect();
+    assert!(registered.contains("get_pool") && registered.contains("sleep"));
+    let undocumented: Vec<_> = registered.difference(&documented).collect();
+    assert!(undocumented.is_empty(), "no help entry: {undocumented:?}");
+    let unregistered: Vec<_> = documented.difference(&registered).collect();
+    assert!(
+        unregistered.is_empty(),
+        "help for no function: {unregistered:?}"
+    );
+    // The cmdlets: each has the help entry of its function, which names it.
+    for c in catalog::CMDLETS {
+        let doc = help::find(c.function);
+        assert!(doc.is_some(), "{} runs {}: no help", c.name, c.function);
+        let named = doc.and_then(|d| d.cmdlet());
+        assert_eq!(named, c.lync.then_some(c.name), "{}", c.function);
+    }
+    for doc in help::FUNCTIONS {
+        if let Some(name) = doc.cmdlet() {
+            let function = catalog::cmdlet(name).map(|c| c.function);
+            assert_eq!(
+                function,
+                Some(doc.name),
+                "help says {} mirrors {name}",
+                doc.name
+            );
+        }
     }
 }
 

@@ -27,7 +27,7 @@ impl Env {
         std::fs::create_dir_all(&data).unwrap();
         let status = Command::new("cp")
             .arg("-a")
-            .arg(template.join("data/poolsync/demo"))
+            .arg(template.demo_dir())
             .arg(&data)
             .status()
             .unwrap();
@@ -39,10 +39,7 @@ impl Env {
         self.dir.path()
     }
     pub fn data_home(&self) -> PathBuf {
-        self.path().join("data")
-    }
-    pub fn config_home(&self) -> PathBuf {
-        self.path().join("config")
+        self.path().join(DATA_HOME)
     }
     pub fn demo_dir(&self) -> PathBuf {
         self.data_home().join("poolsync/demo")
@@ -72,20 +69,33 @@ impl Env {
     }
 
     pub fn cmd(&self) -> Run {
-        let mut c = Command::new(BIN);
-        c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path())
-            .env("XDG_DATA_HOME", self.data_home())
-            .env("XDG_CONFIG_HOME", self.config_home())
-            .env("XDG_STATE_HOME", self.path().join("state"))
-            .env("NO_COLOR", "1")
-            .current_dir(self.path());
         Run {
-            cmd: c,
+            cmd: poolsync_in(self.path()),
             stdin: None,
         }
     }
+}
+
+/// The XDG data and config homes, below a test's home.
+const DATA_HOME: &str = "data";
+const CONFIG_HOME: &str = "config";
+
+/// The binary, run in `home` with nothing of the caller's environment but
+/// `PATH`: `HOME` is `home`, the XDG data, config and state homes are its
+/// `data`, `config` and `state` folders. Every test run starts here, so a
+/// developer's own `POOLSYNC_DEPLOYMENT`, `POOLSYNC_LOG` or `XDG_*` never
+/// reaches it.
+pub fn poolsync_in(home: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join(DATA_HOME))
+        .env("XDG_CONFIG_HOME", home.join(CONFIG_HOME))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("NO_COLOR", "1")
+        .current_dir(home);
+    c
 }
 
 /// One run of the binary.
@@ -191,27 +201,15 @@ impl Out {
     }
 }
 
-/// A demo made once per test run, copied by [`Env::with_demo`].
-fn demo_template() -> &'static Path {
-    static TEMPLATE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    TEMPLATE
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let out = Command::new(BIN)
-                .args(["--demo", "-c", "1"])
-                .env("HOME", dir.path())
-                .env("XDG_DATA_HOME", dir.path().join("data"))
-                .env("XDG_CONFIG_HOME", dir.path().join("config"))
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            dir
-        })
-        .path()
+/// A demo made once per test run, copied by [`Env::with_demo`]. It is made in
+/// an [`Env`] of its own, so through the same cleared environment as every run.
+fn demo_template() -> &'static Env {
+    static TEMPLATE: OnceLock<Env> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let env = Env::new();
+        env.cmd().args(["--demo", "-c", "1"]).ok();
+        env
+    })
 }
 
 /// Every regular file below `dir`: relative path → content.

@@ -239,7 +239,7 @@ fn no_pool_function_escapes_the_check() {
                 rest.starts_with("pool") || rest.starts_with("target") || rest.starts_with("fqdn")
             })
         });
-        if !takes_pool || doc.cmdlet.is_none() {
+        if !takes_pool || poolsync::rbac::catalog::cmdlet(doc.name).is_none() {
             continue;
         }
         let out = run_as(&env, &file, "bob", &format!("{}(\"{DAL1}\")", doc.name));

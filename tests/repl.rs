@@ -22,6 +22,15 @@ fn enter(p: &mut PtySession, line: &str) {
     p.exp_string("\x1b[?2004h").unwrap();
 }
 
+/// Waits for `text` as a whole line of output. A bare `exp_string("2")` also
+/// matches the bracketed-paste escape `\x1b[?2004l` or the echo of the input.
+fn expect_line(p: &mut PtySession, text: &str) {
+    let line = format!(r"\r\n{}\r\n", regex::escape(text));
+    if let Err(e) = p.exp_regex(&line) {
+        panic!("no output line {text:?}: {e}");
+    }
+}
+
 fn shell(env: &Env) -> PtySession {
     let mut run = env.cmd().arg("--demo");
     run.cmd.env("TERM", "xterm").env("USER", "tester");
@@ -67,7 +76,7 @@ fn tab_completes_function_names() {
     type_keys(&mut p, "\t");
     type_keys(&mut p, "().len()\r");
     // Without the completion, `get_po().len()` would be an error.
-    p.exp_regex(r"\r\n7\r\n").unwrap();
+    expect_line(&mut p, "7");
 }
 
 #[test]
@@ -77,7 +86,7 @@ fn tab_completes_pools_inside_strings_and_properties_after_a_dot() {
     type_keys(&mut p, "get_pool(\"red-cs-00");
     type_keys(&mut p, "3\t");
     type_keys(&mut p, "\").backup_pool == ()\r");
-    p.exp_regex(r"\r\ntrue\r\n").unwrap();
+    expect_line(&mut p, "true");
     enter(
         &mut p,
         "let pool = get_pool(\"red-cs-003.litwareinc.com\");",
@@ -85,7 +94,7 @@ fn tab_completes_pools_inside_strings_and_properties_after_a_dot() {
     type_keys(&mut p, "pool.is_cms");
     type_keys(&mut p, "\t");
     type_keys(&mut p, "\r");
-    p.exp_regex(r"\r\nfalse\r\n").unwrap();
+    expect_line(&mut p, "false");
 }
 
 #[test]
@@ -99,7 +108,7 @@ fn ctrl_c_stops_a_loop_and_keeps_the_session() {
     p.exp_string("interrupted").unwrap();
     p.exp_string("litwareinc> ").unwrap();
     p.send_line("keep + 1").unwrap();
-    p.exp_string("4243").unwrap();
+    expect_line(&mut p, "4243");
 }
 
 #[test]
@@ -110,7 +119,7 @@ fn ctrl_c_at_the_prompt_clears_the_line() {
     p.send_control('c').unwrap();
     p.exp_string("litwareinc> ").unwrap();
     p.send_line("40 + 2").unwrap();
-    p.exp_string("42").unwrap();
+    expect_line(&mut p, "42");
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
@@ -135,7 +144,7 @@ fn history_survives_a_restart() {
     type_keys(&mut p, "\r");
     p.exp_string("\x1b[?2004h").unwrap();
     p.send_line("marker * 2").unwrap();
-    p.exp_string("62674").unwrap();
+    expect_line(&mut p, "62674");
     p.send_line(":history").unwrap();
     p.exp_string("let marker = 31337;").unwrap();
 }
@@ -147,7 +156,7 @@ fn functions_persist_and_redefinition_replaces() {
     enter(&mut p, "fn f() { 1 }");
     enter(&mut p, "fn f() { 2 }");
     p.send_line("f() * 100").unwrap();
-    p.exp_string("200").unwrap();
+    expect_line(&mut p, "200");
     // :functions lists f once, and not the closures defined on the way.
     enter(&mut p, "let g = [1, 2].map(|x| x * f());");
     p.send_line(":functions").unwrap();
@@ -166,7 +175,7 @@ fn errors_show_in_place_and_the_session_goes_on() {
         .unwrap();
     p.exp_string("^").unwrap();
     p.send_line("1 + 1").unwrap();
-    p.exp_string("2").unwrap();
+    expect_line(&mut p, "2");
 }
 
 #[test]
@@ -195,7 +204,7 @@ fn the_startup_script_is_loaded() {
     );
     let mut p = shell(&env);
     p.send_line("paired()").unwrap();
-    p.exp_string("6").unwrap();
+    expect_line(&mut p, "6");
 }
 
 #[test]
@@ -208,7 +217,7 @@ fn load_runs_a_script_into_the_session() {
     let mut p = shell(&env);
     enter(&mut p, &format!(":load {}", file.display()));
     p.send_line("`${loaded} ${twice(21)}`").unwrap();
-    p.exp_string("yes 42").unwrap();
+    expect_line(&mut p, "yes 42");
 }
 
 #[test]

@@ -20,7 +20,7 @@ use poolsync::sync::{ExportState, SyncEngine, SyncOptions};
 use poolsync::topology::{self, Module, ModuleSelection};
 use proptest::prelude::*;
 
-use crate::common::{BIN, tree};
+use crate::common::{poolsync_in, tree};
 
 const A: &str = "a.test.com";
 const B: &str = "b.test.com";
@@ -226,15 +226,11 @@ store = "s3://{bucket}/{prefix}?endpoint={endpoint}&region=garage"
         SyncEngine::new(Arc::new(d))
     }
     fn cmd(&self, script: &str) -> Command {
-        let mut c = Command::new(BIN);
+        // No AWS_* either: the keys come from the credentials file.
+        let mut c = poolsync_in(self.path());
         c.arg("--deployment")
             .arg(self.path().join("deployment.toml"))
-            .args(["-c", script])
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env("XDG_DATA_HOME", self.path().join("xdg"))
-            .env("XDG_CONFIG_HOME", self.path().join("xdg"))
-            .env("XDG_STATE_HOME", self.path().join("xdg"));
+            .args(["-c", script]);
         c
     }
     fn sync_cmd(&self) -> Command {
@@ -887,7 +883,7 @@ fn s3_init_lays_out_a_deployment_in_a_bucket_that_syncs() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let out = succeeds(Command::new(BIN).arg("init").arg(dir.path()).args([
+    let out = succeeds(poolsync_in(dir.path()).arg("init").arg(dir.path()).args([
         "--s3",
         g.endpoint(false),
         "--bucket",
@@ -925,16 +921,13 @@ fn s3_init_lays_out_a_deployment_in_a_bucket_that_syncs() {
         }
     });
     let out = succeeds(
-        Command::new(BIN)
+        poolsync_in(dir.path())
             .arg("--deployment")
             .arg(&deployment)
             .args([
                 "-c",
                 "invoke_backup_service_sync(\"pool1.contoso.com\").items_copied",
-            ])
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
-            .env("XDG_DATA_HOME", dir.path().join("xdg")),
+            ]),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "30");
     let replica = Key::from(format!(

@@ -418,12 +418,10 @@ fn backup_pool_waits_for_the_state_it_was_asked_for() {
 
 /// `poolsync service` on `file`, logging JSON to a pipe; homes under `dir`.
 fn start_service(dir: &Path, file: &Path) -> std::process::Child {
-    std::process::Command::new(crate::common::BIN)
+    crate::common::poolsync_in(dir)
         .arg("--deployment")
         .arg(file)
         .args(["service", "--log-format", "json"])
-        .env("XDG_DATA_HOME", dir.join("xdg"))
-        .env("XDG_CONFIG_HOME", dir.join("xdg"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

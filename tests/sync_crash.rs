@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{BIN, tree};
+use crate::common::{poolsync_in, tree};
 use crate::sync_props::{A, B, pair_deployment};
 
 const MODULE: &str = "UserServices.PresenceFocus";
@@ -30,15 +30,13 @@ fn write_round(dir: &Path, round: u32) {
 }
 
 fn sync_cmd(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
+    let mut c = poolsync_in(dir);
     c.arg("--deployment")
         .arg(dir.join("deployment.toml"))
         .args([
             "-c",
             &format!("invoke_backup_service_sync(\"{A}\", #{{module: \"PresenceFocus\"}})"),
         ])
-        .env("XDG_DATA_HOME", dir.join("xdg"))
-        .env("XDG_CONFIG_HOME", dir.join("xdg"))
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     c

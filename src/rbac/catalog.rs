@@ -12,6 +12,9 @@ pub struct Cmdlet {
     pub read_only: bool,
     /// Changes deployment-wide settings: needs a role with `global` scope.
     pub global_only: bool,
+    /// A Lync Server cmdlet (false: poolsync's own, named the same way for
+    /// roles, with no Lync counterpart).
+    pub lync: bool,
 }
 
 const fn read(name: &'static str, function: &'static str) -> Cmdlet {
@@ -20,6 +23,7 @@ const fn read(name: &'static str, function: &'static str) -> Cmdlet {
         function,
         read_only: true,
         global_only: false,
+        lync: true,
     }
 }
 
@@ -29,6 +33,15 @@ const fn write(name: &'static str, function: &'static str) -> Cmdlet {
         function,
         read_only: false,
         global_only: false,
+        lync: true,
+    }
+}
+
+/// poolsync's own function, with a cmdlet-style name for roles.
+const fn own(name: &'static str, function: &'static str) -> Cmdlet {
+    Cmdlet {
+        lync: false,
+        ..write(name, function)
     }
 }
 
@@ -51,6 +64,7 @@ pub const CMDLETS: &[Cmdlet] = &[
         function: "set_backup_service_configuration",
         read_only: false,
         global_only: true,
+        lync: true,
     },
     read(
         "Debug-CsInterPoolReplication",
@@ -64,7 +78,7 @@ pub const CMDLETS: &[Cmdlet] = &[
         "invoke_management_server_failover",
     ),
     // poolsync's own: Lync restores with Invoke-CsBackupServiceSync.
-    write("Restore-CsPoolData", "restore_pool_data"),
+    own("Restore-CsPoolData", "restore_pool_data"),
 ];
 
 /// A standard role: global scope, a fixed set of cmdlets.

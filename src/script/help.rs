@@ -1,12 +1,13 @@
 //! The one table of every function a script can call: signatures, the Lync
 //! cmdlet each mirrors, a description and an example. `help()`, `:help`, the
-//! completion hints and `docs/functions.md` are all made from it.
+//! completion hints and `docs/functions.md` are all made from it. The cmdlet a
+//! function mirrors comes from `rbac::catalog`, not from this table.
+
+use crate::rbac::catalog;
 
 /// The documentation of one script function.
 pub struct FnDoc {
     pub name: &'static str,
-    /// The Lync Server cmdlet it mirrors, if any.
-    pub cmdlet: Option<&'static str>,
     pub signatures: &'static [&'static str],
     pub summary: &'static str,
     pub details: &'static str,
@@ -17,7 +18,6 @@ pub struct FnDoc {
 pub const FUNCTIONS: &[FnDoc] = &[
     FnDoc {
         name: "get_pool",
-        cmdlet: Some("Get-CsPool"),
         signatures: &[
             "get_pool() -> array of Pool",
             "get_pool(fqdn: string | Pool) -> Pool",
@@ -29,7 +29,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "get_site",
-        cmdlet: Some("Get-CsSite"),
         signatures: &[
             "get_site() -> array of Site",
             "get_site(identity: string) -> Site",
@@ -40,7 +39,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "get_pool_backup_relationship",
-        cmdlet: Some("Get-CsPoolBackupRelationship"),
         signatures: &["get_pool_backup_relationship(pool: string | Pool) -> string"],
         summary: "Returns the FQDN of a pool's backup pool.",
         details: "Fails with a catchable error when the pool has no backup pool. Method style works too: \"atl-cs-001.litwareinc.com\".get_pool_backup_relationship().",
@@ -48,7 +46,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "invoke_backup_service_sync",
-        cmdlet: Some("Invoke-CsBackupServiceSync"),
         signatures: &[
             "invoke_backup_service_sync(target: string | Pool) -> SyncReport",
             "invoke_backup_service_sync(target: string | Pool, opts: map) -> SyncReport",
@@ -61,7 +58,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "get_backup_service_status",
-        cmdlet: Some("Get-CsBackupServiceStatus"),
         signatures: &[
             "get_backup_service_status(pool: string | Pool) -> BackupServiceStatus",
             "get_backup_service_status(pool: string | Pool, opts: map) -> BackupServiceStatus",
@@ -72,7 +68,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "get_backup_service_configuration",
-        cmdlet: Some("Get-CsBackupServiceConfiguration"),
         signatures: &["get_backup_service_configuration() -> BackupServiceConfiguration"],
         summary: "Returns the Backup Service settings in force.",
         details: "Fields: sync_interval (\"hh:mm:ss\"), max_batches_per_user_store_sync, max_batches_per_cms_sync, max_data_conf_package_size_kb, max_concurrent_calls, and poolsync's own batch_max_items, batch_max_kb and transfer_parallelism. See docs/deployment.md.",
@@ -80,7 +75,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "set_backup_service_configuration",
-        cmdlet: Some("Set-CsBackupServiceConfiguration"),
         signatures: &[
             "set_backup_service_configuration(settings: map) -> BackupServiceConfiguration",
         ],
@@ -90,7 +84,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "debug_inter_pool_replication",
-        cmdlet: Some("Debug-CsInterPoolReplication"),
         signatures: &[
             "debug_inter_pool_replication(pool: string | Pool) -> ReplicationReport",
             "debug_inter_pool_replication(pool: string | Pool, opts: map) -> ReplicationReport",
@@ -101,7 +94,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "backup_pool",
-        cmdlet: Some("Backup-CsPool"),
         signatures: &[
             "backup_pool(pool: string | Pool) -> BackupServiceStatus",
             "backup_pool(pool: string | Pool, opts: map) -> BackupServiceStatus",
@@ -112,7 +104,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "invoke_pool_failover",
-        cmdlet: Some("Invoke-CsPoolFailOver"),
         signatures: &[
             "invoke_pool_failover(pool: string | Pool) -> FailoverReport",
             "invoke_pool_failover(pool: string | Pool, opts: map) -> FailoverReport",
@@ -123,7 +114,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "invoke_pool_failback",
-        cmdlet: Some("Invoke-CsPoolFailBack"),
         signatures: &[
             "invoke_pool_failback(pool: string | Pool) -> FailoverReport",
             "invoke_pool_failback(pool: string | Pool, opts: map) -> FailoverReport",
@@ -134,7 +124,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "restore_pool_data",
-        cmdlet: Some("Restore-CsPoolData"),
         signatures: &[
             "restore_pool_data(pool: string | Pool) -> FailoverReport",
             "restore_pool_data(pool: string | Pool, opts: map) -> FailoverReport",
@@ -145,7 +134,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "invoke_management_server_failover",
-        cmdlet: Some("Invoke-CsManagementServerFailover"),
         signatures: &[
             "invoke_management_server_failover() -> FailoverReport",
             "invoke_management_server_failover(opts: map) -> FailoverReport",
@@ -156,7 +144,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "get_admin_role",
-        cmdlet: Some("Get-CsAdminRole"),
         signatures: &[
             "get_admin_role() -> array of AdminRole",
             "get_admin_role(identity: string) -> AdminRole",
@@ -167,7 +154,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "get_operator",
-        cmdlet: None,
         signatures: &["get_operator() -> Operator"],
         summary: "Returns who is running poolsync (the operating-system user, or --as NAME) and the roles they hold.",
         details: "An Operator has name and roles. A deployment with no [[operator]] table is single-user: whoever runs it holds CsAdministrator.",
@@ -175,7 +161,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "test_admin_access",
-        cmdlet: None,
         signatures: &["test_admin_access(cmdlet: string, pool: string | Pool) -> bool"],
         summary: "Tells whether the current operator may run a cmdlet (Lync or function name) on a pool.",
         details: "Lets a script act only on the pools it may touch: get_pool().filter(|p| test_admin_access(\"Invoke-CsBackupServiceSync\", p)). An unknown cmdlet or pool is an error.",
@@ -183,7 +168,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "matches",
-        cmdlet: None,
         signatures: &["matches(text: string, regex: string) -> bool"],
         summary: "Tells whether text matches a regular expression (like PowerShell's -match, case-sensitive unless the pattern starts with (?i)).",
         details: "Uses the regex crate's syntax; an invalid pattern is an error.",
@@ -191,7 +175,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "to_json",
-        cmdlet: None,
         signatures: &["to_json(value) -> string"],
         summary: "Renders any value, typed objects included, as JSON.",
         details: "Pools, sites and reports become JSON objects with the same fields as their properties.",
@@ -199,7 +182,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "sleep",
-        cmdlet: None,
         signatures: &["sleep(seconds: int or float)"],
         summary: "Waits the given number of seconds (0 to 86,400); Ctrl-C cuts it short.",
         details: "Replaces Rhai's own sleep, which ignored Ctrl-C and the operation limit.",
@@ -207,7 +189,6 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "exit",
-        cmdlet: None,
         signatures: &["exit()", "exit(status: int)", "exit(value)"],
         summary: "Ends the script at once with a process exit status (0 to 255; 0 without one).",
         details: "As `exit 3` in PowerShell: a batch job that calls exit(3) ends with status 3, and `try` cannot catch it. In the shell it leaves the shell. A value that is not a status (a string, a float, a status over 255) is printed and the job exits with status 1. Replaces Rhai's own exit, which made its argument the script's value and exited 0.",
@@ -215,13 +196,22 @@ pub const FUNCTIONS: &[FnDoc] = &[
     },
     FnDoc {
         name: "help",
-        cmdlet: None,
         signatures: &["help() -> string", "help(name: string) -> string"],
         summary: "Returns the overview of the functions, or the help of one.",
         details: "The same text as :help in the shell and as docs/functions.md.",
         example: "help(\"get_pool\")",
     },
 ];
+
+impl FnDoc {
+    /// The Lync Server cmdlet it mirrors, if any: the one `rbac::catalog` runs
+    /// through this function (the catalog is the one list of cmdlets).
+    pub fn cmdlet(&self) -> Option<&'static str> {
+        catalog::cmdlet(self.name)
+            .filter(|c| c.lync)
+            .map(|c| c.name)
+    }
+}
 
 /// Finds a function's documentation.
 pub fn find(name: &str) -> Option<&'static FnDoc> {
@@ -234,7 +224,7 @@ pub fn find(name: &str) -> Option<&'static FnDoc> {
 /// lines of at most about 100 characters.
 pub fn doc_comments(doc: &FnDoc) -> Vec<String> {
     let mut lines = vec![format!("/// {}", doc.summary), "///".to_string()];
-    if let Some(cmdlet) = doc.cmdlet {
+    if let Some(cmdlet) = doc.cmdlet() {
         lines.push(format!("/// Mirrors `{cmdlet}`."));
         lines.push("///".to_string());
     }
@@ -258,7 +248,7 @@ pub fn doc_comments(doc: &FnDoc) -> Vec<String> {
 pub fn render(doc: &FnDoc) -> String {
     let mut out = String::new();
     out.push_str(doc.name);
-    if let Some(cmdlet) = doc.cmdlet {
+    if let Some(cmdlet) = doc.cmdlet() {
         out.push_str(&format!("  (mirrors {cmdlet})"));
     }
     out.push_str("\n\n");
@@ -282,7 +272,7 @@ pub fn overview_at(width: usize) -> String {
     let rows: Vec<(String, String)> = FUNCTIONS
         .iter()
         .map(|f| {
-            let cmdlet = f.cmdlet.map(|c| format!(" [{c}]")).unwrap_or_default();
+            let cmdlet = f.cmdlet().map(|c| format!(" [{c}]")).unwrap_or_default();
             (f.name.to_string(), format!("{}{cmdlet}", f.summary))
         })
         .collect();
@@ -301,13 +291,13 @@ pub fn reference_markdown() -> String {
         out.push_str(&format!(
             "| [`{0}`](#{0}) | {1} | {2} |\n",
             f.name,
-            f.cmdlet.unwrap_or("—"),
+            f.cmdlet().unwrap_or("—"),
             f.summary
         ));
     }
     for f in FUNCTIONS {
         out.push_str(&format!("\n## {}\n\n", f.name));
-        if let Some(c) = f.cmdlet {
+        if let Some(c) = f.cmdlet() {
             out.push_str(&format!("Mirrors `{c}`.\n\n"));
         }
         out.push_str("```text\n");

@@ -346,6 +346,9 @@ mod tests {
             super::unescape_mount("/stores/my\\040backup\\011x"),
             std::path::PathBuf::from("/stores/my backup\tx")
         );
-        assert_eq!(super::unescape_mount("/plain"), std::path::PathBuf::from("/plain"));
+        assert_eq!(
+            super::unescape_mount("/plain"),
+            std::path::PathBuf::from("/plain")
+        );
     }
 }
