@@ -504,7 +504,9 @@ fn registered_functions() -> BTreeSet<String> {
                 .iter()
                 .any(|p| name.starts_with(p));
             let on_our_type = our_types.contains(first.trim_start_matches("&mut "));
-            !accessor && !(standard.contains(name) && on_our_type)
+            let rhais_own = poolsync::script::bounded::SAME_AS_RHAI.contains(&name);
+            let rhais_standard = standard.contains(name) && on_our_type;
+            !(accessor || rhais_own || rhais_standard)
         })
         .map(|f| f["name"].as_str().unwrap().to_string())
         .collect()

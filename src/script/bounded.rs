@@ -12,6 +12,10 @@ use super::sandbox::Limits;
 
 type Checked<T> = Result<T, Box<EvalAltResult>>;
 
+/// The functions registered here: Rhai's own, with Rhai's documentation (no
+/// help entry of poolsync's).
+pub const SAME_AS_RHAI: &[&str] = &["pad", "blob"];
+
 /// Refuses growing by `bytes` when the memory limit could not hold it (not
 /// catchable, like the limit itself).
 fn guard(limits: &Limits, what: &str, bytes: usize) -> Checked<()> {

@@ -3,7 +3,7 @@
 //! The only part of poolsync that knows Rhai; the REPL and the command line use it.
 
 mod api;
-mod bounded;
+pub mod bounded;
 mod context;
 pub mod definitions;
 pub mod diagnostic;
