@@ -49,6 +49,7 @@ max_concurrent_calls = 10
 batch_max_items = 5000                      # items in one batch (poolsync's own)
 batch_max_kb = 65536                        # bytes in one PresenceFocus/CMSMaster batch, KiB
 transfer_parallelism = 8                    # items copied at once within a batch
+watch_changes = true                        # the service ships each change within ~1 s
 "#;
 
 /// Where `init --s3` puts the stores.

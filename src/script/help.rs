@@ -70,7 +70,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
         name: "get_backup_service_configuration",
         signatures: &["get_backup_service_configuration() -> BackupServiceConfiguration"],
         summary: "Returns the Backup Service settings in force.",
-        details: "Fields: sync_interval (\"hh:mm:ss\"), max_batches_per_user_store_sync, max_batches_per_cms_sync, max_data_conf_package_size_kb, max_concurrent_calls, and poolsync's own batch_max_items, batch_max_kb and transfer_parallelism. See docs/deployment.md.",
+        details: "Fields: sync_interval (\"hh:mm:ss\"), max_batches_per_user_store_sync, max_batches_per_cms_sync, max_data_conf_package_size_kb, max_concurrent_calls, and poolsync's own batch_max_items, batch_max_kb, transfer_parallelism and watch_changes (true: the service ships each change of a local store within about a second). See docs/deployment.md and docs/service.md.",
         example: "get_backup_service_configuration().sync_interval",
     },
     FnDoc {
@@ -79,7 +79,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
             "set_backup_service_configuration(settings: map) -> BackupServiceConfiguration",
         ],
         summary: "Changes Backup Service settings and writes them to the deployment file, keeping its comments.",
-        details: "Each value is checked: sync_interval between 00:00:05 and 03:00:00, every limit a positive number; an unknown setting is an error. The change applies to the next sync in this session and to a running service at its next cycle. Needs a role with global scope.",
+        details: "Each value is checked: sync_interval between 00:00:05 and 03:00:00, every limit a positive number, watch_changes true or false; an unknown setting is an error. The change applies to the next sync in this session and to a running service at its next cycle. Needs a role with global scope.",
         example: "set_backup_service_configuration(#{sync_interval: \"00:05:00\"}).sync_interval",
     },
     FnDoc {

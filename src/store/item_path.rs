@@ -21,6 +21,14 @@ impl TryFrom<serde_bytes::ByteBuf> for ItemPath {
     }
 }
 
+/// As its bytes, so that a sorted map of paths can be searched from a prefix
+/// that is not a path itself (`a/`); the order is the same (the bytes').
+impl std::borrow::Borrow<[u8]> for ItemPath {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl ItemPath {
     /// Validates a relative path.
     pub fn parse(bytes: impl AsRef<[u8]>) -> Result<ItemPath, String> {
@@ -120,6 +128,20 @@ impl ItemPath {
     pub fn parent(&self) -> Option<ItemPath> {
         let i = self.0.iter().rposition(|b| *b == b'/')?;
         Some(ItemPath(self.0[..i].to_vec()))
+    }
+
+    /// Whether this is `other` or lies below it.
+    pub fn is_at_or_below(&self, other: &ItemPath) -> bool {
+        self.0 == other.0 || self.strip_prefix(other).is_some()
+    }
+
+    /// Its proper ancestors, nearest last: `a`, `a/b` for `a/b/c`.
+    pub fn ancestors(&self) -> impl Iterator<Item = ItemPath> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'/')
+            .map(|(i, _)| ItemPath(self.0[..i].to_vec()))
     }
 
     /// The path relative to `prefix`, if it lies below it.

@@ -195,6 +195,20 @@ pub trait Store: Send + Sync + 'static {
     /// Lists every item below `prefix`, recursively, paths relative to it.
     async fn list(&self, prefix: &ItemPath) -> StoreResult<Listing>;
 
+    /// Lists the items at or below each of `paths` (relative to `prefix`),
+    /// paths relative to `prefix`: what a sync of changed paths looks at
+    /// instead of the whole prefix. A path that is gone lists nothing. The
+    /// default lists the whole prefix and keeps what was asked for; a store
+    /// that can look at one path alone does that instead.
+    async fn list_paths(&self, prefix: &ItemPath, paths: &[ItemPath]) -> StoreResult<Listing> {
+        let mut listing = self.list(prefix).await?;
+        let asked: std::collections::BTreeSet<&ItemPath> = paths.iter().collect();
+        listing.entries.retain(|e| {
+            asked.contains(&e.path) || e.path.ancestors().any(|a| asked.contains(&a))
+        });
+        Ok(listing)
+    }
+
     /// Streams an item's content.
     async fn read(&self, path: &ItemPath) -> StoreResult<ByteStream>;
 

@@ -252,6 +252,9 @@ impl SyncEngine {
                 directions.extend(self.direction_of(module, from, to, cms));
             }
         }
+        if let Some(changes) = &opts.changes {
+            directions.retain(|d| changes.touches(&d.from.fqdn, d.module));
+        }
         directions
     }
 

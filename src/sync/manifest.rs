@@ -14,6 +14,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::iter::Peekable;
 
 use bytes::Bytes;
@@ -342,6 +343,38 @@ impl Manifest {
         self.base.clear();
         self.overlay.clear();
         self.len = 0;
+    }
+
+    /// The items at or below each of `paths`, in path order: the part of the
+    /// manifest a sync of changed paths compares with. Costs a lookup per
+    /// path and the items found, not a pass over the manifest.
+    pub fn under(&self, paths: &[ItemPath]) -> Vec<(&ItemPath, &ManifestEntry)> {
+        let mut found: BTreeMap<&ItemPath, Option<&ManifestEntry>> = BTreeMap::new();
+        for path in paths {
+            let mut below = path.as_bytes().to_vec();
+            below.push(b'/');
+            let at = |p: &ItemPath| p == path || p.as_bytes().starts_with(&below);
+            // The path itself, then the run of paths that start with `path/`.
+            let exact = self.base.binary_search_by(|(p, _)| p.cmp(path)).ok();
+            let from = self.base.partition_point(|(p, _)| p.as_bytes() < below.as_slice());
+            let run = self.base[from..].iter().take_while(|(p, _)| at(p));
+            for (p, e) in exact.map(|i| &self.base[i]).into_iter().chain(run) {
+                found.insert(p, Some(e));
+            }
+            let overlay = self.overlay.get_key_value(path).into_iter().chain(
+                self.overlay
+                    .range::<[u8], _>((Bound::Included(below.as_slice()), Bound::Unbounded))
+                    .take_while(|(p, _)| at(p)),
+            );
+            // The overlay wins over the base.
+            for (p, e) in overlay {
+                found.insert(p, e.as_ref());
+            }
+        }
+        found
+            .into_iter()
+            .filter_map(|(p, e)| e.map(|e| (p, e)))
+            .collect()
     }
 
     /// Every item, in path order.

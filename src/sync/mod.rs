@@ -2,6 +2,7 @@
 //!
 //! Depends on `topology` and `store`; knows nothing of scripts or terminals.
 
+mod changes;
 mod direction;
 mod dry_run;
 mod engine;
@@ -23,6 +24,7 @@ mod state;
 pub mod status;
 mod verify;
 
+pub use changes::ChangeSet;
 pub use engine::SyncEngine;
 pub use error::SyncError;
 pub use failover::{

@@ -1,6 +1,7 @@
 //! What a caller asks of a sync: which modules, a dry run or not, how to wait
 //! for the pair lock, and the hooks it watches (Ctrl-C, progress).
 
+use super::changes::ChangeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -53,6 +54,10 @@ pub struct SyncOptions {
     pub wait_for_lock: bool,
     pub cancel: CancelFlag,
     pub progress: Option<Arc<dyn Progress>>,
+    /// Look only at these changed paths (the service's watcher saw them
+    /// change), and only at the directions they are in; `None`: walk every
+    /// selected direction's whole source.
+    pub changes: Option<Arc<ChangeSet>>,
 }
 
 impl Default for SyncOptions {
@@ -65,6 +70,7 @@ impl Default for SyncOptions {
             wait_for_lock: true,
             cancel: CancelFlag::new(),
             progress: None,
+            changes: None,
         }
     }
 }

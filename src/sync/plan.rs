@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::manifest::Manifest;
+use super::manifest::{Manifest, ManifestEntry};
 use crate::store::{Entry, ItemPath};
 use crate::topology::Module;
 
@@ -14,9 +14,15 @@ use crate::topology::Module;
 ///
 /// One merge pass over the listing (sorted here unless the store listed it in
 /// order) and the manifest (kept sorted).
-pub(super) fn classify(
+pub(super) fn classify(entries: Vec<Entry>, manifest: &Manifest) -> (Vec<Entry>, Vec<ItemPath>, u64) {
+    classify_against(entries, manifest.iter())
+}
+
+/// [`classify`] against the recorded items `recorded`, in path order: the
+/// whole manifest, or the part of it a sync of changed paths looks at.
+pub(super) fn classify_against<'a>(
     mut entries: Vec<Entry>,
-    manifest: &Manifest,
+    recorded: impl Iterator<Item = (&'a ItemPath, &'a ManifestEntry)>,
 ) -> (Vec<Entry>, Vec<ItemPath>, u64) {
     if !entries.is_sorted_by(|a, b| a.path < b.path) {
         entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
@@ -24,7 +30,7 @@ pub(super) fn classify(
     let mut candidates: Vec<Entry> = Vec::new();
     let mut deletes: Vec<ItemPath> = Vec::new();
     let mut unchanged = 0;
-    let mut recorded = manifest.iter().peekable();
+    let mut recorded = recorded.peekable();
     for entry in entries {
         // Recorded items that sort before this one are gone from the source.
         while let Some((path, _)) = recorded.next_if(|(p, _)| **p < entry.path) {
@@ -146,17 +152,18 @@ pub(super) struct Plan {
 
 impl Plan {
     /// Plans a direction from a source listing (sorted or not) and the
-    /// replica's manifest. After an `incomplete` listing an item missing from
-    /// it may still exist, so no deletion is planned but those in the way of a
-    /// copy (the source listed what replaced them).
-    pub(super) fn new(
+    /// replica's recorded items (the manifest, or the part of it a listing
+    /// of changed paths covers), in path order. After an `incomplete` listing
+    /// an item missing from it may still exist, so no deletion is planned but
+    /// those in the way of a copy (the source listed what replaced them).
+    pub(super) fn new<'a>(
         entries: Vec<Entry>,
         incomplete: bool,
-        manifest: &Manifest,
+        recorded: impl Iterator<Item = (&'a ItemPath, &'a ManifestEntry)>,
         max_items: u64,
         max_bytes: u64,
     ) -> Plan {
-        let (candidates, mut deletes, unchanged) = classify(entries, manifest);
+        let (candidates, mut deletes, unchanged) = classify_against(entries, recorded);
         let in_the_way = in_the_way(&candidates, &mut deletes);
         let held_back = if incomplete {
             std::mem::take(&mut deletes)

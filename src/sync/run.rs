@@ -10,14 +10,24 @@ use super::plan::{Plan, batch_byte_limit};
 use super::recovery::{forget_uncommitted, predict_recovery, rebuild_from_replica, recover};
 use super::report::DirectionReport;
 use super::{ExportState, ImportState, SyncEngine, SyncOptions, dry_run, guard, ms, ship, status};
-use crate::store::Listing;
+use crate::store::{ItemPath, Listing};
 use crate::topology::BackupServiceSettings;
 
-/// How long the first steps took, for the debug log.
+/// How long the first steps took, for the debug log, and the changed paths
+/// the listing covered (`None`: the whole source).
 struct Timings {
     started: Instant,
     list: Duration,
     manifest: Duration,
+    scope: Option<Vec<ItemPath>>,
+}
+
+/// The changed paths of `d` to look at, when the sync is one of changed
+/// paths (see [`SyncOptions::changes`]).
+fn scope_of(d: &Direction<'_>, opts: &SyncOptions) -> Option<Vec<ItemPath>> {
+    opts.changes
+        .as_ref()
+        .map(|changes| changes.scope(&d.from.fqdn, d.module))
 }
 
 impl SyncEngine {
@@ -110,8 +120,15 @@ async fn prepare(
     }
     let manifest_prefix = d.manifest_prefix();
     let started = Instant::now();
+    let scope = scope_of(d, opts);
     let ((listing, list), (manifest, manifest_time)) = tokio::join!(
-        async { (d.src.list(d.source_prefix()).await, started.elapsed()) },
+        async {
+            let listing = match &scope {
+                Some(paths) => d.src.list_paths(d.source_prefix(), paths).await,
+                None => d.src.list(d.source_prefix()).await,
+            };
+            (listing, started.elapsed())
+        },
         async {
             let manifest = Manifest::load(d.dst, &manifest_prefix).await;
             (manifest, started.elapsed())
@@ -132,6 +149,7 @@ async fn prepare(
         started,
         list,
         manifest: manifest_time,
+        scope,
     };
     Ok((listing, manifest, timings))
 }
@@ -184,13 +202,20 @@ fn plan(
     warnings: &mut Vec<String>,
 ) -> (Plan, guard::Shrinkage) {
     let listed = listing.entries.len();
-    let plan = Plan::new(
-        listing.entries,
-        listing.incomplete,
-        manifest,
-        settings.batch_max_items,
-        batch_byte_limit(d.module, settings),
-    );
+    let (max_items, max_bytes) = (settings.batch_max_items, batch_byte_limit(d.module, settings));
+    let plan = match &timings.scope {
+        Some(paths) => {
+            let recorded = manifest.under(paths).into_iter();
+            Plan::new(listing.entries, listing.incomplete, recorded, max_items, max_bytes)
+        }
+        None => Plan::new(
+            listing.entries,
+            listing.incomplete,
+            manifest.iter(),
+            max_items,
+            max_bytes,
+        ),
+    };
     // Like rsync after an I/O error: an item missing from a listing that
     // could not read everything may still exist, so nothing is deleted.
     if !plan.held_back.is_empty() {
@@ -208,6 +233,7 @@ fn plan(
         from = %d.from.fqdn,
         to = %d.to.fqdn,
         listed,
+        changed_paths = timings.scope.as_ref().map(Vec::len),
         recorded = manifest.len(),
         candidates = plan.copies().count(),
         deletes = deleting,
@@ -216,10 +242,17 @@ fn plan(
         plan_ms = ms(timings.started.elapsed()),
         "planned"
     );
+    // A listing of changed paths says nothing of the rest of the source: it
+    // is taken as emptied only when the deletions would empty the replica.
+    let scoped = timings.scope.is_some();
     let shrinkage = guard::Shrinkage {
         replica_items: manifest.len(),
         source_exists: listing.exists,
-        source_empty: listed == 0,
+        source_empty: if scoped {
+            deleting >= manifest.len() && listed == 0
+        } else {
+            listed == 0
+        },
         deleting,
     };
     (plan, shrinkage)

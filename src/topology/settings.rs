@@ -25,6 +25,10 @@ pub struct BackupServiceSettings {
     pub batch_max_kb: u64,
     /// Items copied at once within a batch.
     pub transfer_parallelism: u64,
+    /// Whether the service watches the `data/` folders of local stores and
+    /// ships each change within about a second, between its full scans
+    /// (see docs/service.md); off: a full scan every `sync_interval` only.
+    pub watch_changes: bool,
 }
 
 impl Default for BackupServiceSettings {
@@ -38,6 +42,7 @@ impl Default for BackupServiceSettings {
             batch_max_items: 5000,
             batch_max_kb: 65_536,
             transfer_parallelism: 8,
+            watch_changes: true,
         }
     }
 }
@@ -78,21 +83,31 @@ const NUMBER_SETTINGS: [NumberSetting; 7] = [
     number_setting!(transfer_parallelism, 256),
 ];
 
-/// The one setting that is not a number.
-const SYNC_INTERVAL: &str = "sync_interval";
+/// The one setting that is a time span.
+pub const SYNC_INTERVAL: &str = "sync_interval";
+
+/// The one setting that is a switch.
+pub const WATCH_CHANGES: &str = "watch_changes";
 
 /// The names of every setting, in documentation order: `sync_interval`, then
-/// [`NUMBER_SETTINGS`]. The configuration record's properties, the valid
-/// names in messages and the order settings are shown in all come from here.
-pub const SETTING_NAMES: [&str; 1 + NUMBER_SETTINGS.len()] = {
-    let mut names = [SYNC_INTERVAL; 1 + NUMBER_SETTINGS.len()];
+/// [`NUMBER_SETTINGS`], then `watch_changes`. The configuration record's
+/// properties, the valid names in messages and the order settings are shown
+/// in all come from here.
+pub const SETTING_NAMES: [&str; 2 + NUMBER_SETTINGS.len()] = {
+    let mut names = [SYNC_INTERVAL; 2 + NUMBER_SETTINGS.len()];
     let mut i = 0;
     while i < NUMBER_SETTINGS.len() {
         names[i + 1] = NUMBER_SETTINGS[i].name;
         i += 1;
     }
+    names[1 + NUMBER_SETTINGS.len()] = WATCH_CHANGES;
     names
 };
+
+/// Whether `name` is one of the numeric settings.
+pub fn is_number_setting(name: &str) -> bool {
+    number_setting(name).is_some()
+}
 
 fn number_setting(name: &str) -> Option<&'static NumberSetting> {
     NUMBER_SETTINGS.iter().find(|n| n.name == name)
@@ -165,6 +180,9 @@ impl BackupServiceSettings {
     fn toml_value(&self, name: &str) -> Option<toml_edit::Item> {
         if name == SYNC_INTERVAL {
             return Some(toml_edit::value(format_interval(self.sync_interval)));
+        }
+        if name == WATCH_CHANGES {
+            return Some(toml_edit::value(self.watch_changes));
         }
         let setting = number_setting(name)?;
         Some(toml_edit::value((setting.get)(self) as i64))
@@ -267,17 +285,26 @@ mod tests {
         let path = dir.path().join("deployment.toml");
         std::fs::write(&path, "[deployment]\n").unwrap();
         let mut settings = BackupServiceSettings::default();
-        for (i, name) in SETTING_NAMES.iter().enumerate().skip(1) {
+        let numbers = || {
+            SETTING_NAMES
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| is_number_setting(n))
+        };
+        assert_eq!(numbers().count(), NUMBER_SETTINGS.len());
+        for (i, name) in numbers() {
             settings.set_number(name, 100 + i as i64).unwrap();
         }
+        settings.watch_changes = false;
         let json = serde_json::to_value(&settings).unwrap();
-        for (i, name) in SETTING_NAMES.iter().enumerate().skip(1) {
+        for (i, name) in numbers() {
             assert_eq!(json[name], 100 + i as u64, "{name}");
         }
         save(&path, &settings, &SETTING_NAMES).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("sync_interval = \"00:02:00\""), "{text}");
-        for (i, name) in SETTING_NAMES.iter().enumerate().skip(1) {
+        assert!(text.contains("watch_changes = false"), "{text}");
+        for (i, name) in numbers() {
             assert!(text.contains(&format!("{name} = {}", 100 + i)), "{text}");
         }
         let err = settings.set_number("colour", 1).unwrap_err();

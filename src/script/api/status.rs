@@ -15,7 +15,7 @@ use crate::script::record::{
 };
 use crate::script::types::PoolObj;
 use crate::sync::{ExportState, PoolStatus, ReplicationReport, SyncError, SyncOptions};
-use crate::topology::settings::{SETTING_NAMES, parse_sync_interval};
+use crate::topology::settings::{SETTING_NAMES, WATCH_CHANGES, parse_sync_interval};
 use crate::topology::{Category, Module, ModuleSelection};
 
 fn time(ns: Option<i64>) -> Dynamic {
@@ -221,6 +221,14 @@ fn set_configuration(ctx: &ScriptContext, changes: &Map) -> FnResult<Record<Conf
                 Ok(d) => settings.sync_interval = d,
                 Err(e) => return fail(format!("{F}: {e}")),
             }
+        } else if key == WATCH_CHANGES {
+            let Ok(on) = value.as_bool() else {
+                return fail(format!(
+                    "{F}: {key} must be true or false, not {}",
+                    super::kind(value)
+                ));
+            };
+            settings.watch_changes = on;
         } else {
             let Ok(n) = value.as_int() else {
                 return fail(format!(

@@ -166,6 +166,12 @@ impl Store for LocalStore {
         self.blocking(move |inner| inner.list(&prefix)).await
     }
 
+    async fn list_paths(&self, prefix: &ItemPath, paths: &[ItemPath]) -> StoreResult<Listing> {
+        let (prefix, paths) = (prefix.clone(), paths.to_vec());
+        self.blocking(move |inner| Ok(inner.list_paths(&prefix, &paths)))
+            .await
+    }
+
     async fn read(&self, path: &ItemPath) -> StoreResult<ByteStream> {
         read::read_stream(self.inner.clone(), path).await
     }

@@ -47,6 +47,64 @@ impl Inner {
         walk(&dir, &abs, b"", &mut listing);
         Ok(listing)
     }
+
+    /// Lists what is at or below each of `paths` under `prefix`: a file, the
+    /// walk of a folder, or nothing for a path that is gone (or is not a plain
+    /// path: a link or a file stands where a folder was). Each path is looked
+    /// at from its parent folder, opened beneath the root without following
+    /// links, so nothing else of the prefix is read.
+    pub(super) fn list_paths(&self, prefix: &ItemPath, paths: &[ItemPath]) -> Listing {
+        let mut listing = Listing {
+            exists: true,
+            ..Listing::default()
+        };
+        for path in paths {
+            let parent = path.parent();
+            let folder = match &parent {
+                Some(p) => prefix.join(p),
+                None => prefix.clone(),
+            };
+            let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+            let dir = match self.openat2_beneath(&folder, flags) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => File::open(self.abs(&folder)),
+                opened => opened,
+            };
+            let dir = match dir {
+                Ok(dir) => dir,
+                Err(e) if gone(&e) => continue,
+                Err(e) => {
+                    listing.warnings.push(format!(
+                        "cannot list '{}': {e}",
+                        printable(self.abs(&folder).as_os_str().as_bytes())
+                    ));
+                    listing.incomplete = true;
+                    continue;
+                }
+            };
+            let shown = self.abs(&folder);
+            let rel = parent.as_ref().map_or(&b""[..], ItemPath::as_bytes);
+            let Ok(name) = CString::new(path.leaf()) else {
+                continue;
+            };
+            match read_child(&dir, &shown, rel, &name, FileType::Unknown, &mut listing) {
+                Some(Child::File(entry)) => listing.entries.push(entry),
+                Some(Child::Folder(name, rel)) => {
+                    walk_folder(&dir, &shown, &name, rel.as_bytes(), &mut listing)
+                }
+                None => {}
+            }
+        }
+        listing
+    }
+}
+
+/// An error opening a path's folder that means the path is gone as a plain
+/// path: missing, or a file or a link where a folder was.
+fn gone(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::EXDEV)
+    )
 }
 
 /// A `statx` time in nanoseconds since the epoch, saturating: a time past

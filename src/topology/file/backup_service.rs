@@ -31,6 +31,9 @@ pub(super) fn settings_from(
         ("batch_max_kb", raw.batch_max_kb),
         ("transfer_parallelism", raw.transfer_parallelism),
     ];
+    if let Some(watch) = raw.watch_changes {
+        settings.watch_changes = *watch.get_ref();
+    }
     for (name, value) in numbers {
         if let Some(value) = value {
             settings
@@ -60,6 +63,9 @@ mod tests {
         for (i, name) in SETTING_NAMES.iter().enumerate() {
             let (text, want) = if *name == "sync_interval" {
                 ("\"00:00:42\"".to_string(), serde_json::json!("00:00:42"))
+            } else if *name == "watch_changes" {
+                // The default is on: off shows that the key was read.
+                ("false".to_string(), serde_json::json!(false))
             } else {
                 ((100 + i).to_string(), serde_json::json!(100 + i))
             };

@@ -83,4 +83,5 @@ pub(super) struct RawSettings {
     pub batch_max_items: Option<Spanned<i64>>,
     pub batch_max_kb: Option<Spanned<i64>>,
     pub transfer_parallelism: Option<Spanned<i64>>,
+    pub watch_changes: Option<Spanned<bool>>,
 }
