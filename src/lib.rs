@@ -12,6 +12,7 @@ pub mod log;
 pub mod memory;
 pub mod open_files;
 pub mod output;
+pub mod printable;
 pub mod rbac;
 pub mod repl;
 pub mod script;

@@ -24,8 +24,17 @@ pub fn out(text: &str) {
     }
 }
 
-/// Writes `text` to standard error; a failure is ignored.
+/// Writes `text` to standard error, its control characters other than
+/// newlines and tabs escaped (see [`crate::printable`]): what a message
+/// echoes of a name, a path or a script's error cannot work the terminal. A
+/// failure is ignored.
 pub fn err(text: &str) {
+    err_raw(&crate::printable::printable_lines(text));
+}
+
+/// Writes `text` to standard error as it is (the shell's colours); a failure
+/// is ignored. Escape what it echoes first.
+pub fn err_raw(text: &str) {
     let mut stderr = io::stderr().lock();
     let _ = stderr
         .write_all(text.as_bytes())

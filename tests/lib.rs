@@ -8,6 +8,7 @@ mod deployment;
 mod failover;
 mod failover_crash;
 mod faults;
+mod messages;
 mod rbac;
 mod repl;
 mod s3;

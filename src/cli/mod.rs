@@ -36,13 +36,15 @@ pub fn main() -> i32 {
         .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {
         Ok(cli) => cli,
+        // An error goes through our standard error, which escapes what it
+        // echoes of the arguments; `--help` and `--version` print as clap does.
+        Err(e) if e.use_stderr() => {
+            crate::output::err(&e.render().to_string());
+            return crate::error::EXIT_USAGE;
+        }
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                crate::error::EXIT_USAGE
-            } else {
-                0
-            };
+            return 0;
         }
     };
     // Scripts may recurse deeply, and dropping a long chain of closures that

@@ -1,6 +1,7 @@
 //! The access decision.
 
 use super::model::Role;
+use crate::printable::printable;
 use crate::topology::{Deployment, Pool};
 
 /// Who is running poolsync and what they may do.
@@ -91,13 +92,15 @@ impl Access {
             .any(|r| r.identity == "CsAdministrator" && r.is_global())
         {
             return Err(AccessError(format!(
-                "--as {other} refused: only an operator holding CsAdministrator may act as another; {real_user} holds {}",
+                "--as {} refused: only an operator holding CsAdministrator may act as another; {real_user} holds {}",
+                printable(other),
                 real.role_list()
             )));
         }
         if !d.operators.iter().any(|o| o.name == other) {
             return Err(AccessError(format!(
-                "--as {other}: no operator '{other}' in deployment '{}'",
+                "--as {0}: no operator '{0}' in deployment '{1}'",
+                printable(other),
                 d.name
             )));
         }

@@ -49,7 +49,8 @@ fn refresh(knowledge: &Rc<RefCell<Knowledge>>, session: &Session<'_>) {
 
 fn print_error(message: &str, color: bool) {
     if color {
-        crate::errln!("\x1b[31m{message}\x1b[0m");
+        let message = crate::printable::printable_lines(message);
+        crate::output::err_raw(&format!("\x1b[31m{message}\x1b[0m\n"));
     } else {
         crate::errln!("{message}");
     }

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use crate::printable::printable;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
 /// What distinguishes one kind of record.
@@ -127,8 +128,9 @@ pub fn register<K: RecordKind>(engine: &mut Engine) {
             r.get(name).cloned().ok_or_else(|| {
                 Box::new(EvalAltResult::ErrorRuntime(
                     format!(
-                        "{} has no property '{name}': it has {}",
+                        "{} has no property '{}': it has {}",
                         K::TYPE_NAME,
+                        printable(name),
                         K::FIELDS.join(", ")
                     )
                     .into(),

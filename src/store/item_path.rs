@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::printable::printable;
+
 /// A relative, `/`-separated path of an item inside a store, as raw bytes (a local
 /// file name may hold any byte but `/` and NUL). It can never be absolute, hold an
 /// empty, `.` or `..` segment, or otherwise escape the directory it is joined to.
@@ -160,34 +162,9 @@ fn lossy(bytes: &[u8]) -> String {
     printable(bytes)
 }
 
-/// A name (or path) as text that is safe to print on a terminal or in a log:
-/// bytes that are not UTF-8 become U+FFFD, and control characters (an escape
-/// sequence, a newline that would forge a line of output) and the Unicode
-/// marks that reorder text on screen are shown escaped, as `\u{1b}`, `\n` or
-/// `\u{202e}`. Item names come from the pools' data, not from the operator, so
-/// every message that shows one goes through here.
-pub fn printable(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    if !text.chars().any(needs_escape) {
-        return text.into_owned();
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if needs_escape(c) {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Shown as text that is safe to print: see [`printable`].
+/// Shown as text that is safe to print: see [`printable`]. Item names come
+/// from the pools' data, not from the operator: every message that shows one
+/// goes through here.
 impl fmt::Display for ItemPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&printable(&self.0))

@@ -28,7 +28,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
-pub use item_path::{ItemPath, printable};
+pub use crate::printable::printable;
+pub use item_path::ItemPath;
 pub use local::LocalStore;
 pub use location::{StoreKey, StoreLocation, StoreOwner};
 pub use lock_owner::{lock_owner, owner_is_gone};
@@ -203,9 +204,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_paths(&self, prefix: &ItemPath, paths: &[ItemPath]) -> StoreResult<Listing> {
         let mut listing = self.list(prefix).await?;
         let asked: std::collections::BTreeSet<&ItemPath> = paths.iter().collect();
-        listing.entries.retain(|e| {
-            asked.contains(&e.path) || e.path.ancestors().any(|a| asked.contains(&a))
-        });
+        listing
+            .entries
+            .retain(|e| asked.contains(&e.path) || e.path.ancestors().any(|a| asked.contains(&a)));
         Ok(listing)
     }
 

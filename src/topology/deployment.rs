@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::{BackupServiceSettings, Fqdn, Module};
+use crate::printable::printable;
 use crate::store::StoreLocation;
 
 /// One site of the deployment (Get-CsSite).
@@ -99,8 +100,13 @@ impl Deployment {
 
     /// Finds a pool or explains that it does not exist.
     pub fn require_pool(&self, fqdn: &str) -> Result<&Pool, String> {
-        self.pool(fqdn)
-            .ok_or_else(|| format!("no pool '{fqdn}' in deployment '{}'", self.name))
+        self.pool(fqdn).ok_or_else(|| {
+            format!(
+                "no pool '{}' in deployment '{}'",
+                printable(fqdn),
+                self.name
+            )
+        })
     }
 
     /// Finds a site by identity (case-insensitive) or by `site:ID`.

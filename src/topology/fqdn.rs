@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::printable::printable;
+
 /// A validated, lower-cased fully qualified domain name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
@@ -13,28 +15,29 @@ impl Fqdn {
     /// 253 characters in all. Case-insensitive: the result is lower-case.
     pub fn parse(text: &str) -> Result<Fqdn, String> {
         let name = text.strip_suffix('.').unwrap_or(text);
+        let shown = printable(text);
         if name.is_empty() {
             return Err("an FQDN cannot be empty".into());
         }
         if name.len() > 253 {
             return Err(format!(
-                "'{text}' is {} characters long; an FQDN has at most 253",
+                "'{shown}' is {} characters long; an FQDN has at most 253",
                 name.len()
             ));
         }
         let labels: Vec<&str> = name.split('.').collect();
         if labels.len() < 2 {
             return Err(format!(
-                "'{text}' is not fully qualified: it needs at least two labels, like pool.example.com"
+                "'{shown}' is not fully qualified: it needs at least two labels, like pool.example.com"
             ));
         }
         for label in &labels {
             if label.is_empty() {
-                return Err(format!("'{text}' has an empty label"));
+                return Err(format!("'{shown}' has an empty label"));
             }
             if label.len() > 63 {
                 return Err(format!(
-                    "'{text}' has a label of {} characters; a label has at most 63",
+                    "'{shown}' has a label of {} characters; a label has at most 63",
                     label.len()
                 ));
             }
@@ -43,12 +46,13 @@ impl Fqdn {
                 .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
             {
                 return Err(format!(
-                    "'{text}' contains '{bad}'; an FQDN holds only letters, digits, hyphens and dots"
+                    "'{shown}' contains '{}'; an FQDN holds only letters, digits, hyphens and dots",
+                    printable(bad.to_string())
                 ));
             }
             if label.starts_with('-') || label.ends_with('-') {
                 return Err(format!(
-                    "'{text}' has a label that starts or ends with a hyphen"
+                    "'{shown}' has a label that starts or ends with a hyphen"
                 ));
             }
         }

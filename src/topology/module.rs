@@ -1,5 +1,6 @@
 //! The three Backup Service modules and their names.
 
+use crate::printable::printable;
 use std::fmt;
 
 /// A Backup Service module: one kind of data a pool exports to its partner.
@@ -71,7 +72,8 @@ impl ModuleSelection {
         }
         Module::parse(text).map(ModuleSelection::One).ok_or_else(|| {
             format!(
-                "unknown module '{text}': use one of UserServices.PresenceFocus, ConfServices.DataConf, CentralMgmt.CMSMaster (or PresenceFocus, DataConf, CMSMaster), or All"
+                "unknown module '{}': use one of UserServices.PresenceFocus, ConfServices.DataConf, CentralMgmt.CMSMaster (or PresenceFocus, DataConf, CMSMaster), or All",
+                printable(text)
             )
         })
     }
@@ -91,7 +93,10 @@ impl Category {
         } else if text.eq_ignore_ascii_case("cms") {
             Ok(Category::Cms)
         } else {
-            Err(format!("unknown category '{text}': use UserData or CMS"))
+            Err(format!(
+                "unknown category '{}': use UserData or CMS",
+                printable(text)
+            ))
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Backup Service settings (`[backup_service]`), with the Lync defaults.
 
+use crate::printable::printable;
 use std::time::Duration;
 
 /// The global Backup Service settings of a deployment.
@@ -136,11 +137,15 @@ pub fn parse_sync_interval(text: &str) -> Result<Duration, String> {
         None
     };
     let interval = parsed.ok_or_else(|| {
-        format!("sync_interval '{text}' is not a time span: write hh:mm:ss, e.g. \"00:02:00\"")
+        format!(
+            "sync_interval '{}' is not a time span: write hh:mm:ss, e.g. \"00:02:00\"",
+            printable(text)
+        )
     })?;
     if !(MIN_SYNC_INTERVAL..=MAX_SYNC_INTERVAL).contains(&interval) {
         return Err(format!(
-            "sync_interval '{text}' is out of range: it must be between 00:00:05 and 03:00:00"
+            "sync_interval '{}' is out of range: it must be between 00:00:05 and 03:00:00",
+            printable(text)
         ));
     }
     Ok(interval)
@@ -162,7 +167,8 @@ impl BackupServiceSettings {
     pub fn set_number(&mut self, name: &str, value: i64) -> Result<(), String> {
         let Some(setting) = number_setting(name) else {
             return Err(format!(
-                "unknown setting '{name}': the settings are {}",
+                "unknown setting '{}': the settings are {}",
+                printable(name),
                 SETTING_NAMES.join(", ")
             ));
         };
@@ -220,7 +226,7 @@ pub fn save(
     let table = &mut doc["backup_service"];
     for name in changed {
         let Some(value) = settings.toml_value(name) else {
-            return Err(format!("unknown setting '{name}'"));
+            return Err(format!("unknown setting '{}'", printable(name)));
         };
         // Keep a comment at the end of the line being changed.
         let decor = table

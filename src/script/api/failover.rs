@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, Map};
 
 use super::{FnResult, fail, func, interrupted, register_pool_fn};
+use crate::printable::printable;
 use crate::script::ScriptContext;
 use crate::script::progress::SyncProgress;
 use crate::script::record::{FailoverKind, FailoverStatusKind, Record};
@@ -41,7 +42,8 @@ fn parse_options(ctx: &ScriptContext, fname: &str, opts: &Map) -> FnResult<Failo
         let key = key.as_str();
         if !names.contains(&key) {
             return fail(format!(
-                "{fname}: unknown option '{key}': the options are {}",
+                "{fname}: unknown option '{}': the options are {}",
+                printable(key),
                 names.join(", ")
             ));
         }

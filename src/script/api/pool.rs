@@ -5,6 +5,7 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::{FnResult, fail, func};
+use crate::printable::printable;
 use crate::script::ScriptContext;
 use crate::script::types::{PoolObj, SiteObj};
 use crate::topology::{Pair, Pool};
@@ -71,12 +72,19 @@ fn pools_by_filter(ctx: &ScriptContext, filter: &Map) -> FnResult<Array> {
                 };
                 match d.site(&name) {
                     Some(s) => site = Some(s),
-                    None => return fail(format!("no site '{name}' in deployment '{}'", d.name)),
+                    None => {
+                        return fail(format!(
+                            "no site '{}' in deployment '{}'",
+                            printable(&name),
+                            d.name
+                        ));
+                    }
                 }
             }
             other => {
                 return fail(format!(
-                    "get_pool: unknown filter '{other}': the filter is #{{site: \"NAME\"}}"
+                    "get_pool: unknown filter '{}': the filter is #{{site: \"NAME\"}}",
+                    printable(other)
                 ));
             }
         }
@@ -98,7 +106,11 @@ fn relationship(ctx: &ScriptContext, fqdn: &str) -> FnResult<String> {
 fn one_site(ctx: &ScriptContext, identity: &str) -> FnResult<SiteObj> {
     let d = &ctx.deployment;
     let Some(site) = d.site(identity) else {
-        return fail(format!("no site '{identity}' in deployment '{}'", d.name));
+        return fail(format!(
+            "no site '{}' in deployment '{}'",
+            printable(identity),
+            d.name
+        ));
     };
     if !ctx.access.may_on_site(GET_SITE, site.site_id) {
         return fail(format!(

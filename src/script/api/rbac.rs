@@ -5,6 +5,7 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, Engine};
 
 use super::{FnResult, fail, func};
+use crate::printable::printable;
 use crate::rbac::catalog;
 use crate::script::ScriptContext;
 use crate::script::types::{AdminRoleObj, OperatorObj, PoolObj};
@@ -31,7 +32,8 @@ fn role(ctx: &ScriptContext, identity: &str) -> FnResult<AdminRoleObj> {
     {
         Some(r) => Ok(AdminRoleObj::new(r)),
         None => fail(format!(
-            "no role '{identity}' in deployment '{}'",
+            "no role '{}' in deployment '{}'",
+            printable(identity),
             ctx.deployment.name
         )),
     }
@@ -40,7 +42,8 @@ fn role(ctx: &ScriptContext, identity: &str) -> FnResult<AdminRoleObj> {
 fn test_access(ctx: &ScriptContext, cmdlet: &str, fqdn: &str) -> FnResult<bool> {
     let Some(c) = catalog::cmdlet(cmdlet) else {
         return fail(format!(
-            "unknown cmdlet '{cmdlet}': use a Lync name (e.g. Invoke-CsBackupServiceSync) or a function name (invoke_backup_service_sync)"
+            "unknown cmdlet '{}': use a Lync name (e.g. Invoke-CsBackupServiceSync) or a function name (invoke_backup_service_sync)",
+            printable(cmdlet)
         ));
     };
     let d = &ctx.deployment;
@@ -69,7 +72,8 @@ fn matches(text: &str, pattern: &str) -> FnResult<bool> {
                     str::to_string,
                 );
             fail(format!(
-                "matches: invalid regular expression '{pattern}': {reason}"
+                "matches: invalid regular expression '{}': {reason}",
+                printable(pattern)
             ))
         }
     }

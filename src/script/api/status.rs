@@ -8,6 +8,7 @@ use rhai::{Array, Dynamic, Engine, Map};
 
 use super::pool::authorized_pair;
 use super::{FnResult, fail, func, interrupted, pause};
+use crate::printable::printable;
 use crate::script::ScriptContext;
 use crate::script::record::{
     ConfigKind, FailoverStatusKind, ModuleStatusKind, Record, ReplicaCheckKind, ReplicationKind,
@@ -142,7 +143,8 @@ fn module_filter(fname: &str, opts: &Map, allow_category: bool) -> FnResult<Vec<
         let text = || {
             value.clone().into_string().or_else(|_| {
                 fail(format!(
-                    "{fname}: option '{key}' must be a string, not {}",
+                    "{fname}: option '{}' must be a string, not {}",
+                    printable(key),
                     super::kind(value)
                 ))
             })
@@ -163,7 +165,8 @@ fn module_filter(fname: &str, opts: &Map, allow_category: bool) -> FnResult<Vec<
                     "module"
                 };
                 return fail(format!(
-                    "{fname}: unknown option '{other}': the options are {allowed}"
+                    "{fname}: unknown option '{}': the options are {allowed}",
+                    printable(other)
                 ));
             }
         }
@@ -206,7 +209,8 @@ fn set_configuration(ctx: &ScriptContext, changes: &Map) -> FnResult<Record<Conf
         let key = key.as_str();
         if !SETTING_NAMES.contains(&key) {
             return fail(format!(
-                "{F}: unknown setting '{key}': the settings are {}",
+                "{F}: unknown setting '{}': the settings are {}",
+                printable(key),
                 SETTING_NAMES.join(", ")
             ));
         }
@@ -312,7 +316,8 @@ fn backup_pool(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic>
             "wait_time" => wait_time = number()?.min(MAX_WAIT_SECONDS),
             other => {
                 return fail(format!(
-                    "{F}: unknown option '{other}': the options are category, full_backup, steady_state, retry_count, wait_time"
+                    "{F}: unknown option '{}': the options are category, full_backup, steady_state, retry_count, wait_time",
+                    printable(other)
                 ));
             }
         }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::{FnResult, fail, func, interrupted};
+use crate::printable::printable;
 use crate::script::ScriptContext;
 use crate::script::progress::SyncProgress;
 use crate::script::types::{PoolObj, ReportObj};
@@ -55,7 +56,8 @@ fn parse_options(ctx: &ScriptContext, opts: &Map) -> FnResult<CallOptions> {
             "allow_mass_delete" => sync.allow_mass_delete = flag(key, value)?,
             other => {
                 return fail(format!(
-                    "{FN}: unknown option '{other}': the options are {OPTION_NAMES}"
+                    "{FN}: unknown option '{}': the options are {OPTION_NAMES}",
+                    printable(other)
                 ));
             }
         }

@@ -6,12 +6,16 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use super::{FnResult, fail, func, pause};
+use crate::printable::printable;
 use crate::script::{help, render};
 
 fn help_for(name: &str) -> FnResult<String> {
     match help::find(name) {
         Some(doc) => Ok(help::render(doc)),
-        None => fail(format!("no help for '{name}': help() lists the functions")),
+        None => fail(format!(
+            "no help for '{}': help() lists the functions",
+            printable(name)
+        )),
     }
 }
 
