@@ -397,20 +397,6 @@ fn a_host_that_will_not_reserve_a_big_stack_still_runs_scripts() {
 }
 
 #[test]
-fn operation_limit_stops_a_script() {
-    let env = Env::with_demo();
-    let out = env
-        .cmd()
-        .args(["--demo", "--max-operations", "1000", "-c", "loop {}"])
-        .status(1);
-    assert!(
-        out.stderr().to_lowercase().contains("too many operations"),
-        "{}",
-        out.stderr()
-    );
-}
-
-#[test]
 fn every_help_example_runs() {
     let env = Env::with_demo();
     for doc in poolsync::script::help::FUNCTIONS {

@@ -39,7 +39,8 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
-    /// Stop a script after N operations (0: no limit; default 10,000,000,000).
+    /// Stop a script after N operations (0: no limit; default 3,000,000,000,
+    /// about 80 seconds of plain Rhai).
     #[arg(long, value_name = "N")]
     pub max_operations: Option<u64>,
 
@@ -47,6 +48,11 @@ pub struct Cli {
     /// (0: no limit; default 4096).
     #[arg(long, value_name = "MIB")]
     pub max_memory: Option<usize>,
+
+    /// Stop a script whose functions call each other more than N levels deep
+    /// (1 to 2000; default 64, as Rhai's own).
+    #[arg(long, value_name = "N")]
+    pub max_call_depth: Option<usize>,
 
     /// The script to run (`-` reads standard input).
     #[arg(value_name = "SCRIPT")]

@@ -218,9 +218,14 @@ fn check_combination(cli: &Cli) -> Result<(), Error> {
     if let Some(before) = before {
         return Err(Error::Usage(subcommand_after(name, &before)));
     }
-    if cli.check || cli.json || cli.max_operations.is_some() || cli.max_memory.is_some() {
+    if cli.check
+        || cli.json
+        || cli.max_operations.is_some()
+        || cli.max_memory.is_some()
+        || cli.max_call_depth.is_some()
+    {
         return Err(Error::Usage(format!(
-            "--check, --json, --max-operations and --max-memory apply to scripts, not to `poolsync {name}`"
+            "--check, --json, --max-operations, --max-memory and --max-call-depth apply to scripts, not to `poolsync {name}`"
         )));
     }
     // The deployment options only matter to commands that load one.
@@ -329,6 +334,15 @@ fn execute(cli: Cli) -> Result<(), Error> {
                 "--max-memory {mib} is too large: give MiB, e.g. 8192"
             ))
         })?;
+    }
+    if let Some(depth) = cli.max_call_depth {
+        if !(1..=crate::script::MAX_CALL_DEPTH).contains(&depth) {
+            return Err(Error::Usage(format!(
+                "--max-call-depth {depth}: give a depth from 1 to {} (the interpreter's stack holds no more)",
+                crate::script::MAX_CALL_DEPTH
+            )));
+        }
+        limits.max_call_levels = depth;
     }
     if cli.check {
         let Some(script) = &cli.script else {

@@ -1,6 +1,6 @@
 //! One shell session: the engine, the variables and the functions defined so far.
 
-use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
+use rhai::{AST, Dynamic, Engine, Scope};
 
 use crate::script::{Runner, build_engine, diagnostic, types};
 
@@ -34,7 +34,14 @@ impl<'r> Session<'r> {
         crate::interrupt::reset();
         let ast = match self.engine.compile_with_scope(&self.scope, input) {
             Ok(ast) => ast,
-            Err(e) => return Outcome::Error(diagnostic::format_parse(name, input, &e)),
+            Err(e) => {
+                return Outcome::Error(diagnostic::format_parse(
+                    name,
+                    input,
+                    &e,
+                    &self.runner.limits,
+                ));
+            }
         };
         let merged = self.lib.merge(&ast);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -45,7 +52,12 @@ impl<'r> Session<'r> {
         let outcome = match result {
             Ok(Ok(value)) => Outcome::Value(value),
             Ok(Err(err)) if diagnostic::is_interrupt(&err) => Outcome::Interrupted,
-            Ok(Err(err)) => Outcome::Error(describe(name, input, &err)),
+            Ok(Err(err)) => Outcome::Error(diagnostic::format_eval(
+                name,
+                input,
+                &err,
+                &self.runner.limits,
+            )),
             Err(_) => Outcome::Error(format!(
                 "{name}: internal error: a poolsync function panicked; please report it"
             )),
@@ -89,8 +101,4 @@ impl<'r> Session<'r> {
     pub fn value_of(&self, name: &str) -> Option<&Dynamic> {
         self.scope.get(name)
     }
-}
-
-fn describe(name: &str, input: &str, err: &EvalAltResult) -> String {
-    diagnostic::format_eval(name, input, err)
 }

@@ -2,6 +2,8 @@
 
 use rhai::{EvalAltResult, ParseError, Position};
 
+use super::sandbox::Limits;
+
 /// Whether an error is a Ctrl-C stop (not a limit's).
 pub fn is_interrupt(err: &EvalAltResult) -> bool {
     match err.unwrap_inner() {
@@ -72,7 +74,10 @@ fn function_not_found(signature: &str) -> String {
     }
 }
 
-fn message(err: &EvalAltResult) -> String {
+fn message(err: &EvalAltResult, limits: &Limits) -> String {
+    if let Some(limit) = limits.explain(err) {
+        return limit;
+    }
     match err {
         EvalAltResult::ErrorFunctionNotFound(signature, _) => function_not_found(signature),
         EvalAltResult::ErrorRuntime(value, _) => match value.clone().into_string() {
@@ -81,7 +86,7 @@ fn message(err: &EvalAltResult) -> String {
         },
         // Rhai's text spreads over lines ("in module 'b'" below the error).
         EvalAltResult::ErrorInModule(module, inner, _) => {
-            format!("{} (in module '{module}')", message(inner))
+            format!("{} (in module '{module}')", message(inner, limits))
         }
         EvalAltResult::ErrorTerminated(token, _) => token
             .read_lock::<rhai::ImmutableString>()
@@ -102,7 +107,7 @@ fn message(err: &EvalAltResult) -> String {
 /// calls that led there, innermost first (`in 'check', called at job.rhai:5:1`).
 /// Rhai's own text would say "Runtime error: ... (line 2, position 5)" and point
 /// at the outermost call.
-pub fn format_eval(name: &str, source: &str, err: &EvalAltResult) -> String {
+pub fn format_eval(name: &str, source: &str, err: &EvalAltResult, limits: &Limits) -> String {
     let mut err = err;
     let mut pos = err.position();
     let mut calls = Vec::new();
@@ -126,12 +131,28 @@ pub fn format_eval(name: &str, source: &str, err: &EvalAltResult) -> String {
             pos = err.position();
         }
     }
-    let mut out = format_at(name, source, pos, &message(err));
-    for call in calls.iter().rev() {
+    let mut out = format_at(name, source, pos, &message(err, limits));
+    for line in shown_calls(calls.into_iter().rev().collect()) {
         out.push('\n');
-        out.push_str(call);
+        out.push_str(&line);
     }
     out
+}
+
+/// Calls listed below an error, innermost first; a deep recursion (a
+/// thousand levels) shows its first and last few, not a screen per level.
+const SHOWN_CALLS: usize = 8;
+
+fn shown_calls(mut calls: Vec<String>) -> Vec<String> {
+    if calls.len() <= 2 * SHOWN_CALLS + 1 {
+        return calls;
+    }
+    let hidden = calls.len() - 2 * SHOWN_CALLS;
+    let outer = calls.split_off(calls.len() - SHOWN_CALLS);
+    calls.truncate(SHOWN_CALLS);
+    calls.push(format!("  ... {hidden} more calls ..."));
+    calls.extend(outer);
+    calls
 }
 
 fn place(name: &str, pos: Position) -> String {
@@ -141,9 +162,9 @@ fn place(name: &str, pos: Position) -> String {
     }
 }
 
-pub fn format_parse(name: &str, source: &str, err: &ParseError) -> String {
+pub fn format_parse(name: &str, source: &str, err: &ParseError, limits: &Limits) -> String {
     let eval: EvalAltResult = err.clone().into();
-    format_eval(name, source, &eval)
+    format_eval(name, source, &eval, limits)
 }
 
 fn format_at(name: &str, source: &str, pos: Position, message: &str) -> String {

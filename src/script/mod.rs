@@ -20,4 +20,4 @@ pub use api::take_exit_status;
 pub use context::ScriptContext;
 pub use engine::{build_engine, sandboxed_engine};
 pub use runner::{Runner, check_file, check_source, strip_shebang};
-pub use sandbox::Limits;
+pub use sandbox::{Limits, MAX_CALL_DEPTH, group_digits};

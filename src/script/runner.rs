@@ -42,7 +42,10 @@ impl Runner {
         let source = strip_shebang(source);
         let engine = build_engine(&self.ctx, &self.limits, script);
         let ast = engine.compile(&source).map_err(|e| {
-            crate::errln!("{}", diagnostic::format_parse(name, &source, &e));
+            crate::errln!(
+                "{}",
+                diagnostic::format_parse(name, &source, &e, &self.limits)
+            );
             Error::ScriptFailed
         })?;
         let mut scope = Scope::new();
@@ -76,7 +79,10 @@ impl Runner {
                     crate::errln!("{name}: interrupted");
                     return Err(Error::Interrupted);
                 }
-                crate::errln!("{}", diagnostic::format_eval(name, &source, &err));
+                crate::errln!(
+                    "{}",
+                    diagnostic::format_eval(name, &source, &err, &self.limits)
+                );
                 Err(Error::ScriptFailed)
             }
             Err(_) => {
@@ -130,13 +136,13 @@ fn check(name: &str, source: &str, limits: &Limits, script: Option<&Path>) -> Re
     // The same resolution as the engine's, for the cycle check.
     let files = ScriptDirResolver::new(script);
     let ast = engine.compile(&source).map_err(|e| {
-        crate::errln!("{}", diagnostic::format_parse(name, &source, &e));
+        crate::errln!("{}", diagnostic::format_parse(name, &source, &e, limits));
         Error::ScriptFailed
     })?;
     let mut seen = std::collections::HashSet::new();
     let mut chain = files.chain();
     check_imports(&engine, &files, &ast, &mut chain, &mut seen).map_err(|e| {
-        crate::errln!("{}", diagnostic::format_eval(name, &source, &e));
+        crate::errln!("{}", diagnostic::format_eval(name, &source, &e, limits));
         Error::ScriptFailed
     })?;
     crate::outln!("{name}: ok");

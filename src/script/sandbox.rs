@@ -25,15 +25,20 @@ pub struct Limits {
     pub max_function_expr_depth: usize,
 }
 
+/// The default `--max-operations`.
+pub const DEFAULT_MAX_OPERATIONS: u64 = 3_000_000_000;
+
 /// The default `--max-memory`, in MiB.
 pub const DEFAULT_MAX_MEMORY_MIB: usize = 4096;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            // About ten minutes of plain Rhai on this machine's kind: far
-            // beyond any job, and an endless loop still ends.
-            max_operations: 10_000_000_000,
+            // About 80 seconds of plain Rhai on the 2-core benchmark
+            // machine (rhai-run does some 36 million operations a second
+            // there): a script rhai-run finishes in a minute runs, and an
+            // endless loop in a batch job stops within two minutes.
+            max_operations: DEFAULT_MAX_OPERATIONS,
             max_memory: DEFAULT_MAX_MEMORY_MIB << 20,
             max_call_levels: 64,
             max_expr_depth: 64,
@@ -48,7 +53,7 @@ impl Limits {
             .set_max_operations(self.max_operations)
             .set_max_call_levels(self.max_call_levels)
             .set_max_expr_depths(self.max_expr_depth, self.max_function_expr_depth)
-            .set_max_modules(64);
+            .set_max_modules(MAX_MODULES);
     }
 
     /// Why a script must stop now, if it must: it holds more memory than
@@ -70,6 +75,51 @@ impl Limits {
             self.max_memory >> 20
         )
     }
+
+    /// A limit's error in words: which limit stopped the script, its value,
+    /// and the flag that raises it (or what to do where it is fixed). `None`
+    /// for any other error.
+    pub fn explain(&self, err: &EvalAltResult) -> Option<String> {
+        Some(match err {
+            EvalAltResult::ErrorTooManyOperations(_) => format!(
+                "the script ran {} operations, the limit (an endless loop?); raise it with --max-operations N (0: no limit)",
+                group_digits(self.max_operations)
+            ),
+            EvalAltResult::ErrorStackOverflow(_) => format!(
+                "functions called each other more than {} levels deep, the limit (an endless recursion?); raise it with --max-call-depth N (at most {}), or turn the recursion into a loop",
+                self.max_call_levels, MAX_CALL_DEPTH
+            ),
+            EvalAltResult::ErrorTooManyModules(_) => format!(
+                "the script imports more than {MAX_MODULES} modules, a fixed limit: import fewer, larger modules"
+            ),
+            EvalAltResult::ErrorParsing(rhai::ParseErrorType::ExprTooDeep, _) => format!(
+                "an expression is nested more than {} levels deep ({} inside a function), a fixed limit of the parser: split it with variables",
+                self.max_expr_depth, self.max_function_expr_depth
+            ),
+            _ => return None,
+        })
+    }
+}
+
+/// Modules a script may import, in all (a fixed limit).
+const MAX_MODULES: usize = 64;
+
+/// The deepest `--max-call-depth`: each level of calls takes room on the
+/// interpreter's stack (1 GiB, or 64 MiB where the system will not reserve
+/// that), and past it the process would die instead of the script failing.
+pub const MAX_CALL_DEPTH: usize = 2_000;
+
+/// `10000000000` as `10,000,000,000`.
+pub fn group_digits(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Resolves `import "name"` to `name.rhai` inside one folder, never outside it,
