@@ -162,3 +162,28 @@ fn a_read_only_replica_fails_with_a_clear_message_and_stages_nothing() {
     mount.remount("rw");
     sync(&env).ok();
 }
+
+#[test]
+fn a_store_whose_data_is_a_link_is_refused_once_with_what_to_do() {
+    let env = Env::with_demo();
+    let store = env.store(ATL1);
+    let real = store.join("data.real");
+    std::fs::rename(store.join("data"), &real).unwrap();
+    // A loop (data -> data), then a link to a real folder: both refused the
+    // same way, once for the store, not once per module.
+    for target in [Path::new("data"), real.as_path()] {
+        std::os::unix::fs::symlink(target, store.join("data")).unwrap();
+        let expected = format!(
+            "{}: its data/ is a symbolic link (to '{}'), and stores refuse links: nothing below it is read or written. Put the folder itself at data/",
+            store.display(),
+            target.display()
+        );
+        let out = sync(&env).status(1);
+        let err = out.stderr();
+        assert_eq!(err.matches(&expected).count(), 1, "{err}");
+        assert!(!err.contains("Too many levels"), "{err}");
+        std::fs::remove_file(store.join("data")).unwrap();
+    }
+    std::fs::rename(&real, store.join("data")).unwrap();
+    sync(&env).ok();
+}

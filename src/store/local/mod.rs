@@ -143,6 +143,32 @@ impl Inner {
                 "the store directory was moved or replaced".into(),
             ));
         }
+        self.refuse_linked_areas()
+    }
+
+    /// Fails, once for the whole store, if one of its top-level folders
+    /// (`data/`, `backup/`, `quarantine/`, `.poolsync/`) is a symbolic link:
+    /// nothing below a link is read or written, so every module would
+    /// otherwise fail on its own ("Too many levels of symbolic links").
+    fn refuse_linked_areas(&self) -> StoreResult<()> {
+        let areas = crate::store::WRITABLE_AREAS
+            .iter()
+            .copied()
+            .chain([&b".poolsync"[..]]);
+        for area in areas {
+            let name = OsStr::from_bytes(area);
+            let Ok(target) = rustix::fs::readlinkat(&self.root_dir, name, Vec::new()) else {
+                continue;
+            };
+            let area = crate::printable::printable(area);
+            let target = crate::printable::printable(target.as_bytes());
+            return Err(other(
+                &self.desc(),
+                format!(
+                    "its {area}/ is a symbolic link (to '{target}'), and stores refuse links: nothing below it is read or written. Put the folder itself at {area}/ (move the files into a real folder, or mount their disk there), then sync again"
+                ),
+            ));
+        }
         Ok(())
     }
 }
