@@ -1,26 +1,22 @@
 //! The sync engine through its library API: a property test over random trees
-//! and rounds of changes, and a fault-injecting store.
+//! and rounds of changes, and the cases it would rarely draw (an item and a
+//! folder that trade places, an item the replica refuses, memory stores).
+//! The helpers here are shared with `sync_faults`.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use async_trait::async_trait;
 use bytes::Bytes;
-use poolsync::store::{
-    ByteStream, Hash, ItemFailures, ItemPath, Listing, LocalStore, LockHolder, StageWriter, Staged,
-    Store, StoreError, StoreLocation, StoreLock, StoreResult,
-};
+use poolsync::store::{ItemPath, StoreError};
 use poolsync::sync::{SyncEngine, SyncError, SyncOptions, SyncReport};
 use poolsync::topology::{self, Deployment, Module, ModuleSelection};
 use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::common::tree;
 
 pub const A: &str = "a.test.com";
 pub const B: &str = "b.test.com";
-const MODULE: &str = "UserServices.PresenceFocus";
+pub(crate) const MODULE: &str = "UserServices.PresenceFocus";
 
 pub fn pair_deployment(dir: &Path, batch_items: u64) -> Arc<Deployment> {
     let text = format!(
@@ -52,11 +48,11 @@ batch_max_items = {batch_items}
     Arc::new(topology::parse(&text, &dir.join("deployment.toml"), dir).unwrap())
 }
 
-fn data(dir: &Path, pool: &str) -> std::path::PathBuf {
+pub(crate) fn data(dir: &Path, pool: &str) -> std::path::PathBuf {
     dir.join("stores").join(pool).join("data").join(MODULE)
 }
 
-fn replica(dir: &Path, at: &str, of: &str) -> std::path::PathBuf {
+pub(crate) fn replica(dir: &Path, at: &str, of: &str) -> std::path::PathBuf {
     dir.join("stores")
         .join(at)
         .join("backup")
@@ -65,7 +61,7 @@ fn replica(dir: &Path, at: &str, of: &str) -> std::path::PathBuf {
 }
 
 /// Writes items `f<i>` at the root of pool A's module, with content `<version>-<i>`.
-fn write_items(dir: &Path, range: std::ops::Range<u32>, version: &str) {
+pub(crate) fn write_items(dir: &Path, range: std::ops::Range<u32>, version: &str) {
     for i in range {
         std::fs::write(data(dir, A).join(format!("f{i}")), format!("{version}-{i}")).unwrap();
     }
@@ -73,7 +69,7 @@ fn write_items(dir: &Path, range: std::ops::Range<u32>, version: &str) {
 
 /// A pair in a new folder whose pool A holds f0..f{n-1} ("v1-i"), synced once;
 /// batches of `batch` items.
-fn synced_pair(batch: u64, n: u32) -> (tempfile::TempDir, Arc<Deployment>) {
+pub(crate) fn synced_pair(batch: u64, n: u32) -> (tempfile::TempDir, Arc<Deployment>) {
     let dir = tempfile::tempdir().unwrap();
     let d = pair_deployment(dir.path(), batch);
     write_items(dir.path(), 0..n, "v1");
@@ -81,14 +77,14 @@ fn synced_pair(batch: u64, n: u32) -> (tempfile::TempDir, Arc<Deployment>) {
     (dir, d)
 }
 
-fn remove_items(dir: &Path, range: std::ops::Range<u32>) {
+pub(crate) fn remove_items(dir: &Path, range: std::ops::Range<u32>) {
     for i in range {
         std::fs::remove_file(data(dir, A).join(format!("f{i}"))).unwrap();
     }
 }
 
 /// The options of a dry run.
-fn what_if() -> SyncOptions {
+pub(crate) fn what_if() -> SyncOptions {
     SyncOptions {
         what_if: true,
         ..options()
@@ -96,11 +92,11 @@ fn what_if() -> SyncOptions {
 }
 
 /// (copied, deleted, batches) of one direction.
-fn counts(m: &poolsync::sync::DirectionReport) -> (u64, u64, u64) {
+pub(crate) fn counts(m: &poolsync::sync::DirectionReport) -> (u64, u64, u64) {
     (m.items_copied, m.items_deleted, m.batches)
 }
 
-fn options() -> SyncOptions {
+pub(crate) fn options() -> SyncOptions {
     SyncOptions {
         modules: ModuleSelection::One(Module::PresenceFocus),
         allow_mass_delete: true,
@@ -108,7 +104,7 @@ fn options() -> SyncOptions {
     }
 }
 
-fn run(engine: &SyncEngine, opts: &SyncOptions) -> Result<SyncReport, SyncError> {
+pub(crate) fn run(engine: &SyncEngine, opts: &SyncOptions) -> Result<SyncReport, SyncError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -252,302 +248,6 @@ proptest! {
     }
 }
 
-/// Which operation of a store fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    List,
-    /// A listing that could not read the folder `g` (and says so).
-    PartialList,
-    Read,
-    Stage,
-    Commit,
-    MetaPut,
-    Durable,
-}
-
-/// A store that fails its `n`-th operation of one kind.
-pub struct FaultyStore {
-    inner: Arc<dyn Store>,
-    fault: Fault,
-    at: u64,
-    count: AtomicU64,
-}
-
-impl FaultyStore {
-    fn new(root: &Path, fault: Fault, at: u64) -> Arc<FaultyStore> {
-        FaultyStore::wrap(Arc::new(LocalStore::open(root).unwrap()), fault, at)
-    }
-
-    fn wrap(inner: Arc<dyn Store>, fault: Fault, at: u64) -> Arc<FaultyStore> {
-        Arc::new(FaultyStore {
-            inner,
-            fault,
-            at,
-            count: AtomicU64::new(0),
-        })
-    }
-
-    /// An engine for `d` whose store of `pool` (under `dir`) fails its `at`-th
-    /// operation of kind `fault`.
-    fn engine(d: &Arc<Deployment>, dir: &Path, pool: &str, fault: Fault, at: u64) -> SyncEngine {
-        let engine = SyncEngine::new(d.clone());
-        engine.set_store(
-            &topology::Fqdn::parse(pool).unwrap(),
-            FaultyStore::new(&dir.join("stores").join(pool), fault, at),
-        );
-        engine
-    }
-
-    fn hit(&self, kind: Fault) -> StoreResult<()> {
-        if kind == self.fault && self.count.fetch_add(1, Ordering::SeqCst) == self.at {
-            return Err(StoreError::Other {
-                store: "faulty".into(),
-                message: format!("injected {kind:?} fault"),
-            });
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Store for FaultyStore {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    async fn list(&self, prefix: &ItemPath) -> StoreResult<Listing> {
-        self.hit(Fault::List)?;
-        let mut listing = self.inner.list(prefix).await?;
-        if self.hit(Fault::PartialList).is_err() {
-            listing
-                .entries
-                .retain(|e| !e.path.as_bytes().starts_with(b"g/"));
-            listing
-                .warnings
-                .push("cannot list 'g': injected PartialList fault".into());
-            listing.incomplete = true;
-        }
-        Ok(listing)
-    }
-    async fn read(&self, path: &ItemPath) -> StoreResult<ByteStream> {
-        self.hit(Fault::Read)?;
-        self.inner.read(path).await
-    }
-    async fn hash(&self, path: &ItemPath) -> StoreResult<(u64, Hash)> {
-        self.hit(Fault::Read)?;
-        self.inner.hash(path).await
-    }
-    fn writes_in_place(&self) -> bool {
-        self.inner.writes_in_place()
-    }
-    async fn stage_writer(&self, name: &str, dest: &ItemPath) -> StoreResult<Box<dyn StageWriter>> {
-        self.hit(Fault::Stage)?;
-        self.inner.stage_writer(name, dest).await
-    }
-    async fn stage_from(
-        &self,
-        source: &dyn Store,
-        path: &ItemPath,
-        name: &str,
-        dest: &ItemPath,
-    ) -> StoreResult<Staged> {
-        self.hit(Fault::Stage)?;
-        self.inner.stage_from(source, path, name, dest).await
-    }
-    async fn make_durable(&self) -> StoreResult<()> {
-        self.hit(Fault::Durable)?;
-        self.inner.make_durable().await
-    }
-    async fn commit(
-        &self,
-        moves: &[(String, ItemPath)],
-        deletes: &[ItemPath],
-    ) -> StoreResult<ItemFailures> {
-        self.hit(Fault::Commit)?;
-        // Fail half-way too: move the first half, then fail.
-        self.inner.commit(moves, deletes).await
-    }
-    async fn discard_staged(&self, names: &[String]) -> StoreResult<()> {
-        self.inner.discard_staged(names).await
-    }
-    async fn clear_staging(&self, prefix: &str) -> StoreResult<()> {
-        self.inner.clear_staging(prefix).await
-    }
-    async fn meta_get(&self, key: &str) -> StoreResult<Option<Bytes>> {
-        self.inner.meta_get(key).await
-    }
-    async fn meta_put(&self, key: &str, value: Bytes) -> StoreResult<()> {
-        self.hit(Fault::MetaPut)?;
-        self.inner.meta_put(key, value).await
-    }
-    async fn meta_list(&self, prefix: &str) -> StoreResult<Vec<String>> {
-        self.inner.meta_list(prefix).await
-    }
-    async fn meta_delete(&self, key: &str) -> StoreResult<()> {
-        self.inner.meta_delete(key).await
-    }
-    async fn try_lock(
-        &self,
-        name: &str,
-        owner: &str,
-    ) -> StoreResult<Result<Box<dyn StoreLock>, LockHolder>> {
-        self.inner.try_lock(name, owner).await
-    }
-}
-
-#[test]
-fn injected_faults_leave_old_or_new_content_and_the_next_sync_converges() {
-    for fault in [
-        Fault::List,
-        Fault::Read,
-        Fault::Stage,
-        Fault::Commit,
-        Fault::MetaPut,
-        Fault::Durable,
-    ] {
-        for at in [0u64, 1, 3, 7] {
-            let dir = tempfile::tempdir().unwrap();
-            let d = pair_deployment(dir.path(), 4);
-            for i in 0..20 {
-                std::fs::create_dir_all(data(dir.path(), A).join(format!("d{}", i % 3))).unwrap();
-                std::fs::write(
-                    data(dir.path(), A).join(format!("d{}/f{i}", i % 3)),
-                    format!("v1-{i}"),
-                )
-                .unwrap();
-            }
-            run(&SyncEngine::new(d.clone()), &options()).unwrap();
-            let old = tree(&replica(dir.path(), B, A));
-            for i in 0..20 {
-                let f = data(dir.path(), A).join(format!("d{}/f{i}", i % 3));
-                match i % 4 {
-                    0 => std::fs::remove_file(&f).unwrap(),
-                    1 | 2 => std::fs::write(&f, format!("v2-{i}")).unwrap(),
-                    _ => {}
-                }
-            }
-            std::fs::write(data(dir.path(), A).join("d0/new"), "new").unwrap();
-            let new = tree(&data(dir.path(), A));
-
-            // The faulty side: the source for reads and lists, the destination for the rest.
-            let faulty_pool = if matches!(fault, Fault::List | Fault::Read) {
-                A
-            } else {
-                B
-            };
-            let engine = FaultyStore::engine(&d, dir.path(), faulty_pool, fault, at);
-            let _ = run(&engine, &options());
-            for (path, content) in tree(&replica(dir.path(), B, A)) {
-                let ok = old.get(&path) == Some(&content) || new.get(&path) == Some(&content);
-                assert!(ok, "{fault:?}@{at}: {path} is neither old nor new");
-            }
-            let report = run(&SyncEngine::new(d), &options()).unwrap();
-            assert_eq!(
-                tree(&replica(dir.path(), B, A)),
-                new,
-                "{fault:?}@{at}: no convergence"
-            );
-            assert!(report.modules.iter().all(|m| m.error.is_none()));
-            let staging = dir.path().join("stores").join(B).join(".poolsync/staging");
-            assert_eq!(tree(&staging).len(), 0, "{fault:?}@{at}: temporaries left");
-        }
-    }
-}
-
-#[test]
-fn a_listing_that_could_not_read_a_folder_deletes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = pair_deployment(dir.path(), 4);
-    write_items(dir.path(), 0..4, "v1");
-    std::fs::create_dir(data(dir.path(), A).join("g")).unwrap();
-    for i in 0..4 {
-        std::fs::write(data(dir.path(), A).join(format!("g/h{i}")), "in g").unwrap();
-    }
-    run(&SyncEngine::new(d.clone()), &options()).unwrap();
-    write_items(dir.path(), 0..1, "v2");
-    std::fs::remove_file(data(dir.path(), A).join("f1")).unwrap();
-    let replica_before = tree(&replica(dir.path(), B, A));
-
-    // The source's listing misses the folder g: its 4 items, and f1 (really
-    // deleted), are not deleted from the replica; the change is copied.
-    let faulty = |at| FaultyStore::engine(&d, dir.path(), A, Fault::PartialList, at);
-    let predicted = run(&faulty(0), &what_if()).unwrap();
-    let report = run(&faulty(0), &options()).unwrap();
-    for r in [&predicted, &report] {
-        let forward = &r.modules[0];
-        assert_eq!((forward.items_copied, forward.items_deleted), (1, 0));
-    }
-    // What is left: the 5 deletions (and, before the run, the copy too).
-    assert_eq!(report.modules[0].pending_items, 5);
-    assert_eq!(predicted.modules[0].pending_items, 6);
-    assert!(predicted.modules[0].would_delete.is_empty());
-    assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("5 deletions") && w.contains("held back")),
-        "{:?}",
-        report.warnings
-    );
-    let replica_now = tree(&replica(dir.path(), B, A));
-    assert_eq!(replica_now.len(), replica_before.len());
-    assert!(replica_now.contains_key("f1") && replica_now.contains_key("g/h3"));
-    assert_eq!(replica_now["f0"], b"v2-0");
-
-    // A complete listing deletes f1 only.
-    let report = run(&SyncEngine::new(d), &options()).unwrap();
-    assert_eq!(report.modules[0].items_deleted, 1);
-    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
-}
-
-#[test]
-fn a_failed_copy_in_the_last_batch_holds_back_every_deletion() {
-    let dir = tempfile::tempdir().unwrap();
-    // Batches of 4: the 3 changes below make one batch, the 2 deletions
-    // another, committed only after every copy succeeded.
-    let d = pair_deployment(dir.path(), 4);
-    write_items(dir.path(), 0..8, "v1");
-    run(&SyncEngine::new(d.clone()), &options()).unwrap();
-    write_items(dir.path(), 0..3, "v2!");
-    remove_items(dir.path(), 6..8);
-    let engine = FaultyStore::engine(&d, dir.path(), A, Fault::Read, 1);
-    let report = run(&engine, &options()).unwrap();
-    let forward = &report.modules[0];
-    assert_eq!((forward.items_copied, forward.items_deleted), (2, 0));
-    assert_eq!(forward.pending_items, 3, "one copy and two deletions wait");
-    assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("injected Read fault"))
-    );
-    let replica_now = tree(&replica(dir.path(), B, A));
-    assert!(replica_now.contains_key("f6") && replica_now.contains_key("f7"));
-
-    // Without the fault, the copy and both deletions go through, in a copy
-    // batch and a deletion batch.
-    let report = run(&SyncEngine::new(d), &options()).unwrap();
-    let forward = &report.modules[0];
-    assert_eq!(
-        (forward.items_copied, forward.items_deleted, forward.batches),
-        (1, 2, 2)
-    );
-    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
-
-    // Five changes and two deletions: two copy batches and a deletion batch,
-    // as what_if predicts.
-    write_items(dir.path(), 0..3, "v3!!");
-    for i in 8..10 {
-        std::fs::write(data(dir.path(), A).join(format!("f{i}")), "new").unwrap();
-    }
-    remove_items(dir.path(), 4..6);
-    let d = pair_deployment(dir.path(), 4);
-    let predicted = run(&SyncEngine::new(d.clone()), &what_if()).unwrap();
-    let report = run(&SyncEngine::new(d), &options()).unwrap();
-    assert_eq!(counts(&report.modules[0]), (5, 2, 3));
-    assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
-    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
-}
-
 #[test]
 fn an_item_and_a_folder_that_trade_places_sync_in_one_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -578,176 +278,6 @@ fn an_item_and_a_folder_that_trade_places_sync_in_one_run() {
     );
     assert_eq!(counts(&predicted.modules[0]), counts(forward));
     assert_eq!(tree(&replica(dir.path(), B, A)), tree(&src));
-}
-
-#[test]
-fn a_batch_that_cannot_be_finished_is_dropped_not_replayed_for_ever() {
-    let (dir, d) = synced_pair(10, 4);
-    write_items(dir.path(), 0..2, "v2");
-    // The commit fails after its journal was written: the journal stays.
-    let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Commit, 0);
-    assert!(run(&engine, &options()).is_err());
-    // Replaying it fails too: it is dropped with a warning, and the same sync
-    // copies the items again.
-    let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Commit, 0);
-    let report = run(&engine, &options()).unwrap();
-    assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("could not be finished and was dropped")),
-        "{:?}",
-        report.warnings
-    );
-    assert_eq!(report.modules[0].items_copied, 2);
-    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
-}
-
-#[test]
-fn a_sync_whose_last_flush_fails_says_so() {
-    let (dir, d) = synced_pair(10, 4);
-    // Nothing to copy, but the status records written at B must still be
-    // flushed; that flush fails.
-    let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Durable, 0);
-    let Err(SyncError::Failed(report)) = run(&engine, &options()) else {
-        panic!("the failed flush went unreported");
-    };
-    for m in &report.modules {
-        let into_b = m.to.as_str() == B;
-        assert_eq!(
-            m.error.is_some(),
-            into_b,
-            "{} -> {}: {:?}",
-            m.from,
-            m.to,
-            m.error
-        );
-    }
-    let forward = report.modules.iter().find(|m| m.to.as_str() == B).unwrap();
-    assert!(forward.error.as_deref().unwrap().contains("power loss"));
-    // The status records say so too (they were written as a success before
-    // the flush): the import at B and the export at A.
-    for (at, record) in [(B, format!("import/{A}")), (A, format!("export/{B}"))] {
-        let path = dir
-            .path()
-            .join("stores")
-            .join(at)
-            .join(".poolsync/meta/status")
-            .join(record)
-            .join("UserServices.PresenceFocus");
-        let status: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        assert_eq!(status["export_state"], "ErrorState", "{status}");
-        assert_eq!(status["import_state"], "ErrorState", "{status}");
-        assert!(
-            status["last_error"]
-                .as_str()
-                .unwrap()
-                .contains("power loss"),
-            "{status}"
-        );
-    }
-}
-
-#[test]
-fn a_rebuilt_manifest_is_kept_when_the_sync_that_rebuilt_it_stops_early() {
-    let (dir, d) = synced_pair(4, 8);
-    // The replica's manifest is lost; then the source loses two items and
-    // three change.
-    let meta = dir
-        .path()
-        .join("stores")
-        .join(B)
-        .join(".poolsync/meta/replicas");
-    assert!(meta.is_dir());
-    std::fs::remove_dir_all(&meta).unwrap();
-    remove_items(dir.path(), 6..8);
-    write_items(dir.path(), 0..3, "v2!");
-    // The sync that rebuilds the manifest fails one read: its deletions wait.
-    let engine = FaultyStore::engine(&d, dir.path(), A, Fault::Read, 1);
-    let report = run(&engine, &options()).unwrap();
-    let forward = &report.modules[0];
-    assert_eq!(forward.items_deleted, 0);
-    assert!(forward.pending_items >= 3, "{}", forward.pending_items);
-    assert!(report.warnings.iter().any(|w| w.contains("rebuilt it")));
-    // The next sync still knows the replica held f6 and f7, and deletes them.
-    let report = run(&SyncEngine::new(d), &options()).unwrap();
-    assert_eq!(report.modules[0].items_deleted, 2);
-    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
-}
-
-#[test]
-fn what_if_predicts_an_unreadable_item_as_the_sync_meets_it() {
-    let (dir, d) = synced_pair(10, 8);
-    // Three items change at the same size (so what_if reads them), two go.
-    write_items(dir.path(), 0..3, "v2");
-    remove_items(dir.path(), 6..8);
-    // The first read of the source fails, in the dry run and in the sync.
-    let engine = FaultyStore::engine(&d, dir.path(), A, Fault::Read, 0);
-    let predicted = run(&engine, &what_if()).expect("one unreadable item is not fatal");
-    assert!(
-        predicted
-            .warnings
-            .iter()
-            .any(|w| w.contains("injected Read fault"))
-    );
-    let engine = FaultyStore::engine(&d, dir.path(), A, Fault::Read, 0);
-    let report = run(&engine, &options()).unwrap();
-    // Two copied; the deletions wait for the item that failed.
-    assert_eq!(counts(&report.modules[0]), (2, 0, 1));
-    assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
-    assert_eq!(report.modules[0].pending_items, 3);
-}
-
-#[test]
-fn an_object_replica_forgets_nothing_a_dropped_batch_wrote_in_place() {
-    use futures::TryStreamExt;
-    let dir = tempfile::tempdir().unwrap();
-    // Batches of 2, so that batch 2 is copied while batch 1 commits.
-    let d = pair_deployment(dir.path(), 2);
-    let location = StoreLocation::Memory("props-in-place-b".into());
-    let b = poolsync::store::open_store(&location).unwrap();
-    let engine_with = |store: Arc<dyn Store>| {
-        let engine = SyncEngine::new(d.clone());
-        engine.set_store(&topology::Fqdn::parse(B).unwrap(), store);
-        engine
-    };
-    let replica_tree = |store: &Arc<dyn Store>| {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            let prefix = ItemPath::parse(format!("backup/{A}/{MODULE}")).unwrap();
-            let mut out = BTreeMap::new();
-            for e in store.list(&prefix).await.unwrap().entries {
-                let bytes: Vec<Bytes> = store
-                    .read(&prefix.join(&e.path))
-                    .await
-                    .unwrap()
-                    .try_collect()
-                    .await
-                    .unwrap();
-                out.insert(e.path.to_string(), bytes.concat());
-            }
-            out
-        })
-    };
-    write_items(dir.path(), 0..4, "v1");
-    run(&engine_with(b.clone()), &options()).unwrap();
-    // f0 and f1 change (batch 1), f2 changes at the same size and n is new
-    // (batch 2). Batch 1 fails to commit, so batch 2, already written in
-    // place, is dropped.
-    write_items(dir.path(), 0..3, "v2");
-    std::fs::write(data(dir.path(), A).join("n"), "new").unwrap();
-    let faulty = FaultyStore::wrap(b.clone(), Fault::Commit, 0);
-    assert!(run(&engine_with(faulty), &options()).is_err());
-    // Then f2 changes back to v1, and n is deleted, at the source.
-    std::fs::write(data(dir.path(), A).join("f2"), "v1-2").unwrap();
-    std::fs::remove_file(data(dir.path(), A).join("n")).unwrap();
-    run(&engine_with(b.clone()), &options()).unwrap();
-    assert_eq!(replica_tree(&b), {
-        let mut t = tree(&data(dir.path(), A));
-        t.retain(|k, _| !k.starts_with('.'));
-        t
-    });
 }
 
 #[test]
@@ -792,49 +322,6 @@ fn an_item_the_replica_refuses_waits_and_the_rest_goes_in() {
         (2, 1)
     );
     assert_eq!(tree(&replica_b), tree(&data(dir.path(), A)));
-}
-
-#[test]
-fn what_if_after_an_interrupted_commit_predicts_the_sync_that_finishes_it() {
-    let (dir, d) = synced_pair(10, 4);
-    write_items(dir.path(), 0..2, "v2");
-    // The flush before the renames fails: the batch stays in its journal,
-    // which the next sync finishes before it plans.
-    let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Durable, 0);
-    assert!(run(&engine, &options()).is_err());
-    let predicted = run(&SyncEngine::new(d.clone()), &what_if()).unwrap();
-    let report = run(&SyncEngine::new(d), &options()).unwrap();
-    assert_eq!(counts(&report.modules[0]), (0, 0, 0));
-    assert_eq!(counts(&predicted.modules[0]), counts(&report.modules[0]));
-    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
-}
-
-#[test]
-fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
-    // Versions before the shard folders staged in .poolsync/staging/ itself.
-    // A commit that failed after its journal was durable left the journal and
-    // the staged files; the next run must move those files into place from
-    // there, not take them as moved already.
-    let (dir, d) = synced_pair(100, 6);
-    write_items(dir.path(), 0..6, "v2");
-    let root = |p: &str| dir.path().join("stores").join(p);
-    let engine = FaultyStore::engine(&d, dir.path(), B, Fault::Commit, 0);
-    assert!(run(&engine, &options()).is_err());
-    let staging = root(B).join(".poolsync/staging");
-    let staged = tree(&staging);
-    assert_eq!(staged.len(), 6, "the failed batch's staged files");
-    for shard_and_name in staged.keys() {
-        let (_, name) = shard_and_name.split_once('/').unwrap();
-        std::fs::rename(staging.join(shard_and_name), staging.join(name)).unwrap();
-    }
-    // The source changes again: the journal's batch must land first, then this.
-    std::fs::write(data(dir.path(), A).join("f0"), "v3-0").unwrap();
-
-    let report = run(&SyncEngine::new(d), &options()).unwrap();
-    // Only f0 is copied: the journal's batch was completed from the legacy folder.
-    assert_eq!(report.modules[0].items_copied, 1);
-    assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
-    assert!(tree(&staging).is_empty());
 }
 
 #[test]
