@@ -6,16 +6,22 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{ATL1, DAL1, Env, tree};
+use crate::common::{ATL1, DAL1, Env, poolsync_in, tree};
+use crate::sync_props::{A, B, pair_deployment};
 
 /// A tmpfs mounted at a folder for the length of a test.
 struct Mount(PathBuf);
 
 impl Mount {
     fn tmpfs(at: &Path, size: &str, test: &str) -> Option<Mount> {
+        Mount::tmpfs_with(at, &format!("size={size}"), test)
+    }
+
+    /// A tmpfs with mount options `options` (`size=1m,nr_inodes=40`).
+    fn tmpfs_with(at: &Path, options: &str, test: &str) -> Option<Mount> {
         std::fs::create_dir_all(at).unwrap();
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
             .arg(at)
             .status()
             .is_ok_and(|s| s.success());
@@ -186,4 +192,169 @@ fn a_store_whose_data_is_a_link_is_refused_once_with_what_to_do() {
     }
     std::fs::rename(&real, store.join("data")).unwrap();
     sync(&env).ok();
+}
+
+const MODULE: &str = "UserServices.PresenceFocus";
+
+/// A two-pool deployment in a new folder, batches of `batch` items, whose
+/// pool A holds `items` files of `size` bytes in one module.
+fn pair_with_items(batch: u64, items: u32, size: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    pair_deployment(dir.path(), batch);
+    let data = dir.path().join("stores").join(A).join("data").join(MODULE);
+    for i in 0..items {
+        std::fs::write(
+            data.join(format!("item-{i:03}")),
+            vec![b'a' + (i % 26) as u8; size],
+        )
+        .unwrap();
+    }
+    dir
+}
+
+/// Syncs pool A of the pair in `dir` (its module only), with `opts` (a Rhai map).
+fn sync_pair(dir: &Path, opts: &str) -> crate::common::Out {
+    let mut c = poolsync_in(dir);
+    c.arg("--deployment").arg(dir.join("deployment.toml")).args([
+        "-c",
+        &format!("invoke_backup_service_sync(\"{A}\", #{{module: \"PresenceFocus\"{opts}}}).items_copied"),
+    ]);
+    crate::common::Out(c.output().unwrap())
+}
+
+/// Where B keeps the replica of A's module, and B's store.
+fn replica_of_a(dir: &Path) -> (PathBuf, PathBuf) {
+    let store = dir.join("stores").join(B);
+    (store.join("backup").join(A).join(MODULE), store)
+}
+
+/// The number in "The N items copied before" of a full-disk message.
+fn kept_items(err: &str) -> u64 {
+    let Some(at) = err.find("The ") else {
+        return 0;
+    };
+    err[at + 4..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_disk_that_fills_after_some_batches_keeps_them_and_says_what_was_discarded() {
+    // 110 items of 4,097 bytes, batches of 20: each item takes two 4 KiB
+    // pages of the 600 KiB tmpfs, twice what the batch's byte count says,
+    // so a batch that the free space seemed to allow fills the disk while
+    // it is staged.
+    let dir = pair_with_items(20, 110, 4097);
+    let (replica, store) = replica_of_a(dir.path());
+    let Some(mount) = Mount::tmpfs(
+        &store.join("backup"),
+        "600k",
+        "a_disk_that_fills_after_some_batches_keeps_them_and_says_what_was_discarded",
+    ) else {
+        return;
+    };
+    let out = sync_pair(dir.path(), "");
+    assert_eq!(out.0.status.code(), Some(1), "{}", out.stderr());
+    let err = out.stderr();
+    let expected_start = format!(
+        "no space left on {} (for backup/{A}/{MODULE}): needed ",
+        store.display()
+    );
+    assert!(err.contains(&expected_start), "{err}");
+    assert!(
+        err.contains(": No space left on device (os error 28); free some space"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "the batch being staged (20 items) was discarded, and nothing of it is left staged"
+        ),
+        "{err}"
+    );
+    // What it says it kept is what the replica holds: whole batches, each
+    // item whole.
+    let kept = kept_items(&err);
+    assert!(kept > 0 && kept.is_multiple_of(20), "{err}");
+    assert!(
+        err.contains(&format!(
+            "The {kept} items copied before, in {} whole batches, are kept",
+            kept / 20
+        )),
+        "{err}"
+    );
+    let source = tree(&dir.path().join("stores").join(A).join("data").join(MODULE));
+    let held = tree(&replica);
+    assert_eq!(held.len() as u64, kept);
+    for (path, content) in &held {
+        assert_eq!(source.get(path), Some(content), "{path}");
+    }
+    assert!(staged(&store).is_empty(), "{:?}", staged(&store));
+    mount.remount("size=8m");
+    let out = sync_pair(dir.path(), "");
+    assert_eq!(out.0.status.code(), Some(0), "{}", out.stderr());
+    assert_eq!(tree(&replica), source);
+}
+
+#[test]
+fn a_full_disk_fails_even_with_force() {
+    let dir = pair_with_items(20, 40, 64 << 10);
+    let (replica, store) = replica_of_a(dir.path());
+    let Some(_mount) = Mount::tmpfs(
+        &store.join("backup"),
+        "1m",
+        "a_full_disk_fails_even_with_force",
+    ) else {
+        return;
+    };
+    // force silences warnings; a disk that is full is no warning.
+    let out = sync_pair(dir.path(), ", force: true");
+    assert_eq!(out.0.status.code(), Some(1), "{}", out.stderr());
+    let err = out.stderr();
+    assert!(
+        err.contains(&format!(
+            "no space left on {} (for backup/{A}/{MODULE}): needed 1310720 bytes, ",
+            store.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("Nothing was committed before; the next batch (20 items) was not begun"),
+        "{err}"
+    );
+    assert!(tree(&replica).is_empty());
+    assert!(staged(&store).is_empty());
+}
+
+#[test]
+fn a_file_system_out_of_inodes_says_so_with_the_system_s_error() {
+    // Room for bytes, not for files: 30 inodes. The first batch of 20 seems
+    // to fit (28 free), but its staging folders take inodes too.
+    let dir = pair_with_items(20, 40, 100);
+    let (replica, store) = replica_of_a(dir.path());
+    let Some(mount) = Mount::tmpfs_with(
+        &store.join("backup"),
+        "size=64m,nr_inodes=30",
+        "a_file_system_out_of_inodes_says_so_with_the_system_s_error",
+    ) else {
+        return;
+    };
+    let out = sync_pair(dir.path(), "");
+    assert_eq!(out.0.status.code(), Some(1), "{}", out.stderr());
+    let err = out.stderr();
+    assert!(
+        err.contains(&format!("no inodes left on {} (for backup/{A}/{MODULE}): its file system can make no more files (0 free of 30): No space left on device (os error 28); delete files there (or give it more inodes) and sync again", store.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("the batch being staged (20 items) was discarded"),
+        "{err}"
+    );
+    assert!(!err.contains("bytes"), "{err}");
+    assert!(staged(&store).is_empty(), "{:?}", staged(&store));
+    mount.remount("nr_inodes=200");
+    let out = sync_pair(dir.path(), "");
+    assert_eq!(out.0.status.code(), Some(0), "{}", out.stderr());
+    assert_eq!(tree(&replica).len(), 40);
 }

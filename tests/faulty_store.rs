@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use poolsync::store::{
-    ByteStream, Hash, ItemFailures, ItemPath, Listing, LocalStore, LockHolder, StageWriter, Staged,
-    Store, StoreError, StoreLock, StoreResult,
+    ByteStream, FreeSpace, Hash, ItemFailures, ItemPath, Listing, LocalStore, LockHolder,
+    StageWriter, Staged, Store, StoreError, StoreLock, StoreResult,
 };
 use poolsync::sync::SyncEngine;
 use poolsync::topology::{self, Deployment};
@@ -144,6 +144,9 @@ impl Store for FaultyStore {
     }
     fn writes_in_place(&self) -> bool {
         self.inner.writes_in_place()
+    }
+    async fn free_space(&self, at: &ItemPath) -> Option<FreeSpace> {
+        self.inner.free_space(at).await
     }
     async fn stage_writer(&self, name: &str, dest: &ItemPath) -> StoreResult<Box<dyn StageWriter>> {
         self.hit(Fault::Stage)?;

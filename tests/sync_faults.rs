@@ -384,3 +384,92 @@ fn a_journal_left_by_an_earlier_version_finds_its_staged_files() {
     assert_eq!(tree(&replica(dir.path(), B, A)), tree(&data(dir.path(), A)));
     assert!(tree(&staging).is_empty());
 }
+
+/// Every file of a folder: relative path -> content.
+type Tree = BTreeMap<String, Vec<u8>>;
+
+/// A pair synced once (batches of 4, 12 items), then 10 items changed and
+/// 2 deleted at the source: (folder, deployment, old replica, new source).
+fn changed_pair() -> (tempfile::TempDir, Arc<topology::Deployment>, Tree, Tree) {
+    let (dir, d) = synced_pair(4, 12);
+    let old = tree(&replica(dir.path(), B, A));
+    write_items(dir.path(), 0..10, "v2");
+    remove_items(dir.path(), 10..12);
+    let new = tree(&data(dir.path(), A));
+    (dir, d, old, new)
+}
+
+#[test]
+fn storage_faults_stop_the_direction_with_what_was_kept_and_the_next_sync_converges() {
+    // (errno, failing pool, operation, from which one, what the error says)
+    let cases: [(i32, &str, Fault, u64, &[&str]); 5] = [
+        (
+            libc::EIO,
+            B,
+            Fault::Stage,
+            4,
+            &[
+                "Input/output error (os error 5): the device failed; check the disk",
+                "The 4 items copied before, in 1 whole batch, are kept; the batch being staged (4 items) was discarded, and nothing of it is left staged",
+            ],
+        ),
+        (
+            libc::EIO,
+            A,
+            Fault::Read,
+            0,
+            &[
+                "Input/output error (os error 5): the device failed",
+                "Nothing was committed before; the batch being staged (4 items) was discarded",
+            ],
+        ),
+        (
+            libc::EDQUOT,
+            B,
+            Fault::Stage,
+            0,
+            &[
+                "over its disk quota on ",
+                ": Disk quota exceeded (os error 122); raise the quota (or free some space) and sync again",
+            ],
+        ),
+        (
+            libc::ENOSPC,
+            B,
+            Fault::Stage,
+            8,
+            &[
+                "no space left on ",
+                ": No space left on device (os error 28); free some space",
+                "The 8 items copied before, in 2 whole batches, are kept",
+            ],
+        ),
+        (
+            libc::EROFS,
+            B,
+            Fault::Stage,
+            0,
+            &["Read-only file system (os error 30); make the store writable"],
+        ),
+    ];
+    for (errno, pool, fault, at, expected) in cases {
+        let (dir, d, old, new) = changed_pair();
+        let engine = FaultyStore::engine_with(&d, dir.path(), pool, fault, at, Some(errno));
+        let Err(SyncError::Failed(report)) = run(&engine, &options()) else {
+            panic!("errno {errno} at {pool}: the sync did not fail");
+        };
+        let forward = report.modules.iter().find(|m| m.to.as_str() == B).unwrap();
+        let error = forward.error.as_deref().unwrap_or_default();
+        for part in expected {
+            assert!(error.contains(part), "errno {errno}: {error}");
+        }
+        for (path, content) in tree(&replica(dir.path(), B, A)) {
+            let whole = old.get(&path) == Some(&content) || new.get(&path) == Some(&content);
+            assert!(whole, "errno {errno}: {path} is neither old nor new");
+        }
+        let staging = dir.path().join("stores").join(B).join(".poolsync/staging");
+        assert!(tree(&staging).is_empty(), "errno {errno}: staged left");
+        run(&SyncEngine::new(d), &options()).unwrap();
+        assert_eq!(tree(&replica(dir.path(), B, A)), new, "errno {errno}");
+    }
+}

@@ -69,6 +69,17 @@ pub enum Fault {
     Io,
 }
 
+/// The room left on the file system of a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreeSpace {
+    /// Bytes an unprivileged writer may still write.
+    pub bytes: u64,
+    /// Files (inodes) that may still be made, and how many the file system
+    /// holds in all; `None` where it does not count them (btrfs, say).
+    pub files: Option<u64>,
+    pub files_total: Option<u64>,
+}
+
 impl StoreError {
     /// The storage fault behind this error, if it is one.
     pub fn fault(&self) -> Option<Fault> {
@@ -265,9 +276,10 @@ pub trait Store: Send + Sync + 'static {
         stage_each(self, source, requests, parallelism).await
     }
 
-    /// Bytes that can still be written where `at` is (its file system), if the
-    /// store can tell; the engine checks a batch against it before staging.
-    async fn free_space(&self, _at: &ItemPath) -> Option<u64> {
+    /// The room left where `at` is (its file system), if the store can tell;
+    /// the engine checks a batch against it before staging, and words a
+    /// failed write with it.
+    async fn free_space(&self, _at: &ItemPath) -> Option<FreeSpace> {
         None
     }
 

@@ -8,6 +8,7 @@ mod dry_run;
 mod engine;
 mod error;
 mod failover;
+mod fault;
 mod guard;
 mod journal;
 mod live_status;

@@ -7,31 +7,24 @@ use std::collections::HashMap;
 
 use super::SyncOptions;
 use super::direction::{Direction, DirectionFailure};
+use super::fault::{Stopped, StorageFault};
 use super::journal::{self, Committing, Failed, Journal, Refused};
 use super::manifest::{Manifest, ManifestEntry, encode};
 use super::plan::Plan;
 use super::report::DirectionReport;
 use super::stage::{ItemOutcome, discard_outcomes, stage_batch};
-use crate::store::Fault;
-use crate::store::{Entry, ItemPath, StoreResult};
+use crate::store::{Entry, Fault, ItemPath, StoreError, StoreResult};
 use crate::topology::{BackupServiceSettings, Category};
 
-/// The first storage fault among a batch's outcomes, with its message.
-fn first_fault(outcomes: &[ItemOutcome]) -> Option<(Fault, String)> {
-    outcomes.iter().find_map(|o| match o {
-        ItemOutcome::Fault { fault, error } => Some((*fault, error.to_string())),
+/// The first storage fault among a batch's outcomes, taken out of them.
+fn take_fault(outcomes: &mut [ItemOutcome]) -> Option<(Fault, StoreError)> {
+    outcomes.iter_mut().find_map(|o| match o {
+        ItemOutcome::Fault { .. } => match std::mem::replace(o, ItemOutcome::Skipped) {
+            ItemOutcome::Fault { fault, error } => Some((fault, error)),
+            _ => None,
+        },
         _ => None,
     })
-}
-
-/// The error of a batch the receiving store has no room for.
-fn no_space(d: &Direction<'_>, need: u64, free: Option<u64>) -> String {
-    let free = free.map_or_else(|| "an unknown number".to_string(), |f| f.to_string());
-    format!(
-        "no space left on {} (for {}): needed {need} bytes, {free} free; free some space (or give the store more) and sync again: nothing was staged or changed",
-        d.dst.describe(),
-        d.dest_prefix()
-    )
 }
 
 /// The state of one direction while its batches ship.
@@ -146,21 +139,35 @@ impl Shipment<'_, '_> {
                 .map_err(DirectionFailure::import)?;
         }
         let need: u64 = batch.iter().map(|e| e.size).sum();
-        if let Some(free) = d.dst.free_space(d.dest_prefix()).await
-            && need > free
+        let items = batch.len() as u64;
+        if let Some(room) = d.dst.free_space(d.dest_prefix()).await
+            && (need > room.bytes || room.files.is_some_and(|f| f < items))
         {
             // The batch before goes in; this one is not begun.
             self.finish_in_flight().await?;
-            return Err(DirectionFailure::Import(no_space(d, need, Some(free))));
+            let fault = StorageFault {
+                fault: None,
+                need,
+                room: Some(room),
+                stopped: Stopped::NotBegun { items },
+            };
+            return Err(fault.failure(d, self.report));
         }
-        let outcomes = self.stage_while_committing(batch, &previous).await?;
-        if let Some((fault, error)) = first_fault(&outcomes) {
-            let message = match fault {
-                Fault::NoSpace => no_space(d, need, d.dst.free_space(d.dest_prefix()).await),
-                Fault::ReadOnly | Fault::Io => error,
+        let mut outcomes = self.stage_while_committing(batch, &previous).await?;
+        if let Some(fault) = take_fault(&mut outcomes) {
+            // The room as the write found it, before the discard frees some.
+            let room = match fault.0 {
+                Fault::NoSpace => d.dst.free_space(d.dest_prefix()).await,
+                Fault::ReadOnly | Fault::Io => None,
             };
             discard_outcomes(d, outcomes).await;
-            return Err(DirectionFailure::Import(message));
+            let fault = StorageFault {
+                fault: Some(fault),
+                need,
+                room,
+                stopped: Stopped::Discarded { items },
+            };
+            return Err(fault.failure(d, self.report));
         }
         let mut committing = Committing {
             journal: Journal::new(self.seq),
@@ -267,7 +274,7 @@ impl Shipment<'_, '_> {
                     self.warnings.push(self.d.about(message));
                 }
                 ItemOutcome::Skipped => skipped = true,
-                // Taken out before (`first_fault`).
+                // Taken out before (`take_fault`).
                 ItemOutcome::Fault { .. } => skipped = true,
             }
         }

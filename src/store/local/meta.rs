@@ -35,11 +35,15 @@ impl Inner {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| io_err(&desc, "create", key, e))?;
         }
-        let tmp = self.stagings.main().path(&format!(
-            "meta-{}-{}",
-            std::process::id(),
-            crate::store::registry::unique_suffix()
-        ));
+        let tmp = self
+            .stagings
+            .main()
+            .path_to_write(&format!(
+                "meta-{}-{}",
+                std::process::id(),
+                crate::store::registry::unique_suffix()
+            ))
+            .map_err(|e| io_err(&desc, "write", key, e))?;
         // A write that fails (a full disk) leaves no half-written temporary.
         let written = fs::write(&tmp, value).and_then(|()| fs::rename(&tmp, &path));
         if let Err(e) = written {

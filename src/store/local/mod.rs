@@ -259,7 +259,7 @@ impl Store for LocalStore {
         copy::copy_group(pool, &src.inner, &self.inner, requests).await
     }
 
-    async fn free_space(&self, at: &ItemPath) -> Option<u64> {
+    async fn free_space(&self, at: &ItemPath) -> Option<crate::store::FreeSpace> {
         let at = at.clone();
         self.blocking(move |inner| Ok(inner.free_space(&at)))
             .await

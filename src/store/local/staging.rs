@@ -15,11 +15,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::io::{AsRawFd, FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use super::Inner;
 use super::errors::{io_err, other};
-use crate::store::{ItemPath, StoreResult, check_meta_key};
+use crate::store::{FreeSpace, ItemPath, StoreResult, check_meta_key};
 
 /// Staged files are spread over this many folders of a staging area: every
 /// create and rename takes its folder's lock, and with one folder the copy
@@ -29,33 +29,48 @@ const STAGING_SHARDS: u64 = 32;
 /// The name of a staging area at the top of a mount below the store root.
 pub(super) const MOUNT_STAGING: &str = ".poolsync-staging";
 
-/// One staging area: its folder, its file system, its open shard folders.
+/// One staging area: its folder, its file system, its shard folders, each
+/// made and opened the first time an item is staged in it (a file system
+/// short of inodes is not handed 32 empty folders up front).
 pub(super) struct Staging {
     dir: PathBuf,
     dev: u64,
-    shards: Vec<File>,
+    shards: Vec<OnceLock<File>>,
 }
 
 impl Staging {
     /// Creates (if needed) and opens the staging area `dir`.
     pub(super) fn open(dir: &Path, desc: &str) -> StoreResult<Staging> {
-        let mut shards = Vec::new();
-        for shard in 0..STAGING_SHARDS {
-            let sub = dir.join(format!("{shard:02x}"));
-            fs::create_dir_all(&sub)
-                .map_err(|e| io_err(desc, "create", &sub.display().to_string(), e))?;
-            let open = File::open(&sub)
-                .map_err(|e| io_err(desc, "open", &sub.display().to_string(), e))?;
-            shards.push(open);
-        }
+        fs::create_dir_all(dir)
+            .map_err(|e| io_err(desc, "create", &dir.display().to_string(), e))?;
         let dev = fs::metadata(dir)
             .map_err(|e| io_err(desc, "check", &dir.display().to_string(), e))?
             .dev();
         Ok(Staging {
             dir: dir.to_path_buf(),
             dev,
-            shards,
+            shards: (0..STAGING_SHARDS).map(|_| OnceLock::new()).collect(),
         })
+    }
+
+    /// The open shard folder `shard`, made and opened on first use.
+    fn shard_dir(&self, shard: u64) -> io::Result<&File> {
+        let cell = self
+            .shards
+            .get(shard as usize)
+            .ok_or_else(|| io::Error::other("no such staging folder"))?;
+        if let Some(open) = cell.get() {
+            return Ok(open);
+        }
+        let sub = self.dir.join(format!("{shard:02x}"));
+        match fs::create_dir(&sub) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        // Two threads may open it at once: one keeps its descriptor.
+        let _ = cell.set(File::open(&sub)?);
+        cell.get()
+            .ok_or_else(|| io::Error::other("staging folder lost"))
     }
 
     /// The shard folder of the staged item `name`, by a hash of the name.
@@ -72,13 +87,17 @@ impl Staging {
             .join(name)
     }
 
+    /// Where the staged item `name` is to be written: its shard folder is
+    /// made if it is not there yet.
+    pub(super) fn path_to_write(&self, name: &str) -> io::Result<PathBuf> {
+        self.shard_dir(Self::shard(name))?;
+        Ok(self.path(name))
+    }
+
     /// The open shard folder of `name`, and the name for the `*at` calls.
     /// The descriptor lives as long as the store (areas are never dropped).
     pub(super) fn at(&self, name: &str) -> io::Result<(RawFd, CString)> {
-        let shard = self
-            .shards
-            .get(Self::shard(name) as usize)
-            .ok_or_else(|| io::Error::other("staging folder missing"))?;
+        let shard = self.shard_dir(Self::shard(name))?;
         let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         Ok((shard.as_raw_fd(), name))
     }
@@ -239,19 +258,25 @@ impl Inner {
         all
     }
 
-    /// Bytes an unprivileged writer may still write on the file system of
-    /// `dest` (its staging area's, which is the same).
-    pub(super) fn free_space(&self, dest: &ItemPath) -> Option<u64> {
+    /// The room an unprivileged writer has on the file system of `dest`
+    /// (its staging area's, which is the same): bytes, and files where the
+    /// file system counts them.
+    pub(super) fn free_space(&self, dest: &ItemPath) -> Option<FreeSpace> {
         let area = self
             .staging_for(&dest.join(&ItemPath::segment("x").ok()?))
             .ok()?;
         let st = rustix::fs::statvfs(&area.dir).ok()?;
-        Some(st.f_bavail.saturating_mul(st.f_frsize))
+        let counted = st.f_files > 0;
+        Some(FreeSpace {
+            bytes: st.f_bavail.saturating_mul(st.f_frsize),
+            files: counted.then_some(st.f_favail),
+            files_total: counted.then_some(st.f_files),
+        })
     }
 
     /// Where the staged item `name` for `dest` lives.
     pub(super) fn staged(&self, name: &str, dest: &ItemPath) -> io::Result<PathBuf> {
-        Ok(self.staging_for(dest)?.path(name))
+        self.staging_for(dest)?.path_to_write(name)
     }
 
     /// Where versions before the shard folders staged the item `name`: in
