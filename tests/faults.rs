@@ -358,3 +358,107 @@ fn a_file_system_out_of_inodes_says_so_with_the_system_s_error() {
     assert_eq!(out.0.status.code(), Some(0), "{}", out.stderr());
     assert_eq!(tree(&replica).len(), 40);
 }
+
+/// Copies the folder `from` into `to` (the contents, not the folder).
+fn copy_into(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_pool_whose_data_is_its_own_mount_is_restored_through_staging_there() {
+    use crate::common::{ATL2, RED1};
+    let env = Env::with_demo();
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL2}\")"));
+    let store = env.store(ATL2);
+    let data = store.join("data");
+    let saved = env.path().join("saved-data");
+    std::fs::rename(&data, &saved).unwrap();
+    let Some(_mount) = Mount::tmpfs(
+        &data,
+        "256m",
+        "a_pool_whose_data_is_its_own_mount_is_restored_through_staging_there",
+    ) else {
+        return;
+    };
+    copy_into(&saved, &data);
+    let module = data.join("ConfServices.DataConf");
+    let replica = tree(
+        &env.store(RED1)
+            .join("backup")
+            .join(ATL2)
+            .join("ConfServices.DataConf"),
+    );
+    // The pool loses half of its conference content, and edits one item.
+    let names: Vec<&String> = replica.keys().collect();
+    for name in names.iter().step_by(2) {
+        std::fs::remove_file(module.join(name)).unwrap();
+    }
+    let edited = names[1];
+    std::fs::write(module.join(edited), "local edit").unwrap();
+
+    // A restore writes into data/: staged on data's own file system, renamed
+    // into place; the pool's own version goes to quarantine/, on the root's.
+    let out = env.demo(&format!(
+        "restore_pool_data(\"{ATL2}\", #{{module: \"DataConf\", overwrite: true}}).quarantine.folder"
+    ));
+    let folder = out.stdout().trim().to_string();
+    assert_eq!(tree(&module), replica, "the module is whole again");
+    let aside = store
+        .join(folder)
+        .join("ConfServices.DataConf")
+        .join(edited);
+    assert_eq!(std::fs::read_to_string(aside).unwrap(), "local edit");
+    assert!(staged(&store).is_empty(), "{:?}", staged(&store));
+    // The staging folder on the mount is the store's, never an item: the
+    // next sync copies nothing and deletes nothing.
+    let out = env.demo(&format!(
+        "let r = invoke_backup_service_sync(\"{ATL2}\", #{{module: \"DataConf\"}}); [r.items_copied, r.items_deleted]"
+    ));
+    assert_eq!(out.stdout().split_whitespace().collect::<String>(), "[0,0]");
+}
+
+#[test]
+fn a_mount_that_cannot_be_staged_on_fails_at_once_naming_both_and_stages_nothing() {
+    let env = Env::with_demo();
+    let store = env.store(DAL1);
+    let backup = store.join("backup");
+    let Some(_mount) = Mount::tmpfs(
+        &backup,
+        "256m",
+        "a_mount_that_cannot_be_staged_on_fails_at_once_naming_both_and_stages_nothing",
+    ) else {
+        return;
+    };
+    // A file where the mount's staging folder must be: nothing can be
+    // staged on the replica's file system, and a copy staged elsewhere could
+    // not be renamed into place atomically.
+    let in_the_way = backup.join(".poolsync-staging");
+    std::fs::write(&in_the_way, "not a folder").unwrap();
+    let expected =
+        format!("cannot stage on the file system of 'backup/{ATL1}/UserServices.PresenceFocus/",);
+    let expected_mounts = format!(
+        "': it is a mount of its own at {}, apart from the store root {}, and its staging folder {} cannot be used (a file or a link is in the way); a rename into place is atomic only within one file system, so nothing was copied: remove what is in the way at {} and sync again",
+        backup.display(),
+        store.display(),
+        in_the_way.display(),
+        in_the_way.display()
+    );
+    let out = sync(&env).status(1);
+    let err = out.stderr();
+    assert!(err.contains(&expected), "{err}");
+    assert!(err.contains(&expected_mounts), "{err}");
+    // At once: one error per module and direction, no warning per item.
+    assert!(!err.contains("warning: cannot copy"), "{err}");
+    assert!(tree(&backup.join(ATL1)).is_empty());
+    assert!(staged(&store).is_empty(), "{:?}", staged(&store));
+    // Once the file is moved away, the next sync stages there and converges.
+    std::fs::remove_file(&in_the_way).unwrap();
+    sync(&env).ok();
+    assert!(tree(&backup.join(ATL1)) == tree(&env.store(ATL1).join("data")));
+}

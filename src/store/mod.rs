@@ -67,6 +67,10 @@ pub enum Fault {
     ReadOnly,
     /// The device failed (EIO).
     Io,
+    /// An item could not be staged on its destination's file system, so it
+    /// could not be renamed into place atomically (EXDEV, or a mount whose
+    /// staging folder cannot be used).
+    CrossDevice,
 }
 
 /// The room left on the file system of a destination.
@@ -86,6 +90,9 @@ impl StoreError {
         let StoreError::Io { source, .. } = self else {
             return None;
         };
+        if source.kind() == std::io::ErrorKind::CrossesDevices {
+            return Some(Fault::CrossDevice);
+        }
         match source.raw_os_error()? {
             libc::ENOSPC | libc::EDQUOT => Some(Fault::NoSpace),
             libc::EROFS => Some(Fault::ReadOnly),

@@ -158,7 +158,7 @@ impl Shipment<'_, '_> {
             // The room as the write found it, before the discard frees some.
             let room = match fault.0 {
                 Fault::NoSpace => d.dst.free_space(d.dest_prefix()).await,
-                Fault::ReadOnly | Fault::Io => None,
+                Fault::ReadOnly | Fault::Io | Fault::CrossDevice => None,
             };
             discard_outcomes(d, outcomes).await;
             let fault = StorageFault {

@@ -192,17 +192,29 @@ impl Inner {
         if let Some(found) = self.stagings.known().into_iter().find(|s| s.dev == dev) {
             return Ok(found);
         }
-        let dir = self.mount_top(&folder, dev).join(MOUNT_STAGING);
-        let staging = Staging::open(&dir, &self.desc()).map_err(|e| match &e {
-            // The file system's own error (read-only, full) as it is: the
-            // engine stops the sync on such a fault.
-            crate::store::StoreError::Io { source, .. } if source.raw_os_error().is_some() => {
-                io::Error::from_raw_os_error(source.raw_os_error().unwrap_or_default())
+        let top = self.mount_top(&folder, dev);
+        let dir = top.join(MOUNT_STAGING);
+        let staging = self.open_mount_staging(&dir, dev).map_err(|e| {
+            // The file system's own fault (read-only, full, failing) as it
+            // is: the engine words those.
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EROFS | libc::ENOSPC | libc::EDQUOT | libc::EIO)
+            ) {
+                return e;
             }
-            _ => io::Error::other(format!(
-                "cannot stage on the file system of '{dest}' (it is mounted apart from the store root), in {}: {e}",
-                dir.display()
-            )),
+            // Anything else: a copy could not be renamed into place
+            // atomically, so the sync stops at once (see `Fault`).
+            io::Error::new(
+                io::ErrorKind::CrossesDevices,
+                format!(
+                    "cannot stage on the file system of '{dest}': it is a mount of its own at {}, apart from the store root {}, and its staging folder {} cannot be used ({e}); a rename into place is atomic only within one file system, so nothing was copied: remove what is in the way at {} and sync again",
+                    top.display(),
+                    self.root.display(),
+                    dir.display(),
+                    dir.display()
+                ),
+            )
         })?;
         let staging = Arc::new(staging);
         let mut mounts = self
@@ -211,6 +223,24 @@ impl Inner {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         mounts.push(staging.clone());
+        Ok(staging)
+    }
+
+    /// Opens (making it if needed) the staging area `dir` at the top of a
+    /// mount on device `dev`: a real folder on that same file system.
+    fn open_mount_staging(&self, dir: &Path, dev: u64) -> io::Result<Staging> {
+        if let Ok(md) = fs::symlink_metadata(dir)
+            && !md.is_dir()
+        {
+            return Err(io::Error::other("a file or a link is in the way"));
+        }
+        let staging = Staging::open(dir, &self.desc()).map_err(|e| match e {
+            crate::store::StoreError::Io { source, .. } => source,
+            other => io::Error::other(other.to_string()),
+        })?;
+        if staging.dev != dev {
+            return Err(io::Error::other("it is on another file system"));
+        }
         Ok(staging)
     }
 
