@@ -4,9 +4,11 @@
 mod common;
 
 mod cli;
+mod crash_world;
 mod deployment;
 mod failover;
 mod failover_crash;
+mod fault_points;
 mod faults;
 mod faulty_store;
 mod messages;

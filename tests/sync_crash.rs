@@ -1,107 +1,156 @@
-//! Kills a real `poolsync` process (SIGKILL) at many points of a large sync and
-//! checks that every replica item is at its old or its new content, then that the
-//! next run converges and leaves no temporaries.
+//! Kills a real `poolsync` process (SIGKILL) at random points of syncs in
+//! both directions, with writes, deletions and renames in flight, and checks
+//! each time what `crash_world` describes: every replica item old or new,
+//! whole batches in order, and a next run that converges and leaves nothing
+//! staged. Also: Ctrl-C stops a sync at a clean point.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::common::{poolsync_in, tree};
+use crate::crash_world::{Rng, World, seed};
 use crate::sync_props::{A, B, pair_deployment};
 
 const MODULE: &str = "UserServices.PresenceFocus";
 
-fn write_round(dir: &Path, round: u32) {
-    let data = dir.join("stores").join(A).join("data").join(MODULE);
-    for i in 0..1500u32 {
-        // Each round rewrites two thirds of the items and adds some.
-        if round == 0 || i % 3 != 0 {
-            let f = data.join(format!("d{:02}/item-{i}", i % 40));
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            let body = format!("round {round} item {i} ").repeat(40 + (i as usize % 50));
-            std::fs::write(f, body).unwrap();
+/// Kill points each test lands while the run is still going.
+const POINTS: usize = 110;
+
+/// Where in a run a kill landed, from the run's debug log: the last step it
+/// had logged, and the direction.
+fn phase(log: &str) -> String {
+    let steps = [
+        "planned",
+        "batch staged",
+        "batch committed",
+        "direction done",
+    ];
+    let Some((line, step)) = log
+        .lines()
+        .rev()
+        .find_map(|l| steps.iter().find(|s| l.contains(*s)).map(|s| (l, *s)))
+    else {
+        return "before the first plan (lock, recovery, listing)".into();
+    };
+    let to = if line.contains(&format!("to={B}")) {
+        "A -> B"
+    } else {
+        "B -> A"
+    };
+    match step {
+        "planned" => format!("{to}: planned, staging the first batch"),
+        "batch staged" => {
+            format!("{to}: a batch staged, committing (journal, flush, renames, manifest log)")
         }
-    }
-    if round > 0 {
-        for i in 0..30u32 {
-            std::fs::write(data.join(format!("d00/extra-{round}-{i}")), "x").unwrap();
-        }
+        "batch committed" => format!("{to}: a batch committed, staging or deleting the next"),
+        _ => format!("{to}: done, writing status, compacting the manifest or flushing"),
     }
 }
 
-fn sync_cmd(dir: &Path) -> Command {
-    let mut c = poolsync_in(dir);
-    c.arg("--deployment")
-        .arg(dir.join("deployment.toml"))
-        .args([
-            "-c",
-            &format!("invoke_backup_service_sync(\"{A}\", #{{module: \"PresenceFocus\"}})"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    c
+/// Where kills landed (how many in each phase of a run), and how many left a
+/// replica part way: some batches of copies or deletions in, some not.
+struct Landed {
+    phases: std::collections::BTreeMap<String, usize>,
+    part_way: usize,
+}
+
+/// Lands `POINTS` kills on syncs of a world with batches of `batch` items.
+fn kill_at_random_points(seed: u64, batch: u64, items: u32) -> Landed {
+    let mut world = World::new(batch, items, seed);
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let log = world.path().join("run.log");
+    let started = Instant::now();
+    world.sync_and_check("the first sync");
+    let mut full_run = started.elapsed();
+    let mut phases = std::collections::BTreeMap::new();
+    let mut part_way = 0;
+    let mut landed = 0;
+    let mut tries = 0;
+    while landed < POINTS {
+        tries += 1;
+        assert!(
+            tries < 3 * POINTS,
+            "only {landed} of {tries} kills landed mid-run"
+        );
+        world.change();
+        let snap = world.snapshot();
+        let label = format!("seed {seed}, kill {tries}");
+        let delay = Duration::from_micros(rng.below(full_run.as_micros() as u64 * 11 / 10 + 1));
+        let mut child = world
+            .sync_cmd()
+            .env("POOLSYNC_LOG", "debug")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let running = child.try_wait().unwrap().is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        let progress = world.check_interrupted(&snap, &label);
+        if progress.iter().any(|p| {
+            (p.copies_done > 0 && p.copies_done < p.copies)
+                || (p.deletes_done > 0 && p.deletes_done < p.deletes)
+        }) {
+            part_way += 1;
+        }
+        if running {
+            landed += 1;
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            *phases.entry(phase(&text)).or_insert(0) += 1;
+        }
+        let started = Instant::now();
+        world.sync_and_check(&label);
+        full_run = started.elapsed();
+    }
+    Landed { phases, part_way }
+}
+
+/// Checks that kills landed in every part of a run, in both directions, and
+/// that many left a replica part way.
+fn assert_spread(landed: &Landed) {
+    let phases = &landed.phases;
+    eprintln!(
+        "kill points by phase: {phases:#?}; {} left a replica part way",
+        landed.part_way
+    );
+    assert!(
+        landed.part_way >= 15,
+        "only {} kills left a replica part way",
+        landed.part_way
+    );
+    for part in ["A -> B: ", "B -> A: ", "before the first plan"] {
+        let n: usize = phases
+            .iter()
+            .filter(|(k, _)| k.starts_with(part))
+            .map(|(_, n)| n)
+            .sum();
+        assert!(n >= 5, "only {n} kills landed in {part}: {phases:#?}");
+    }
+    for step in [
+        "staging the first batch",
+        "committing",
+        "staging or deleting the next",
+    ] {
+        let n: usize = phases
+            .iter()
+            .filter(|(k, _)| k.contains(step))
+            .map(|(_, n)| n)
+            .sum();
+        assert!(n >= 3, "only {n} kills landed while {step}: {phases:#?}");
+    }
 }
 
 #[test]
-fn kill_9_at_any_moment_leaves_old_or_new_content() {
-    let dir = tempfile::tempdir().unwrap();
-    pair_deployment(dir.path(), 25);
-    let data = dir.path().join("stores").join(A).join("data").join(MODULE);
-    let replica = dir
-        .path()
-        .join("stores")
-        .join(B)
-        .join("backup")
-        .join(A)
-        .join(MODULE);
-    write_round(dir.path(), 0);
-    let mut delays_that_interrupted = 0;
-    for (round, delay_ms) in [5u64, 20, 40, 60, 90, 130, 180, 250]
-        .into_iter()
-        .enumerate()
-    {
-        let old = tree(&replica);
-        if round > 0 {
-            write_round(dir.path(), round as u32);
-        }
-        let new = tree(&data);
-        let mut child = sync_cmd(dir.path()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let killed = child.try_wait().unwrap().is_none();
-        let _ = child.kill();
-        let _ = child.wait();
-        if killed {
-            delays_that_interrupted += 1;
-        }
-        for (path, content) in tree(&replica) {
-            assert!(
-                old.get(&path) == Some(&content) || new.get(&path) == Some(&content),
-                "round {round}: {path} is torn or foreign"
-            );
-        }
-        // The next run completes the work.
-        let status = sync_cmd(dir.path()).status().unwrap();
-        assert!(status.success(), "round {round}: the rerun failed");
-        assert!(tree(&replica) == new, "round {round}: no convergence");
-        let staging = dir.path().join("stores").join(B).join(".poolsync/staging");
-        let left = tree(&staging);
-        assert!(
-            left.is_empty(),
-            "round {round}: temporaries left: {:?}",
-            left.keys()
-        );
-        assert!(
-            !dir.path()
-                .join("stores")
-                .join(B)
-                .join(format!(".poolsync/meta/journal/{A}/{MODULE}"))
-                .exists()
-        );
-    }
-    assert!(
-        delays_that_interrupted >= 3,
-        "the kills landed mid-sync only {delays_that_interrupted} times"
-    );
+fn kill_9_at_random_points_leaves_old_or_new_and_whole_batches_small_batches() {
+    // Batches of 5: many commits per run, so kills land in every step.
+    assert_spread(&kill_at_random_points(seed(1), 5, 150));
+}
+
+#[test]
+fn kill_9_at_random_points_leaves_old_or_new_and_whole_batches_larger_batches() {
+    // Batches of 20 and more items: kills land in longer stagings.
+    assert_spread(&kill_at_random_points(seed(2), 20, 300));
 }
 
 #[test]
@@ -166,4 +215,34 @@ fn ctrl_c_mid_sync(delay: Duration) -> bool {
     assert!(status.success());
     assert!(tree(&replica) == source);
     true
+}
+
+fn write_round(dir: &Path, round: u32) {
+    let data = dir.join("stores").join(A).join("data").join(MODULE);
+    for i in 0..1500u32 {
+        // Each round rewrites two thirds of the items and adds some.
+        if round == 0 || i % 3 != 0 {
+            let f = data.join(format!("d{:02}/item-{i}", i % 40));
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            let body = format!("round {round} item {i} ").repeat(40 + (i as usize % 50));
+            std::fs::write(f, body).unwrap();
+        }
+    }
+    if round > 0 {
+        for i in 0..30u32 {
+            std::fs::write(data.join(format!("d00/extra-{round}-{i}")), "x").unwrap();
+        }
+    }
+}
+fn sync_cmd(dir: &Path) -> Command {
+    let mut c = poolsync_in(dir);
+    c.arg("--deployment")
+        .arg(dir.join("deployment.toml"))
+        .args([
+            "-c",
+            &format!("invoke_backup_service_sync(\"{A}\", #{{module: \"PresenceFocus\"}})"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
 }
