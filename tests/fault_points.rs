@@ -195,12 +195,19 @@ fn replicas_remounted_read_only_at_random_moments_fail_cleanly_and_converge() {
     let mut rng = Rng::new(seed ^ 0x0e0f);
     let started = std::time::Instant::now();
     world.sync_and_check("the first sync");
-    let full_run = started.elapsed();
-    let mut refused = 0;
-    for point in 0..REAL {
+    let mut full_run = started.elapsed();
+    let (mut refused, mut tries) = (0, 0);
+    // Until REAL runs met the read-only disk: a remount may land after the
+    // run ended, or be refused (busy) until then.
+    while refused < REAL {
+        tries += 1;
+        assert!(
+            tries <= 5 * REAL,
+            "only {refused} of {tries} runs met the read-only disk"
+        );
         world.change();
         let snap = world.snapshot();
-        let label = format!("seed {seed}, point {point}");
+        let label = format!("seed {seed}, try {tries}");
         let child = world.sync_cmd().stderr(Stdio::piped()).spawn().unwrap();
         std::thread::sleep(Duration::from_micros(
             rng.below(full_run.as_micros() as u64 + 1),
@@ -219,11 +226,9 @@ fn replicas_remounted_read_only_at_random_moments_fail_cleanly_and_converge() {
         }
         world.check_interrupted(&snap, &label);
         assert!(mounts.remount("rw"));
+        let started = std::time::Instant::now();
         world.sync_and_check(&label);
+        full_run = started.elapsed();
     }
-    eprintln!("{refused} of {REAL} runs met a replica disk turned read-only");
-    assert!(
-        refused >= REAL / 3,
-        "only {refused} of {REAL} runs met the read-only disk"
-    );
+    eprintln!("{refused} of {tries} runs met a replica disk turned read-only");
 }
