@@ -62,10 +62,11 @@ impl StageWriter for ObjectWriter {
         let Some(mut w) = self.writer.take() else {
             return Ok(());
         };
-        if let Err(e) = w.shutdown().await {
-            let _ = w.abort().await;
-            return Err(self.failed(e));
-        }
-        Ok(())
+        // No abort after a failed shutdown: the writer is shut down by then,
+        // and object_store's `abort` panics on a writer in that state (a
+        // server that stopped mid-sync made the whole process report a
+        // panic). A multipart upload whose completion failed leaves its
+        // parts to the bucket's lifecycle rule (docs/s3.md, Housekeeping).
+        w.shutdown().await.map_err(|e| self.failed(e))
     }
 }
