@@ -15,6 +15,7 @@ mod messages;
 mod rbac;
 mod repl;
 mod s3;
+mod s3_harness;
 mod sandbox;
 mod scripts;
 mod status;
