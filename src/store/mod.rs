@@ -35,7 +35,7 @@ pub use location::{StoreKey, StoreLocation, StoreOwner};
 pub use lock_owner::{lock_owner, owner_is_gone};
 pub use object::{LockMode, ObjectBackedStore};
 pub use registry::{memory_backend, open_store};
-pub use s3::{S3Credentials, S3Location, resolve_credentials};
+pub use s3::{RETRY_BUDGET, S3Credentials, S3Location, resolve_credentials};
 
 /// A BLAKE3 content hash.
 pub type Hash = [u8; 32];
@@ -67,6 +67,9 @@ pub enum Fault {
     ReadOnly,
     /// The device failed (EIO).
     Io,
+    /// The store could not be reached, or kept failing, after the retries
+    /// (a stopped server, a network down, 5xx answers).
+    Unavailable,
     /// An item could not be staged on its destination's file system, so it
     /// could not be renamed into place atomically (EXDEV, or a mount whose
     /// staging folder cannot be used).
@@ -90,8 +93,10 @@ impl StoreError {
         let StoreError::Io { source, .. } = self else {
             return None;
         };
-        if source.kind() == std::io::ErrorKind::CrossesDevices {
-            return Some(Fault::CrossDevice);
+        match source.kind() {
+            std::io::ErrorKind::CrossesDevices => return Some(Fault::CrossDevice),
+            std::io::ErrorKind::NotConnected => return Some(Fault::Unavailable),
+            _ => {}
         }
         match source.raw_os_error()? {
             libc::ENOSPC | libc::EDQUOT => Some(Fault::NoSpace),
@@ -423,10 +428,27 @@ pub async fn stage_each<S: Store + ?Sized>(
         .iter()
         .map(|r| stage_one(store, source, r))
         .collect();
-    futures::stream::iter(each)
-        .buffered(parallelism.max(1))
-        .collect()
-        .await
+    let mut staged = futures::stream::iter(each).buffered(parallelism.max(1));
+    let mut results = Vec::with_capacity(requests.len());
+    while let Some(result) = staged.next().await {
+        let fault = result.as_ref().err().and_then(StoreError::fault);
+        results.push(result);
+        if let Some(fault) = fault {
+            // The storage itself failed: the items still to go would each
+            // fail the same way, an unreachable server only after its own
+            // retries. Those in flight are dropped, the rest not begun.
+            drop(staged);
+            let skipped = requests[results.len()..].iter().map(|r| {
+                Err(StoreError::Other {
+                    store: store.describe(),
+                    message: format!("'{}' not staged: the store failed ({fault:?})", r.path),
+                })
+            });
+            results.extend(skipped);
+            break;
+        }
+    }
+    results
 }
 
 fn stage_one<'a, S: Store + ?Sized>(

@@ -266,20 +266,30 @@ fn read_credentials_file(file: &Path) -> Result<CredentialsFile, String> {
     })
 }
 
-/// How patient the client is with an endpoint: transient failures (5xx, resets,
-/// timeouts) are retried with exponential backoff; a request gives up after
-/// about a minute.
+/// How patient the client is with an endpoint: a transient failure (a 5xx
+/// answer, `SlowDown`, a reset or refused connection, a timeout) is retried
+/// for 30 seconds per request, the waits growing from 100 ms by about half
+/// again each time (object_store draws each one at random between 100 ms and
+/// three times the one before), at most 4 s. That rides out a server restart
+/// of a few seconds, and ends well before a pair lock's lease could be lost
+/// (40 s without a renewal). The count of tries is set high so that the time
+/// decides: with 8 tries, the random waits often stayed short, and a stopped
+/// server failed a sync within a second and a half. When a request has spent
+/// the 30 s, the rest of the run fails at once (`object/breaker.rs`).
 fn retry_config() -> RetryConfig {
     RetryConfig {
         backoff: BackoffConfig {
             init_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(8),
-            base: 2.0,
+            max_backoff: Duration::from_secs(4),
+            base: 3.0,
         },
-        max_retries: 8,
-        retry_timeout: Duration::from_secs(60),
+        max_retries: 100,
+        retry_timeout: RETRY_BUDGET,
     }
 }
+
+/// How long a request is retried, at most (docs/s3.md).
+pub const RETRY_BUDGET: Duration = Duration::from_secs(30);
 
 /// Opens an S3 store.
 pub fn open(location: &S3Location) -> StoreResult<ObjectBackedStore> {

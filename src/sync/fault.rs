@@ -1,5 +1,6 @@
 //! The error of a direction stopped by its storage: no space, no inodes, a
-//! read-only file system, a failing device, or a mount it cannot stage on. It says what failed, with the
+//! read-only file system, a failing device, a mount it cannot stage on, or an
+//! object store that cannot be reached. It says what failed, with the
 //! system's own words when there are some, what the sync kept (the batches
 //! committed before, which are whole) and what it threw away (the batch it was
 //! staging, or the one it did not begin), and what to do.
@@ -77,6 +78,9 @@ impl StorageFault {
                 format!("{e}; make the store writable (remount it read-write) and sync again")
             }
             Some((Fault::CrossDevice, e)) => e.to_string(),
+            Some((Fault::Unavailable, e)) => {
+                format!("{e}; the sync stopped: run it again once the server answers")
+            }
             Some((Fault::Io, e)) => format!(
                 "{e}: the device failed; check the disk (the system log says more) and sync again"
             ),

@@ -16,13 +16,17 @@ use super::stage::{ItemOutcome, discard_outcomes, stage_batch};
 use crate::store::{Entry, Fault, ItemPath, StoreError, StoreResult};
 use crate::topology::{BackupServiceSettings, Category};
 
-/// The first storage fault among a batch's outcomes, taken out of them.
+/// The first storage fault among a batch's outcomes (they stay, for
+/// `discard_outcomes`); its error is taken out.
 fn take_fault(outcomes: &mut [ItemOutcome]) -> Option<(Fault, StoreError)> {
     outcomes.iter_mut().find_map(|o| match o {
-        ItemOutcome::Fault { .. } => match std::mem::replace(o, ItemOutcome::Skipped) {
-            ItemOutcome::Fault { fault, error } => Some((fault, error)),
-            _ => None,
-        },
+        ItemOutcome::Fault { fault, error, .. } => {
+            let placeholder = StoreError::Other {
+                store: error.store().to_string(),
+                message: "taken".into(),
+            };
+            Some((*fault, std::mem::replace(error, placeholder)))
+        }
         _ => None,
     })
 }
@@ -158,7 +162,7 @@ impl Shipment<'_, '_> {
             // The room as the write found it, before the discard frees some.
             let room = match fault.0 {
                 Fault::NoSpace => d.dst.free_space(d.dest_prefix()).await,
-                Fault::ReadOnly | Fault::Io | Fault::CrossDevice => None,
+                Fault::ReadOnly | Fault::Io | Fault::CrossDevice | Fault::Unavailable => None,
             };
             discard_outcomes(d, outcomes).await;
             let fault = StorageFault {

@@ -30,11 +30,13 @@ pub(super) enum ItemOutcome {
         size: u64,
         message: String,
     },
-    /// The storage itself failed (no space, read-only, EIO): no item would
-    /// get through, and the batch is dropped.
+    /// The storage itself failed (no space, read-only, EIO, unreachable): no
+    /// item would get through, and the batch is dropped. `name` is what the
+    /// item was being staged as (a part of it may be there).
     Fault {
         fault: Fault,
         error: StoreError,
+        name: String,
     },
     /// Ctrl-C came before the item was reached.
     Skipped,
@@ -49,12 +51,14 @@ pub(super) fn item_failure(path: &ItemPath, e: &StoreError) -> String {
     }
 }
 
-/// Drops what a batch staged (the batch will not be committed).
+/// Drops what a batch staged (the batch will not be committed), in one
+/// call: the items copied, and what those the storage failed may have left.
 pub(super) async fn discard_outcomes(d: &Direction<'_>, outcomes: Vec<ItemOutcome>) {
     let names: Vec<String> = outcomes
         .into_iter()
         .filter_map(|o| match o {
             ItemOutcome::Copied { name, .. } => name,
+            ItemOutcome::Fault { name, .. } => Some(name),
             _ => None,
         })
         .collect();
@@ -112,9 +116,15 @@ pub(super) async fn stage_batch(
             })
             .collect();
         let results = d.dst.stage_many(d.src, &requests, parallelism).await;
+        let mut fault = false;
         for ((i, request), result) in (start..end).zip(&requests).zip(results) {
             let outcome = outcome(d, &batch[i], previous[i].as_ref(), request, result).await;
+            fault |= matches!(outcome, ItemOutcome::Fault { .. });
             outcomes.push(outcome);
+        }
+        if fault {
+            // The batch will be dropped: its other groups are not staged.
+            break;
         }
         start = end;
     }
@@ -166,18 +176,25 @@ async fn outcome(
             path: entry.path.clone(),
             entry: new_entry(staged.hash),
         },
-        Err(e) => {
-            let _ = d
-                .dst
-                .discard_staged(std::slice::from_ref(&request.name))
-                .await;
-            match e.fault() {
-                Some(fault) => ItemOutcome::Fault { fault, error: e },
-                None => ItemOutcome::Failed {
+        Err(e) => match e.fault() {
+            // Nothing to discard one by one: the store failed, and the batch
+            // is dropped whole (an unreachable store would take each discard
+            // through its retries).
+            Some(fault) => ItemOutcome::Fault {
+                fault,
+                error: e,
+                name: request.name.clone(),
+            },
+            None => {
+                let _ = d
+                    .dst
+                    .discard_staged(std::slice::from_ref(&request.name))
+                    .await;
+                ItemOutcome::Failed {
                     size: entry.size,
                     message: item_failure(&entry.path, &e),
-                },
+                }
             }
-        }
+        },
     }
 }

@@ -15,7 +15,7 @@ impl ObjectBackedStore {
 
     pub(super) fn backend_err(
         &self,
-        action: &str,
+        action: &'static str,
         key: &str,
         e: object_store::Error,
     ) -> StoreError {
@@ -27,10 +27,12 @@ impl ObjectBackedStore {
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => self.access_denied(action, key, &e),
             e if matches!(http_status(&e), Some(401 | 403)) => self.access_denied(action, key, &e),
-            e if is_unreachable(&e) => self.other(format!(
-                "{action} '{key}': cannot reach the endpoint (is the server running, and the endpoint in deployment.toml right?): {}",
-                one_line(&e)
-            )),
+            e if unavailable(&e).is_some() => StoreError::Io {
+                store: self.desc.clone(),
+                action,
+                path: key.to_string(),
+                source: unavailable(&e).unwrap_or_else(|| std::io::Error::other(one_line(&e))),
+            },
             e => self.other(format!("{action} '{key}': {}", one_line(&e))),
         }
     }
@@ -49,6 +51,33 @@ pub(super) fn http_status(e: &object_store::Error) -> Option<u16> {
     let text = e.to_string();
     let at = text.find("status code: ")? + "status code: ".len();
     text.get(at..at + 3)?.parse().ok()
+}
+
+/// The error of a server that could not be reached, or that kept failing
+/// (5xx), after the retries: of kind `NotConnected`, which the engine takes
+/// as a fault of the store itself (`Fault::Unavailable`), so the direction
+/// stops at once instead of failing item after item, each after its own
+/// retries. `None` for any other error.
+pub(super) fn unavailable(e: &object_store::Error) -> Option<std::io::Error> {
+    if let object_store::Error::Generic { source, .. } = e
+        && let Some(not_tried) = source.downcast_ref::<super::breaker::NotTried>()
+    {
+        return Some(std::io::Error::new(
+            std::io::ErrorKind::NotConnected,
+            not_tried.to_string(),
+        ));
+    }
+    let why = if is_unreachable(e) {
+        "cannot reach the endpoint (is the server running, and the endpoint in deployment.toml right?)"
+    } else if matches!(http_status(e), Some(500..=599)) {
+        "the server kept failing (5xx) through the retries"
+    } else {
+        return None;
+    };
+    Some(std::io::Error::new(
+        std::io::ErrorKind::NotConnected,
+        format!("{why}: {}", one_line(e)),
+    ))
 }
 
 /// A connection that could not be made or broke, after the retries.

@@ -13,6 +13,7 @@
 //! a held lock is a lease, renewed in the background (`lease.rs`). Listing is
 //! in `list.rs`, uploads in `writer.rs`, error wording in `errors.rs`.
 
+mod breaker;
 mod contender;
 mod errors;
 mod lease;
@@ -37,6 +38,7 @@ use super::{
     ByteStream, ItemFailures, ItemPath, Listing, LockHolder, StageWriter, Staged, Store,
     StoreError, StoreLock, StoreResult, check_meta_key, check_writable, stream_into,
 };
+use breaker::{Breaker, BreakerStore};
 use errors::http_status;
 pub use lock::LockMode;
 use writer::ObjectWriter;
@@ -54,12 +56,16 @@ pub struct ObjectBackedStore {
     observed: Mutex<HashMap<String, (String, Instant)>>,
     /// The locks this store holds, by id: set when one is lost.
     held: Arc<Mutex<HashMap<u64, Arc<AtomicBool>>>>,
+    /// Set when the endpoint stopped answering (`breaker.rs`).
+    breaker: Arc<Breaker>,
 }
 
 impl ObjectBackedStore {
     pub fn new(backend: Arc<dyn ObjectStore>, prefix: Path, desc: String) -> Self {
+        let breaker = Arc::new(Breaker::default());
         ObjectBackedStore {
-            backend,
+            backend: Arc::new(BreakerStore::new(backend, breaker.clone())),
+            breaker,
             prefix,
             desc,
             remote: None,
@@ -153,6 +159,7 @@ impl ObjectBackedStore {
             key,
             self.desc.clone(),
             dest.to_string(),
+            self.breaker.clone(),
         ));
         stream_into(writer, source, path, name, true).await
     }
@@ -165,6 +172,8 @@ impl Store for ObjectBackedStore {
     }
 
     async fn probe(&self) -> StoreResult<()> {
+        // A new sync tries an endpoint that stopped answering before.
+        self.breaker.reset();
         if self.remote.is_some() {
             self.check_bucket().await?;
             self.lock_mode().await?;
@@ -208,6 +217,7 @@ impl Store for ObjectBackedStore {
             key,
             self.desc.clone(),
             name.to_string(),
+            self.breaker.clone(),
         )))
     }
 

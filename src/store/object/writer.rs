@@ -9,12 +9,16 @@ use object_store::ObjectStore;
 use object_store::path::Path;
 use tokio::io::AsyncWriteExt;
 
+use super::breaker::Breaker;
 use crate::store::{StageWriter, StoreError, StoreResult};
 
 pub(super) struct ObjectWriter {
     writer: Option<object_store::buffered::BufWriter>,
     desc: String,
     name: String,
+    /// Told when an upload finds the endpoint down (parts of a multipart
+    /// upload go around the store's own requests).
+    breaker: Arc<Breaker>,
 }
 
 impl ObjectWriter {
@@ -24,15 +28,25 @@ impl ObjectWriter {
         key: Path,
         desc: String,
         name: String,
+        breaker: Arc<Breaker>,
     ) -> ObjectWriter {
         ObjectWriter {
             writer: Some(object_store::buffered::BufWriter::new(backend, key)),
             desc,
             name,
+            breaker,
         }
     }
 
     fn failed(&self, source: std::io::Error) -> StoreError {
+        // An unreachable or failing server, as the other requests word it.
+        let inner = source
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<object_store::Error>());
+        if let Some(e) = inner {
+            self.breaker.watch(e);
+        }
+        let source = inner.and_then(super::errors::unavailable).unwrap_or(source);
         StoreError::Io {
             store: self.desc.clone(),
             action: "upload",
