@@ -251,6 +251,31 @@ fn check_combination(cli: &Cli) -> Result<(), Error> {
     }
 }
 
+/// The script limits the flags ask for, over the defaults, each checked.
+fn script_limits(cli: &Cli) -> Result<Limits, Error> {
+    let mut limits = Limits::default();
+    if let Some(n) = cli.max_operations {
+        limits.max_operations = n;
+    }
+    if let Some(mib) = cli.max_memory {
+        limits.max_memory = mib.checked_mul(1 << 20).ok_or_else(|| {
+            Error::Usage(format!(
+                "--max-memory {mib} is too large: give MiB, e.g. 8192"
+            ))
+        })?;
+    }
+    if let Some(depth) = cli.max_call_depth {
+        if !(1..=crate::script::MAX_CALL_DEPTH).contains(&depth) {
+            return Err(Error::Usage(format!(
+                "--max-call-depth {depth}: give a depth from 1 to {} (the interpreter's stack holds no more)",
+                crate::script::MAX_CALL_DEPTH
+            )));
+        }
+        limits.max_call_levels = depth;
+    }
+    Ok(limits)
+}
+
 fn execute(cli: Cli) -> Result<(), Error> {
     check_combination(&cli)?;
     // The service sets up its own log (info by default); other commands log
@@ -324,26 +349,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
         Some(Command::Service { .. }) | None => {}
     }
 
-    let mut limits = Limits::default();
-    if let Some(n) = cli.max_operations {
-        limits.max_operations = n;
-    }
-    if let Some(mib) = cli.max_memory {
-        limits.max_memory = mib.checked_mul(1 << 20).ok_or_else(|| {
-            Error::Usage(format!(
-                "--max-memory {mib} is too large: give MiB, e.g. 8192"
-            ))
-        })?;
-    }
-    if let Some(depth) = cli.max_call_depth {
-        if !(1..=crate::script::MAX_CALL_DEPTH).contains(&depth) {
-            return Err(Error::Usage(format!(
-                "--max-call-depth {depth}: give a depth from 1 to {} (the interpreter's stack holds no more)",
-                crate::script::MAX_CALL_DEPTH
-            )));
-        }
-        limits.max_call_levels = depth;
-    }
+    let limits = script_limits(&cli)?;
     if cli.check {
         let Some(script) = &cli.script else {
             return Err(Error::Usage("--check needs a SCRIPT to compile".into()));
