@@ -221,7 +221,11 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
             continue;
         };
         for e in read.flatten() {
-            let t = e.file_type().unwrap();
+            // A file renamed or deleted meanwhile (a churn, a running
+            // service) is not there: skip it, as a later look will.
+            let Ok(t) = e.file_type() else {
+                continue;
+            };
             if t.is_dir() {
                 stack.push(e.path());
             } else if t.is_file() {
@@ -231,7 +235,9 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
                     .unwrap()
                     .to_string_lossy()
                     .into_owned();
-                out.insert(rel, std::fs::read(e.path()).unwrap());
+                if let Ok(content) = std::fs::read(e.path()) {
+                    out.insert(rel, content);
+                }
             }
         }
     }

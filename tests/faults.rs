@@ -9,10 +9,10 @@ use std::process::Command;
 use crate::common::{ATL1, DAL1, Env, tree};
 
 /// A tmpfs mounted at a folder for the length of a test.
-struct Mount(PathBuf);
+pub struct Mount(PathBuf);
 
 impl Mount {
-    fn tmpfs(at: &Path, size: &str, test: &str) -> Option<Mount> {
+    pub fn tmpfs(at: &Path, size: &str, test: &str) -> Option<Mount> {
         std::fs::create_dir_all(at).unwrap();
         let ok = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -32,7 +32,7 @@ impl Mount {
         None
     }
 
-    fn remount(&self, options: &str) {
+    pub fn remount(&self, options: &str) {
         let status = Command::new("mount")
             .args(["-o", &format!("remount,{options}")])
             .arg(&self.0)

@@ -13,6 +13,7 @@ mod repl;
 mod s3;
 mod sandbox;
 mod scripts;
+mod service;
 mod status;
 mod sync;
 mod sync_crash;

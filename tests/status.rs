@@ -1,9 +1,7 @@
-//! Status, settings, verification, backup_pool and the continuous service.
+//! Status, settings, verification and backup_pool.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use poolsync::sync::{ExportState, ImportState, SyncEngine, SyncOptions};
 use poolsync::topology::{self, Module};
@@ -42,7 +40,7 @@ fn state(
     engine: &SyncEngine,
     rt: &tokio::runtime::Runtime,
     pool: &str,
-) -> (ExportState, ImportState, u64, Option<String>) {
+) -> (ExportState, ImportState, Option<u64>, Option<String>) {
     let s = rt
         .block_on(engine.pool_status(&crate::common::pair(engine, pool), &[Module::PresenceFocus]))
         .unwrap();
@@ -77,7 +75,7 @@ fn a_pair_walks_through_every_state() {
         (
             ExportState::NotInitialized,
             ImportState::NotInitialized,
-            25,
+            Some(25),
             None
         )
     );
@@ -86,7 +84,11 @@ fn a_pair_walks_through_every_state() {
     let (export, import, pending, _) = state(&engine, &rt, A);
     assert_eq!(
         (export, import, pending),
-        (ExportState::NonSteadyState, ImportState::NormalState, 15)
+        (
+            ExportState::NonSteadyState,
+            ImportState::NormalState,
+            Some(15)
+        )
     );
     rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &cycle))
         .unwrap();
@@ -121,7 +123,12 @@ fn a_pair_walks_through_every_state() {
         .unwrap();
     assert_eq!(
         state(&engine, &rt, A),
-        (ExportState::FinalState, ImportState::NormalState, 0, None)
+        (
+            ExportState::FinalState,
+            ImportState::NormalState,
+            Some(0),
+            None
+        )
     );
 
     // An import that cannot be applied: a file where the replica folder must go.
@@ -413,180 +420,6 @@ fn backup_pool_waits_for_the_state_it_was_asked_for() {
     assert!(
         err.contains("option 'category' must be a string, CMS or UserData, not int"),
         "{err}"
-    );
-}
-
-/// `poolsync service` on `file`, logging JSON to a pipe; homes under `dir`.
-fn start_service(dir: &Path, file: &Path) -> std::process::Child {
-    crate::common::poolsync_in(dir)
-        .arg("--deployment")
-        .arg(file)
-        .args(["service", "--log-format", "json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// The service's JSON log lines.
-fn log_events(log: &str) -> Vec<serde_json::Value> {
-    log.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .collect()
-}
-
-#[test]
-fn the_service_keeps_a_pair_in_sync_and_stops_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_deployment(dir.path(), "sync_interval = \"00:00:05\"");
-    items(dir.path(), A, "a", 12);
-    let child = start_service(dir.path(), &file);
-    let replica = dir
-        .path()
-        .join("stores")
-        .join(B)
-        .join("backup")
-        .join(A)
-        .join(PF);
-    let source = dir.path().join("stores").join(A).join("data").join(PF);
-    let wait_for = |what: &str, ok: &dyn Fn() -> bool| {
-        let start = Instant::now();
-        while !ok() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "timed out waiting for {what}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-    wait_for("the first cycle", &|| tree(&replica) == tree(&source));
-    // Users change data; the service picks it up without any manual sync.
-    items(dir.path(), A, "new", 5);
-    std::fs::remove_file(source.join("a000")).unwrap();
-    wait_for("the churn to reach the replica", &|| {
-        tree(&replica) == tree(&source)
-    });
-    // Let the cycle that shipped it finish and log before stopping.
-    std::thread::sleep(Duration::from_millis(1500));
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let signalled = Instant::now();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    // Between cycles it sleeps out the 5 s interval unless the stop cuts it short.
-    assert!(
-        signalled.elapsed() < Duration::from_secs(2),
-        "the service took {:?} to stop",
-        signalled.elapsed()
-    );
-    let log = String::from_utf8_lossy(&out.stderr);
-    let cycles: Vec<serde_json::Value> = log_events(&log)
-        .into_iter()
-        .filter(|v| v["fields"]["message"] == "cycle")
-        .collect();
-    assert!(cycles.len() >= 2, "{log}");
-    assert!(log.contains("backup service stopped"), "{log}");
-}
-
-#[test]
-fn the_service_skips_a_busy_pair_and_keeps_serving_the_others() {
-    // Two pairs, one sync at a time, and the second pair's lock held by
-    // someone else (a long manual sync): the first pair must keep its cycles.
-    let dir = tempfile::tempdir().unwrap();
-    let (c, d) = ("c.test.com", "d.test.com");
-    let mut text = String::from(
-        "[deployment]\nname = \"t\"\ncms_master = \"a.test.com\"\n[[site]]\nidentity = \"S1\"\nsite_id = 1\n",
-    );
-    for (pool, partner) in [(A, B), (B, A), (c, d), (d, c)] {
-        text +=
-            &format!("[[pool]]\nfqdn = \"{pool}\"\nsite = \"S1\"\nbackup_pool = \"{partner}\"\n");
-        std::fs::create_dir_all(dir.path().join("stores").join(pool).join("data").join(PF))
-            .unwrap();
-    }
-    text += "[backup_service]\nsync_interval = \"00:00:05\"\nmax_concurrent_calls = 1\n";
-    let file = dir.path().join("deployment.toml");
-    std::fs::write(&file, text).unwrap();
-    items(dir.path(), A, "a", 3);
-    let locks = dir.path().join("stores").join(c).join(".poolsync/locks");
-    std::fs::create_dir_all(&locks).unwrap();
-    let lock = locks.join(format!("pair-{c}-{d}.lock"));
-    std::fs::write(&lock, "a manual sync").unwrap();
-    let held = std::fs::File::open(&lock).unwrap();
-    held.try_lock().unwrap();
-    let child = start_service(dir.path(), &file);
-    // Two cycles of a <-> b take at least one interval; give it three.
-    std::thread::sleep(Duration::from_secs(12));
-    drop(held);
-    std::thread::sleep(Duration::from_secs(7));
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let log = String::from_utf8_lossy(&out.stderr);
-    let events = log_events(&log);
-    let count = |message: &str, pool: &str| {
-        events
-            .iter()
-            .filter(|v| v["fields"]["message"] == message && v["fields"]["pool"] == pool)
-            .count()
-    };
-    let ab = count("cycle", A) + count("cycle", B);
-    assert!(
-        ab >= 3,
-        "a <-> b ran {ab} cycles while c <-> d was busy:\n{log}"
-    );
-    let skipped: Vec<_> = events
-        .iter()
-        .filter(|v| v["fields"]["message"] == "cycle skipped: another sync of this pair is running")
-        .collect();
-    assert!(!skipped.is_empty(), "{log}");
-    assert!(
-        skipped
-            .iter()
-            .all(|v| v["fields"]["holder"] == "a manual sync"
-                && (v["fields"]["pool"] == c || v["fields"]["pool"] == d)),
-        "{log}"
-    );
-    // Once the lock is free, the busy pair syncs at its next cycle.
-    assert!(count("cycle", c) + count("cycle", d) >= 1, "{log}");
-}
-
-#[test]
-fn a_failed_service_cycle_logs_its_warnings() {
-    // A link in the source (a warning) and a file where the replica's folder
-    // goes (fatal): the log must carry both, not only the failure.
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_deployment(dir.path(), "sync_interval = \"00:00:05\"");
-    items(dir.path(), A, "a", 2);
-    let source = dir.path().join("stores").join(A).join("data").join(PF);
-    std::os::unix::fs::symlink("/etc/hostname", source.join("link")).unwrap();
-    let backup = dir.path().join("stores").join(B).join("backup").join(A);
-    std::fs::create_dir_all(&backup).unwrap();
-    std::fs::write(backup.join(PF), "in the way").unwrap();
-    let child = start_service(dir.path(), &file);
-    std::thread::sleep(Duration::from_secs(3));
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    let events = log_events(&log);
-    assert!(
-        events
-            .iter()
-            .any(|v| v["fields"]["message"] == "cycle failed"),
-        "{log}"
-    );
-    assert!(
-        events
-            .iter()
-            .any(|v| v["fields"]["message"] == "cycle warning"
-                && v["fields"]["warning"]
-                    .as_str()
-                    .is_some_and(|w| w.contains("link"))),
-        "{log}"
     );
 }
 

@@ -14,6 +14,10 @@ pub trait RecordKind: Clone + Send + Sync + 'static {
     const FIELDS: &'static [&'static str];
     /// Columns of the table an array of these renders as.
     const COLUMNS: &'static [&'static str];
+    /// Fields whose empty value means "cannot be told now" and is printed
+    /// as `unknown` (an empty last error means none; an empty pending count
+    /// does not mean zero).
+    const UNKNOWN_WHEN_EMPTY: &'static [&'static str] = &[];
     /// Text printed after the record's fields and tables (what the table
     /// only counts, named).
     fn details(_fields: &Map) -> String {
@@ -69,8 +73,17 @@ impl<K: RecordKind> Record<K> {
     pub fn row(&self) -> Vec<String> {
         K::COLUMNS
             .iter()
-            .map(|c| self.get(c).map(cell).unwrap_or_default())
+            .map(|c| self.get(c).map(|v| self.text(c, v)).unwrap_or_default())
             .collect()
+    }
+
+    /// A field's value as text.
+    fn text(&self, name: &str, value: &Dynamic) -> String {
+        if value.is_unit() && K::UNKNOWN_WHEN_EMPTY.contains(&name) {
+            "unknown".to_string()
+        } else {
+            cell(value)
+        }
     }
 
     /// The one-line form inside an array or a map: `Status(...)`.
@@ -104,7 +117,7 @@ impl<K: RecordKind> fmt::Display for Record<K> {
                     format!("[{} entries]", items.len())
                 }
             } else {
-                cell(value)
+                self.text(name, value)
             };
             write!(f, "{name:<width$} : {text}")?;
         }
@@ -144,16 +157,17 @@ pub fn register<K: RecordKind>(engine: &mut Engine) {
 /// A record kind: its type name, its properties (a list, or `fields = LIST`
 /// for a list defined elsewhere) and its table's columns.
 macro_rules! kind {
-    ($name:ident, $type_name:literal, [$($field:literal),* $(,)?], [$($col:literal),* $(,)?] $(, details = $details:path)?) => {
-        kind!($name, $type_name, fields = &[$($field),*], [$($col),*] $(, details = $details)?);
+    ($name:ident, $type_name:literal, [$($field:literal),* $(,)?], [$($col:literal),* $(,)?] $(, details = $details:path)? $(, unknown = $unknown:expr)?) => {
+        kind!($name, $type_name, fields = &[$($field),*], [$($col),*] $(, details = $details)? $(, unknown = $unknown)?);
     };
-    ($name:ident, $type_name:literal, fields = $fields:expr, [$($col:literal),* $(,)?] $(, details = $details:path)?) => {
+    ($name:ident, $type_name:literal, fields = $fields:expr, [$($col:literal),* $(,)?] $(, details = $details:path)? $(, unknown = $unknown:expr)?) => {
         #[derive(Clone)]
         pub struct $name;
         impl RecordKind for $name {
             const TYPE_NAME: &'static str = $type_name;
             const FIELDS: &'static [&'static str] = $fields;
             const COLUMNS: &'static [&'static str] = &[$($col),*];
+            $(const UNKNOWN_WHEN_EMPTY: &'static [&'static str] = $unknown;)?
             $(
                 fn details(fields: &Map) -> String {
                     $details(fields)
@@ -239,6 +253,8 @@ kind!(
         "last_import_time",
         "pending_items",
         "pending_bytes",
+        "export_lag_ms",
+        "import_lag_ms",
         "last_error"
     ],
     [
@@ -246,8 +262,15 @@ kind!(
         "export_status",
         "import_status",
         "pending_items",
+        "export_lag_ms",
         "last_export_time",
         "last_error"
+    ],
+    unknown = &[
+        "pending_items",
+        "pending_bytes",
+        "export_lag_ms",
+        "import_lag_ms"
     ]
 );
 // The settings, as `[backup_service]` names them.

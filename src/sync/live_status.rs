@@ -3,13 +3,12 @@
 
 use serde::Serialize;
 
-use super::direction::Direction;
 use super::failover::{Mode, ModuleLoss, PairView, Phase, Quarantine, active_copy};
-use super::manifest::Manifest;
-use super::plan::{batch_byte_limit, classify};
+use super::lag::{self, Pending};
+use super::plan::batch_byte_limit;
 use super::status::{self, DirectionStatus};
 use super::{ExportState, ImportState, SyncEngine, SyncError};
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreResult, system_time_ns};
 use crate::topology::{BackupServiceSettings, Fqdn, Module, Pair, Pool};
 
 /// The status of one module at a pool, both directions.
@@ -26,9 +25,17 @@ pub struct ModuleStatus {
     pub last_export_time: Option<i64>,
     #[serde(serialize_with = "rfc3339")]
     pub last_import_time: Option<i64>,
-    /// What the next export would ship, computed from the stores now.
-    pub pending_items: u64,
-    pub pending_bytes: u64,
+    /// What the next export would ship, computed from the stores now;
+    /// `None` when that cannot be told (the partner cannot be reached).
+    pub pending_items: Option<u64>,
+    pub pending_bytes: Option<u64>,
+    /// The replication lag of the export: the age in milliseconds of the
+    /// oldest change of this pool's data that its copy at the partner does not
+    /// hold yet, which is what losing this pool would lose now (0: in sync;
+    /// `None`: cannot be told).
+    pub export_lag_ms: Option<u64>,
+    /// The same for the import: the partner's changes this pool's copy lacks.
+    pub import_lag_ms: Option<u64>,
     pub last_error: Option<String>,
 }
 
@@ -207,22 +214,34 @@ impl SyncEngine {
                 import_status: ImportState::NotInitialized,
                 last_export_time: records.export.as_ref().and_then(|r| r.last_success_ns),
                 last_import_time: records.import.as_ref().and_then(|r| r.last_success_ns),
-                pending_items: 0,
-                pending_bytes: 0,
+                pending_items: None,
+                pending_bytes: None,
+                export_lag_ms: None,
+                import_lag_ms: None,
                 last_error: None,
             };
+            let now = system_time_ns(std::time::SystemTime::now());
+            let complete =
+                |r: &Option<DirectionStatus>| r.as_ref().and_then(|r| r.complete_as_of_ns);
             if export_applies {
                 let pending = match &partner_store {
                     Ok(dst) => {
                         let ends = ((pool, &*pool_store), (partner, &**dst));
                         match self.direction_of(module, ends.0, ends.1, &cms) {
-                            Some(d) => pending(&d).await,
-                            None => Ok((0, 0)),
+                            Some(d) => lag::pending(&d, complete(&records.export), now).await,
+                            None => Ok(NOTHING),
                         }
                     }
                     Err(e) => Err(e.to_string()),
                 };
                 export_state(&mut m, pending, records.export.as_ref(), &settings);
+            }
+            if import_applies && let Ok(src) = &partner_store {
+                let ends = ((partner, &**src), (pool, &*pool_store));
+                if let Some(d) = self.direction_of(module, ends.0, ends.1, &cms) {
+                    let pending = lag::pending(&d, complete(&records.import), now).await;
+                    m.import_lag_ms = pending.ok().and_then(|p| p.lag_ms);
+                }
             }
             import_state(&mut m, &records, export_applies, import_applies);
             out.push(m);
@@ -237,11 +256,15 @@ impl SyncEngine {
 /// export failed (or what is pending cannot be told).
 fn export_state(
     m: &mut ModuleStatus,
-    pending: Result<(u64, u64), String>,
+    pending: Result<Pending, String>,
     record: Option<&DirectionStatus>,
     settings: &BackupServiceSettings,
 ) {
-    let (items, bytes) = match pending {
+    let Pending {
+        items,
+        bytes,
+        lag_ms,
+    } = match pending {
         Err(e) => {
             m.export_status = ExportState::ErrorState;
             m.last_error = Some(e);
@@ -249,8 +272,9 @@ fn export_state(
         }
         Ok(pending) => pending,
     };
-    m.pending_items = items;
-    m.pending_bytes = bytes;
+    m.pending_items = Some(items);
+    m.pending_bytes = Some(bytes);
+    m.export_lag_ms = lag_ms;
     m.export_status = match record {
         None => ExportState::NotInitialized,
         Some(DirectionStatus {
@@ -322,19 +346,9 @@ fn overall(
     }
 }
 
-/// Items and bytes the next run of `d` would ship.
-async fn pending(d: &Direction<'_>) -> Result<(u64, u64), String> {
-    let listing = d
-        .src
-        .list(d.source_prefix())
-        .await
-        .map_err(|e| e.to_string())?;
-    let manifest = Manifest::load(d.dst, &d.manifest_prefix())
-        .await
-        .map_err(|e| e.to_string())?;
-    let (candidates, deletes, _) = classify(listing.entries, &manifest);
-    Ok((
-        (candidates.len() + deletes.len()) as u64,
-        candidates.iter().map(|c| c.size).sum(),
-    ))
-}
+/// A direction that does not run: nothing pending, no lag.
+const NOTHING: Pending = Pending {
+    items: 0,
+    bytes: 0,
+    lag_ms: Some(0),
+};

@@ -10,6 +10,7 @@ mod error;
 mod failover;
 mod guard;
 mod journal;
+mod lag;
 mod live_status;
 pub mod manifest;
 mod options;
@@ -23,6 +24,7 @@ mod stage;
 mod state;
 pub mod status;
 mod verify;
+mod watch;
 
 pub use changes::ChangeSet;
 pub use engine::SyncEngine;
@@ -38,6 +40,7 @@ pub use plan::batch_byte_limit;
 pub use report::{DirectionReport, SyncReport, human_bytes};
 pub use state::{ExportState, ImportState};
 pub use verify::{ReplicaCheck, ReplicationReport};
+pub use watch::{WatchPlan, WatchTarget};
 
 /// Milliseconds, with a tenth, for the debug log.
 fn ms(d: std::time::Duration) -> f64 {

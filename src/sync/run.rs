@@ -40,6 +40,7 @@ impl SyncEngine {
     ) -> DirectionReport {
         let started = Instant::now();
         let mut report = DirectionReport::new(d.module, &d.from.fqdn, &d.to.fqdn);
+        report.scoped = opts.changes.is_some();
         let settings = self.settings();
         let outcome = run_direction(d, opts, &settings, &mut report, warnings).await;
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -202,11 +203,20 @@ fn plan(
     warnings: &mut Vec<String>,
 ) -> (Plan, guard::Shrinkage) {
     let listed = listing.entries.len();
-    let (max_items, max_bytes) = (settings.batch_max_items, batch_byte_limit(d.module, settings));
+    let (max_items, max_bytes) = (
+        settings.batch_max_items,
+        batch_byte_limit(d.module, settings),
+    );
     let plan = match &timings.scope {
         Some(paths) => {
             let recorded = manifest.under(paths).into_iter();
-            Plan::new(listing.entries, listing.incomplete, recorded, max_items, max_bytes)
+            Plan::new(
+                listing.entries,
+                listing.incomplete,
+                recorded,
+                max_items,
+                max_bytes,
+            )
         }
         None => Plan::new(
             listing.entries,

@@ -30,6 +30,11 @@ pub struct DirectionStatus {
     pub last_error: Option<String>,
     /// The last sync that ended without error.
     pub last_success_ns: Option<i64>,
+    /// The replica held every change made before this time: the start of the
+    /// last full sync that left nothing pending. A change still pending was
+    /// made after it (the replication lag is measured from here at most).
+    #[serde(default)]
+    pub complete_as_of_ns: Option<i64>,
 }
 
 pub fn export_key(to: &str, module: &str) -> String {
@@ -88,7 +93,9 @@ pub(super) async fn record(
         pending_items: report.pending_items,
         last_error: report.error.clone(),
         last_success_ns: None,
+        complete_as_of_ns: None,
     };
+    let complete = report.error.is_none() && report.pending_items == 0 && !report.scoped;
     for (store, key) in [
         (d.src, export_key(d.to.fqdn.as_str(), d.module.identity())),
         (d.dst, import_key(d.from.fqdn.as_str(), d.module.identity())),
@@ -98,7 +105,12 @@ pub(super) async fn record(
         s.last_success_ns = if report.error.is_none() {
             Some(now)
         } else {
-            previous.and_then(|p| p.last_success_ns)
+            previous.as_ref().and_then(|p| p.last_success_ns)
+        };
+        s.complete_as_of_ns = if complete {
+            Some(report.started_ns)
+        } else {
+            previous.and_then(|p| p.complete_as_of_ns)
         };
         if let Err(e) = write(store, &key, &s).await {
             warnings.push(format!(
@@ -134,7 +146,8 @@ pub(super) async fn record_unreachable(
             batches: 0,
             pending_items: previous.as_ref().map_or(0, |p| p.pending_items),
             last_error: Some(error.to_string()),
-            last_success_ns: previous.and_then(|p| p.last_success_ns),
+            last_success_ns: previous.as_ref().and_then(|p| p.last_success_ns),
+            complete_as_of_ns: previous.and_then(|p| p.complete_as_of_ns),
         };
         let _ = write(store, &key, &record).await;
     }

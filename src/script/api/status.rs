@@ -28,6 +28,11 @@ fn int(v: u64) -> Dynamic {
     Dynamic::from(i64::try_from(v).unwrap_or(i64::MAX))
 }
 
+/// A count that may be unknown (`()`).
+fn opt_int(v: Option<u64>) -> Dynamic {
+    v.map_or(Dynamic::UNIT, int)
+}
+
 fn opt_str(v: &Option<String>) -> Dynamic {
     v.clone().map_or(Dynamic::UNIT, Dynamic::from)
 }
@@ -52,8 +57,10 @@ fn status_record(s: &PoolStatus) -> Record<StatusKind> {
             );
             f.insert("last_export_time".into(), time(m.last_export_time));
             f.insert("last_import_time".into(), time(m.last_import_time));
-            f.insert("pending_items".into(), int(m.pending_items));
-            f.insert("pending_bytes".into(), int(m.pending_bytes));
+            f.insert("pending_items".into(), opt_int(m.pending_items));
+            f.insert("pending_bytes".into(), opt_int(m.pending_bytes));
+            f.insert("export_lag_ms".into(), opt_int(m.export_lag_ms));
+            f.insert("import_lag_ms".into(), opt_int(m.import_lag_ms));
             f.insert("last_error".into(), opt_str(&m.last_error));
             let json = serde_json::to_value(m).unwrap_or_default();
             Dynamic::from(Record::<ModuleStatusKind>::new(f, json))
