@@ -65,7 +65,7 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("cannot start the I/O runtime: {e}")))?;
-    let engine = Arc::new(SyncEngine::new(deployment.clone()));
+    let engine = Arc::new(SyncEngine::new(deployment.clone()).keeping_manifests());
     let locks = runtime.block_on(take_service_locks(&engine, &pairs))?;
     let watcher = start_watcher(&engine);
     let shared = Arc::new(Shared {

@@ -26,6 +26,11 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// busy (a manual sync is running).
 const BUSY_PAUSE: Duration = Duration::from_secs(1);
 
+/// The least time from the end of one sync of changed paths to the start of
+/// the next: under a steady churn, changes that settle meanwhile go out
+/// together instead of one sync each.
+const CHANGES_GAP: Duration = Duration::from_millis(400);
+
 /// How often a waiting loop looks at the stop flag.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -201,7 +206,10 @@ impl PairLoop {
                 self.pending
                     .rescan("the last sync of changed paths failed".into());
             }
-            Outcome::Synced | Outcome::Refused => self.failures = 0,
+            Outcome::Synced | Outcome::Refused => {
+                self.failures = 0;
+                self.changes_paused_until = Instant::now() + CHANGES_GAP;
+            }
         }
         std::ops::ControlFlow::Continue(())
     }

@@ -341,6 +341,15 @@ pub trait Store: Send + Sync + 'static {
 
     async fn meta_delete(&self, key: &str) -> StoreResult<()>;
 
+    /// A short text that changes whenever the metadata document `key` is
+    /// written, created or deleted, read without reading the document (a
+    /// local file's inode, change time and size); `None` when the store
+    /// cannot tell cheaply. Lets a caller keep a decoded document in memory
+    /// and know when another writer replaced it.
+    async fn meta_stamp(&self, _key: &str) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
+
     /// Tries to take the named lock for `owner`; `Err(holder)` when someone has it.
     async fn try_lock(
         &self,

@@ -13,6 +13,7 @@ mod journal;
 mod lag;
 mod live_status;
 pub mod manifest;
+mod manifest_cache;
 mod options;
 mod pair_lock;
 mod plan;
