@@ -10,6 +10,7 @@ pub mod diagnostic;
 mod engine;
 pub mod help;
 mod progress;
+mod property;
 pub mod record;
 pub mod render;
 mod runner;

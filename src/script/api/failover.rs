@@ -11,7 +11,8 @@ use rhai::{Dynamic, Engine, Map};
 use super::{FnResult, fail, func, interrupted, register_pool_fn};
 use crate::script::ScriptContext;
 use crate::script::progress::SyncProgress;
-use crate::script::record::{FailoverKind, FailoverStatusKind, Record};
+use crate::script::property::fallible_getter;
+use crate::script::record::{FailoverKind, FailoverStatusKind, Record, RecordKind};
 use crate::script::types::PoolObj;
 use crate::sync::{FailoverOptions, FailoverReport, FailoverStatus, SyncError};
 use crate::topology::{Module, ModuleSelection, Pair};
@@ -163,20 +164,30 @@ fn pool_failover(ctx: &ScriptContext, pool: &PoolObj) -> FnResult<FailoverStatus
 
 pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
     let c = ctx.clone();
-    engine.register_get("failover", move |p: &mut PoolObj| -> FnResult<Dynamic> {
-        let status = pool_failover(&c, p)?;
-        Ok(Dynamic::from(Record::<FailoverStatusKind>::from_serde(
-            &status,
-        )))
-    });
+    fallible_getter(
+        engine,
+        "failover",
+        FailoverStatusKind::TYPE_NAME,
+        move |p: &mut PoolObj| -> FnResult<Dynamic> {
+            let status = pool_failover(&c, p)?;
+            Ok(Dynamic::from(Record::<FailoverStatusKind>::from_serde(
+                &status,
+            )))
+        },
+    );
     let c = ctx.clone();
-    engine.register_get("active_copy", move |p: &mut PoolObj| -> FnResult<String> {
-        let pool = super::pool::authorized_pool(&c, "Get-CsPool", &p.fqdn)?;
-        match c.deployment.pair_of(pool) {
-            None => Ok(crate::sync::active_copy_home(pool)),
-            Some(_) => Ok(pool_failover(&c, p)?.active_copy),
-        }
-    });
+    fallible_getter(
+        engine,
+        "active_copy",
+        "string",
+        move |p: &mut PoolObj| -> FnResult<String> {
+            let pool = super::pool::authorized_pool(&c, "Get-CsPool", &p.fqdn)?;
+            match c.deployment.pair_of(pool) {
+                None => Ok(crate::sync::active_copy_home(pool)),
+                Some(_) => Ok(pool_failover(&c, p)?.active_copy),
+            }
+        },
+    );
     register_pool_fn(engine, ctx, FAILOVER, "FailoverReport", Map::new, failover);
     register_pool_fn(engine, ctx, FAILBACK, "FailoverReport", Map::new, failback);
     register_pool_fn(engine, ctx, RESTORE, "FailoverReport", Map::new, restore);
