@@ -532,6 +532,28 @@ fn register_rbac(engine: &mut Engine) {
     getter(engine, "roles", |o: &mut OperatorObj| strings(&o.roles));
 }
 
+/// Every property the engine has a getter for, by the type it belongs to
+/// (`Pool` → `fqdn`, `identity`, ...): what completion offers after a `.`,
+/// read from the engine, so it is what scripts can really use.
+pub fn properties(engine: &Engine) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut by_type: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for signature in engine.gen_fn_signatures(false) {
+        let Some(rest) = signature.strip_prefix("get$") else {
+            continue;
+        };
+        let Some((name, params)) = rest.split_once('(') else {
+            continue;
+        };
+        let first = params.split([',', ')']).next().unwrap_or_default();
+        let ty = first.rsplit(':').next().unwrap_or_default().trim();
+        by_type
+            .entry(ty.to_string())
+            .or_default()
+            .push(name.to_string());
+    }
+    by_type
+}
+
 /// Property names of a typed value, for completion after a `.`.
 pub fn properties_of(value: &Dynamic) -> Option<&'static [&'static str]> {
     if value.is::<PoolObj>() {
@@ -553,3 +575,64 @@ pub fn properties_of(value: &Dynamic) -> Option<&'static [&'static str]> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::record::{self, RecordKind};
+
+    /// The property list of a type (what completion of a value offers),
+    /// compared with the getters the engine has for it.
+    fn same<'a>(
+        registered: &std::collections::BTreeMap<String, Vec<String>>,
+        type_name: &str,
+        listed: impl IntoIterator<Item = &'a &'static str>,
+    ) {
+        let mut listed: Vec<&str> = listed.into_iter().copied().collect();
+        listed.sort_unstable();
+        let mut got: Vec<&str> = registered
+            .get(type_name)
+            .map(|v| v.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        got.sort_unstable();
+        assert_eq!(
+            listed, got,
+            "{type_name}: listed properties against getters"
+        );
+    }
+
+    #[test]
+    fn every_listed_property_is_a_getter_and_every_getter_is_listed() {
+        let engine = crate::script::definitions::engine().unwrap();
+        let registered = properties(&engine);
+        same(&registered, PoolObj::TYPE_NAME, PoolObj::properties());
+        same(&registered, SiteObj::TYPE_NAME, SiteObj::properties());
+        same(&registered, ReportObj::TYPE_NAME, ReportObj::properties());
+        same(
+            &registered,
+            ModuleReportObj::TYPE_NAME,
+            ModuleReportObj::properties(),
+        );
+        same(
+            &registered,
+            AdminRoleObj::TYPE_NAME,
+            AdminRoleObj::properties(),
+        );
+        same(
+            &registered,
+            OperatorObj::TYPE_NAME,
+            OperatorObj::properties(),
+        );
+        fn kind<K: RecordKind>(registered: &std::collections::BTreeMap<String, Vec<String>>) {
+            same(registered, K::TYPE_NAME, K::FIELDS);
+        }
+        kind::<record::StatusKind>(&registered);
+        kind::<record::ModuleStatusKind>(&registered);
+        kind::<record::ConfigKind>(&registered);
+        kind::<record::ReplicationKind>(&registered);
+        kind::<record::ReplicaCheckKind>(&registered);
+        kind::<record::FailoverKind>(&registered);
+        kind::<record::FailoverStatusKind>(&registered);
+        // Every type with getters is one of those above.
+        assert_eq!(registered.len(), 13, "{:?}", registered.keys());
+    }
+}

@@ -231,13 +231,8 @@ fn malformed(text: &str, known: &BTreeSet<String>) -> Vec<String> {
 /// Rhai's types and every type poolsync registers (each has properties).
 fn known_types() -> BTreeSet<String> {
     let engine = engine().unwrap();
-    let mut known: BTreeSet<String> = engine
-        .gen_fn_signatures(false)
-        .iter()
-        .filter_map(|s| s.strip_prefix("get$"))
-        .filter_map(|s| s.split(['(', ')', ',']).nth(1))
-        .filter_map(|p| p.rsplit(':').next())
-        .map(|t| t.trim().to_string())
+    let mut known: BTreeSet<String> = crate::script::types::properties(&engine)
+        .into_keys()
         .collect();
     known.extend(RHAI_TYPES.iter().map(|t| t.to_string()));
     known
