@@ -9,6 +9,7 @@ pub mod definitions;
 pub mod diagnostic;
 mod engine;
 pub mod help;
+mod options;
 mod progress;
 mod property;
 pub mod record;
