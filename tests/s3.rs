@@ -20,7 +20,7 @@ use poolsync::sync::{ExportState, SyncEngine, SyncOptions};
 use poolsync::topology::{self, Module, ModuleSelection};
 use proptest::prelude::*;
 
-use crate::common::{poolsync_in, tree};
+use crate::common::{PairToml, poolsync_in, tree};
 
 const A: &str = "a.test.com";
 const B: &str = "b.test.com";
@@ -162,32 +162,16 @@ impl S3Pair {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let text = format!(
-            r#"[deployment]
-name = "t"
-cms_master = "{A}"
-s3_credentials = "s3.credentials"
-[[site]]
-identity = "S1"
-site_id = 1
-[[site]]
-identity = "S2"
-site_id = 2
-[[pool]]
-fqdn = "{A}"
-site = "S1"
-backup_pool = "{B}"
-[[pool]]
-fqdn = "{B}"
-site = "S2"
-backup_pool = "{A}"
-store = "s3://{bucket}/{prefix}?endpoint={endpoint}&region=garage"
-[backup_service]
-{settings}
-"#,
+        let b_store = format!(
+            "s3://{bucket}/{prefix}?endpoint={endpoint}&region=garage",
             bucket = g.bucket(cluster),
             endpoint = g.endpoint(cluster),
         );
+        let text = PairToml::new(A, B)
+            .deployment_line("s3_credentials = \"s3.credentials\"")
+            .stores(None, Some(&b_store))
+            .backup_service(settings)
+            .text();
         std::fs::write(dir.path().join("deployment.toml"), text).unwrap();
         std::fs::create_dir_all(dir.path().join("stores").join(A).join("data").join(PF)).unwrap();
         S3Pair { dir, prefix }
