@@ -33,6 +33,11 @@ fn info<T: Variant + Clone>(engine: &Engine, returns: &str) -> [String; 2] {
     [format!("{}: {this}", param_name(this)), returns.to_string()]
 }
 
+/// The registration of the getter `name` of `T`, typed `returns`.
+fn getter_of<T: Variant + Clone>(engine: &Engine, name: &str, returns: &str) -> FuncRegistration {
+    FuncRegistration::new_getter(name).with_params_info(info::<T>(engine, returns))
+}
+
 /// Registers the property `name` of `T`, typed as its Rust value's type
 /// (`string`, `int`, `bool`, `array`; `?` for a value that may be `()`).
 pub fn getter<T, R>(engine: &mut Engine, name: &str, get: impl Fn(&mut T) -> R + 'static)
@@ -55,10 +60,7 @@ pub fn typed_getter<T, R>(
     T: Variant + Clone,
     R: Variant + Clone,
 {
-    let info = info::<T>(engine, returns);
-    FuncRegistration::new_getter(name)
-        .with_params_info(info)
-        .register_into_engine(engine, move |x: &mut T| get(x));
+    getter_of::<T>(engine, name, returns).register_into_engine(engine, move |x: &mut T| get(x));
 }
 
 /// Registers the method `name` of `T` that takes nothing else (`to_string`,
@@ -86,10 +88,7 @@ pub fn fallible_getter<T, R>(
     T: Variant + Clone,
     R: Variant + Clone,
 {
-    let info = info::<T>(engine, returns);
-    FuncRegistration::new_getter(name)
-        .with_params_info(info)
-        .register_into_engine(engine, move |x: &mut T| get(x));
+    getter_of::<T>(engine, name, returns).register_into_engine(engine, move |x: &mut T| get(x));
 }
 
 #[cfg(test)]
