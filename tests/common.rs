@@ -141,6 +141,16 @@ struct Expect {
 }
 
 impl Run {
+    /// A run of a command made elsewhere (with its own deployment and
+    /// environment), to state what it must do.
+    pub fn of(cmd: Command) -> Run {
+        Run {
+            cmd,
+            stdin: None,
+            expect: Expect::default(),
+            home: None,
+        }
+    }
     pub fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Self {
         self.cmd.arg(a);
         self

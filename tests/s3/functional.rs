@@ -110,15 +110,11 @@ fn s3_mixed_pair_syncs_both_ways_and_only_what_changed() {
         }
     });
 
-    let out = pair.sync_cmd().output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "341");
     // Garage accepts If-None-Match and overwrites anyway: found out and said.
-    assert!(
-        stderr.contains("does not honour conditional writes"),
-        "{stderr}"
-    );
+    Run::of(pair.sync_cmd())
+        .stdout_is("341\n")
+        .stderr_has("does not honour conditional writes")
+        .run();
     let replica_b = pair.b_replica();
     assert_eq!(
         rt.block_on(s3_tree(&client, &replica_b)),
@@ -129,8 +125,7 @@ fn s3_mixed_pair_syncs_both_ways_and_only_what_changed() {
     assert!(b_data.contains_key("u/doc 7#x"));
 
     // Nothing changed: nothing copied. Then one change each side: one copied each.
-    let out = pair.sync_cmd().output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    Run::of(pair.sync_cmd()).stdout_is("0\n").run();
     std::fs::write(pair.a_data().join("d03/item-3"), "changed").unwrap();
     std::fs::remove_file(pair.a_data().join("d04/item-4")).unwrap();
     rt.block_on(client.put(
@@ -193,19 +188,12 @@ fn s3_credentials_never_show_and_errors_name_the_endpoint() {
     let pair = S3Pair::new(&g, "errors", false, "");
     let (_, secret) = g.keys(false);
     write_items(&pair.a_data(), 0, 5);
-    let out = pair
-        .cmd(&format!(
-            "print(get_pool(\"{B}\").store); print(get_pool(\"{B}\"));"
-        ))
-        .output()
-        .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{all}");
-    assert!(all.contains(&format!("s3://{}/", g.bucket(false))), "{all}");
+    let out = Run::of(pair.cmd(&format!(
+        "print(get_pool(\"{B}\").store); print(get_pool(\"{B}\"));"
+    )))
+    .stdout_has(format!("s3://{}/", g.bucket(false)))
+    .run();
+    let all = format!("{}{}", out.stdout(), out.stderr());
     assert!(!all.contains(secret), "the secret was printed: {all}");
 
     // Wrong secret: a one-line error naming the endpoint, the secret nowhere,
@@ -213,12 +201,12 @@ fn s3_credentials_never_show_and_errors_name_the_endpoint() {
     let creds = pair.path().join("s3.credentials");
     let text = std::fs::read_to_string(&creds).unwrap();
     std::fs::write(&creds, text.replace(secret, &"0".repeat(secret.len()))).unwrap();
-    let out = pair.sync_cmd().output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(g.endpoint(false)), "{stderr}");
-    assert!(stderr.contains("access denied"), "{stderr}");
-    assert!(!stderr.contains(secret));
+    let out = Run::of(pair.sync_cmd())
+        .exit(1)
+        .stderr_has(g.endpoint(false))
+        .stderr_has("access denied")
+        .run();
+    assert!(!out.stderr().contains(secret));
     let engine = pair.engine();
     let rt = runtime();
     let status = rt
@@ -238,8 +226,10 @@ fn s3_credentials_never_show_and_errors_name_the_endpoint() {
     std::fs::write(&creds, &text).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = pair.sync_cmd().output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+    Run::of(pair.sync_cmd())
+        .exit(1)
+        .stderr_has("chmod 600")
+        .run();
     std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
 
     // A bucket that does not exist.
@@ -253,11 +243,9 @@ fn s3_credentials_never_show_and_errors_name_the_endpoint() {
         ),
     )
     .unwrap();
-    let out = pair.sync_cmd().output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("no-such-bucket-here") && stderr.contains("bucket does not exist"),
-        "{stderr}"
-    );
+    Run::of(pair.sync_cmd())
+        .exit(1)
+        .stderr_has("no-such-bucket-here")
+        .stderr_has("bucket does not exist")
+        .run();
 }

@@ -126,12 +126,7 @@ fn s3_kill_9_at_any_moment_leaves_old_or_new_content() {
         }
         // The next run takes over the dead process's lock at once and completes.
         let started = std::time::Instant::now();
-        let out = pair.sync_cmd().output().unwrap();
-        assert!(
-            out.status.success(),
-            "round {round}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        Run::of(pair.sync_cmd()).run();
         assert!(
             started.elapsed() < Duration::from_secs(50),
             "round {round}: the rerun waited for the dead holder's lease"

@@ -20,7 +20,7 @@ use poolsync::sync::{ExportState, SyncEngine, SyncOptions};
 use poolsync::topology::{self, Module, ModuleSelection};
 use proptest::prelude::*;
 
-use crate::common::{PairToml, poolsync_in, tree};
+use crate::common::{PairToml, Run, poolsync_in, tree};
 
 mod functional;
 mod guarantees;
