@@ -185,7 +185,7 @@ def proc_written(pid):
 
 def deployment(top):
     text = subprocess.run(
-        ["bash", "-c", f'source "{HERE}/pair.sh"; pair_deployment "$1" "$2"', "-",
+        ["bash", "-c", f'source "{HERE}/lib.sh"; pair_deployment "$1" "$2"', "-",
          os.path.join(top, "stores/a"), os.path.join(top, "stores/b")],
         check=True, capture_output=True, text=True).stdout
     path = os.path.join(top, "deployment.toml")

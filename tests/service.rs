@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{poolsync_in, tree};
+use crate::common::{PairToml, poolsync_in, tree};
 
 const A: &str = "a.test.com";
 const B: &str = "b.test.com";
@@ -49,16 +49,13 @@ impl Served {
     /// The pair a.test.com <-> b.test.com with `settings` in its
     /// `[backup_service]`, not started.
     pub fn new(settings: &str) -> Served {
+        Served::with(PairToml::new(A, B).backup_service(settings))
+    }
+
+    /// The deployment `toml`, not started.
+    pub fn with(toml: PairToml) -> Served {
         let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "[deployment]\nname = \"t\"\ncms_master = \"{A}\"\n[[site]]\nidentity = \"S1\"\nsite_id = 1\n[[site]]\nidentity = \"S2\"\nsite_id = 2\n[[pool]]\nfqdn = \"{A}\"\nsite = \"S1\"\nbackup_pool = \"{B}\"\n[[pool]]\nfqdn = \"{B}\"\nsite = \"S2\"\nbackup_pool = \"{A}\"\n[backup_service]\n{settings}\n"
-        );
-        for p in [A, B] {
-            std::fs::create_dir_all(dir.path().join("stores").join(p).join("data").join(PF))
-                .unwrap();
-        }
-        let file = dir.path().join("deployment.toml");
-        std::fs::write(&file, text).unwrap();
+        let file = toml.write(dir.path());
         Served {
             dir,
             file,
@@ -111,6 +108,14 @@ impl Served {
 
     pub fn start(&mut self) {
         self.start_with(&[]);
+    }
+
+    /// Starts the service on a source of one item and waits until its first
+    /// scan has shipped it.
+    pub fn start_seeded(&mut self) {
+        self.put("seed.xml", "seed");
+        self.start();
+        self.converges("the first scan", Duration::from_secs(20));
     }
 
     /// The service's process id.
@@ -202,9 +207,7 @@ fn each_kind_of_change_reaches_the_replica_within_seconds() {
 #[test]
 fn a_burst_of_writes_to_one_file_is_shipped_once_after_it_settles() {
     let mut s = Served::new(LONG);
-    s.put("seed.xml", "seed");
-    s.start();
-    s.converges("the first scan", Duration::from_secs(20));
+    s.start_seeded();
     std::thread::sleep(Duration::from_millis(500));
     // Fifty appends 20 ms apart: a writer that takes a second.
     let path = s.source().join("log.txt");
@@ -308,9 +311,7 @@ fn a_replaced_watched_folder_is_scanned_and_watched_again() {
 #[test]
 fn with_watch_changes_off_only_the_interval_ships_changes() {
     let mut s = Served::new(&format!("{LONG}\nwatch_changes = false"));
-    s.put("seed.xml", "seed");
-    s.start();
-    s.converges("the first scan", Duration::from_secs(20));
+    s.start_seeded();
     s.put("late.xml", "late");
     std::thread::sleep(Duration::from_secs(3));
     assert!(!s.replica().join("late.xml").exists());
@@ -320,12 +321,11 @@ fn with_watch_changes_off_only_the_interval_ships_changes() {
 
 #[test]
 fn stores_that_are_not_local_folders_are_scanned_at_the_interval_and_the_log_says_so() {
-    let mut s = Served::new(LONG);
-    let text = std::fs::read_to_string(&s.file).unwrap().replace(
-        &format!("fqdn = \"{B}\"\n"),
-        &format!("fqdn = \"{B}\"\nstore = \"memory://b\"\n"),
+    let mut s = Served::with(
+        PairToml::new(A, B)
+            .stores(None, Some("memory://b"))
+            .backup_service(LONG),
     );
-    std::fs::write(&s.file, text).unwrap();
     s.start();
     std::thread::sleep(Duration::from_secs(2));
     let log = s.stop();
@@ -403,9 +403,7 @@ fn status_shows_the_replication_lag_the_live_recovery_point() {
 #[test]
 fn a_second_service_on_the_same_pair_is_refused() {
     let mut s = Served::new(LONG);
-    s.put("seed.xml", "seed");
-    s.start();
-    s.converges("the first scan", Duration::from_secs(20));
+    s.start_seeded();
     let mut second = s.command().spawn().unwrap();
     let refused = wait_for_exit(&mut second, Duration::from_secs(10));
     let out = second.wait_with_output().unwrap();
@@ -425,9 +423,7 @@ fn a_second_service_on_the_same_pair_is_refused() {
 fn an_untrusted_deployment_file_is_not_reloaded() {
     use std::os::unix::fs::PermissionsExt;
     let mut s = Served::new("sync_interval = \"00:00:05\"");
-    s.put("seed.xml", "seed");
-    s.start();
-    s.converges("the first scan", Duration::from_secs(20));
+    s.start_seeded();
     let text = std::fs::read_to_string(&s.file)
         .unwrap()
         .replace("00:00:05", "00:00:07");

@@ -6,21 +6,19 @@ use std::sync::Arc;
 use poolsync::sync::{ExportState, ImportState, SyncEngine, SyncOptions};
 use poolsync::topology::{self, Module};
 
-use crate::common::{ATL1, ATL2, DAL1, Env, tree};
+use crate::common::{ATL1, ATL2, DAL1, Env, PairToml, tree};
 
 const A: &str = "a.test.com";
 const B: &str = "b.test.com";
 const PF: &str = "UserServices.PresenceFocus";
 
 fn write_deployment(dir: &Path, backup_service: &str) -> std::path::PathBuf {
-    let text = format!(
-        "# a test pair\n[deployment]\nname = \"t\"\ncms_master = \"{A}\"\n[[site]]\nidentity = \"S1\"\nsite_id = 1\n[[site]]\nidentity = \"S2\"\nsite_id = 2\n[[pool]]\nfqdn = \"{A}\"\nsite = \"S1\"\nbackup_pool = \"{B}\"\n[[pool]]\nfqdn = \"{B}\"\nsite = \"S2\"\nbackup_pool = \"{A}\"\n\n[backup_service]\n# tuned for the test\n{backup_service}\n"
-    );
-    for p in [A, B] {
-        std::fs::create_dir_all(dir.join("stores").join(p).join("data").join(PF)).unwrap();
-    }
-    let file = dir.join("deployment.toml");
-    std::fs::write(&file, text).unwrap();
+    let file = PairToml::new(A, B)
+        .backup_service(&format!("# tuned for the test\n{backup_service}"))
+        .write(dir);
+    // A comment the settings' writer must keep.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("# a test pair\n{text}")).unwrap();
     file
 }
 
@@ -320,17 +318,12 @@ fn concurrent_settings_changes_all_land() {
 fn settings_are_validated_and_written_back_with_comments() {
     let env = Env::new();
     let file = write_deployment(env.path(), "sync_interval = \"00:02:00\"  # two minutes");
-    let run = |code: &str| {
-        env.cmd()
-            .arg("--deployment")
-            .arg(&file)
-            .args(["-c", code])
-            .output()
-    };
-    let out = run(
+    let run = |code: &str| env.cmd().arg("--deployment").arg(&file).args(["-c", code]);
+    run(
         "set_backup_service_configuration(#{sync_interval: \"00:00:30\", max_concurrent_calls: 4}).sync_interval",
-    );
-    assert_eq!(out.stdout().trim(), "00:00:30", "{}", out.stderr());
+    )
+    .stdout_is("00:00:30\n")
+    .run();
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(
         text.contains("# a test pair") && text.contains("# tuned for the test"),
@@ -341,12 +334,9 @@ fn settings_are_validated_and_written_back_with_comments() {
             && text.contains("max_concurrent_calls = 4"),
         "{text}"
     );
-    assert_eq!(
-        run("get_backup_service_configuration().max_concurrent_calls")
-            .stdout()
-            .trim(),
-        "4"
-    );
+    run("get_backup_service_configuration().max_concurrent_calls")
+        .stdout_is("4\n")
+        .run();
     for (code, needle) in [
         (
             "set_backup_service_configuration(#{sync_interval: \"00:00:01\"})",
@@ -377,9 +367,7 @@ fn settings_are_validated_and_written_back_with_comments() {
             "must be a whole number",
         ),
     ] {
-        let out = run(code);
-        assert_eq!(out.0.status.code(), Some(1));
-        assert!(out.stderr().contains(needle), "{code}: {}", out.stderr());
+        run(code).exit(1).stderr_has(needle).run();
     }
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),

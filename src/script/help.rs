@@ -1,5 +1,6 @@
 //! The one table of every function a script can call: signatures, the Lync
-//! cmdlet each mirrors, a description and an example. `help()`, `:help`, the
+//! cmdlet each mirrors, a description and an example (and the typed options
+//! map, from `options`). `help()`, `:help`, the
 //! completion hints and `docs/functions.md` are all made from it. The cmdlet a
 //! function mirrors comes from `rbac::catalog`, not from this table.
 
@@ -237,6 +238,10 @@ pub fn doc_comments(doc: &FnDoc) -> Vec<String> {
         line.push_str(word);
     }
     lines.push(line);
+    if let Some(map) = super::options::typed_map_of(doc.name) {
+        lines.push("///".to_string());
+        lines.push(format!("/// Options: `{map}`"));
+    }
     lines.push("///".to_string());
     lines.push("/// ```rhai".to_string());
     lines.push(format!("/// {}", doc.example));
@@ -255,10 +260,11 @@ pub fn render(doc: &FnDoc) -> String {
     for sig in doc.signatures {
         out.push_str(&format!("    {sig}\n"));
     }
-    out.push_str(&format!(
-        "\n{}\n\n{}\n\nExample:\n    {}\n",
-        doc.summary, doc.details, doc.example
-    ));
+    out.push_str(&format!("\n{}\n\n{}\n", doc.summary, doc.details));
+    if let Some(map) = super::options::typed_map_of(doc.name) {
+        out.push_str(&format!("\nOptions:\n    {map}\n"));
+    }
+    out.push_str(&format!("\nExample:\n    {}\n", doc.example));
     out
 }
 
@@ -305,10 +311,11 @@ pub fn reference_markdown() -> String {
             out.push_str(&format!("{s}\n"));
         }
         out.push_str("```\n\n");
-        out.push_str(&format!(
-            "{}\n\n{}\n\nExample:\n\n```rhai\n{}\n```\n",
-            f.summary, f.details, f.example
-        ));
+        out.push_str(&format!("{}\n\n{}\n\n", f.summary, f.details));
+        if let Some(map) = super::options::typed_map_of(f.name) {
+            out.push_str(&format!("Options: `{map}`\n\n"));
+        }
+        out.push_str(&format!("Example:\n\n```rhai\n{}\n```\n", f.example));
     }
     out
 }

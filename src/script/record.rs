@@ -7,6 +7,8 @@ use std::marker::PhantomData;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
+use super::property::{method, typed_getter};
+
 /// What distinguishes one kind of record.
 pub trait RecordKind: Clone + Send + Sync + 'static {
     const TYPE_NAME: &'static str;
@@ -18,6 +20,10 @@ pub trait RecordKind: Clone + Send + Sync + 'static {
     /// as `unknown` (an empty last error means none; an empty pending count
     /// does not mean zero).
     const UNKNOWN_WHEN_EMPTY: &'static [&'static str] = &[];
+    /// The type of each field, in [`Self::FIELDS`]' order, as the definition
+    /// files name it (`string`, `int`, `[ModuleStatus]`; `?` for a value that
+    /// may be `()`).
+    fn field_types() -> Vec<&'static str>;
     /// Text printed after the record's fields and tables (what the table
     /// only counts, named).
     fn details(_fields: &Map) -> String {
@@ -132,9 +138,16 @@ impl<K: RecordKind> fmt::Display for Record<K> {
     }
 }
 
-/// Registers kind `K`: its type name, properties, `to_string`.
+/// Registers kind `K`: its type name, a getter for each field, `to_string`.
+/// The indexer (`status["pool_fqdn"]`) also serves a property without a
+/// getter (`status.no_such`), with an error that lists the fields.
 pub fn register<K: RecordKind>(engine: &mut Engine) {
     engine.register_type_with_name::<Record<K>>(K::TYPE_NAME);
+    for (name, ty) in K::FIELDS.iter().zip(K::field_types()) {
+        typed_getter(engine, name, ty, move |r: &mut Record<K>| {
+            r.get(name).cloned().unwrap_or(Dynamic::UNIT)
+        });
+    }
     engine.register_indexer_get(
         |r: &mut Record<K>, name: &str| -> Result<Dynamic, Box<EvalAltResult>> {
             r.get(name).cloned().ok_or_else(|| {
@@ -150,17 +163,18 @@ pub fn register<K: RecordKind>(engine: &mut Engine) {
             })
         },
     );
-    engine.register_fn("to_string", |r: &mut Record<K>| r.to_string());
-    engine.register_fn("to_debug", |r: &mut Record<K>| r.debug_form());
+    method(engine, "to_string", |r: &mut Record<K>| r.to_string());
+    method(engine, "to_debug", |r: &mut Record<K>| r.debug_form());
 }
 
-/// A record kind: its type name, its properties (a list, or `fields = LIST`
-/// for a list defined elsewhere) and its table's columns.
+/// A record kind: its type name, its fields with their types (`name:
+/// "type"`, or `fields = LIST, types = FN` for a list defined elsewhere) and
+/// its table's columns.
 macro_rules! kind {
-    ($name:ident, $type_name:literal, [$($field:literal),* $(,)?], [$($col:literal),* $(,)?] $(, details = $details:path)? $(, unknown = $unknown:expr)?) => {
-        kind!($name, $type_name, fields = &[$($field),*], [$($col),*] $(, details = $details)? $(, unknown = $unknown)?);
+    ($name:ident, $type_name:literal, [$($field:ident: $ty:literal),* $(,)?], [$($col:literal),* $(,)?] $(, details = $details:path)? $(, unknown = $unknown:expr)?) => {
+        kind!($name, $type_name, fields = &[$(stringify!($field)),*], types = || vec![$($ty),*], [$($col),*] $(, details = $details)? $(, unknown = $unknown)?);
     };
-    ($name:ident, $type_name:literal, fields = $fields:expr, [$($col:literal),* $(,)?] $(, details = $details:path)? $(, unknown = $unknown:expr)?) => {
+    ($name:ident, $type_name:literal, fields = $fields:expr, types = $types:expr, [$($col:literal),* $(,)?] $(, details = $details:path)? $(, unknown = $unknown:expr)?) => {
         #[derive(Clone)]
         pub struct $name;
         impl RecordKind for $name {
@@ -168,6 +182,10 @@ macro_rules! kind {
             const FIELDS: &'static [&'static str] = $fields;
             const COLUMNS: &'static [&'static str] = &[$($col),*];
             $(const UNKNOWN_WHEN_EMPTY: &'static [&'static str] = $unknown;)?
+            fn field_types() -> Vec<&'static str> {
+                let types: fn() -> Vec<&'static str> = $types;
+                types()
+            }
             $(
                 fn details(fields: &Map) -> String {
                     $details(fields)
@@ -229,12 +247,12 @@ kind!(
     StatusKind,
     "BackupServiceStatus",
     [
-        "pool_fqdn",
-        "backup_pool_fqdn",
-        "overall_export_status",
-        "overall_import_status",
-        "backup_modules",
-        "failover"
+        pool_fqdn: "string",
+        backup_pool_fqdn: "string",
+        overall_export_status: "string",
+        overall_import_status: "string",
+        backup_modules: "[ModuleStatus]",
+        failover: "FailoverStatus",
     ],
     [
         "pool_fqdn",
@@ -246,16 +264,16 @@ kind!(
     ModuleStatusKind,
     "ModuleStatus",
     [
-        "identity",
-        "export_status",
-        "import_status",
-        "last_export_time",
-        "last_import_time",
-        "pending_items",
-        "pending_bytes",
-        "export_lag_ms",
-        "import_lag_ms",
-        "last_error"
+        identity: "string",
+        export_status: "string",
+        import_status: "string",
+        last_export_time: "?",
+        last_import_time: "?",
+        pending_items: "?",
+        pending_bytes: "?",
+        export_lag_ms: "?",
+        import_lag_ms: "?",
+        last_error: "?",
     ],
     [
         "identity",
@@ -273,17 +291,40 @@ kind!(
         "import_lag_ms"
     ]
 );
+
+/// The type of each setting, read from the defaults: a duration is a string.
+fn setting_types() -> Vec<&'static str> {
+    use serde_json::Value;
+    let defaults =
+        serde_json::to_value(crate::topology::BackupServiceSettings::default()).unwrap_or_default();
+    crate::topology::settings::SETTING_NAMES
+        .iter()
+        .map(|name| match defaults.get(name) {
+            Some(Value::String(_)) => "string",
+            Some(Value::Bool(_)) => "bool",
+            Some(Value::Number(_)) => "int",
+            _ => "?",
+        })
+        .collect()
+}
+
 // The settings, as `[backup_service]` names them.
 kind!(
     ConfigKind,
     "BackupServiceConfiguration",
     fields = &crate::topology::settings::SETTING_NAMES,
+    types = setting_types,
     ["sync_interval", "max_concurrent_calls"]
 );
 kind!(
     ReplicationKind,
     "ReplicationReport",
-    ["pool", "backup_pool", "in_sync", "modules"],
+    [
+        pool: "string",
+        backup_pool: "string",
+        in_sync: "bool",
+        modules: "[ReplicaCheck]",
+    ],
     ["pool", "backup_pool", "in_sync"],
     details = replication_items
 );
@@ -291,16 +332,16 @@ kind!(
     ReplicaCheckKind,
     "ReplicaCheck",
     [
-        "module",
-        "from",
-        "to",
-        "in_sync",
-        "source_items",
-        "replica_items",
-        "missing",
-        "extra",
-        "different",
-        "manifest_mismatches"
+        module: "string",
+        from: "string",
+        to: "string",
+        in_sync: "bool",
+        source_items: "int",
+        replica_items: "int",
+        missing: "[string]",
+        extra: "[string]",
+        different: "[string]",
+        manifest_mismatches: "[string]",
     ],
     [
         "module",
@@ -318,23 +359,23 @@ kind!(
     FailoverKind,
     "FailoverReport",
     [
-        "action",
-        "pool",
-        "backup_pool",
-        "what_if",
-        "mode",
-        "epoch",
-        "phase",
-        "active_at",
-        "active_copy",
-        "duration_ms",
-        "items_lost",
-        "loss",
-        "modules",
-        "quarantine",
-        "would_quarantine",
-        "would_restore",
-        "warnings"
+        action: "string",
+        pool: "string",
+        backup_pool: "string",
+        what_if: "bool",
+        mode: "?",
+        epoch: "int",
+        phase: "string",
+        active_at: "string",
+        active_copy: "string",
+        duration_ms: "int",
+        items_lost: "?",
+        loss: "[map]",
+        modules: "[map]",
+        quarantine: "?",
+        would_quarantine: "[string]",
+        would_restore: "[string]",
+        warnings: "[string]",
     ],
     [
         "action",
@@ -350,17 +391,17 @@ kind!(
     FailoverStatusKind,
     "FailoverStatus",
     [
-        "state",
-        "active_at",
-        "active_copy",
-        "epoch",
-        "since",
-        "last_failover_mode",
-        "last_failover_items_lost",
-        "last_failover_loss",
-        "quarantine",
-        "cms_active_at",
-        "notes"
+        state: "string",
+        active_at: "string",
+        active_copy: "string",
+        epoch: "int",
+        since: "?",
+        last_failover_mode: "?",
+        last_failover_items_lost: "?",
+        last_failover_loss: "[map]",
+        quarantine: "?",
+        cms_active_at: "?",
+        notes: "[string]",
     ],
     ["state", "active_at", "epoch", "since"]
 );
@@ -443,6 +484,7 @@ mod tests {
     use super::*;
 
     fn columns_are_fields<K: RecordKind>() {
+        assert_eq!(K::field_types().len(), K::FIELDS.len(), "{}", K::TYPE_NAME);
         for column in K::COLUMNS {
             assert!(
                 K::FIELDS.contains(column),
@@ -454,12 +496,27 @@ mod tests {
     }
 
     #[test]
-    fn every_column_is_a_field() {
+    fn every_column_is_a_field_and_every_field_has_a_type() {
         columns_are_fields::<StatusKind>();
         columns_are_fields::<ModuleStatusKind>();
         columns_are_fields::<ConfigKind>();
         columns_are_fields::<ReplicationKind>();
         columns_are_fields::<ReplicaCheckKind>();
+        columns_are_fields::<FailoverKind>();
+        columns_are_fields::<FailoverStatusKind>();
+    }
+
+    #[test]
+    fn a_setting_is_typed_as_its_value() {
+        let types = ConfigKind::field_types();
+        let of = |name: &str| {
+            let at = ConfigKind::FIELDS.iter().position(|f| *f == name).unwrap();
+            types[at]
+        };
+        assert_eq!(of("sync_interval"), "string");
+        assert_eq!(of("max_concurrent_calls"), "int");
+        assert_eq!(of("watch_changes"), "bool");
+        assert!(!types.contains(&"?"), "{types:?}");
     }
 
     #[test]

@@ -143,9 +143,9 @@ pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
         .register_into_engine(engine, move |s: &str| one_site(&c, s));
 
     let c = ctx.clone();
-    func("get_pool_backup_relationship", &["pool: &str", "String"])
+    func("get_pool_backup_relationship", &["pool: &str", "string"])
         .register_into_engine(engine, move |f: &str| relationship(&c, f));
     let c = ctx.clone();
-    func("get_pool_backup_relationship", &["pool: Pool", "String"])
+    func("get_pool_backup_relationship", &["pool: Pool", "string"])
         .register_into_engine(engine, move |p: PoolObj| relationship(&c, &p.fqdn));
 }
