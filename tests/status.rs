@@ -366,6 +366,10 @@ fn settings_are_validated_and_written_back_with_comments() {
             "set_backup_service_configuration(#{batch_max_items: \"many\"})",
             "must be a whole number",
         ),
+        (
+            "set_backup_service_configuration(#{watch_changes: 1})",
+            "watch_changes must be true or false, not int",
+        ),
     ] {
         run(code).exit(1).stderr_has(needle).run();
     }
