@@ -206,9 +206,19 @@ impl PairLoop {
                 self.pending
                     .rescan("the last sync of changed paths failed".into());
             }
-            Outcome::Synced | Outcome::Refused => {
+            Outcome::Synced => {
                 self.failures = 0;
                 self.changes_paused_until = Instant::now() + CHANGES_GAP;
+            }
+            Outcome::Refused => {
+                // A failover began since the last full scan: nothing of the
+                // pair is synced or watched until a full scan finds it back
+                // in normal operation.
+                if let Some(w) = &self.shared.watcher {
+                    w.unwatch(&self.pending);
+                }
+                self.watched = None;
+                self.pending.clear();
             }
         }
         std::ops::ControlFlow::Continue(())
