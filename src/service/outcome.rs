@@ -40,7 +40,17 @@ pub(super) fn log(
             log_cycle(&report, scan, started);
             Outcome::Synced
         }
-        Err(SyncError::Interrupted(_)) => Outcome::Interrupted,
+        Err(SyncError::Interrupted(_)) => {
+            // The service is stopping: say what the cut-short sync was for.
+            tracing::info!(
+                pool = %pool,
+                scan = scan.kind(),
+                reason = scan.reason(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "cycle interrupted"
+            );
+            Outcome::Interrupted
+        }
         Err(SyncError::Refused(why)) => {
             // Said once a full cycle: between scans nothing is watched.
             tracing::warn!(
@@ -93,6 +103,14 @@ impl Scan {
             Scan::Changes { .. } => "changes",
         }
     }
+
+    /// Why a full scan ran before its time, if it did.
+    fn reason(&self) -> Option<&str> {
+        match self {
+            Scan::Full { reason } => reason.as_deref(),
+            Scan::Changes { .. } => None,
+        }
+    }
 }
 
 fn log_cycle(report: &SyncReport, scan: &Scan, started: Instant) {
@@ -101,13 +119,12 @@ fn log_cycle(report: &SyncReport, scan: &Scan, started: Instant) {
         .iter()
         .map(|m| format!("{}:{}>{}", m.module.short_name(), m.from, m.export_status))
         .collect();
-    let (reason, paths, lag_ms) = match scan {
-        Scan::Full { reason } => (reason.as_deref(), None, None),
-        Scan::Changes { paths, oldest } => (
-            None,
-            Some(*paths),
-            Some(oldest.elapsed().as_millis() as u64),
-        ),
+    let reason = scan.reason();
+    let (paths, lag_ms) = match scan {
+        Scan::Full { .. } => (None, None),
+        Scan::Changes { paths, oldest } => {
+            (Some(*paths), Some(oldest.elapsed().as_millis() as u64))
+        }
     };
     tracing::info!(
         pool = %report.pool,
