@@ -203,9 +203,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_paths(&self, prefix: &ItemPath, paths: &[ItemPath]) -> StoreResult<Listing> {
         let mut listing = self.list(prefix).await?;
         let asked: std::collections::BTreeSet<&ItemPath> = paths.iter().collect();
-        listing.entries.retain(|e| {
-            asked.contains(&e.path) || e.path.ancestors().any(|a| asked.contains(&a))
-        });
+        listing
+            .entries
+            .retain(|e| asked.contains(&e.path) || e.path.ancestors().any(|a| asked.contains(&a)));
         Ok(listing)
     }
 

@@ -14,8 +14,8 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::iter::Peekable;
+use std::ops::Bound;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -356,7 +356,9 @@ impl Manifest {
             let at = |p: &ItemPath| p == path || p.as_bytes().starts_with(&below);
             // The path itself, then the run of paths that start with `path/`.
             let exact = self.base.binary_search_by(|(p, _)| p.cmp(path)).ok();
-            let from = self.base.partition_point(|(p, _)| p.as_bytes() < below.as_slice());
+            let from = self
+                .base
+                .partition_point(|(p, _)| p.as_bytes() < below.as_slice());
             let run = self.base[from..].iter().take_while(|(p, _)| at(p));
             for (p, e) in exact.map(|i| &self.base[i]).into_iter().chain(run) {
                 found.insert(p, Some(e));

@@ -12,6 +12,7 @@ mod guard;
 mod journal;
 mod live_status;
 pub mod manifest;
+mod meta_json;
 mod options;
 mod pair_lock;
 mod plan;

@@ -14,7 +14,10 @@ use crate::topology::Module;
 ///
 /// One merge pass over the listing (sorted here unless the store listed it in
 /// order) and the manifest (kept sorted).
-pub(super) fn classify(entries: Vec<Entry>, manifest: &Manifest) -> (Vec<Entry>, Vec<ItemPath>, u64) {
+pub(super) fn classify(
+    entries: Vec<Entry>,
+    manifest: &Manifest,
+) -> (Vec<Entry>, Vec<ItemPath>, u64) {
     classify_against(entries, manifest.iter())
 }
 

@@ -202,11 +202,20 @@ fn plan(
     warnings: &mut Vec<String>,
 ) -> (Plan, guard::Shrinkage) {
     let listed = listing.entries.len();
-    let (max_items, max_bytes) = (settings.batch_max_items, batch_byte_limit(d.module, settings));
+    let (max_items, max_bytes) = (
+        settings.batch_max_items,
+        batch_byte_limit(d.module, settings),
+    );
     let plan = match &timings.scope {
         Some(paths) => {
             let recorded = manifest.under(paths).into_iter();
-            Plan::new(listing.entries, listing.incomplete, recorded, max_items, max_bytes)
+            Plan::new(
+                listing.entries,
+                listing.incomplete,
+                recorded,
+                max_items,
+                max_bytes,
+            )
         }
         None => Plan::new(
             listing.entries,

@@ -15,7 +15,7 @@ use crate::sync::engine::PairStores;
 use crate::sync::manifest::Manifest;
 use crate::sync::plan::classify;
 use crate::sync::recovery::recover;
-use crate::sync::{SyncEngine, SyncError, SyncOptions, SyncReport, pair_lock};
+use crate::sync::{SyncEngine, SyncError, SyncOptions, SyncReport};
 use crate::topology::{Module, Pair, Pool};
 
 const CMS: Module = Module::CmsMaster;
@@ -41,7 +41,6 @@ impl SyncEngine {
 
     /// Moves the active CMS to the other pool of its pair.
     pub async fn move_cms(&self, opts: &FailoverOptions) -> Result<FailoverReport, SyncError> {
-        let started = std::time::Instant::now();
         let pair = self.cms_pair()?;
         let state = self.pair_view(&pair).await.state;
         let active = state.cms_master(&self.deployment().cms_master).to_string();
@@ -51,13 +50,11 @@ impl SyncEngine {
         } else {
             (&pair.partner, &pair.pool)
         };
-        let mut report = if opts.disaster_mode {
-            self.move_cms_disaster(&pair, from, to, opts).await?
+        if opts.disaster_mode {
+            self.move_cms_disaster(&pair, from, to, opts).await
         } else {
-            self.move_cms_planned(&pair, from, to, opts).await?
-        };
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(report)
+            self.move_cms_planned(&pair, from, to, opts).await
+        }
     }
 
     async fn move_cms_planned(
@@ -67,21 +64,16 @@ impl SyncEngine {
         to: &Pool,
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
-        let sync_opts = sync_options(opts);
-        let stores = self.open_pair(pair, &sync_opts).await.map_err(|e| {
-            SyncError::Refused(format!(
+        let unreachable = |e: &SyncError| {
+            format!(
                 "cannot move the CMS to '{}' as planned: {e}; if '{}' is lost, move it with invoke_management_server_failover(#{{disaster_mode: true}})",
                 to.fqdn, from.fqdn
-            ))
-        })?;
-        let locks = if opts.what_if {
-            Vec::new()
-        } else {
-            pair_lock::lock(pair, (&*stores.0, &*stores.1), &sync_opts).await?
+            )
         };
-        let result = self.cms_planned_locked(pair, &stores, from, to, opts).await;
-        pair_lock::release(locks).await;
-        result
+        self.with_pair_locked(pair, opts, unreachable, async |stores| {
+            self.cms_planned_locked(pair, stores, from, to, opts).await
+        })
+        .await
     }
 
     async fn cms_planned_locked(
@@ -157,13 +149,8 @@ impl SyncEngine {
             ))
         })?;
         let lost = self.reachable(from).await.ok();
-        let sync_opts = sync_options(opts);
-        let locks = if opts.what_if {
-            Vec::new()
-        } else {
-            pair_lock::lock_in(pair, &[(to, &*to_store)], &sync_opts).await?
-        };
-        let result = async {
+        let held = [(to, &*to_store)];
+        self.with_locked_in(pair, &held, opts, async || {
             let held = if from.fqdn == pair.pool.fqdn {
                 [lost.as_deref(), Some(&*to_store)]
             } else {
@@ -200,10 +187,8 @@ impl SyncEngine {
                 write_to(pair, &state, &[(to, &*to_store)]).await?;
             }
             Ok(cms_settled(self, pair, &state, report))
-        }
-        .await;
-        pair_lock::release(locks).await;
-        result
+        })
+        .await
     }
 
     /// After a disaster move, before the first sync into the old master:

@@ -13,7 +13,7 @@ use crate::sync::direction::{Direction, data_prefix, replica_prefix};
 use crate::sync::engine::PairStores;
 use crate::sync::manifest::Manifest;
 use crate::sync::plan::classify;
-use crate::sync::{DirectionReport, SyncEngine, SyncError, SyncOptions, SyncReport, pair_lock};
+use crate::sync::{DirectionReport, SyncEngine, SyncError, SyncOptions, SyncReport};
 use crate::topology::{Module, Pair, Pool};
 
 /// Rounds of the active copy flowing home while it is still written, at most,
@@ -28,24 +28,16 @@ impl SyncEngine {
         pair: &Pair,
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
-        let started = std::time::Instant::now();
-        let sync_opts = sync_options(opts);
-        let stores = self.open_pair(pair, &sync_opts).await.map_err(|e| {
-            SyncError::Refused(format!(
+        let unreachable = |e: &SyncError| {
+            format!(
                 "cannot fail back pool '{}': {e}; a failback needs both pools reachable",
                 pair.pool.fqdn
-            ))
-        })?;
-        let locks = if opts.what_if {
-            Vec::new()
-        } else {
-            pair_lock::lock(pair, (&*stores.0, &*stores.1), &sync_opts).await?
+            )
         };
-        let result = self.fail_back_locked(pair, &stores, opts).await;
-        pair_lock::release(locks).await;
-        let mut report = result?;
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(report)
+        self.with_pair_locked(pair, opts, unreachable, async |stores| {
+            self.fail_back_locked(pair, stores, opts).await
+        })
+        .await
     }
 
     async fn fail_back_locked(

@@ -10,6 +10,7 @@
 
 mod cms;
 mod failback;
+mod locked;
 mod promote;
 mod quarantine;
 mod report;

@@ -3,7 +3,7 @@
 //! it is; nothing is copied but, in a planned failover, the pool's last
 //! changes.
 
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use super::report::{FailoverOptions, FailoverReport};
 use super::state::{self, LISTED_PATHS, Mode, ModuleLoss, PairState, Phase};
@@ -14,7 +14,7 @@ use crate::sync::engine::PairStores;
 use crate::sync::manifest::Manifest;
 use crate::sync::plan::classify;
 use crate::sync::recovery::{forget_uncommitted, recover};
-use crate::sync::{SyncEngine, SyncError, SyncOptions, SyncReport, pair_lock};
+use crate::sync::{SyncEngine, SyncError, SyncOptions, SyncReport};
 use crate::topology::{Module, ModuleSelection, Pair, Pool};
 
 /// Where a failover starts from.
@@ -36,36 +36,19 @@ impl SyncEngine {
         pair: &Pair,
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
-        let started = Instant::now();
-        let mut report = if opts.disaster_mode {
-            self.fail_over_disaster(pair, opts).await?
-        } else {
-            self.fail_over_planned(pair, opts).await?
+        if opts.disaster_mode {
+            return self.fail_over_disaster(pair, opts).await;
+        }
+        let pool = &pair.pool.fqdn;
+        let unreachable = |e: &SyncError| {
+            format!(
+                "cannot fail over pool '{pool}' as planned: {e}; if the pool is lost, fail it over with invoke_pool_failover(\"{pool}\", #{{disaster_mode: true}})"
+            )
         };
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(report)
-    }
-
-    async fn fail_over_planned(
-        &self,
-        pair: &Pair,
-        opts: &FailoverOptions,
-    ) -> Result<FailoverReport, SyncError> {
-        let sync_opts = sync_options(opts);
-        let stores = self.open_pair(pair, &sync_opts).await.map_err(|e| {
-            SyncError::Refused(format!(
-                "cannot fail over pool '{}' as planned: {e}; if the pool is lost, fail it over with invoke_pool_failover(\"{}\", #{{disaster_mode: true}})",
-                pair.pool.fqdn, pair.pool.fqdn
-            ))
-        })?;
-        let locks = if opts.what_if {
-            Vec::new()
-        } else {
-            pair_lock::lock(pair, (&*stores.0, &*stores.1), &sync_opts).await?
-        };
-        let result = self.planned_locked(pair, &stores, opts).await;
-        pair_lock::release(locks).await;
-        result
+        self.with_pair_locked(pair, opts, unreachable, async |stores| {
+            self.planned_locked(pair, stores, opts).await
+        })
+        .await
     }
 
     async fn planned_locked(
@@ -226,16 +209,12 @@ impl SyncEngine {
         })?;
         // The lost pool is only read, if it can be, to say what may be lost.
         let lost = self.reachable(&pair.pool).await.ok();
-        let locks = if opts.what_if {
-            Vec::new()
-        } else {
-            pair_lock::lock_in(pair, &[(&pair.partner, &*partner)], &sync_options(opts)).await?
-        };
-        let result = self
-            .disaster_locked(pair, lost.as_deref(), &*partner, opts)
-            .await;
-        pair_lock::release(locks).await;
-        result
+        let held = [(&pair.partner, &*partner)];
+        self.with_locked_in(pair, &held, opts, async || {
+            self.disaster_locked(pair, lost.as_deref(), &*partner, opts)
+                .await
+        })
+        .await
     }
 
     async fn disaster_locked(

@@ -8,10 +8,10 @@
 //! generation decides which copy is current. Changes are made under the pair
 //! lock, so two operators can never both promote.
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::{Store, StoreResult};
+use crate::sync::meta_json;
 use crate::topology::{Fqdn, Pair, Pool};
 
 /// Where a pool's data is in its failover cycle.
@@ -224,28 +224,13 @@ pub fn key(pair: &Pair) -> String {
 
 /// The record in one store: `None` when it has none.
 pub async fn read(store: &dyn Store, pair: &Pair) -> StoreResult<Option<PairState>> {
-    let key = key(pair);
-    let Some(body) = store.meta_get(&key).await? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&body)
-        .map(Some)
-        .map_err(|e| StoreError::Other {
-            store: store.describe(),
-            message: format!(
-                "the failover record {key} is damaged ({e}); the partner's copy of it is used if it has one; if neither can be read, restore the file from the partner's store"
-            ),
-        })
+    let next = "the partner's copy of it is used if it has one; if neither can be read, restore the file from the partner's store";
+    meta_json::read(store, &key(pair), "failover record", next).await
 }
 
 /// Writes the record to one store and makes it durable.
 pub async fn write(store: &dyn Store, pair: &Pair, state: &PairState) -> StoreResult<()> {
-    let key = key(pair);
-    let body = serde_json::to_vec_pretty(state).map_err(|e| StoreError::Other {
-        store: store.describe(),
-        message: format!("cannot encode the failover record {key}: {e}"),
-    })?;
-    store.meta_put(&key, Bytes::from(body)).await?;
+    meta_json::write(store, &key(pair), "failover record", state).await?;
     store.make_durable().await
 }
 
