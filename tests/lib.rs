@@ -7,6 +7,7 @@ mod cli;
 mod deployment;
 mod failover;
 mod failover_crash;
+mod failover_race;
 mod faults;
 mod rbac;
 mod repl;

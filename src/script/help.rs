@@ -139,7 +139,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
             "invoke_management_server_failover(opts: map) -> FailoverReport",
         ],
         summary: "Moves the active Central Management Store to the other pool of its pair; the same call again moves it back.",
-        details: "CentralMgmt.CMSMaster then flows from the new master to the old one. Planned (the default) first ships the last CMS changes; disaster_mode: true moves it at once when the master is lost (what the old master changed after its last sync is quarantined at its first sync after it returns). Options: disaster_mode, what_if, force. The operator needs the right on both pools of the CMS pair.",
+        details: "CentralMgmt.CMSMaster then flows from the new master to the old one. Planned (the default) first ships the last CMS changes (nothing is lost). disaster_mode: true moves it at once when the master is lost; the report's loss says when the CMS last synced into the new master and, if the old master can still be read, which items it changed after that (they are quarantined at its first sync after it returns). Refused in disaster mode when the new master's replica of the CMS never completed a sync; force: true moves it anyway (the old master's whole CMS is then quarantined at its first sync); force overrides nothing else. Two calls at once move the CMS once: the one that waited for the pair lock changes nothing and says so. Options: disaster_mode, what_if, force. The operator needs the right on both pools of the CMS pair.",
         example: "invoke_management_server_failover(#{what_if: true}).active_at",
     },
     FnDoc {

@@ -11,6 +11,7 @@
 mod cms;
 mod failback;
 mod locked;
+mod loss;
 mod promote;
 mod quarantine;
 mod report;

@@ -3,17 +3,13 @@
 //! it is; nothing is copied but, in a planned failover, the pool's last
 //! changes.
 
-use std::time::SystemTime;
-
 use super::report::{FailoverOptions, FailoverReport};
-use super::state::{self, LISTED_PATHS, Mode, ModuleLoss, PairState, Phase};
-use super::{active_copy, seed, view};
-use crate::store::{Store, system_time_ns};
-use crate::sync::direction::{Direction, data_prefix};
+use super::state::{self, Mode, ModuleLoss, PairState, Phase};
+use super::{active_copy, loss, seed, view};
+use crate::store::Store;
+use crate::sync::direction::Direction;
 use crate::sync::engine::PairStores;
 use crate::sync::manifest::Manifest;
-use crate::sync::plan::classify;
-use crate::sync::recovery::{forget_uncommitted, recover};
 use crate::sync::{SyncEngine, SyncError, SyncOptions, SyncReport};
 use crate::topology::{Module, ModuleSelection, Pair, Pool};
 
@@ -58,7 +54,9 @@ impl SyncEngine {
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
         let both = [Some(&*stores.0), Some(&*stores.1)];
-        let view::Held { mut state, healed } = view::held(pair, both, !opts.what_if).await?;
+        let view::Held {
+            mut state, healed, ..
+        } = view::held(pair, both, !opts.what_if).await?;
         let mut report = FailoverReport::new(
             "failover",
             &pair.pool.fqdn,
@@ -67,7 +65,7 @@ impl SyncEngine {
         );
         report.mode = Some(Mode::Planned);
         match self.failover_start(pair, &state)? {
-            Start::Finish => return self.finished(pair, &state, report, healed),
+            Start::Finish => return self.finished(pair, &state, report, healed, Mode::Planned),
             Start::Begin if !opts.what_if => {
                 state.advance(
                     &pair.pool.fqdn,
@@ -94,16 +92,10 @@ impl SyncEngine {
         report.modules = sync.modules;
         report.warnings = sync.warnings;
         report.items_lost = Some(0);
-        let now = system_time_ns(SystemTime::now());
         report.loss = self
             .pool_modules(pair, &state)
-            .iter()
-            .map(|m| ModuleLoss {
-                module: m.identity().to_string(),
-                last_sync_ns: Some(now),
-                changed_items: Some(0),
-                changed: Vec::new(),
-            })
+            .into_iter()
+            .map(loss::nothing_lost)
             .collect();
         if opts.what_if {
             return Ok(self.predicted(pair, &state, report));
@@ -233,13 +225,14 @@ impl SyncEngine {
         );
         report.mode = Some(Mode::Disaster);
         if let Start::Finish = self.failover_start(pair, &state)? {
-            return self.finished(pair, &state, report, false);
+            return self.finished(pair, &state, report, false, Mode::Disaster);
         }
         let modules = self.pool_modules(pair, &state);
+        let what = format!("fail over pool '{}'", pair.pool.fqdn);
         for module in &modules {
-            let loss = self
-                .module_loss(pair, lost, partner, *module, opts, &mut report.warnings)
-                .await?;
+            // The partner plays both ends: only its side is touched.
+            let d = Direction::replication(*module, &pair.pool, &pair.partner, partner, partner);
+            let loss = loss::module_loss(&d, lost, opts, &what, &mut report.warnings).await?;
             report.loss.push(loss);
         }
         report.items_lost = report
@@ -258,85 +251,6 @@ impl SyncEngine {
         promote(&mut state, pair, Mode::Disaster, report.loss.clone());
         write_to(pair, &state, &[(&pair.partner, partner)]).await?;
         Ok(self.settled(pair, &state, report))
-    }
-
-    /// What the pool may lose of one module in a disaster failover: when its
-    /// last sync into the partner committed and, if the pool's store can be
-    /// read, what changed there since. First finishes (or forgets) a batch an
-    /// interrupted sync left at the partner, so the replica is whole.
-    async fn module_loss(
-        &self,
-        pair: &Pair,
-        lost: Option<&dyn Store>,
-        partner: &dyn Store,
-        module: Module,
-        opts: &FailoverOptions,
-        warnings: &mut Vec<String>,
-    ) -> Result<ModuleLoss, SyncError> {
-        let (pool, to) = (&pair.pool, &pair.partner);
-        let record = crate::sync::status::read(
-            partner,
-            &crate::sync::status::import_key(pool.fqdn.as_str(), module.identity()),
-        )
-        .await
-        .ok()
-        .flatten();
-        let last_sync_ns = record.and_then(|r| r.last_success_ns);
-        if last_sync_ns.is_none() && !opts.force {
-            return Err(SyncError::Refused(format!(
-                "cannot fail over pool '{}' in disaster mode: the replica of its {} at '{}' never completed a sync, so it would serve an incomplete copy; sync the pair first, or pass force: true to promote the replica as it is",
-                pool.fqdn,
-                module.identity(),
-                to.fqdn
-            )));
-        }
-        // The partner plays both ends: only its side is touched.
-        let d = Direction::replication(module, pool, to, partner, partner);
-        let sync_opts = SyncOptions {
-            what_if: opts.what_if,
-            ..sync_options(opts)
-        };
-        if !opts.what_if {
-            recover(&d, warnings).await.map_err(store_err(to))?;
-        }
-        let mut manifest = Manifest::load(partner, &d.manifest_prefix())
-            .await
-            .map_err(store_err(to))?;
-        if partner.writes_in_place() {
-            forget_uncommitted(&d, &mut manifest, &sync_opts, warnings)
-                .await
-                .map_err(store_err(to))?;
-        }
-        let changed = match lost {
-            None => None,
-            Some(store) => match store.list(&data_prefix(module)).await {
-                Ok(listing) if !listing.incomplete => {
-                    let (copies, deletes, _) = classify(listing.entries, &manifest);
-                    let mut paths: Vec<String> = copies
-                        .iter()
-                        .map(|e| e.path.to_string())
-                        .chain(deletes.iter().map(ToString::to_string))
-                        .collect();
-                    paths.sort();
-                    Some(paths)
-                }
-                Ok(_) | Err(_) => {
-                    warnings.push(format!("{}: data/{} could not be read in full: what it changed after its last sync is unknown", pool.fqdn, module.identity()));
-                    None
-                }
-            },
-        };
-        Ok(ModuleLoss {
-            module: module.identity().to_string(),
-            last_sync_ns,
-            changed_items: changed.as_ref().map(|c| c.len() as u64),
-            changed: changed
-                .map(|mut c| {
-                    c.truncate(LISTED_PATHS);
-                    c
-                })
-                .unwrap_or_default(),
-        })
     }
 
     /// Whether a failover of the pair's pool may start, and from where.
@@ -363,21 +277,31 @@ impl SyncEngine {
         }
     }
 
-    /// A failover an earlier run made: done now if this run had to tell a
-    /// store of it (`healed`), else it was done already.
+    /// A failover an earlier run made. If it was made the way this call
+    /// makes one (`mode`) and this run had to tell a store of it (`healed`),
+    /// this call is the rerun of that interrupted failover, done now.
+    /// Otherwise another call made it: refused, naming it.
     fn finished(
         &self,
         pair: &Pair,
         state: &PairState,
         mut report: FailoverReport,
         healed: bool,
+        mode: Mode,
     ) -> Result<FailoverReport, SyncError> {
         let pool = &pair.pool.fqdn;
-        if !healed {
-            let since = crate::sync::format_time(state.pool(pool).map_or(0, |p| p.since_ns));
+        let made = state.pool(pool).and_then(|p| p.mode);
+        if !healed || made != Some(mode) {
+            let by = match made {
+                Some(Mode::Disaster) => "a disaster failover",
+                Some(Mode::Planned) => "a planned failover",
+                None => "an earlier call",
+            };
             return Err(SyncError::Refused(format!(
-                "pool '{pool}' is already failed over to '{}' (since {since}, epoch {}); to return it, invoke_pool_failback(\"{pool}\")",
-                pair.partner.fqdn, state.epoch
+                "pool '{pool}' is already failed over to '{}' at epoch {} by {by}: {}; nothing was changed; to return it, invoke_pool_failback(\"{pool}\")",
+                pair.partner.fqdn,
+                state.epoch,
+                state.last_change()
             )));
         }
         report.warnings.push(format!(

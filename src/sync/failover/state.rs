@@ -158,6 +158,9 @@ pub struct PairState {
     pub changed_ns: i64,
     /// What changed last, one line.
     pub last_event: String,
+    /// The process that made that change (`poolsync pid N on HOST`).
+    #[serde(default)]
+    pub changed_by: String,
     /// Both pools of the pair.
     pub pools: Vec<PoolState>,
     /// `None`: the CMS (if this pair carries it) is where the deployment says.
@@ -171,6 +174,7 @@ impl PairState {
             epoch: 0,
             changed_ns: 0,
             last_event: "none".into(),
+            changed_by: String::new(),
             pools: vec![PoolState::home(&pair.pool), PoolState::home(&pair.partner)],
             cms: None,
         }
@@ -196,6 +200,32 @@ impl PairState {
         self.cms
             .as_ref()
             .map_or(master.as_str(), |c| c.active.as_str())
+    }
+
+    /// Where the CMS is and since when: another value means it moved.
+    pub fn cms_mark(&self) -> Option<(&str, i64)> {
+        self.cms.as_ref().map(|c| (c.active.as_str(), c.since_ns))
+    }
+
+    /// Who made the last change and when, for messages: `a disaster
+    /// failover of P to Q (poolsync pid N on HOST, TIME)`.
+    pub fn last_change(&self) -> String {
+        let when = crate::sync::format_time(self.changed_ns);
+        if self.changed_by.is_empty() {
+            format!("{} ({when})", self.last_event)
+        } else {
+            format!("{} ({}, {when})", self.last_event, self.changed_by)
+        }
+    }
+
+    /// Starts a change: a new epoch, now, made by this process.
+    pub(super) fn next(&mut self, event: String) -> i64 {
+        let now = crate::store::system_time_ns(std::time::SystemTime::now());
+        self.epoch += 1;
+        self.changed_ns = now;
+        self.last_event = event;
+        self.changed_by = crate::store::this_process();
+        now
     }
 
     /// The pool of the pair whose data is not at home, if one is.
@@ -267,10 +297,7 @@ pub fn combine(pair: &Pair, found: [StoreResult<Option<PairState>>; 2]) -> PairV
 impl PairState {
     /// Moves the active CMS to `active`: a new epoch, now.
     pub fn move_cms(&mut self, active: &Fqdn, mode: Mode, event: String) {
-        let now = crate::store::system_time_ns(std::time::SystemTime::now());
-        self.epoch += 1;
-        self.changed_ns = now;
-        self.last_event = event;
+        let now = self.next(event);
         self.cms = Some(CmsState {
             active: active.to_string(),
             since_ns: now,
@@ -282,10 +309,7 @@ impl PairState {
 
     /// Moves `pool`'s data to `phase`: a new epoch, now.
     pub fn advance(&mut self, pool: &Fqdn, phase: Phase, event: String) {
-        let now = crate::store::system_time_ns(std::time::SystemTime::now());
-        self.epoch += 1;
-        self.changed_ns = now;
-        self.last_event = event;
+        let now = self.next(event);
         if let Some(p) = self.pool_mut(pool) {
             if phase == Phase::FailingBack && p.phase == Phase::FailedOver {
                 p.reconciled = false;
