@@ -23,6 +23,7 @@ mod ship;
 mod stage;
 mod state;
 pub mod status;
+mod time;
 mod verify;
 
 pub use changes::ChangeSet;
@@ -33,11 +34,12 @@ pub use failover::{
     Quarantine, active_copy, active_copy_home, cms_copy,
 };
 pub use guard::GUARD_MIN_ITEMS;
-pub use live_status::{FailoverStatus, ModuleStatus, PoolStatus, format_time};
+pub use live_status::{FailoverStatus, ModuleStatus, PoolStatus};
 pub use options::{CancelFlag, Progress, SyncOptions};
 pub use plan::batch_byte_limit;
 pub use report::{DirectionReport, SyncReport, human_bytes};
 pub use state::{ExportState, ImportState};
+pub use time::format_time;
 pub use verify::{ReplicaCheck, ReplicationReport};
 
 /// Milliseconds, with a tenth, for the debug log.

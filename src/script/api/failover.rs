@@ -11,10 +11,12 @@ use rhai::{Dynamic, Engine, Map};
 use super::{FnResult, fail, func, interrupted, register_pool_fn};
 use crate::script::ScriptContext;
 use crate::script::progress::SyncProgress;
-use crate::script::record::{FailoverKind, FailoverStatusKind, Record};
-use crate::script::types::PoolObj;
-use crate::sync::{FailoverOptions, FailoverReport, FailoverStatus, SyncError};
-use crate::topology::{Module, ModuleSelection, Pair};
+use crate::script::record::{
+    FailoverKind, FailoverStatusKind, ModuleLossKind, QuarantineKind, Record,
+};
+use crate::script::types::{Placement, PoolObj};
+use crate::sync::{FailoverOptions, FailoverReport, FailoverStatus, Phase, SyncError};
+use crate::topology::{Module, ModuleSelection, Pair, Pool};
 
 const FAILOVER: &str = "invoke_pool_failover";
 const FAILBACK: &str = "invoke_pool_failback";
@@ -92,6 +94,13 @@ fn both_pools(ctx: &ScriptContext, cmdlet: &str, fqdn: &str) -> FnResult<Pair> {
     Ok(pair)
 }
 
+/// Where a pool's data is active, as a script sees it.
+pub fn failover_record(status: &FailoverStatus) -> Record<FailoverStatusKind> {
+    Record::from_serde(status)
+        .nest::<ModuleLossKind>("last_failover_loss")
+        .nest::<QuarantineKind>("quarantines")
+}
+
 /// Runs one operation with a progress bar and turns its result into a record.
 fn finish(
     ctx: &ScriptContext,
@@ -107,7 +116,8 @@ fn finish(
             for w in &report.warnings {
                 crate::errln!("warning: {w}");
             }
-            Ok(Dynamic::from(Record::<FailoverKind>::from_serde(&report)))
+            let record = Record::<FailoverKind>::from_serde(&report).nest::<ModuleLossKind>("loss");
+            Ok(Dynamic::from(record))
         }
         Err(SyncError::Interrupted(_)) => interrupted(),
         Err(e) => fail(e.to_string()),
@@ -144,30 +154,45 @@ fn move_cms(ctx: &ScriptContext, opts: &Map) -> FnResult<Dynamic> {
 /// Where a pool's data is active now, read from its pair's stores when asked
 /// (a Pool is a snapshot of the deployment; this is live).
 fn pool_failover(ctx: &ScriptContext, pool: &PoolObj) -> FnResult<FailoverStatus> {
-    let d = &ctx.deployment;
     let p = super::pool::authorized_pool(ctx, "Get-CsPool", &pool.fqdn)?;
-    let Some(pair) = d.pair_of(p) else {
+    let Some(pair) = ctx.deployment.pair_of(p) else {
         return fail(format!(
             "pool '{}' has no backup pool, so it cannot fail over",
             p.fqdn
         ));
     };
-    let view = ctx.block_on(ctx.sync.pair_view(&pair));
-    Ok(FailoverStatus::of(
-        &pair,
-        &view,
-        &d.cms_master,
-        d.pair_hosts_cms(p),
-    ))
+    Ok(ctx.block_on(ctx.sync.failover_status(&pair)))
+}
+
+/// Where a pool's data is active, for `get_pool(P)`'s record (a pool
+/// without a backup pool is always at home).
+pub fn placement(ctx: &ScriptContext, pool: &Pool) -> Placement {
+    match ctx.deployment.pair_of(pool) {
+        None => Placement {
+            state: Phase::Home.to_string(),
+            active_at: pool.fqdn.to_string(),
+            active_copy: crate::sync::active_copy_home(pool),
+            epoch: 0,
+            since: None,
+        },
+        Some(pair) => {
+            let s = ctx.block_on(ctx.sync.failover_status(&pair));
+            Placement {
+                state: s.state.to_string(),
+                active_at: s.active_at.to_string(),
+                active_copy: s.active_copy,
+                epoch: s.epoch,
+                since: s.since.map(crate::sync::format_time),
+            }
+        }
+    }
 }
 
 pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
     let c = ctx.clone();
     engine.register_get("failover", move |p: &mut PoolObj| -> FnResult<Dynamic> {
         let status = pool_failover(&c, p)?;
-        Ok(Dynamic::from(Record::<FailoverStatusKind>::from_serde(
-            &status,
-        )))
+        Ok(Dynamic::from(failover_record(&status)))
     });
     let c = ctx.clone();
     engine.register_get("active_copy", move |p: &mut PoolObj| -> FnResult<String> {

@@ -10,8 +10,7 @@ use super::pool::authorized_pair;
 use super::{FnResult, fail, func, interrupted, pause};
 use crate::script::ScriptContext;
 use crate::script::record::{
-    ConfigKind, FailoverStatusKind, ModuleStatusKind, Record, ReplicaCheckKind, ReplicationKind,
-    StatusKind,
+    ConfigKind, ModuleStatusKind, Record, ReplicaCheckKind, ReplicationKind, StatusKind,
 };
 use crate::script::types::PoolObj;
 use crate::sync::{ExportState, PoolStatus, ReplicationReport, SyncError, SyncOptions};
@@ -76,7 +75,7 @@ fn status_record(s: &PoolStatus) -> Record<StatusKind> {
     f.insert("backup_modules".into(), Dynamic::from_array(modules));
     f.insert(
         "failover".into(),
-        Dynamic::from(Record::<FailoverStatusKind>::from_serde(&s.failover)),
+        Dynamic::from(super::failover::failover_record(&s.failover)),
     );
     Record::new(f, serde_json::to_value(s).unwrap_or_default())
 }

@@ -7,21 +7,20 @@
 
 use super::promote::{store_err, sync_options, write_to};
 use super::report::{FailoverOptions, FailoverReport};
-use super::state::{Mode, PairState, Phase, Quarantine};
-use super::{loss, quarantine, seed, view};
-use crate::store::{ItemPath, Store};
+use super::state::{Mode, PairState, Phase};
+use super::{loss, seed, view};
+use crate::store::Store;
 use crate::sync::direction::Direction;
 use crate::sync::engine::PairStores;
 use crate::sync::manifest::Manifest;
-use crate::sync::plan::classify;
 use crate::sync::{SyncEngine, SyncError, SyncOptions, SyncReport};
 use crate::topology::{Module, Pair, Pool};
 
-const CMS: Module = Module::CmsMaster;
+pub(super) const CMS: Module = Module::CmsMaster;
 
 /// The seed a disaster move leaves at the new master, for the first sync
 /// into the old one.
-const SEED: &str = "failover/cms-seed";
+pub(super) const SEED: &str = "failover/cms-seed";
 
 impl SyncEngine {
     /// The pair that carries the CMS, named by the deployment's master.
@@ -249,88 +248,8 @@ impl SyncEngine {
         Ok(cms_settled(self, pair, &state, report))
     }
 
-    /// After a disaster move, before the first sync into the old master:
-    /// what it changed after its last sync is moved aside, and the new
-    /// direction starts from the seed the move left. Called under the pair
-    /// lock by every sync of the pair; does nothing unless needed.
-    pub(crate) async fn reconcile_cms(
-        &self,
-        pair: &Pair,
-        stores: &PairStores,
-        state: &PairState,
-        opts: &SyncOptions,
-        warnings: &mut Vec<String>,
-    ) -> Result<(), SyncError> {
-        let Some(cms) = state.cms.as_ref().filter(|c| c.reconcile) else {
-            return Ok(());
-        };
-        let (active, standby) = if pair.pool.fqdn.as_str() == cms.active {
-            (&pair.pool, &pair.partner)
-        } else {
-            (&pair.partner, &pair.pool)
-        };
-        let (active_store, standby_store) = ends(pair, stores, active);
-        let old = self.cms_direction((standby, standby_store), (active, active_store))?;
-        let (divergent, kept) = standby_changes(&old, standby, active).await?;
-        let mut state = state.clone();
-        let folder_name = format!("quarantine/cms-epoch-{}", state.epoch);
-        let folder = ItemPath::parse(&folder_name).unwrap_or_else(|_| unreachable!());
-        let moved = Quarantine {
-            folder: folder_name,
-            items: divergent.len() as u64,
-            paths: divergent
-                .iter()
-                .map(|e| format!("{}/{}", CMS.identity(), e.path))
-                .collect(),
-        };
-        let aside = quarantine::Aside {
-            pool: standby,
-            store: standby_store,
-            module: CMS,
-            source: old.source_prefix().clone(),
-            folder: &folder,
-        };
-        let r = quarantine::move_aside(aside, divergent, true, opts, &self.settings(), warnings)
-            .await
-            .map_err(store_err(standby))?;
-        if r.error.is_some() || r.pending_items > 0 {
-            return Err(SyncError::Refused(format!(
-                "the CMS items '{}' changed after its last sync could not be moved aside ({}); nothing was overwritten",
-                standby.fqdn,
-                r.error.unwrap_or_default()
-            )));
-        }
-        let seed = Manifest::load(active_store, SEED)
-            .await
-            .map_err(store_err(active))?;
-        let entries = kept
-            .iter()
-            .filter_map(|p| Some((p.clone(), seed.get(p)?.clone())))
-            .collect();
-        let new = self.cms_direction((active, active_store), (standby, standby_store))?;
-        Manifest::replace(standby_store, &new.manifest_prefix(), entries)
-            .await
-            .map_err(store_err(standby))?;
-        state.next(format!(
-            "CMS reconciled at {}: {} items moved aside",
-            standby.fqdn, moved.items
-        ));
-        if let Some(c) = state.cms.as_mut() {
-            c.reconcile = false;
-            c.quarantine = (moved.items > 0).then_some(moved);
-        }
-        write_to(
-            pair,
-            &state,
-            &[(active, active_store), (standby, standby_store)],
-        )
-        .await?;
-        let _ = Manifest::remove(active_store, SEED).await;
-        Ok(())
-    }
-
     /// The direction the CMS takes from `from`, where it is active.
-    fn cms_direction<'a>(
+    pub(super) fn cms_direction<'a>(
         &self,
         from: (&'a Pool, &'a dyn Store),
         to: (&'a Pool, &'a dyn Store),
@@ -341,34 +260,12 @@ impl SyncEngine {
     }
 }
 
-/// What the old master (`standby`, the source of the direction `old`)
-/// changed after its last sync: the items that differ from what that
-/// direction's manifest at the new master records, and the paths of the rest.
-async fn standby_changes(
-    old: &Direction<'_>,
-    standby: &Pool,
-    active: &Pool,
-) -> Result<(Vec<crate::store::Entry>, Vec<ItemPath>), SyncError> {
-    let known = Manifest::load(old.dst, &old.manifest_prefix())
-        .await
-        .map_err(store_err(active))?;
-    let mut listing = old
-        .src
-        .list(old.source_prefix())
-        .await
-        .map_err(store_err(standby))?;
-    listing.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    let all: Vec<ItemPath> = listing.entries.iter().map(|e| e.path.clone()).collect();
-    let (divergent, _, _) = classify(listing.entries, &known);
-    let kept = all
-        .into_iter()
-        .filter(|p| divergent.binary_search_by(|e| e.path.cmp(p)).is_err())
-        .collect();
-    Ok((divergent, kept))
-}
-
 /// The stores of `first` and of the other pool of the pair.
-fn ends<'a>(pair: &Pair, stores: &'a PairStores, first: &Pool) -> (&'a dyn Store, &'a dyn Store) {
+pub(super) fn ends<'a>(
+    pair: &Pair,
+    stores: &'a PairStores,
+    first: &Pool,
+) -> (&'a dyn Store, &'a dyn Store) {
     if first.fqdn == pair.pool.fqdn {
         (&*stores.0, &*stores.1)
     } else {

@@ -6,9 +6,9 @@
 
 use super::promote::{store_err, sync_options, write_to};
 use super::report::{FailoverOptions, FailoverReport};
-use super::state::{LISTED_PATHS, PairState, Phase, Quarantine};
-use super::{quarantine, seed, view};
-use crate::store::{Entry, ItemPath, Store};
+use super::state::{PairState, Phase};
+use super::{reconcile, seed, view};
+use crate::store::Store;
 use crate::sync::direction::{Direction, data_prefix, replica_prefix};
 use crate::sync::engine::PairStores;
 use crate::sync::manifest::Manifest;
@@ -90,7 +90,7 @@ impl SyncEngine {
             );
             if let Some(p) = state.pool_mut(pool) {
                 p.reconciled = true;
-                p.quarantine = (moved.items > 0).then_some(moved);
+                p.quarantine = (moved.items + moved.deleted_at_home > 0).then_some(moved);
             }
             write_to(pair, &state, &ends).await?;
         }
@@ -223,62 +223,6 @@ impl SyncEngine {
             .await
     }
 
-    /// Moves aside what the pool changed after its last sync (items that
-    /// differ from the replication's manifest at the partner, or that it does
-    /// not list), then writes each module's failback manifest from the seed
-    /// the failover left, for the items the pool still holds.
-    async fn reconcile(
-        &self,
-        pair: &Pair,
-        stores: &PairStores,
-        state: &PairState,
-        opts: &FailoverOptions,
-        warnings: &mut Vec<String>,
-    ) -> Result<Quarantine, SyncError> {
-        let folder_name = quarantine::failback_folder(state.epoch);
-        let folder = ItemPath::parse(&folder_name).unwrap_or_else(|_| unreachable!());
-        let mut moved = Quarantine {
-            folder: folder_name,
-            ..Quarantine::default()
-        };
-        let settings = self.settings();
-        let sync_opts = sync_options(opts);
-        for module in self.pool_modules(pair, state) {
-            let (divergent, kept) = divergent(pair, stores, module).await?;
-            moved.items += divergent.len() as u64;
-            for e in divergent
-                .iter()
-                .take(LISTED_PATHS.saturating_sub(moved.paths.len()))
-            {
-                moved
-                    .paths
-                    .push(format!("{}/{}", module.identity(), e.path));
-            }
-            let aside = quarantine::Aside {
-                pool: &pair.pool,
-                store: &*stores.0,
-                module,
-                source: data_prefix(module),
-                folder: &folder,
-            };
-            let r = quarantine::move_aside(aside, divergent, true, &sync_opts, &settings, warnings)
-                .await
-                .map_err(store_err(&pair.pool))?;
-            let failed = r.error.or_else(|| {
-                (r.pending_items > 0)
-                    .then(|| format!("{} items could not be copied", r.pending_items))
-            });
-            if let Some(e) = failed {
-                return Err(SyncError::Refused(format!(
-                    "failback of pool '{}' stopped: items it changed after its last sync could not be moved aside into {}: {e}; nothing was overwritten; fix it and run invoke_pool_failback again",
-                    pair.pool.fqdn, moved.folder
-                )));
-            }
-            write_failback_manifest(pair, stores, module, &kept).await?;
-        }
-        Ok(moved)
-    }
-
     /// What a failback would do, changing nothing.
     async fn failback_plan(
         &self,
@@ -290,12 +234,20 @@ impl SyncEngine {
         let reconciled = state.pool(&pair.pool.fqdn).is_some_and(|p| p.reconciled);
         for module in self.pool_modules(pair, state) {
             if !reconciled {
-                let (divergent, _) = divergent(pair, stores, module).await?;
+                let found = reconcile::divergent(pair, stores, module).await?;
                 report.would_quarantine.extend(
-                    divergent
+                    found
+                        .changed
                         .iter()
                         .map(|e| format!("{}/{}", module.identity(), e.path)),
                 );
+                if !found.deleted.is_empty() {
+                    report.warnings.push(format!(
+                        "{}: {} items deleted at home after the last sync would come back from the active copy (named in the quarantine's deleted-at-home.txt)",
+                        module.identity(),
+                        found.deleted.len()
+                    ));
+                }
             }
             let seed_prefix = seed::seed_prefix(pair.pool.fqdn.as_str(), module.identity());
             let seed = Manifest::load(&*stores.1, &seed_prefix)
@@ -365,82 +317,6 @@ fn active_first<'a>(pair: &'a Pair, stores: &'a PairStores) -> [(&'a Pool, &'a d
 /// The pair's stores, the pool itself first.
 fn home_first<'a>(pair: &'a Pair, stores: &'a PairStores) -> [(&'a Pool, &'a dyn Store); 2] {
     [(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)]
-}
-
-/// The items of the pool's `data/<module>` it changed after its last sync
-/// (or that sync never saw), and the paths of the rest. An item whose
-/// metadata changed but whose content hashes as the sync recorded (a store
-/// copied back from elsewhere has new inodes) is not divergent.
-async fn divergent(
-    pair: &Pair,
-    stores: &PairStores,
-    module: Module,
-) -> Result<(Vec<Entry>, Vec<ItemPath>), SyncError> {
-    let replication = Manifest::prefix_for(pair.pool.fqdn.as_str(), module.identity());
-    let known = Manifest::load(&*stores.1, &replication)
-        .await
-        .map_err(store_err(&pair.partner))?;
-    let data = data_prefix(module);
-    let mut listing = stores.0.list(&data).await.map_err(store_err(&pair.pool))?;
-    listing.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    if listing.incomplete {
-        return Err(SyncError::Refused(format!(
-            "cannot fail back pool '{}': data/{} cannot be read in full ({}); nothing was changed",
-            pair.pool.fqdn,
-            module.identity(),
-            listing.warnings.join("; ")
-        )));
-    }
-    let all: Vec<ItemPath> = listing.entries.iter().map(|e| e.path.clone()).collect();
-    let (candidates, _, _) = classify(listing.entries, &known);
-    let mut changed = Vec::new();
-    for entry in candidates {
-        let same = match known.get(&entry.path) {
-            Some(m) if m.size == entry.size => {
-                let (_, hash) = stores
-                    .0
-                    .hash(&data.join(&entry.path))
-                    .await
-                    .map_err(store_err(&pair.pool))?;
-                hash == m.hash
-            }
-            _ => false,
-        };
-        if !same {
-            changed.push(entry);
-        }
-    }
-    let mut kept = Vec::with_capacity(all.len());
-    let mut changed_paths = changed.iter().map(|e| &e.path).peekable();
-    for path in all {
-        if changed_paths.next_if(|p| **p == path).is_none() {
-            kept.push(path);
-        }
-    }
-    Ok((changed, kept))
-}
-
-/// The failback manifest of one module at the pool: the seed's entries for
-/// the paths the pool still holds (`kept`, sorted).
-async fn write_failback_manifest(
-    pair: &Pair,
-    stores: &PairStores,
-    module: Module,
-    kept: &[ItemPath],
-) -> Result<(), SyncError> {
-    let seed_prefix = seed::seed_prefix(pair.pool.fqdn.as_str(), module.identity());
-    let seed = Manifest::load(&*stores.1, &seed_prefix)
-        .await
-        .map_err(store_err(&pair.partner))?;
-    let entries = kept
-        .iter()
-        .filter_map(|p| Some((p.clone(), seed.get(p)?.clone())))
-        .collect();
-    let d = Direction::reverse(module, &pair.partner, &pair.pool, &*stores.1, &*stores.0);
-    Manifest::replace(&*stores.0, &d.manifest_prefix(), entries)
-        .await
-        .map(|_| ())
-        .map_err(store_err(&pair.pool))
 }
 
 /// The replication's manifest at the partner, from what the pool holds now

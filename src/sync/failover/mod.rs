@@ -9,11 +9,13 @@
 //! active copy never saw is quarantined, never overwritten.
 
 mod cms;
+mod cms_reconcile;
 mod failback;
 mod locked;
 mod loss;
 mod promote;
 mod quarantine;
+mod reconcile;
 mod report;
 mod restore;
 pub mod seed;
@@ -21,6 +23,7 @@ pub mod state;
 mod transfer;
 pub mod view;
 
+pub use quarantine::listed as quarantines;
 pub use report::{FailoverOptions, FailoverReport};
 pub use state::{Mode, ModuleLoss, PairState, PairView, Phase, PoolState, Quarantine};
 

@@ -146,30 +146,23 @@ impl SyncEngine {
         let settings = self.settings();
         let sync_opts = sync_options(opts);
         if !plan.replaced.is_empty() {
-            let aside = quarantine::Aside {
-                pool: &pair.pool,
-                store: &*stores.0,
-                module,
-                source: data_prefix(module),
-                folder,
-            };
+            let aside = quarantine::Aside::data(&pair.pool, &*stores.0, module, folder);
+            let warnings = &mut report.warnings;
             let r = quarantine::move_aside(
                 aside,
                 plan.replaced,
                 false,
                 &sync_opts,
                 &settings,
-                &mut report.warnings,
+                warnings,
             )
             .await
             .map_err(store_err(&pair.pool))?;
-            if r.error.is_some() || r.pending_items > 0 {
+            if let Some(e) = quarantine::failure(&r) {
                 return Err(SyncError::Refused(format!(
-                    "cannot restore {} of pool '{}': its own versions could not be moved aside first ({}); nothing was overwritten",
+                    "cannot restore {} of pool '{}': its own versions could not be moved aside first ({e}); nothing was overwritten",
                     module.identity(),
                     pair.pool.fqdn,
-                    r.error
-                        .unwrap_or_else(|| format!("{} items failed", r.pending_items))
                 )));
             }
         }

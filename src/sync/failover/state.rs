@@ -78,7 +78,8 @@ pub enum Mode {
 pub struct ModuleLoss {
     pub module: String,
     /// When the last sync of the module into the partner ended without error
-    /// (ns since the epoch); `None`: never.
+    /// (ns since the epoch; RFC 3339 as `last_sync` in JSON); `None`: never.
+    #[serde(rename = "last_sync", with = "crate::sync::time::rfc3339")]
     pub last_sync_ns: Option<i64>,
     /// Items changed at the pool after that sync, if its store could be read
     /// (`None`: it could not, so the loss is unknown).
@@ -96,6 +97,14 @@ pub struct Quarantine {
     pub items: u64,
     /// The first of them, `<module>/<path>`.
     pub paths: Vec<String>,
+    /// Items the pool deleted after its last sync, which the active copy
+    /// still held and the failback brought back: named in the folder's
+    /// `deleted-at-home.txt` (nothing of theirs is in the folder).
+    #[serde(default)]
+    pub deleted_at_home: u64,
+    /// The first of them, `<module>/<path>`.
+    #[serde(default)]
+    pub deleted_at_home_paths: Vec<String>,
 }
 
 /// Quarantine and loss lists keep at most this many paths (the counts are

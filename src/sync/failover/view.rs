@@ -1,7 +1,7 @@
 //! Reading a pair's failover record from its stores, and what it forbids.
 
 use crate::store::{Store, StoreError, StoreResult};
-use crate::sync::live_status::format_time;
+use crate::sync::format_time;
 use crate::sync::{SyncEngine, SyncError};
 use crate::topology::Pair;
 
