@@ -10,6 +10,7 @@ mod failover_crash;
 mod failover_quarantine;
 mod failover_race;
 mod failover_status;
+mod failover_writes;
 mod faults;
 mod rbac;
 mod repl;

@@ -31,7 +31,7 @@ pub use engine::SyncEngine;
 pub use error::SyncError;
 pub use failover::{
     FailoverOptions, FailoverReport, Mode, ModuleLoss, PairState, PairView, Phase, PoolState,
-    Quarantine, active_copy, active_copy_home, cms_copy,
+    Quarantine, WriteHold, active_copy, active_copy_home, cms_copy,
 };
 pub use guard::GUARD_MIN_ITEMS;
 pub use live_status::{FailoverStatus, ModuleStatus, PoolStatus};

@@ -179,7 +179,12 @@ impl SyncEngine {
         opts: &FailoverOptions,
         report: &mut FailoverReport,
     ) -> Result<(), SyncError> {
-        let last = self.round_home(pair, stores, modules, opts).await;
+        // Writes are stopped: every write begun before that ends first.
+        let at = (&pair.partner, &*stores.1);
+        let last = match self.drain_writers(pair, at, opts).await {
+            Ok(()) => self.round_home(pair, stores, modules, opts).await,
+            Err(e) => Err(e),
+        };
         let pending = last
             .as_ref()
             .map_or(0, |r| r.modules.iter().map(|m| m.pending_items).sum());

@@ -11,6 +11,7 @@
 mod cms;
 mod cms_reconcile;
 mod failback;
+mod fence;
 mod locked;
 mod loss;
 mod promote;
@@ -23,6 +24,7 @@ pub mod state;
 mod transfer;
 pub mod view;
 
+pub use fence::WriteHold;
 pub use quarantine::listed as quarantines;
 pub use report::{FailoverOptions, FailoverReport};
 pub use state::{Mode, ModuleLoss, PairState, PairView, Phase, PoolState, Quarantine};

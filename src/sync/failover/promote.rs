@@ -81,7 +81,7 @@ impl SyncEngine {
             }
             _ => {}
         }
-        let sync = match self.final_sync(pair, stores, opts, &state).await {
+        let sync = match self.last_changes(pair, stores, opts, &state).await {
             Ok(sync) => sync,
             Err(e) => {
                 return Err(self
@@ -114,6 +114,22 @@ impl SyncEngine {
         )
         .await?;
         Ok(self.settled(pair, &state, report))
+    }
+
+    /// With writes at home stopped: waits for every write begun before that
+    /// to end, then ships the pool's last changes (the final sync).
+    async fn last_changes(
+        &self,
+        pair: &Pair,
+        stores: &PairStores,
+        opts: &FailoverOptions,
+        state: &PairState,
+    ) -> Result<SyncReport, SyncError> {
+        if !opts.what_if {
+            self.drain_writers(pair, (&pair.pool, &*stores.0), opts)
+                .await?;
+        }
+        self.final_sync(pair, stores, opts, state).await
     }
 
     /// Ships the pool's last changes to the partner, which must end with
