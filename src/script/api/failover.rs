@@ -146,8 +146,12 @@ fn restore(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic> {
 
 fn move_cms(ctx: &ScriptContext, opts: &Map) -> FnResult<Dynamic> {
     let mut opts = parse_options(ctx, CMS_MOVE, opts)?;
+    const CMDLET: &str = "Invoke-CsManagementServerFailover";
+    if let Err(m) = ctx.access.check_global_if_required(CMDLET) {
+        return fail(m);
+    }
     let master = ctx.deployment.cms_master.to_string();
-    both_pools(ctx, "Invoke-CsManagementServerFailover", &master)?;
+    both_pools(ctx, CMDLET, &master)?;
     finish(ctx, &mut opts, async |o| ctx.sync.move_cms(o).await)
 }
 

@@ -196,7 +196,10 @@ fn configuration(ctx: &ScriptContext) -> FnResult<Record<ConfigKind>> {
 
 fn set_configuration(ctx: &ScriptContext, changes: &Map) -> FnResult<Record<ConfigKind>> {
     const F: &str = "set_backup_service_configuration";
-    if let Err(m) = ctx.access.check_global("Set-CsBackupServiceConfiguration") {
+    if let Err(m) = ctx
+        .access
+        .check_global_if_required("Set-CsBackupServiceConfiguration")
+    {
         return fail(m);
     }
     let mut settings = ctx.sync.settings();
