@@ -120,8 +120,8 @@ impl SyncEngine {
 /// The items of one module the pool deleted after its last sync, as
 /// `<module>/<path>`: those the last sync recorded that it no longer
 /// holds, but for those an earlier run of this failback moved aside. A
-/// module the pool holds nothing of lost its data (a rebuilt store): a
-/// warning, not a list of deletions.
+/// module the pool holds none of those items of lost its data (a rebuilt
+/// store): a warning, not a list of deletions.
 async fn deleted_at_home(
     at: At<'_>,
     module: Module,
@@ -148,8 +148,7 @@ async fn deleted_at_home(
         .iter()
         .filter(|p| !moved.contains(*p))
         .collect();
-    if found.kept.is_empty() && found.changed.is_empty() && moved.is_empty() && !deleted.is_empty()
-    {
+    if found.kept.is_empty() && !deleted.is_empty() {
         warnings.push(format!(
             "{}: data/{} held nothing: its {} items come back from the active copy",
             pair.pool.fqdn,
