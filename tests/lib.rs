@@ -7,6 +7,7 @@ mod cli;
 mod deployment;
 mod failover;
 mod failover_crash;
+mod failover_crash_more;
 mod failover_quarantine;
 mod failover_race;
 mod failover_status;
