@@ -16,6 +16,7 @@ mod faults;
 mod rbac;
 mod repl;
 mod s3;
+mod s3_failover;
 mod sandbox;
 mod scripts;
 mod status;

@@ -22,9 +22,9 @@ use proptest::prelude::*;
 
 use crate::common::{poolsync_in, tree};
 
-const A: &str = "a.test.com";
-const B: &str = "b.test.com";
-const PF: &str = "UserServices.PresenceFocus";
+pub(crate) const A: &str = "a.test.com";
+pub(crate) const B: &str = "b.test.com";
+pub(crate) const PF: &str = "UserServices.PresenceFocus";
 
 /// The servers `tests/garage.sh` started, from the file it wrote.
 pub struct Garage {
@@ -96,7 +96,7 @@ impl Garage {
     }
 
     /// A client of our own, for ground truth.
-    fn client(&self, cluster: bool) -> AmazonS3 {
+    pub(crate) fn client(&self, cluster: bool) -> AmazonS3 {
         let (id, secret) = self.keys(cluster);
         AmazonS3Builder::new()
             .with_endpoint(self.endpoint(cluster))
@@ -129,7 +129,7 @@ fn unique(test: &str) -> String {
 }
 
 /// Runs `cmd` and asserts it exits 0, showing its stderr if not.
-fn succeeds(cmd: &mut Command) -> std::process::Output {
+pub(crate) fn succeeds(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -141,13 +141,13 @@ fn succeeds(cmd: &mut Command) -> std::process::Output {
 
 /// A pair: A on the local disk, B in a bucket under `prefix`. Credentials in a
 /// file named by the deployment.
-struct S3Pair {
+pub(crate) struct S3Pair {
     dir: tempfile::TempDir,
     prefix: String,
 }
 
 impl S3Pair {
-    fn new(g: &Garage, test: &str, cluster: bool, settings: &str) -> S3Pair {
+    pub(crate) fn new(g: &Garage, test: &str, cluster: bool, settings: &str) -> S3Pair {
         let dir = tempfile::tempdir().unwrap();
         let prefix = unique(test);
         let (id, secret) = g.keys(cluster);
@@ -193,13 +193,13 @@ store = "s3://{bucket}/{prefix}?endpoint={endpoint}&region=garage"
         S3Pair { dir, prefix }
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
-    fn a_data(&self) -> PathBuf {
+    pub(crate) fn a_data(&self) -> PathBuf {
         self.path().join("stores").join(A).join("data").join(PF)
     }
-    fn a_replica(&self) -> PathBuf {
+    pub(crate) fn a_replica(&self) -> PathBuf {
         self.path()
             .join("stores")
             .join(A)
@@ -207,25 +207,25 @@ store = "s3://{bucket}/{prefix}?endpoint={endpoint}&region=garage"
             .join(B)
             .join(PF)
     }
-    fn key(&self, rel: &str) -> Key {
+    pub(crate) fn key(&self, rel: &str) -> Key {
         Key::from_iter(self.prefix.split('/').chain(rel.split('/')))
     }
     /// B's own PresenceFocus data, in the bucket.
-    fn b_data(&self) -> Key {
+    pub(crate) fn b_data(&self) -> Key {
         self.key(&format!("data/{PF}"))
     }
     /// B's replica of A's PresenceFocus data, in the bucket.
-    fn b_replica(&self) -> Key {
+    pub(crate) fn b_replica(&self) -> Key {
         self.key(&format!("backup/{A}/{PF}"))
     }
-    fn b_data_key(&self, item: &str) -> Key {
+    pub(crate) fn b_data_key(&self, item: &str) -> Key {
         self.key(&format!("data/{PF}/{item}"))
     }
     fn engine(&self) -> SyncEngine {
         let d = topology::load(&self.path().join("deployment.toml")).unwrap();
         SyncEngine::new(Arc::new(d))
     }
-    fn cmd(&self, script: &str) -> Command {
+    pub(crate) fn cmd(&self, script: &str) -> Command {
         // No AWS_* either: the keys come from the credentials file.
         let mut c = poolsync_in(self.path());
         c.arg("--deployment")
@@ -241,7 +241,7 @@ store = "s3://{bucket}/{prefix}?endpoint={endpoint}&region=garage"
 }
 
 /// Every object below `prefix`: path relative to it (decoded) → content.
-async fn s3_tree(client: &AmazonS3, prefix: &Key) -> BTreeMap<String, Vec<u8>> {
+pub(crate) async fn s3_tree(client: &AmazonS3, prefix: &Key) -> BTreeMap<String, Vec<u8>> {
     let metas: Vec<_> = client.list(Some(prefix)).try_collect().await.unwrap();
     let mut out = BTreeMap::new();
     for m in metas {
@@ -267,7 +267,7 @@ async fn s3_tree(client: &AmazonS3, prefix: &Key) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -283,7 +283,7 @@ fn pf_only() -> SyncOptions {
     }
 }
 
-fn write_items(dir: &Path, round: u32, count: u32) {
+pub(crate) fn write_items(dir: &Path, round: u32, count: u32) {
     for i in 0..count {
         if round == 0 || i % 3 != 0 {
             let f = dir.join(format!("d{:02}/item-{i}", i % 40));
@@ -937,91 +937,4 @@ fn s3_init_lays_out_a_deployment_in_a_bucket_that_syncs() {
         rt.block_on(s3_tree(&client, &replica)),
         rt.block_on(s3_tree(&client, &data))
     );
-}
-
-/// Failover and failback with one pool in a bucket: B (in the bucket) fails
-/// over to A's local replica and back, in disaster mode with a divergent
-/// object that is quarantined in the bucket; then, with the CMS moved to B,
-/// A fails over to B and its active copy is a prefix of the bucket.
-#[test]
-fn s3_failover_and_failback_both_ways() {
-    let Some(g) = Garage::get("s3_failover_and_failback_both_ways") else {
-        return;
-    };
-    let pair = S3Pair::new(&g, "failover", false, "batch_max_items = 50");
-    let client = g.client(false);
-    let rt = runtime();
-    rt.block_on(async {
-        for i in 0..60 {
-            let body = PutPayload::from(format!("b doc {i}").into_bytes());
-            client
-                .put(&pair.b_data_key(&format!("u/doc-{i}")), body)
-                .await
-                .unwrap();
-        }
-    });
-    write_items(&pair.a_data(), 0, 80);
-    let run = |code: String| {
-        let out = succeeds(&mut pair.cmd(&code));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    run(format!("invoke_backup_service_sync(\"{B}\")"));
-
-    // B is lost, with one object the last sync never saw.
-    rt.block_on(client.put(&pair.b_data_key("u/late"), PutPayload::from_static(b"late")))
-        .unwrap();
-    let out = run(format!(
-        "let r = invoke_pool_failover(\"{B}\", #{{disaster_mode: true}}); `${{r.phase}} ${{r.items_lost}}`"
-    ));
-    assert_eq!(out, "FailedOver 1");
-    // Served from A's local replica meanwhile.
-    std::fs::write(
-        pair.a_replica().join("u/doc-3"),
-        "changed while failed over",
-    )
-    .unwrap();
-    let out = run(format!("invoke_pool_failback(\"{B}\").quarantine.folder"));
-    let moved = rt.block_on(s3_tree(&client, &pair.key(&format!("{out}/{PF}"))));
-    assert_eq!(moved.get("u/late").map(Vec::as_slice), Some(&b"late"[..]));
-    let home = rt.block_on(s3_tree(&client, &pair.b_data()));
-    assert_eq!(
-        home,
-        tree(&pair.a_replica()),
-        "B's bucket data is the active copy's"
-    );
-    assert_eq!(
-        home.get("u/doc-3").map(Vec::as_slice),
-        Some(&b"changed while failed over"[..])
-    );
-
-    // The CMS moves to B; then A fails over into the bucket and back.
-    assert_eq!(
-        run("invoke_management_server_failover().active_at".into()),
-        B
-    );
-    let out = run(format!("invoke_pool_failover(\"{A}\").active_copy"));
-    assert!(
-        out.starts_with("s3://") && out.contains(&format!("/backup/{A}")),
-        "{out}"
-    );
-    rt.block_on(client.put(
-        &pair.key(&format!("backup/{A}/{PF}/d01/item-1")),
-        PutPayload::from_static(b"written in the bucket"),
-    ))
-    .unwrap();
-    run(format!("invoke_pool_failback(\"{A}\")"));
-    assert_eq!(
-        std::fs::read_to_string(pair.a_data().join("d01/item-1")).unwrap(),
-        "written in the bucket"
-    );
-    assert_eq!(
-        rt.block_on(s3_tree(&client, &pair.b_replica())),
-        tree(&pair.a_data())
-    );
-    assert_eq!(
-        run("invoke_management_server_failover().active_at".into()),
-        A
-    );
-    let out = run(format!("debug_inter_pool_replication(\"{A}\").in_sync"));
-    assert_eq!(out, "true");
 }
