@@ -43,6 +43,6 @@ pub use time::format_time;
 pub use verify::{ReplicaCheck, ReplicationReport};
 
 /// Milliseconds, with a tenth, for the debug log.
-fn ms(d: std::time::Duration) -> f64 {
+pub(crate) fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
 }

@@ -15,9 +15,9 @@ use crate::sync::{SyncError, SyncOptions, status};
 
 /// The loss of the module `d` carries from the lost pool (`d.from`) to the
 /// partner (`d.to`, whose store `d` uses for both ends: only its side is
-/// touched). First finishes (or forgets) a batch an interrupted sync left at
-/// the partner, so the replica is whole. `what` names the operation in the
-/// refusal: "fail over pool 'P'", "move the CMS".
+/// touched): [`replica_ready`], then what the lost pool changed.
+/// `what` names the operation in the refusal: "fail over pool 'P'", "move
+/// the CMS".
 pub(super) async fn module_loss(
     d: &Direction<'_>,
     lost: Option<&dyn Store>,
@@ -25,6 +25,21 @@ pub(super) async fn module_loss(
     what: &str,
     warnings: &mut Vec<String>,
 ) -> Result<ModuleLoss, SyncError> {
+    let (last_sync_ns, manifest) = replica_ready(d, opts, what, warnings).await?;
+    let changed = changed_since(lost, d, &manifest, warnings).await;
+    Ok(loss_of(d, last_sync_ns, changed))
+}
+
+/// The replica `d` carries, made whole and checked: refused unless a sync of
+/// it ever completed (or `force`); a batch an interrupted sync left at the
+/// partner finished (or forgotten). When its last sync committed, and the
+/// replication's manifest, which describes the replica's content now.
+pub(super) async fn replica_ready(
+    d: &Direction<'_>,
+    opts: &FailoverOptions,
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<i64>, Manifest), SyncError> {
     let (from, to, module) = (d.from, d.to, d.module);
     let key = status::import_key(from.fqdn.as_str(), module.identity());
     let record = status::read(d.dst, &key).await.ok().flatten();
@@ -52,22 +67,37 @@ pub(super) async fn module_loss(
             .await
             .map_err(store_err(to))?;
     }
-    let changed = match lost {
-        None => None,
-        Some(store) => {
-            let changed = changed_since(store, d, &manifest).await;
-            if changed.is_none() {
-                warnings.push(format!(
-                    "{}: {} could not be read in full: what it changed after its last sync is unknown",
-                    from.fqdn,
-                    d.source_prefix()
-                ));
-            }
-            changed
-        }
-    };
-    Ok(ModuleLoss {
-        module: module.identity().to_string(),
+    Ok((last_sync_ns, manifest))
+}
+
+/// What the lost pool (`lost`, if it can be read at all) changed after its
+/// last sync of `d`'s module; `None`, with a warning, when it cannot be read
+/// in full.
+pub(super) async fn changed_since(
+    lost: Option<&dyn Store>,
+    d: &Direction<'_>,
+    manifest: &Manifest,
+    warnings: &mut Vec<String>,
+) -> Option<Vec<String>> {
+    let changed = listed_changes(lost?, d, manifest).await;
+    if changed.is_none() {
+        warnings.push(format!(
+            "{}: {} could not be read in full: what it changed after its last sync is unknown",
+            d.from.fqdn,
+            d.source_prefix()
+        ));
+    }
+    changed
+}
+
+/// A module's loss: when its last sync committed, and what changed after.
+pub(super) fn loss_of(
+    d: &Direction<'_>,
+    last_sync_ns: Option<i64>,
+    changed: Option<Vec<String>>,
+) -> ModuleLoss {
+    ModuleLoss {
+        module: d.module.identity().to_string(),
         last_sync_ns,
         changed_items: changed.as_ref().map(|c| c.len() as u64),
         changed: changed
@@ -76,13 +106,13 @@ pub(super) async fn module_loss(
                 c
             })
             .unwrap_or_default(),
-    })
+    }
 }
 
 /// The items of `d`'s source in `lost` that the manifest does not describe,
 /// and those it describes that `lost` no longer has, sorted; `None` when the
 /// source cannot be read in full.
-async fn changed_since(
+async fn listed_changes(
     lost: &dyn Store,
     d: &Direction<'_>,
     manifest: &Manifest,

@@ -243,29 +243,43 @@ impl SyncEngine {
         if let Start::Finish = self.failover_start(pair, &state)? {
             return self.finished(pair, &state, report, false, Mode::Disaster);
         }
-        let modules = self.pool_modules(pair, &state);
+        let started = std::time::Instant::now();
         let what = format!("fail over pool '{}'", pair.pool.fqdn);
-        for module in &modules {
+        let mut seeds = Vec::new();
+        for module in self.pool_modules(pair, &state) {
             // The partner plays both ends: only its side is touched.
-            let d = Direction::replication(*module, &pair.pool, &pair.partner, partner, partner);
-            let loss = loss::module_loss(&d, lost, opts, &what, &mut report.warnings).await?;
-            report.loss.push(loss);
+            let d = Direction::replication(module, &pair.pool, &pair.partner, partner, partner);
+            let warnings = &mut report.warnings;
+            let (last_sync, manifest) = loss::replica_ready(&d, opts, &what, warnings).await?;
+            // What the lost pool changed, and the seed, read at once.
+            let mut told = Vec::new();
+            let (changed, seed) = tokio::join!(
+                loss::changed_since(lost, &d, &manifest, &mut told),
+                seed_entries(&pair.pool, partner, module, &manifest, opts.what_if),
+            );
+            warnings.extend(told);
+            report.loss.push(loss::loss_of(&d, last_sync, changed));
+            seeds.push((module, seed.map_err(store_err(&pair.partner))?));
         }
         report.items_lost = report
             .loss
             .iter()
             .map(|l| l.changed_items)
             .sum::<Option<u64>>();
+        step("disaster failover: loss and seeds read", started);
         if opts.what_if {
             return Ok(self.predicted(pair, &state, report));
         }
-        for module in &modules {
-            write_seed(&pair.pool, partner, *module)
+        for (module, entries) in seeds {
+            let prefix = seed::seed_prefix(pair.pool.fqdn.as_str(), module.identity());
+            Manifest::replace(partner, &prefix, entries)
                 .await
                 .map_err(store_err(&pair.partner))?;
         }
+        step("disaster failover: seeds written", started);
         promote(&mut state, pair, Mode::Disaster, report.loss.clone());
         write_to(pair, &state, &[(&pair.partner, partner)]).await?;
+        step("disaster failover: promoted", started);
         Ok(self.settled(pair, &state, report))
     }
 
@@ -411,12 +425,33 @@ async fn write_seed(
 ) -> crate::store::StoreResult<()> {
     let replication = Manifest::prefix_for(owner.fqdn.as_str(), module.identity());
     let known = Manifest::load(active, &replication).await?;
-    let replica = crate::sync::direction::replica_prefix(&owner.fqdn, module);
-    let entries = seed::listed_with_hashes(active, &replica, &known).await?;
+    let entries = seed_entries(owner, active, module, &known, false).await?;
     let prefix = seed::seed_prefix(owner.fqdn.as_str(), module.identity());
     Manifest::replace(active, &prefix, entries)
         .await
         .map(|_| ())
+}
+
+/// The entries of that seed, given the replication manifest (`known`);
+/// none for a dry run, which writes no seed.
+async fn seed_entries(
+    owner: &Pool,
+    active: &dyn Store,
+    module: Module,
+    known: &Manifest,
+    what_if: bool,
+) -> crate::store::StoreResult<Vec<(crate::store::ItemPath, crate::sync::manifest::ManifestEntry)>>
+{
+    if what_if {
+        return Ok(Vec::new());
+    }
+    let replica = crate::sync::direction::replica_prefix(&owner.fqdn, module);
+    seed::listed_with_hashes(active, &replica, known).await
+}
+
+/// Logs (at debug level) how long an operation has run at the end of a step.
+pub(super) fn step(what: &str, started: std::time::Instant) {
+    tracing::debug!(ms = crate::sync::ms(started.elapsed()), "{what}");
 }
 
 /// The sync options a failover operation's own transfers run with.
