@@ -13,6 +13,11 @@ template = "CsServerAdministrator"
 config_scopes = ["site:1"]
 
 [[role]]
+identity = "EverySiteAdmins"
+template = "CsServerAdministrator"
+config_scopes = ["site:1", "site:2", "site:3"]
+
+[[role]]
 identity = "AtlantaReaders"
 template = "CsServerAdministrator"
 config_scopes = ["site:1"]
@@ -37,6 +42,7 @@ fn deployment(env: &Env, me_roles: &[&str]) -> PathBuf {
     ));
     text.push_str("\n[[operator]]\nname = \"bob\"\nroles = [\"AtlantaServerAdmins\"]\n");
     text.push_str("\n[[operator]]\nname = \"carol\"\nroles = [\"AtlantaReaders\"]\n");
+    text.push_str("\n[[operator]]\nname = \"dan\"\nroles = [\"EverySiteAdmins\"]\n");
     for role in [
         "CsAdministrator",
         "CsServerAdministrator",
@@ -179,7 +185,7 @@ fn test_admin_access_and_the_seed_filter() {
         .ok();
     assert_eq!(
         out.stdout().trim(),
-        "CsAdministrator\nCsServerAdministrator\nAtlantaServerAdmins"
+        "CsAdministrator\nCsServerAdministrator\nAtlantaServerAdmins\nEverySiteAdmins"
     );
     // A bad pattern is one line that says what is wrong with it.
     let out = env
@@ -441,7 +447,6 @@ fn failover_needs_both_pools_and_view_only_roles_may_only_look() {
         format!("invoke_pool_failover(\"{ATL2}\")"),
         format!("invoke_pool_failback(\"{ATL2}\")"),
         format!("restore_pool_data(\"{ATL2}\")"),
-        "invoke_management_server_failover()".to_string(),
     ] {
         let out = denied(run_as(&env, &file, "bob", &code));
         assert!(
@@ -473,4 +478,48 @@ fn failover_needs_both_pools_and_view_only_roles_may_only_look() {
     )
     .run();
     assert_eq!(out.stdout().trim(), "FailedOver", "{}", out.stderr());
+}
+
+#[test]
+fn moving_the_cms_needs_global_scope_even_with_every_site_in_scope() {
+    let env = Env::with_demo();
+    let file = deployment(&env, &["CsAdministrator"]);
+    env.cmd()
+        .arg("--deployment")
+        .arg(&file)
+        .args(["-c", &format!("invoke_backup_service_sync(\"{ATL1}\")")])
+        .ok();
+    // dan's role covers every site, so both pools of every pair: he may fail
+    // a pool over, but the CMS is the deployment's, as in Lync (where only
+    // RTCUniversalServerAdmins may move it).
+    run_as(&env, &file, "dan", "invoke_management_server_failover()")
+        .exit(1)
+        .stderr_has("access denied: ")
+        .stderr_has("needs a role with global scope")
+        .run();
+    // test_admin_access says the same.
+    run_as(
+        &env,
+        &file,
+        "dan",
+        &format!("test_admin_access(\"Invoke-CsManagementServerFailover\", \"{ATL1}\")"),
+    )
+    .stdout_is("false\n")
+    .run();
+    run_as(
+        &env,
+        &file,
+        "dan",
+        &format!("invoke_pool_failover(\"{ATL2}\", #{{what_if: true}}).phase"),
+    )
+    .stdout_is("FailedOver\n")
+    .run();
+    run_as(
+        &env,
+        &file,
+        "u-CsServerAdministrator",
+        "invoke_management_server_failover().active_at",
+    )
+    .stdout_is(format!("{DAL1}\n"))
+    .run();
 }

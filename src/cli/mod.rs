@@ -1,6 +1,7 @@
 //! The command line: parses arguments and dispatches to the engine parts.
 
 mod args;
+mod churn;
 mod init;
 mod locate;
 
@@ -400,55 +401,6 @@ fn run_stdin(runner: &Runner, args: &[String]) -> Result<(), Error> {
     runner.run_source("<stdin>", &read_stdin()?, None, args, true)
 }
 
-/// Where `demo churn` writes a pool's data: where it is active now, as the
-/// pair's failover record says; refused while writes are stopped.
-fn churn_target(
-    deployment: &topology::Deployment,
-    pool: &topology::Pool,
-) -> Result<demo::ChurnTarget, Error> {
-    let local = |p: &topology::Pool| {
-        p.store
-            .local_path()
-            .map(std::path::Path::to_path_buf)
-            .ok_or_else(|| {
-                Error::Other(format!(
-                    "pool '{}': demo churn works on local stores only",
-                    p.fqdn
-                ))
-            })
-    };
-    let home = local(pool)?;
-    let Some(pair) = deployment.pair_of(pool) else {
-        return Ok(demo::ChurnTarget {
-            folder: home.join("data"),
-            round_file: home.join(".poolsync/demo-churn-round"),
-        });
-    };
-    let engine = crate::sync::SyncEngine::new(std::sync::Arc::new(deployment.clone()));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start the I/O runtime: {e}")))?;
-    let view = runtime.block_on(engine.pair_view(&pair));
-    let phase = view.state.phase(&pool.fqdn);
-    if !phase.writable() {
-        return Err(Error::Other(format!(
-            "pool '{}' is {phase}: writes to its data are stopped while it switches; churn it when the failover or failback is done",
-            pool.fqdn
-        )));
-    }
-    if !phase.at_partner() {
-        return Ok(demo::ChurnTarget {
-            folder: home.join("data"),
-            round_file: home.join(".poolsync/demo-churn-round"),
-        });
-    }
-    let partner = local(&pair.partner)?;
-    Ok(demo::ChurnTarget {
-        folder: partner.join("backup").join(pool.fqdn.as_str()),
-        round_file: partner.join(format!(".poolsync/demo-churn-round-{}", pool.fqdn)),
-    })
-}
-
 fn demo_command(action: &DemoAction) -> Result<(), Error> {
     match action {
         DemoAction::Reset => {
@@ -464,8 +416,7 @@ fn demo_command(action: &DemoAction) -> Result<(), Error> {
                 None => deployment.pools.iter().collect(),
             };
             for p in pools {
-                let target = churn_target(&deployment, p)?;
-                let s = demo::churn(&deployment, p, *percent, &target)?;
+                let s = churn::churn_pool(&deployment, p, *percent)?;
                 crate::outln!(
                     "{}: round {}: {} modified, {} added, {} deleted",
                     s.pool,

@@ -47,9 +47,68 @@ fn cell(v: &Dynamic) -> String {
         format!("[{n}]")
     } else if v.is_string() {
         v.clone().into_string().unwrap_or_default()
+    } else if let Some(text) = debug_any(v) {
+        text
     } else {
         v.to_string()
     }
+}
+
+/// A value shown as fields of its own below its name: a record, a map, or
+/// an array of maps (one block each); `None` for anything shown on one line.
+fn block(value: &Dynamic) -> Option<String> {
+    if let Some(text) = render_any(value) {
+        return Some(text);
+    }
+    if let Some(map) = value.read_lock::<Map>() {
+        let fields: Vec<(&str, &Dynamic)> = map.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        return Some(fields_text(&fields));
+    }
+    let items = value.read_lock::<rhai::Array>()?;
+    if items.is_empty() || !items.iter().all(|i| i.is::<Map>()) {
+        return None;
+    }
+    let blocks: Vec<String> = items.iter().filter_map(block).collect();
+    Some(blocks.join("\n\n"))
+}
+
+/// `name : value` lines, the names padded to the longest; a value that is a
+/// [`block`] follows its name, indented.
+fn fields_text(fields: &[(&str, &Dynamic)]) -> String {
+    let width = fields.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let lines: Vec<String> = fields
+        .iter()
+        .map(|(name, value)| match block(value) {
+            Some(text) => format!("{name:<width$} :\n{}", indent(&text)),
+            None => format!("{name:<width$} : {}", inline(value)),
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// A value on one line: an array of strings joined, anything else its cell.
+fn inline(value: &Dynamic) -> String {
+    let Some(items) = value.read_lock::<rhai::Array>() else {
+        return cell(value);
+    };
+    if items.iter().all(|i| i.is_string()) {
+        items.iter().map(cell).collect::<Vec<_>>().join(", ")
+    } else {
+        format!("[{} entries]", items.len())
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("    {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl<K: RecordKind> Record<K> {
@@ -72,6 +131,20 @@ impl<K: RecordKind> Record<K> {
         Record::new(fields, json)
     }
 
+    /// The same record with field `name` (an array in the JSON form) as
+    /// records of kind `N`: a table when printed, fields in their order.
+    pub fn nest<N: RecordKind>(mut self, name: &str) -> Self {
+        if let Some(items) = self.json.get(name).and_then(|v| v.as_array()) {
+            let records: rhai::Array = items
+                .iter()
+                .map(|item| Dynamic::from(Record::<N>::from_serde(item)))
+                .collect();
+            self.fields
+                .insert(name.into(), Dynamic::from_array(records));
+        }
+        self
+    }
+
     pub fn get(&self, name: &str) -> Option<&Dynamic> {
         self.fields.get(name)
     }
@@ -89,6 +162,15 @@ impl<K: RecordKind> Record<K> {
             "unknown".to_string()
         } else {
             cell(value)
+        }
+    }
+
+    /// A field's value on one line of the printed record.
+    fn inline_text(&self, name: &str, value: &Dynamic) -> String {
+        if value.is_array() {
+            inline(value)
+        } else {
+            self.text(name, value)
         }
     }
 
@@ -112,20 +194,17 @@ impl<K: RecordKind> fmt::Display for Record<K> {
                 writeln!(f)?;
             }
             first = false;
-            let text = if value.is_array() {
-                let items = value.clone().into_array().unwrap_or_default();
-                if items.iter().all(|i| i.is_string()) {
-                    items.iter().map(cell).collect::<Vec<_>>().join(", ")
-                } else if let Some(table) = table_any(&items) {
-                    nested.push(table);
-                    format!("{} (below)", items.len())
-                } else {
-                    format!("[{} entries]", items.len())
-                }
+            if let Some(items) = value.read_lock::<rhai::Array>()
+                && !items.is_empty()
+                && let Some(table) = table_any(&items)
+            {
+                nested.push(table);
+                write!(f, "{name:<width$} : {} (below)", items.len())?;
+            } else if let Some(text) = block(value) {
+                write!(f, "{name:<width$} :\n{}", indent(&text))?;
             } else {
-                self.text(name, value)
-            };
-            write!(f, "{name:<width$} : {text}")?;
+                write!(f, "{name:<width$} : {}", self.inline_text(name, value))?;
+            }
         }
         for table in nested {
             write!(f, "\n\n{table}")?;
@@ -370,7 +449,7 @@ kind!(
         active_copy: "string",
         duration_ms: "int",
         items_lost: "?",
-        loss: "[map]",
+        loss: "[ModuleLoss]",
         modules: "[map]",
         quarantine: "?",
         would_quarantine: "[string]",
@@ -398,12 +477,37 @@ kind!(
         since: "?",
         last_failover_mode: "?",
         last_failover_items_lost: "?",
-        last_failover_loss: "[map]",
-        quarantine: "?",
+        last_failover_loss: "[ModuleLoss]",
+        quarantines: "[Quarantine]",
         cms_active_at: "?",
         notes: "[string]",
     ],
     ["state", "active_at", "epoch", "since"]
+);
+
+kind!(
+    ModuleLossKind,
+    "ModuleLoss",
+    [
+        module: "string",
+        last_sync: "?",
+        changed_items: "?",
+        changed: "[string]",
+    ],
+    ["module", "last_sync", "changed_items"]
+);
+
+kind!(
+    QuarantineKind,
+    "Quarantine",
+    [
+        folder: "string",
+        items: "int",
+        paths: "[string]",
+        deleted_at_home: "int",
+        deleted_at_home_paths: "[string]",
+    ],
+    ["folder", "items", "deleted_at_home"]
 );
 
 /// Registers every record kind.
@@ -415,6 +519,8 @@ pub fn register_all(engine: &mut Engine) {
     register::<ReplicaCheckKind>(engine);
     register::<FailoverKind>(engine);
     register::<FailoverStatusKind>(engine);
+    register::<ModuleLossKind>(engine);
+    register::<QuarantineKind>(engine);
 }
 
 /// `$one::<K>($arg)` for each record kind `K` in turn: the first `Some`.
@@ -427,6 +533,8 @@ macro_rules! each_kind {
             .or_else(|| $one::<ReplicaCheckKind>($arg))
             .or_else(|| $one::<FailoverKind>($arg))
             .or_else(|| $one::<FailoverStatusKind>($arg))
+            .or_else(|| $one::<ModuleLossKind>($arg))
+            .or_else(|| $one::<QuarantineKind>($arg))
     };
 }
 
@@ -504,6 +612,8 @@ mod tests {
         columns_are_fields::<ReplicaCheckKind>();
         columns_are_fields::<FailoverKind>();
         columns_are_fields::<FailoverStatusKind>();
+        columns_are_fields::<ModuleLossKind>();
+        columns_are_fields::<QuarantineKind>();
     }
 
     #[test]

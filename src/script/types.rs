@@ -43,6 +43,21 @@ pub struct PoolObj {
     pub modules: Vec<String>,
     pub is_cms_master: bool,
     pub store: String,
+    /// Where the pool's data was active when `get_pool(P)` read it (a list
+    /// of pools does not read it: ask `.failover` of each).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// Where a pool's data is active: its failover state, the pool whose store
+/// holds the active copy, and the copy's folder or URL.
+#[derive(Debug, Clone, Serialize)]
+pub struct Placement {
+    pub state: String,
+    pub active_at: String,
+    pub active_copy: String,
+    pub epoch: u64,
+    pub since: Option<String>,
 }
 
 impl PoolObj {
@@ -77,6 +92,7 @@ impl PoolObj {
                 .collect(),
             is_cms_master: p.fqdn == d.cms_master,
             store: p.store.to_string(),
+            placement: None,
         }
     }
 }
@@ -94,7 +110,18 @@ impl fmt::Display for PoolObj {
         writeln!(f, "Services    : {}", self.services.join(", "))?;
         writeln!(f, "Modules     : {}", self.modules.join(", "))?;
         writeln!(f, "IsCmsMaster : {}", self.is_cms_master)?;
-        write!(f, "Store       : {}", self.store)
+        write!(f, "Store       : {}", self.store)?;
+        if let Some(p) = &self.placement {
+            let since = p
+                .since
+                .as_ref()
+                .map(|t| format!(" since {t}"))
+                .unwrap_or_default();
+            write!(f, "\nFailover    : {}{since} (epoch {})", p.state, p.epoch)?;
+            write!(f, "\nActiveAt    : {}", p.active_at)?;
+            write!(f, "\nActiveCopy  : {}", p.active_copy)?;
+        }
+        Ok(())
     }
 }
 

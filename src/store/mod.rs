@@ -31,7 +31,7 @@ use futures::stream::BoxStream;
 pub use item_path::{ItemPath, printable};
 pub use local::LocalStore;
 pub use location::{StoreKey, StoreLocation, StoreOwner};
-pub use lock_owner::{lock_owner, owner_is_gone};
+pub use lock_owner::{lock_owner, owner_is_gone, this_process};
 pub use object::{LockMode, ObjectBackedStore};
 pub use registry::{memory_backend, open_store};
 pub use s3::{S3Credentials, S3Location, resolve_credentials};

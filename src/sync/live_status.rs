@@ -7,6 +7,7 @@ use super::failover::{Mode, ModuleLoss, PairView, Phase, Quarantine, active_copy
 use super::lag::{self, Pending};
 use super::plan::batch_byte_limit;
 use super::status::{self, DirectionStatus};
+use super::time::rfc3339;
 use super::{ExportState, ImportState, SyncEngine, SyncError};
 use crate::store::{Store, StoreResult, system_time_ns};
 use crate::topology::{BackupServiceSettings, Fqdn, Module, Pair, Pool};
@@ -21,9 +22,9 @@ pub struct ModuleStatus {
     pub import_status: ImportState,
     /// Last export / import that ended without error (ns since the epoch;
     /// RFC 3339 in JSON).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "rfc3339")]
     pub last_export_time: Option<i64>,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "rfc3339")]
     pub last_import_time: Option<i64>,
     /// What the next export would ship, computed from the stores now;
     /// `None` when that cannot be told (the partner cannot be reached).
@@ -63,14 +64,15 @@ pub struct FailoverStatus {
     /// The pair's failover epoch (0: never failed over).
     pub epoch: u64,
     /// When the pool entered its state.
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "rfc3339")]
     pub since: Option<i64>,
     /// How the last failover was made, and what it may have lost.
     pub last_failover_mode: Option<Mode>,
     pub last_failover_items_lost: Option<u64>,
     pub last_failover_loss: Vec<ModuleLoss>,
-    /// What the last failback (or CMS move) moved aside.
-    pub quarantine: Option<Quarantine>,
+    /// Every quarantine folder still in the pool's store (what failbacks,
+    /// restores and CMS moves put aside, until an operator removes it).
+    pub quarantines: Vec<Quarantine>,
     /// The pool of the pair where the CMS is active, if the pair carries it.
     pub cms_active_at: Option<Fqdn>,
     /// Stores that could not be read (the state may be stale) or that have
@@ -80,7 +82,13 @@ pub struct FailoverStatus {
 
 impl FailoverStatus {
     /// The status of `pair.pool` in `view`.
-    pub fn of(pair: &Pair, view: &PairView, cms_master: &Fqdn, carries_cms: bool) -> Self {
+    pub fn of(
+        pair: &Pair,
+        view: &PairView,
+        cms_master: &Fqdn,
+        carries_cms: bool,
+        quarantines: Vec<Quarantine>,
+    ) -> Self {
         let state = &view.state;
         let pool = state.pool(&pair.pool.fqdn);
         let phase = state.phase(&pair.pool.fqdn);
@@ -106,11 +114,10 @@ impl FailoverStatus {
             since: pool.map(|p| p.since_ns).filter(|ns| *ns > 0),
             last_failover_mode: pool.and_then(|p| p.mode),
             last_failover_items_lost: pool
+                .filter(|p| p.mode.is_some())
                 .and_then(|p| p.loss.iter().map(|l| l.changed_items).sum()),
             last_failover_loss: pool.map(|p| p.loss.clone()).unwrap_or_default(),
-            quarantine: pool
-                .and_then(|p| p.quarantine.clone())
-                .or_else(|| state.cms.as_ref().and_then(|c| c.quarantine.clone())),
+            quarantines,
             cms_active_at: carries_cms
                 .then(|| {
                     [&pair.pool, &pair.partner]
@@ -124,19 +131,6 @@ impl FailoverStatus {
     }
 }
 
-/// Formats nanoseconds since the epoch as RFC 3339 (UTC, seconds).
-pub fn format_time(ns: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-fn rfc3339<S: serde::Serializer>(value: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(ns) => s.serialize_str(&format_time(*ns)),
-        None => s.serialize_none(),
-    }
-}
-
 /// How bad an export state is, for the overall state of a pool (the worst).
 fn export_rank(s: ExportState) -> u8 {
     match s {
@@ -145,6 +139,18 @@ fn export_rank(s: ExportState) -> u8 {
         ExportState::NotInitialized => 2,
         ExportState::NonSteadyState => 3,
         ExportState::ErrorState => 4,
+        ExportState::FailingOver | ExportState::FailedOver | ExportState::FailingBack => 5,
+    }
+}
+
+/// The export state of every module a pool exports while its data is not at
+/// home: the failover's, whatever is pending (its exports are refused).
+fn away_state(phase: Phase) -> Option<ExportState> {
+    match phase {
+        Phase::Home => None,
+        Phase::SwitchingOver => Some(ExportState::FailingOver),
+        Phase::FailedOver => Some(ExportState::FailedOver),
+        Phase::FailingBack | Phase::SwitchingBack => Some(ExportState::FailingBack),
     }
 }
 
@@ -190,6 +196,44 @@ fn split(read: StoreResult<Option<DirectionStatus>>) -> (Option<DirectionStatus>
 }
 
 impl SyncEngine {
+    /// Where the pair's pool's data is active now, and what its failovers did.
+    pub async fn failover_status(&self, pair: &Pair) -> FailoverStatus {
+        let view = self.pair_view(pair).await;
+        self.failover_status_in(pair, &view).await
+    }
+
+    /// [`Self::failover_status`] from a view already read; the quarantines
+    /// are listed from the pool's store now.
+    async fn failover_status_in(&self, pair: &Pair, view: &PairView) -> FailoverStatus {
+        let d = self.deployment();
+        let listed = match self.reachable(&pair.pool).await {
+            Ok(store) => super::failover::quarantines(&*store).await,
+            Err(e) => Err(crate::store::StoreError::Other {
+                store: pair.pool.fqdn.to_string(),
+                message: e.to_string(),
+            }),
+        };
+        let (quarantines, unread) = match listed {
+            Ok(q) => (q, None),
+            Err(e) => (
+                Vec::new(),
+                Some(format!(
+                    "the quarantine area of {} could not be read: {e}",
+                    pair.pool.fqdn
+                )),
+            ),
+        };
+        let mut status = FailoverStatus::of(
+            pair,
+            view,
+            &d.cms_master,
+            d.pair_hosts_cms(&pair.pool),
+            quarantines,
+        );
+        status.notes.extend(unread);
+        status
+    }
+
     /// Live status of the pair's pool: stored outcomes plus what is pending now.
     pub async fn pool_status(
         &self,
@@ -244,10 +288,12 @@ impl SyncEngine {
                 }
             }
             import_state(&mut m, &records, export_applies, import_applies);
+            if export_applies && let Some(away) = away_state(view.state.phase(&pool.fqdn)) {
+                m.export_status = away;
+            }
             out.push(m);
         }
-        let carries = self.deployment().pair_hosts_cms(pool);
-        let failover = FailoverStatus::of(pair, &view, master, carries);
+        let failover = self.failover_status_in(pair, &view).await;
         Ok(overall(pair, out, &cms, failover))
     }
 }

@@ -4,12 +4,11 @@
 
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::direction::Direction;
 use super::{DirectionReport, ExportState, ImportState};
-use crate::store::{Store, StoreError, StoreResult, system_time_ns};
+use crate::store::{Store, StoreResult, system_time_ns};
 use crate::topology::{Module, Pool};
 
 /// The outcome of the last sync of one module in one direction.
@@ -48,25 +47,12 @@ pub fn import_key(from: &str, module: &str) -> String {
 /// The record at `key`: `None` before the first sync of that direction, an
 /// error if it cannot be read or is damaged (the next sync rewrites it).
 pub async fn read(store: &dyn Store, key: &str) -> StoreResult<Option<DirectionStatus>> {
-    let Some(body) = store.meta_get(key).await? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&body)
-        .map(Some)
-        .map_err(|e| StoreError::Other {
-            store: store.describe(),
-            message: format!(
-                "the status record {key} is damaged ({e}); the next sync of that direction rewrites it"
-            ),
-        })
+    let next = "the next sync of that direction rewrites it";
+    super::meta_json::read(store, key, "status record", next).await
 }
 
 pub async fn write(store: &dyn Store, key: &str, status: &DirectionStatus) -> StoreResult<()> {
-    let body = serde_json::to_vec_pretty(status).map_err(|e| StoreError::Other {
-        store: store.describe(),
-        message: format!("cannot encode the status record {key}: {e}"),
-    })?;
-    store.meta_put(key, Bytes::from(body)).await
+    super::meta_json::write(store, key, "status record", status).await
 }
 
 /// Records how one direction ended at both of its stores: the export status

@@ -22,6 +22,7 @@ use proptest::prelude::*;
 
 use crate::common::{PairToml, Run, poolsync_in, tree};
 
+mod failover;
 mod functional;
 mod guarantees;
 mod setup;

@@ -13,10 +13,12 @@ use crate::script::ScriptContext;
 use crate::script::options::{self, Options, Value};
 use crate::script::progress::SyncProgress;
 use crate::script::property::fallible_getter;
-use crate::script::record::{FailoverKind, FailoverStatusKind, Record, RecordKind};
-use crate::script::types::PoolObj;
-use crate::sync::{FailoverOptions, FailoverReport, FailoverStatus, SyncError};
-use crate::topology::{ModuleSelection, Pair};
+use crate::script::record::{
+    FailoverKind, FailoverStatusKind, ModuleLossKind, QuarantineKind, Record, RecordKind,
+};
+use crate::script::types::{Placement, PoolObj};
+use crate::sync::{FailoverOptions, FailoverReport, FailoverStatus, Phase, SyncError};
+use crate::topology::{ModuleSelection, Pair, Pool};
 
 const FAILOVER: &str = options::FAILOVER.function;
 const FAILBACK: &str = options::FAILBACK.function;
@@ -66,6 +68,13 @@ fn both_pools(ctx: &ScriptContext, cmdlet: &str, fqdn: &str) -> FnResult<Pair> {
     Ok(pair)
 }
 
+/// Where a pool's data is active, as a script sees it.
+pub fn failover_record(status: &FailoverStatus) -> Record<FailoverStatusKind> {
+    Record::from_serde(status)
+        .nest::<ModuleLossKind>("last_failover_loss")
+        .nest::<QuarantineKind>("quarantines")
+}
+
 /// Runs one operation with a progress bar and turns its result into a record.
 fn finish(
     ctx: &ScriptContext,
@@ -81,7 +90,8 @@ fn finish(
             for w in &report.warnings {
                 crate::errln!("warning: {w}");
             }
-            Ok(Dynamic::from(Record::<FailoverKind>::from_serde(&report)))
+            let record = Record::<FailoverKind>::from_serde(&report).nest::<ModuleLossKind>("loss");
+            Ok(Dynamic::from(record))
         }
         Err(SyncError::Interrupted(_)) => interrupted(),
         Err(e) => fail(e.to_string()),
@@ -110,29 +120,50 @@ fn restore(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic> {
 
 fn move_cms(ctx: &ScriptContext, opts: &Map) -> FnResult<Dynamic> {
     let mut opts = parse_options(ctx, &options::CMS_MOVE, opts)?;
+    const CMDLET: &str = "Invoke-CsManagementServerFailover";
+    if let Err(m) = ctx.access.check_global_if_required(CMDLET) {
+        return fail(m);
+    }
     let master = ctx.deployment.cms_master.to_string();
-    both_pools(ctx, "Invoke-CsManagementServerFailover", &master)?;
+    both_pools(ctx, CMDLET, &master)?;
     finish(ctx, &mut opts, async |o| ctx.sync.move_cms(o).await)
 }
 
 /// Where a pool's data is active now, read from its pair's stores when asked
 /// (a Pool is a snapshot of the deployment; this is live).
 fn pool_failover(ctx: &ScriptContext, pool: &PoolObj) -> FnResult<FailoverStatus> {
-    let d = &ctx.deployment;
     let p = super::pool::authorized_pool(ctx, "Get-CsPool", &pool.fqdn)?;
-    let Some(pair) = d.pair_of(p) else {
+    let Some(pair) = ctx.deployment.pair_of(p) else {
         return fail(format!(
             "pool '{}' has no backup pool, so it cannot fail over",
             p.fqdn
         ));
     };
-    let view = ctx.block_on(ctx.sync.pair_view(&pair));
-    Ok(FailoverStatus::of(
-        &pair,
-        &view,
-        &d.cms_master,
-        d.pair_hosts_cms(p),
-    ))
+    Ok(ctx.block_on(ctx.sync.failover_status(&pair)))
+}
+
+/// Where a pool's data is active, for `get_pool(P)`'s record (a pool
+/// without a backup pool is always at home).
+pub fn placement(ctx: &ScriptContext, pool: &Pool) -> Placement {
+    match ctx.deployment.pair_of(pool) {
+        None => Placement {
+            state: Phase::Home.to_string(),
+            active_at: pool.fqdn.to_string(),
+            active_copy: crate::sync::active_copy_home(pool),
+            epoch: 0,
+            since: None,
+        },
+        Some(pair) => {
+            let s = ctx.block_on(ctx.sync.failover_status(&pair));
+            Placement {
+                state: s.state.to_string(),
+                active_at: s.active_at.to_string(),
+                active_copy: s.active_copy,
+                epoch: s.epoch,
+                since: s.since.map(crate::sync::format_time),
+            }
+        }
+    }
 }
 
 pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
@@ -143,9 +174,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
         FailoverStatusKind::TYPE_NAME,
         move |p: &mut PoolObj| -> FnResult<Dynamic> {
             let status = pool_failover(&c, p)?;
-            Ok(Dynamic::from(Record::<FailoverStatusKind>::from_serde(
-                &status,
-            )))
+            Ok(Dynamic::from(failover_record(&status)))
         },
     );
     let c = ctx.clone();

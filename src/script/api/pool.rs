@@ -52,9 +52,12 @@ fn all_pools(ctx: &ScriptContext) -> FnResult<Array> {
     visible_pools(ctx, ctx.deployment.pools.iter())
 }
 
+/// One pool, with where its data is active now (read from its stores).
 fn one_pool(ctx: &ScriptContext, fqdn: &str) -> FnResult<PoolObj> {
     let pool = authorized_pool(ctx, GET_POOL, fqdn)?;
-    Ok(PoolObj::new(&ctx.deployment, pool))
+    let mut obj = PoolObj::new(&ctx.deployment, pool);
+    obj.placement = Some(super::failover::placement(ctx, pool));
+    Ok(obj)
 }
 
 fn pools_by_filter(ctx: &ScriptContext, filter: &Map) -> FnResult<Array> {

@@ -11,8 +11,7 @@ use super::{FnResult, fail, func, interrupted, pause, register_pool_fn};
 use crate::script::ScriptContext;
 use crate::script::options::{self, Options, Value};
 use crate::script::record::{
-    ConfigKind, FailoverStatusKind, ModuleStatusKind, Record, ReplicaCheckKind, ReplicationKind,
-    StatusKind,
+    ConfigKind, ModuleStatusKind, Record, ReplicaCheckKind, ReplicationKind, StatusKind,
 };
 use crate::sync::{ExportState, PoolStatus, ReplicationReport, SyncError, SyncOptions};
 use crate::topology::settings::{SETTING_NAMES, WATCH_CHANGES, parse_sync_interval};
@@ -83,7 +82,7 @@ fn status_record(s: &PoolStatus) -> Record<StatusKind> {
     f.insert("backup_modules".into(), Dynamic::from_array(modules));
     f.insert(
         "failover".into(),
-        Dynamic::from(Record::<FailoverStatusKind>::from_serde(&s.failover)),
+        Dynamic::from(super::failover::failover_record(&s.failover)),
     );
     Record::new(f, serde_json::to_value(s).unwrap_or_default())
 }
@@ -192,7 +191,10 @@ fn configuration(ctx: &ScriptContext) -> FnResult<Record<ConfigKind>> {
 
 fn set_configuration(ctx: &ScriptContext, changes: &Map) -> FnResult<Record<ConfigKind>> {
     const F: &str = "set_backup_service_configuration";
-    if let Err(m) = ctx.access.check_global("Set-CsBackupServiceConfiguration") {
+    if let Err(m) = ctx
+        .access
+        .check_global_if_required("Set-CsBackupServiceConfiguration")
+    {
         return fail(m);
     }
     let mut settings = ctx.sync.settings();
