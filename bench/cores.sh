@@ -20,38 +20,30 @@ set -euo pipefail
 export LC_ALL=C
 umask 022
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=bench/pair.sh
-source "$HERE/pair.sh"
-REPO=$(dirname "$HERE")
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROUNDS=6
 CPUS=()
 while [[ $# -gt 0 ]]; do
     case $1 in
     --rounds)
-        [[ $# -ge 2 && $2 =~ ^[1-9][0-9]*$ ]] || { echo "cores.sh: --rounds needs a positive number" >&2; exit 2; }
+        bench_positive --rounds "${2:-}"
         ROUNDS=$2
         shift
         ;;
     --cpus)
-        [[ $# -ge 2 ]] || { echo "cores.sh: --cpus needs a CPU list, e.g. 0 or 0,1" >&2; exit 2; }
+        [[ $# -ge 2 ]] || bench_fail "--cpus needs a CPU list, e.g. 0 or 0,1"
         CPUS+=("$2")
         shift
         ;;
-    -h | --help)
-        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-        exit 0
-        ;;
-    *) echo "cores.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    -h | --help) bench_help ;;
+    *) bench_unknown "$1" ;;
     esac
     shift
 done
 [[ ${#CPUS[@]} -gt 0 ]] || CPUS=(0 "$(taskset -pc $$ | sed 's/.*: //')")
-POOLSYNC=${POOLSYNC:-${CARGO_TARGET_DIR:-$REPO/target}/release/poolsync}
-[[ -x $POOLSYNC ]] || { echo "cores.sh: no poolsync binary at $POOLSYNC: build it with 'cargo build --release' or set POOLSYNC" >&2; exit 2; }
-for tool in rsync python3 taskset; do
-    command -v "$tool" >/dev/null || { echo "cores.sh: '$tool' is missing" >&2; exit 2; }
-done
+bench_poolsync
+bench_need rsync python3 taskset
 
 if [[ -n ${BENCH_DIR:-} ]]; then mkdir -p "$BENCH_DIR"; else BENCH_DIR=$(mktemp -d /tmp/poolsync-cores.XXXXXX); fi
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)

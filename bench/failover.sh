@@ -29,30 +29,25 @@ set -euo pipefail
 export LC_ALL=C
 umask 022
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=bench/pair.sh
-source "$HERE/pair.sh"
-REPO=$(dirname "$HERE")
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RUNS=5
 KIND=small
 while [[ $# -gt 0 ]]; do
     case $1 in
     --runs)
-        [[ $# -ge 2 && $2 =~ ^[1-9][0-9]*$ ]] || { echo "failover.sh: --runs needs a positive number" >&2; exit 2; }
+        bench_positive --runs "${2:-}"
         RUNS=$2
         shift
         ;;
     --smoke) RUNS=1 KIND=tiny ;;
-    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "failover.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    -h | --help) bench_help ;;
+    *) bench_unknown "$1" ;;
     esac
     shift
 done
-POOLSYNC=${POOLSYNC:-$REPO/target/release/poolsync}
-[[ -x $POOLSYNC ]] || { echo "failover.sh: no poolsync binary at $POOLSYNC: cargo build --release" >&2; exit 2; }
-for tool in rsync python3 diff; do
-    command -v "$tool" >/dev/null || { echo "failover.sh: '$tool' is missing" >&2; exit 2; }
-done
+bench_poolsync
+bench_need rsync python3 diff
 
 DIR=$(mktemp -d /tmp/poolsync-failover.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT

@@ -60,8 +60,8 @@ export LC_ALL=C
 umask 022 # poolsync refuses a deployment file or folder that others can write
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=bench/pair.sh
-source "$HERE/pair.sh"
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 REPO=$(dirname "$HERE")
 
 RUNS=5

@@ -32,8 +32,8 @@ export LC_ALL=C
 umask 022
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=bench/pair.sh
-source "$HERE/pair.sh"
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 ROOT=$(dirname "$HERE")
 KIND=small
 RUNS=3

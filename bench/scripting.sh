@@ -14,23 +14,22 @@
 #   cargo install rhai --version <the version in Cargo.lock> --features bin-features --bin rhai-run
 set -euo pipefail
 export LC_ALL=C
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$HERE")
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RUNS=7
 while [[ $# -gt 0 ]]; do
     case $1 in
     --runs)
-        [[ $# -ge 2 && $2 =~ ^[1-9][0-9]*$ ]] || { echo "scripting.sh: --runs needs a positive number" >&2; exit 2; }
+        bench_positive --runs "${2:-}"
         RUNS=$2
         shift
         ;;
-    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "scripting.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    -h | --help) bench_help ;;
+    *) bench_unknown "$1" ;;
     esac
     shift
 done
-POOLSYNC=${POOLSYNC:-$REPO/target/release/poolsync}
-[[ -x $POOLSYNC ]] || { echo "scripting.sh: no poolsync binary at $POOLSYNC: cargo build --release" >&2; exit 2; }
+bench_poolsync
 VERSION=$(awk '/^name = "rhai"$/ {getline; gsub(/"/, "", $3); print $3; exit}' "$REPO/Cargo.lock")
 RHAI_RUN=${RHAI_RUN:-$REPO/target/rhai-run/bin/rhai-run}
 if [[ ! -x $RHAI_RUN ]]; then

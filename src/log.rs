@@ -38,8 +38,16 @@ pub fn level_from_env() -> Result<Option<LevelFilter>, Error> {
         })
 }
 
-/// Sends log events at `level` and above to standard error.
+/// Sends log events at `level` and above to standard error. The file-system
+/// watcher's own messages (the `notify` crate's) are kept to warnings and
+/// errors: it reports routine events, such as a watch of a deleted folder
+/// that is gone already, at `info`.
 pub fn init(format: LogFormat, level: LevelFilter) {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    let filter = Targets::new()
+        .with_default(level)
+        .with_target("notify", level.min(LevelFilter::WARN));
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(level)
@@ -47,7 +55,7 @@ pub fn init(format: LogFormat, level: LevelFilter) {
         .with_ansi(false);
     // A second call (tests, a library user who set one up) keeps the first.
     let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().finish().with(filter).try_init(),
+        LogFormat::Text => builder.finish().with(filter).try_init(),
     };
 }

@@ -410,13 +410,8 @@ fn every_help_example_runs() {
             "the example of {} uses it",
             doc.name
         );
-        let out = env.cmd().args(["--demo", "-c", doc.example]).output();
-        assert!(
-            out.0.status.success(),
-            "example of {} failed: {}",
-            doc.name,
-            out.stderr()
-        );
+        // The example runs (status 0).
+        env.cmd().args(["--demo", "-c", doc.example]).run();
         let help = env
             .cmd()
             .args(["--demo", "-c", &format!("help(\"{}\")", doc.name)])

@@ -68,11 +68,28 @@ impl Env {
         self.cmd().args(["--demo", "-c", code]).status(1).stderr()
     }
 
+    /// Runs `code` on the demo with `--json`, which must succeed; returns
+    /// its value.
+    pub fn demo_json(&self, code: &str) -> serde_json::Value {
+        let out = self.cmd().args(["--demo", "--json", "-c", code]).ok();
+        serde_json::from_str(&out.stdout())
+            .unwrap_or_else(|e| panic!("{code}: not JSON ({e}): {}", out.stdout()))
+    }
+
     pub fn cmd(&self) -> Run {
         Run {
             cmd: poolsync_in(self.path()),
             stdin: None,
+            expect: Expect::default(),
+            home: None,
         }
+    }
+
+    /// A run that owns this home, which goes when the run is done.
+    pub fn into_cmd(self) -> Run {
+        let mut run = self.cmd();
+        run.home = Some(self);
+        run
     }
 }
 
@@ -98,13 +115,42 @@ pub fn poolsync_in(home: &Path) -> Command {
     c
 }
 
-/// One run of the binary.
+/// One run of the binary, and what it must do: its exit status (0 unless
+/// stated) and what its standard output and error hold, stated before it
+/// runs (`.exit(2).stderr_has("..")`), so that [`Run::run`] checks every one.
 pub struct Run {
     pub cmd: Command,
-    stdin: Option<Vec<u8>>,
+    stdin: Option<Stdin>,
+    expect: Expect,
+    /// The home it runs in, when the run owns it.
+    home: Option<Env>,
+}
+
+enum Stdin {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+#[derive(Default)]
+struct Expect {
+    exit: Option<i32>,
+    stdout_has: Vec<String>,
+    stdout_is: Option<String>,
+    stderr_has: Vec<String>,
+    stderr_is: Option<String>,
 }
 
 impl Run {
+    /// A run of a command made elsewhere (with its own deployment and
+    /// environment), to state what it must do.
+    pub fn of(cmd: Command) -> Run {
+        Run {
+            cmd,
+            stdin: None,
+            expect: Expect::default(),
+            home: None,
+        }
+    }
     pub fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Self {
         self.cmd.arg(a);
         self
@@ -122,40 +168,100 @@ impl Run {
         self
     }
     pub fn stdin(mut self, input: &str) -> Self {
-        self.stdin = Some(input.as_bytes().to_vec());
+        self.stdin = Some(Stdin::Bytes(input.as_bytes().to_vec()));
+        self
+    }
+    /// Standard input read from a file.
+    pub fn stdin_file(mut self, path: &Path) -> Self {
+        self.stdin = Some(Stdin::File(path.to_path_buf()));
         self
     }
 
-    pub fn output(mut self) -> Out {
+    /// The exit status the run must end with (0 when not stated).
+    pub fn exit(mut self, code: i32) -> Self {
+        self.expect.exit = Some(code);
+        self
+    }
+    /// Text standard output must contain.
+    pub fn stdout_has(mut self, text: impl Into<String>) -> Self {
+        self.expect.stdout_has.push(text.into());
+        self
+    }
+    /// Standard output, all of it.
+    pub fn stdout_is(mut self, text: impl Into<String>) -> Self {
+        self.expect.stdout_is = Some(text.into());
+        self
+    }
+    /// Text standard error must contain.
+    pub fn stderr_has(mut self, text: impl Into<String>) -> Self {
+        self.expect.stderr_has.push(text.into());
+        self
+    }
+    /// Standard error, all of it.
+    pub fn stderr_is(mut self, text: impl Into<String>) -> Self {
+        self.expect.stderr_is = Some(text.into());
+        self
+    }
+
+    fn output(&mut self) -> Out {
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        self.cmd.stdin(if self.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
+        let mut bytes = None;
+        match self.stdin.take() {
+            None => {
+                self.cmd.stdin(Stdio::null());
+            }
+            Some(Stdin::File(path)) => {
+                self.cmd
+                    .stdin(std::fs::File::open(path).expect("stdin file"));
+            }
+            Some(Stdin::Bytes(b)) => {
+                self.cmd.stdin(Stdio::piped());
+                bytes = Some(b);
+            }
+        }
         let mut child = self.cmd.spawn().expect("spawn poolsync");
-        if let Some(input) = self.stdin.take() {
+        if let Some(input) = bytes {
             let mut pipe = child.stdin.take().unwrap();
             pipe.write_all(&input).unwrap();
         }
         Out(child.wait_with_output().unwrap())
     }
 
-    /// Runs and asserts the exit status.
-    pub fn status(self, code: i32) -> Out {
+    /// Runs and asserts everything stated: the exit status (0 unless
+    /// stated), then standard output and error.
+    pub fn run(mut self) -> Out {
         let out = self.output();
+        drop(self.home.take());
+        let (stdout, stderr) = (out.stdout(), out.stderr());
+        let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+        let e = &self.expect;
         assert_eq!(
             out.0.status.code(),
-            Some(code),
-            "exit status\nstdout:\n{}\nstderr:\n{}",
-            out.stdout(),
-            out.stderr()
+            Some(e.exit.unwrap_or(0)),
+            "exit status\n{context}"
         );
+        for text in &e.stdout_has {
+            assert!(stdout.contains(text), "stdout lacks {text:?}\n{context}");
+        }
+        for text in &e.stderr_has {
+            assert!(stderr.contains(text), "stderr lacks {text:?}\n{context}");
+        }
+        if let Some(text) = &e.stdout_is {
+            assert_eq!(&stdout, text, "stdout\n{context}");
+        }
+        if let Some(text) = &e.stderr_is {
+            assert_eq!(&stderr, text, "stderr\n{context}");
+        }
         out
     }
 
+    /// Runs and asserts the exit status (and whatever else was stated).
+    pub fn status(self, code: i32) -> Out {
+        self.exit(code).run()
+    }
+
     pub fn ok(self) -> Out {
-        self.status(0)
+        self.run()
     }
 
     /// Starts the run in the background with its standard streams piped; end
@@ -221,7 +327,11 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
             continue;
         };
         for e in read.flatten() {
-            let t = e.file_type().unwrap();
+            // A file renamed or deleted meanwhile (a churn, a running
+            // service) is not there: skip it, as a later look will.
+            let Ok(t) = e.file_type() else {
+                continue;
+            };
             if t.is_dir() {
                 stack.push(e.path());
             } else if t.is_file() {
@@ -231,7 +341,9 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
                     .unwrap()
                     .to_string_lossy()
                     .into_owned();
-                out.insert(rel, std::fs::read(e.path()).unwrap());
+                if let Ok(content) = std::fs::read(e.path()) {
+                    out.insert(rel, content);
+                }
             }
         }
     }
@@ -259,4 +371,136 @@ pub fn pair(engine: &poolsync::sync::SyncEngine, fqdn: &str) -> poolsync::topolo
         .pool(fqdn)
         .expect("a pool of the deployment");
     engine.pair(pool).expect("a paired pool")
+}
+
+/// The deployment text of one pair of pools, A (which hosts the CMS) in one
+/// site and B in another, each backing up the other: the deployment most
+/// tests need, written once. Its tables are apart by a blank line, so a test
+/// can name the line of a key (`deployment.toml:14:8:`).
+pub struct PairToml {
+    name: String,
+    pools: [String; 2],
+    sites: [String; 2],
+    stores: [Option<String>; 2],
+    /// Lines added to `[deployment]`.
+    deployment: String,
+    /// The `[backup_service]` table's body, if it has one.
+    backup_service: Option<String>,
+}
+
+impl PairToml {
+    /// The pair `a` and `b`, in sites S1 and S2 of the deployment "t", each
+    /// with its default store (`stores/FQDN`).
+    pub fn new(a: &str, b: &str) -> PairToml {
+        PairToml {
+            name: "t".into(),
+            pools: [a.into(), b.into()],
+            sites: ["S1".into(), "S2".into()],
+            stores: [None, None],
+            deployment: String::new(),
+            backup_service: None,
+        }
+    }
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+    pub fn sites(mut self, a: &str, b: &str) -> Self {
+        self.sites = [a.into(), b.into()];
+        self
+    }
+    /// Both pools in one site (a warning, but a valid deployment).
+    pub fn one_site(mut self, site: &str) -> Self {
+        self.sites = [site.into(), site.into()];
+        self
+    }
+    pub fn stores(mut self, a: Option<&str>, b: Option<&str>) -> Self {
+        self.stores = [a.map(Into::into), b.map(Into::into)];
+        self
+    }
+    /// A line added to `[deployment]` (`s3_credentials = "..."`).
+    pub fn deployment_line(mut self, line: &str) -> Self {
+        self.deployment.push_str(line);
+        self.deployment.push('\n');
+        self
+    }
+    /// The body of `[backup_service]`.
+    pub fn backup_service(mut self, body: &str) -> Self {
+        self.backup_service = Some(body.into());
+        self
+    }
+
+    pub fn text(&self) -> String {
+        let [a, b] = &self.pools;
+        let mut t = format!(
+            "[deployment]\nname = \"{}\"\ncms_master = \"{a}\"\n{}",
+            self.name, self.deployment
+        );
+        let mut sites: Vec<&String> = self.sites.iter().collect();
+        sites.dedup();
+        for (i, site) in sites.iter().enumerate() {
+            t.push_str(&format!(
+                "\n[[site]]\nidentity = \"{site}\"\nsite_id = {}\n",
+                i + 1
+            ));
+        }
+        for (i, (pool, partner)) in [(a, b), (b, a)].into_iter().enumerate() {
+            t.push_str(&format!(
+                "\n[[pool]]\nfqdn = \"{pool}\"\nsite = \"{}\"\nbackup_pool = \"{partner}\"\n",
+                self.sites[i]
+            ));
+            if let Some(store) = &self.stores[i] {
+                t.push_str(&format!("store = \"{store}\"\n"));
+            }
+        }
+        if let Some(body) = &self.backup_service {
+            t.push_str(&format!("\n[backup_service]\n{body}\n"));
+        }
+        t
+    }
+
+    /// Writes the text to `dir/deployment.toml` and makes the PresenceFocus
+    /// data folder of each pool whose store is the default one; returns the
+    /// file.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        for (pool, store) in self.pools.iter().zip(&self.stores) {
+            if store.is_none() {
+                std::fs::create_dir_all(
+                    dir.join("stores")
+                        .join(pool)
+                        .join("data/UserServices.PresenceFocus"),
+                )
+                .unwrap();
+            }
+        }
+        let file = dir.join("deployment.toml");
+        std::fs::write(&file, self.text()).unwrap();
+        file
+    }
+}
+
+#[test]
+fn a_run_asserts_what_it_was_told_before_it_ran() {
+    Env::new()
+        .cmd()
+        .arg("--version")
+        .stdout_has("poolsync")
+        .stderr_is("")
+        .run();
+}
+
+#[test]
+#[should_panic(expected = "exit status")]
+fn a_run_that_fails_unannounced_fails_the_test() {
+    Env::new().cmd().arg("--no-such-flag").run();
+}
+
+#[test]
+#[should_panic(expected = "stdout lacks")]
+fn a_run_whose_output_lacks_what_was_stated_fails_the_test() {
+    Env::new()
+        .cmd()
+        .arg("--version")
+        .stdout_has("no such words")
+        .run();
 }

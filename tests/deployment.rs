@@ -1,62 +1,59 @@
 //! The deployment file: every validation rule, each way of finding it, `init`.
 
-use crate::common::Env;
+use std::sync::LazyLock;
 
-const BASE: &str = r#"[deployment]
-name = "contoso"
-cms_master = "pool1.contoso.com"
+use crate::common::{Env, Out, PairToml, Run};
 
-[[site]]
-identity = "Site1"
-site_id = 1
+/// A valid pair; each test breaks it in one place.
+static BASE: LazyLock<String> = LazyLock::new(|| {
+    PairToml::new("pool1.contoso.com", "pool2.contoso.com")
+        .named("contoso")
+        .sites("Site1", "Site2")
+        .text()
+});
 
-[[site]]
-identity = "Site2"
-site_id = 2
-
-[[pool]]
-fqdn = "pool1.contoso.com"
-site = "Site1"
-backup_pool = "pool2.contoso.com"
-
-[[pool]]
-fqdn = "pool2.contoso.com"
-site = "Site2"
-backup_pool = "pool1.contoso.com"
-"#;
-
-/// Runs `get_pool().len()` on a deployment text; returns (status, stdout, stderr).
-fn check(text: &str) -> (i32, String, String) {
+/// A run of `get_pool().len()` on a deployment text, in a home of its own,
+/// for the caller to state what it must do.
+fn check(text: &str) -> Run {
     let env = Env::new();
     let file = env.write("deployment.toml", text);
-    let out = env
-        .cmd()
+    env.into_cmd()
         .arg("--deployment")
         .arg(&file)
         .args(["-c", "get_pool().len()"])
-        .output();
-    (
-        out.0.status.code().unwrap_or(-1),
-        out.stdout(),
-        out.stderr(),
-    )
+}
+
+/// A deployment text that loads: both pools are there.
+fn accepted(text: &str) -> Out {
+    check(text).stdout_is("2\n").run()
+}
+
+/// A deployment text refused (status 2) with one line that says `needle`.
+fn refused_with(text: &str, needle: &str) -> Out {
+    let out = check(text).exit(2).stderr_has(needle).run();
+    assert_eq!(
+        out.stderr().trim().lines().count(),
+        1,
+        "one line: {}",
+        out.stderr()
+    );
+    out
 }
 
 /// Asserts the text is refused with `deployment.toml:LINE:COL:` and a message.
 fn refused(text: &str, line: usize, col: usize, needle: &str) {
-    let (code, _, err) = check(text);
-    assert_eq!(code, 2, "{err}");
+    let out = refused_with(text, needle);
     let prefix = format!("deployment.toml:{line}:{col}: ");
-    assert!(err.contains(&prefix), "expected {prefix} in: {err}");
-    assert!(err.contains(needle), "expected {needle:?} in: {err}");
-    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        out.stderr().contains(&prefix),
+        "expected {prefix} in: {}",
+        out.stderr()
+    );
 }
 
 #[test]
 fn the_base_file_is_valid() {
-    let (code, out, err) = check(BASE);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(out.trim(), "2");
+    accepted(&BASE);
 }
 
 #[test]
@@ -104,7 +101,10 @@ fn fqdns_are_case_insensitive() {
 
 #[test]
 fn duplicate_pool() {
-    let text = format!("{BASE}\n[[pool]]\nfqdn = \"Pool1.contoso.com\"\nsite = \"Site1\"\n");
+    let text = format!(
+        "{}\n[[pool]]\nfqdn = \"Pool1.contoso.com\"\nsite = \"Site1\"\n",
+        *BASE
+    );
     refused(&text, 24, 8, "duplicate pool 'pool1.contoso.com'");
 }
 
@@ -147,7 +147,8 @@ fn backup_pool_that_does_not_exist() {
     );
     refused(
         &format!(
-            "{BASE}\n[[pool]]\nfqdn = \"pool3.contoso.com\"\nsite = \"Site1\"\nbackup_pool = \"ghost.contoso.com\"\n"
+            "{}\n[[pool]]\nfqdn = \"pool3.contoso.com\"\nsite = \"Site1\"\nbackup_pool = \"ghost.contoso.com\"\n",
+            *BASE
         ),
         26,
         15,
@@ -173,27 +174,20 @@ fn two_pools_never_share_a_store_or_nest_one_in_the_other() {
         9,
         "the store of pool 'pool2.contoso.com' (",
     );
-    let (_, _, err) = check(&with_stores("stores/shared", "stores/shared"));
-    assert!(
-        err.contains("is also the store of pool 'pool1.contoso.com'"),
-        "{err}"
+    refused_with(
+        &with_stores("stores/shared", "stores/shared"),
+        "is also the store of pool 'pool1.contoso.com'",
     );
-    let (_, _, err) = check(&with_stores(
-        "stores/a",
-        "stores/a/data/UserServices.PresenceFocus/b",
-    ));
-    assert!(
-        err.contains("lies inside the store of pool 'pool1.contoso.com'"),
-        "{err}"
+    refused_with(
+        &with_stores("stores/a", "stores/a/data/UserServices.PresenceFocus/b"),
+        "lies inside the store of pool 'pool1.contoso.com'",
     );
-    let (_, _, err) = check(&with_stores("stores/a/b", "stores/a"));
-    assert!(
-        err.contains("contains the store of pool 'pool1.contoso.com'"),
-        "{err}"
+    refused_with(
+        &with_stores("stores/a/b", "stores/a"),
+        "contains the store of pool 'pool1.contoso.com'",
     );
     // Side by side is fine, including names that share a prefix.
-    let (code, _, err) = check(&with_stores("stores/a", "stores/ab"));
-    assert_eq!(code, 0, "{err}");
+    accepted(&with_stores("stores/a", "stores/ab"));
     // A default store (stores/FQDN) counts too.
     let text = BASE.replace(
         "backup_pool = \"pool2.contoso.com\"\n",
@@ -244,11 +238,10 @@ fn a_computer_belongs_to_one_pool_once() {
         "pool 'pool2.contoso.com' is listed as a computer of pool 'pool1.contoso.com'",
     );
     // A Standard Edition server is its own pool.
-    let (code, _, err) = check(&with_computers(
+    accepted(&with_computers(
         r#""pool1.contoso.com""#,
         r#""fe2.contoso.com""#,
     ));
-    assert_eq!(code, 0, "{err}");
 }
 
 #[test]
@@ -277,7 +270,8 @@ fn backup_pool_that_is_the_pool_itself() {
 #[test]
 fn pairing_must_be_mutual() {
     let text = format!(
-        "{BASE}\n[[pool]]\nfqdn = \"pool3.contoso.com\"\nsite = \"Site1\"\nbackup_pool = \"pool1.contoso.com\"\n"
+        "{}\n[[pool]]\nfqdn = \"pool3.contoso.com\"\nsite = \"Site1\"\nbackup_pool = \"pool1.contoso.com\"\n",
+        *BASE
     );
     refused(&text, 26, 15, "pairing must be mutual");
 }
@@ -307,18 +301,25 @@ fn unparsable_store() {
 #[test]
 fn unknown_key_names_key_and_line() {
     let text = BASE.replace("site_id = 2", "site_id = 2\ncolor = \"blue\"");
-    let (code, _, err) = check(&text);
-    assert_eq!(code, 2);
-    assert!(err.contains("deployment.toml:12:"), "{err}");
-    assert!(err.contains("color"), "{err}");
+    check(&text)
+        .exit(2)
+        .stderr_has("deployment.toml:12:")
+        .stderr_has("color")
+        .run();
 }
 
 #[test]
 fn bad_setting_value() {
-    let text = format!("{BASE}\n[backup_service]\nsync_interval = \"00:00:01\"\n");
+    let text = format!(
+        "{}\n[backup_service]\nsync_interval = \"00:00:01\"\n",
+        *BASE
+    );
     refused(&text, 24, 17, "out of range");
     // A value of the wrong type names its key and what to write.
-    let text = format!("{BASE}\n[backup_service]\nmax_concurrent_calls = \"10\"\n");
+    let text = format!(
+        "{}\n[backup_service]\nmax_concurrent_calls = \"10\"\n",
+        *BASE
+    );
     refused(
         &text,
         24,
@@ -332,13 +333,11 @@ fn bad_setting_value() {
 #[test]
 fn pairing_inside_one_site_is_a_warning() {
     let text = BASE.replace("site = \"Site2\"", "site = \"Site1\"");
-    let (code, out, err) = check(&text);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(out.trim(), "2");
-    assert!(
-        err.contains("warning:") && err.contains("paired inside one site"),
-        "{err}"
-    );
+    check(&text)
+        .stdout_is("2\n")
+        .stderr_has("warning:")
+        .stderr_has("paired inside one site")
+        .run();
 }
 
 #[test]

@@ -126,9 +126,9 @@ fn a_disaster_failover_says_what_may_be_lost_and_failback_quarantines_it() {
     let (home, replica) = home_and_replica(&env);
     assert!(home == replica);
     let out = env.demo(&format!(
-        "get_backup_service_status(\"{ATL2}\").failover.quarantine.items"
+        "get_backup_service_status(\"{ATL2}\").failover.quarantines.map(|q| q.items)"
     ));
-    assert_eq!(out.stdout().trim(), "1", "status lists the quarantine");
+    assert_eq!(out.stdout().trim(), "[1]", "status lists the quarantine");
 }
 
 #[test]
@@ -479,8 +479,12 @@ fn a_disaster_cms_move_quarantines_what_the_old_master_changed_at_its_first_sync
     env.demo(&format!("invoke_backup_service_sync(\"{ATL1}\")"));
     let home = env.store(ATL1).join("data/CentralMgmt.CMSMaster");
     std::fs::write(home.join("unsynced.xml"), "<Lost/>").unwrap();
-    let out = env.demo("let r = invoke_management_server_failover(#{disaster_mode: true}); `${r.active_at} ${r.mode}`");
-    assert_eq!(out.stdout().trim(), format!("{DAL1} Disaster"));
+    let out = env.demo("let r = invoke_management_server_failover(#{disaster_mode: true}); `${r.active_at} ${r.mode} ${r.items_lost} ${r.loss[0].module} ${r.loss[0].changed}`");
+    assert_eq!(
+        out.stdout().trim(),
+        format!("{DAL1} Disaster 1 CentralMgmt.CMSMaster [\"unsynced.xml\"]"),
+        "the report names what the old master changed after its last sync"
+    );
     let active = env
         .store(DAL1)
         .join("backup")
@@ -496,7 +500,7 @@ fn a_disaster_cms_move_quarantines_what_the_old_master_changed_at_its_first_sync
         "<New/>"
     );
     let out = env.demo(&format!(
-        "get_backup_service_status(\"{ATL1}\").failover.quarantine.paths"
+        "get_backup_service_status(\"{ATL1}\").failover.quarantines[0].paths"
     ));
     assert!(
         out.stdout().contains("CentralMgmt.CMSMaster/unsynced.xml"),
@@ -517,4 +521,28 @@ fn a_disaster_cms_move_quarantines_what_the_old_master_changed_at_its_first_sync
         "debug_inter_pool_replication(\"{ATL1}\", #{{module: \"CMSMaster\"}}).in_sync"
     ));
     assert_eq!(out.stdout().trim(), "true");
+}
+
+#[test]
+fn a_disaster_cms_move_refuses_a_replica_that_never_completed_a_sync() {
+    let env = Env::with_demo();
+    let home = tree(&env.store(ATL1).join("data/CentralMgmt.CMSMaster"));
+    let err = env.demo_error("invoke_management_server_failover(#{disaster_mode: true})");
+    assert!(
+        err.contains("never completed a sync") && err.contains("force: true"),
+        "{err}"
+    );
+    let out = env.demo(&format!("get_pool(\"{ATL1}\").failover.cms_active_at"));
+    assert_eq!(out.stdout().trim(), ATL1, "the CMS did not move");
+    // force promotes the replica as it is, and says what that loses: every
+    // item of the old master, which its first sync will move aside.
+    let out = env.demo(
+        "let r = invoke_management_server_failover(#{disaster_mode: true, force: true}); `${r.active_at} ${r.items_lost} ${r.loss[0].last_sync}`",
+    );
+    assert_eq!(
+        out.stdout().trim(),
+        format!("{DAL1} {}", home.len()),
+        "{}",
+        out.stderr()
+    );
 }

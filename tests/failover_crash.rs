@@ -6,23 +6,23 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::common::{BIN, tree};
+use crate::common::{poolsync_in, tree};
 use crate::sync_props::{A, B, pair_deployment};
 
-const MODULE: &str = "UserServices.PresenceFocus";
-type Tree = BTreeMap<String, Vec<u8>>;
+pub const MODULE: &str = "UserServices.PresenceFocus";
+pub type Tree = BTreeMap<String, Vec<u8>>;
 
 /// The pool failed over and back: not the CMS master (`A`), which a
 /// failover refuses while it holds the active CMS.
-const P: &str = B;
+pub const P: &str = B;
 
-fn data(dir: &Path) -> PathBuf {
+pub fn data(dir: &Path) -> PathBuf {
     dir.join("stores").join(P).join("data").join(MODULE)
 }
 
-fn active(dir: &Path) -> PathBuf {
+pub fn active(dir: &Path) -> PathBuf {
     dir.join("stores")
         .join(A)
         .join("backup")
@@ -31,7 +31,7 @@ fn active(dir: &Path) -> PathBuf {
 }
 
 /// Writes (round 0) or rewrites a third of (later rounds) 1,200 items below `at`.
-fn write_items(at: &Path, round: u32) {
+pub fn write_items(at: &Path, round: u32) {
     for i in 0..1200u32 {
         if round == 0 || i % 3 == round % 3 {
             let f = at.join(format!("d{:02}/item-{i}", i % 30));
@@ -45,19 +45,20 @@ fn write_items(at: &Path, round: u32) {
     }
 }
 
-fn poolsync(dir: &Path, code: &str) -> Command {
-    let mut c = Command::new(BIN);
+/// The binary on the pair deployment in `dir`, through the tests' one
+/// cleared environment (common::poolsync_in).
+pub fn poolsync(dir: &Path, code: &str) -> Command {
+    let mut c = poolsync_in(dir);
     c.arg("--deployment")
         .arg(dir.join("deployment.toml"))
         .args(["-c", code])
-        .env("XDG_DATA_HOME", dir.join("xdg"))
-        .env("XDG_CONFIG_HOME", dir.join("xdg"))
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     c
 }
 
-fn run_ok(dir: &Path, code: &str) -> String {
+pub fn run_ok(dir: &Path, code: &str) -> String {
     let out = poolsync(dir, code).output().unwrap();
     assert!(
         out.status.success(),
@@ -68,7 +69,7 @@ fn run_ok(dir: &Path, code: &str) -> String {
 }
 
 /// Starts `code`, kills it after `delay`; whether it was still running.
-fn kill_after(dir: &Path, code: &str, delay: Duration) -> bool {
+pub fn kill_after(dir: &Path, code: &str, delay: Duration) -> bool {
     let mut child = poolsync(dir, code).spawn().unwrap();
     std::thread::sleep(delay);
     let running = child.try_wait().unwrap().is_none();
@@ -77,12 +78,12 @@ fn kill_after(dir: &Path, code: &str, delay: Duration) -> bool {
     running
 }
 
-fn state(dir: &Path) -> String {
+pub fn state(dir: &Path) -> String {
     run_ok(dir, &format!("get_pool(\"{P}\").failover.state"))
 }
 
 /// Every item of `now` is at its content in `old` or in `new`.
-fn old_or_new(now: &Tree, old: &Tree, new: &Tree, what: &str) {
+pub fn old_or_new(now: &Tree, old: &Tree, new: &Tree, what: &str) {
     for (path, content) in now {
         assert!(
             old.get(path) == Some(content) || new.get(path) == Some(content),
@@ -91,7 +92,66 @@ fn old_or_new(now: &Tree, old: &Tree, new: &Tree, what: &str) {
     }
 }
 
-fn nothing_staged(dir: &Path, what: &str) {
+/// The phase of `P`'s data as the newest record in the two stores says, read
+/// from the files (fast enough to catch a phase as it begins).
+pub fn record_phase(dir: &Path) -> Option<String> {
+    let newest = [A, B]
+        .iter()
+        .filter_map(|pool| {
+            let file = dir
+                .join("stores")
+                .join(pool)
+                .join(format!(".poolsync/meta/failover/pair-{A}-{B}"));
+            let text = std::fs::read_to_string(file).ok()?;
+            serde_json::from_str::<serde_json::Value>(&text).ok()
+        })
+        .max_by_key(|r| r["epoch"].as_u64())?;
+    newest["pools"]
+        .as_array()?
+        .iter()
+        .find(|p| p["pool"] == P)
+        .and_then(|p| p["phase"].as_str().map(str::to_string))
+}
+
+/// Starts `code` and kills it (SIGKILL) as soon as the record says the
+/// phase is `phase`; the phase it was killed in, or `None` if it ended first.
+pub fn kill_in(dir: &Path, code: &str, phase: &str) -> Option<String> {
+    let mut child = poolsync(dir, code).spawn().unwrap();
+    let started = Instant::now();
+    let landed = loop {
+        if child.try_wait().unwrap().is_some() {
+            break None;
+        }
+        if record_phase(dir).as_deref() == Some(phase) {
+            let _ = child.kill();
+            break Some(phase.to_string());
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{code} hangs");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let _ = child.wait();
+    landed
+}
+
+/// Holds the writers' fence of `P` in the store of `at`, as a writer would:
+/// a switch there waits until it is dropped.
+pub fn hold_fence(dir: &Path, at: &str) -> std::fs::File {
+    let path = dir
+        .join("stores")
+        .join(at)
+        .join(format!(".poolsync/locks/writers-{P}.lock"));
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .unwrap();
+    file.lock().unwrap();
+    file
+}
+
+pub fn nothing_staged(dir: &Path, what: &str) {
     for pool in [A, B] {
         let left = tree(&dir.join("stores").join(pool).join(".poolsync/staging"));
         assert!(
@@ -223,4 +283,62 @@ fn kill_9_during_a_restore_leaves_whole_items_and_a_rerun_completes() {
         assert_eq!(deleted, "0");
     }
     assert!(landed >= 2, "only {landed} kills landed mid-restore");
+}
+
+#[test]
+fn kill_9_in_each_intermediate_phase_leaves_that_phase_and_a_rerun_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    pair_deployment(dir, 40);
+    write_items(&data(dir), 0);
+    run_ok(dir, &format!("invoke_backup_service_sync(\"{P}\")"));
+    let failover = format!("invoke_pool_failover(\"{P}\")");
+    let failback = format!("invoke_pool_failback(\"{P}\")");
+
+    // SwitchingOver: a writer at home holds the switch there while it is killed.
+    let old = tree(&active(dir));
+    write_items(&data(dir), 1);
+    let new = tree(&data(dir));
+    let fence = hold_fence(dir, P);
+    assert_eq!(
+        kill_in(dir, &failover, "SwitchingOver").as_deref(),
+        Some("SwitchingOver")
+    );
+    drop(fence);
+    assert_eq!(state(dir), "SwitchingOver");
+    old_or_new(&tree(&active(dir)), &old, &new, "killed in SwitchingOver");
+    run_ok(dir, &failover);
+    assert_eq!(state(dir), "FailedOver");
+    assert!(tree(&active(dir)) == new, "the rerun shipped every change");
+
+    // FailingBack: killed as soon as the record says so.
+    write_items(&active(dir), 11);
+    let home = tree(&data(dir));
+    let served = tree(&active(dir));
+    assert_eq!(
+        kill_in(dir, &failback, "FailingBack").as_deref(),
+        Some("FailingBack")
+    );
+    assert_eq!(state(dir), "FailingBack");
+    old_or_new(&tree(&data(dir)), &home, &served, "killed in FailingBack");
+
+    // SwitchingBack: the rerun is held there by a writer at the active copy.
+    let fence = hold_fence(dir, A);
+    assert_eq!(
+        kill_in(dir, &failback, "SwitchingBack").as_deref(),
+        Some("SwitchingBack")
+    );
+    drop(fence);
+    assert_eq!(state(dir), "SwitchingBack");
+    old_or_new(&tree(&data(dir)), &home, &served, "killed in SwitchingBack");
+    run_ok(dir, &failback);
+    assert_eq!(state(dir), "Home");
+    assert!(tree(&data(dir)) == served, "the failback lost changes");
+    assert!(tree(&active(dir)) == served);
+    nothing_staged(dir, "after the phases");
+    let copied = run_ok(
+        dir,
+        &format!("invoke_backup_service_sync(\"{P}\").items_copied"),
+    );
+    assert_eq!(copied, "0", "the pair is in sync after the failback");
 }

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::crash_world::{Rng, World, seed};
-use crate::faulty_store::{Fault, FaultyStore};
+use crate::sync_props::faulty_store::{Fault, FaultyStore};
 use crate::sync_props::{A, B, options, run};
 
 /// Injected fault points that must fire (the run meets its fault).

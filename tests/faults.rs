@@ -10,10 +10,10 @@ use crate::common::{ATL1, DAL1, Env, poolsync_in, tree};
 use crate::sync_props::{A, B, pair_deployment};
 
 /// A tmpfs mounted at a folder for the length of a test.
-struct Mount(PathBuf);
+pub struct Mount(PathBuf);
 
 impl Mount {
-    fn tmpfs(at: &Path, size: &str, test: &str) -> Option<Mount> {
+    pub fn tmpfs(at: &Path, size: &str, test: &str) -> Option<Mount> {
         Mount::tmpfs_with(at, &format!("size={size}"), test)
     }
 
@@ -38,7 +38,7 @@ impl Mount {
         None
     }
 
-    fn remount(&self, options: &str) {
+    pub fn remount(&self, options: &str) {
         let status = Command::new("mount")
             .args(["-o", &format!("remount,{options}")])
             .arg(&self.0)

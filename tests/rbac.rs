@@ -4,13 +4,18 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use crate::common::{ATL1, ATL2, DAL1, Env, RED1};
+use crate::common::{ATL1, ATL2, DAL1, Env, Out, RED1, Run};
 
 const ROLES: &str = r#"
 [[role]]
 identity = "AtlantaServerAdmins"
 template = "CsServerAdministrator"
 config_scopes = ["site:1"]
+
+[[role]]
+identity = "EverySiteAdmins"
+template = "CsServerAdministrator"
+config_scopes = ["site:1", "site:2", "site:3"]
 
 [[role]]
 identity = "AtlantaReaders"
@@ -37,6 +42,7 @@ fn deployment(env: &Env, me_roles: &[&str]) -> PathBuf {
     ));
     text.push_str("\n[[operator]]\nname = \"bob\"\nroles = [\"AtlantaServerAdmins\"]\n");
     text.push_str("\n[[operator]]\nname = \"carol\"\nroles = [\"AtlantaReaders\"]\n");
+    text.push_str("\n[[operator]]\nname = \"dan\"\nroles = [\"EverySiteAdmins\"]\n");
     for role in [
         "CsAdministrator",
         "CsServerAdministrator",
@@ -52,16 +58,21 @@ fn deployment(env: &Env, me_roles: &[&str]) -> PathBuf {
     file
 }
 
-fn run_as(env: &Env, file: &PathBuf, who: &str, code: &str) -> crate::common::Out {
+fn run_as(env: &Env, file: &PathBuf, who: &str, code: &str) -> Run {
     env.cmd()
         .arg("--deployment")
         .arg(file)
         .args(["--as", who, "-c", code])
-        .output()
 }
 
-fn denied(out: &crate::common::Out) -> bool {
-    out.0.status.code() == Some(1) && out.stderr().contains("access denied: ")
+/// Runs, which must be refused as a script error (status 1) for access.
+fn denied(run: Run) -> Out {
+    run.exit(1).stderr_has("access denied: ").run()
+}
+
+/// Runs, which must succeed when `allowed` and be refused when not.
+fn allowed_if(run: Run, allowed: bool) -> Out {
+    if allowed { run.run() } else { denied(run) }
 }
 
 #[test]
@@ -79,20 +90,10 @@ fn standard_roles_allow_and_refuse_what_the_table_says() {
         ("CsHelpDesk", false, false),
     ] {
         let who = format!("u-{role}");
-        assert_eq!(
-            run_as(&env, &file, &who, &read).0.status.code(),
-            Some(0),
-            "{role} reads pools"
-        );
-        assert_eq!(
-            run_as(&env, &file, &who, &pair).0.status.code(),
-            Some(0),
-            "{role} reads pairs"
-        );
-        let out = run_as(&env, &file, &who, &sync);
-        assert_eq!(!denied(&out), may_sync, "{role} sync: {}", out.stderr());
-        let out = run_as(&env, &file, &who, roles);
-        assert_eq!(!denied(&out), may_roles, "{role} roles: {}", out.stderr());
+        run_as(&env, &file, &who, &read).run();
+        run_as(&env, &file, &who, &pair).run();
+        allowed_if(run_as(&env, &file, &who, &sync), may_sync);
+        allowed_if(run_as(&env, &file, &who, roles), may_roles);
     }
 }
 
@@ -100,13 +101,12 @@ fn standard_roles_allow_and_refuse_what_the_table_says() {
 fn a_site_scoped_role_reaches_its_site_only() {
     let env = Env::with_demo();
     let file = deployment(&env, &["CsAdministrator"]);
-    let out = run_as(
+    let out = denied(run_as(
         &env,
         &file,
         "bob",
         &format!("invoke_backup_service_sync(\"{DAL1}\")"),
-    );
-    assert!(denied(&out));
+    ));
     assert!(
         out.stderr().contains(&format!(
             "access denied: bob (AtlantaServerAdmins) may not run Invoke-CsBackupServiceSync on {DAL1} (site Dallas)"
@@ -119,27 +119,24 @@ fn a_site_scoped_role_reaches_its_site_only() {
         &file,
         "bob",
         &format!("invoke_backup_service_sync(\"{ATL1}\").items_copied"),
-    );
+    )
+    .run();
     assert_eq!(out.stdout().trim(), "1229", "{}", out.stderr());
-    let out = run_as(&env, &file, "bob", "get_pool().map(|p| p.fqdn)");
+    let out = run_as(&env, &file, "bob", "get_pool().map(|p| p.fqdn)").run();
     assert_eq!(out.stdout().trim(), format!("{ATL1}\n{ATL2}"));
-    assert!(denied(&run_as(
-        &env,
-        &file,
-        "bob",
-        &format!("get_pool(\"{RED1}\")")
-    )));
-    let out = run_as(&env, &file, "bob", "get_site().map(|s| s.identity)");
+    denied(run_as(&env, &file, "bob", &format!("get_pool(\"{RED1}\")")));
+    let out = run_as(&env, &file, "bob", "get_site().map(|s| s.identity)").run();
     assert_eq!(out.stdout().trim(), "Atlanta");
     // A narrowed role: reads only.
-    assert!(denied(&run_as(
+    denied(run_as(
         &env,
         &file,
         "carol",
-        &format!("invoke_backup_service_sync(\"{ATL1}\")")
-    )));
+        &format!("invoke_backup_service_sync(\"{ATL1}\")"),
+    ));
     assert_eq!(
         run_as(&env, &file, "carol", "get_pool().len()")
+            .run()
             .stdout()
             .trim(),
         "2"
@@ -150,13 +147,12 @@ fn a_site_scoped_role_reaches_its_site_only() {
 fn an_array_with_one_forbidden_pool_touches_nothing() {
     let env = Env::with_demo();
     let file = deployment(&env, &["CsAdministrator"]);
-    let out = run_as(
+    denied(run_as(
         &env,
         &file,
         "bob",
         &format!("[\"{ATL2}\", \"{DAL1}\"].invoke_backup_service_sync()"),
-    );
-    assert!(denied(&out), "{}", out.stderr());
+    ));
     assert!(
         !env.store(RED1).join("backup").join(ATL2).exists(),
         "the allowed pool was not synced either"
@@ -174,7 +170,7 @@ fn test_admin_access_and_the_seed_filter() {
         &format!(
             "[test_admin_access(\"Invoke-CsBackupServiceSync\", \"{ATL1}\"), test_admin_access(\"invoke_backup_service_sync\", get_pool(\"{ATL2}\")), test_admin_access(\"Invoke-CsBackupServiceSync\", \"{DAL1}\")]"
         ),
-    );
+    ).run();
     assert_eq!(
         out.stdout().trim(),
         "[true, true, false]",
@@ -189,7 +185,7 @@ fn test_admin_access_and_the_seed_filter() {
         .ok();
     assert_eq!(
         out.stdout().trim(),
-        "CsAdministrator\nCsServerAdministrator\nAtlantaServerAdmins"
+        "CsAdministrator\nCsServerAdministrator\nAtlantaServerAdmins\nEverySiteAdmins"
     );
     // A bad pattern is one line that says what is wrong with it.
     let out = env
@@ -242,25 +238,18 @@ fn no_pool_function_escapes_the_check() {
         if !takes_pool || poolsync::rbac::catalog::cmdlet(doc.name).is_none() {
             continue;
         }
-        let out = run_as(&env, &file, "bob", &format!("{}(\"{DAL1}\")", doc.name));
-        assert!(
-            denied(&out),
-            "{} let bob reach {DAL1}: {}",
-            doc.name,
-            out.stderr()
-        );
-        let out = run_as(
+        denied(run_as(
+            &env,
+            &file,
+            "bob",
+            &format!("{}(\"{DAL1}\")", doc.name),
+        ));
+        denied(run_as(
             &env,
             &file,
             "bob",
             &format!("{}(get_pool(\"{ATL1}\").backup_pool)", doc.name),
-        );
-        assert!(
-            denied(&out),
-            "{} let bob reach {DAL1} via a value: {}",
-            doc.name,
-            out.stderr()
-        );
+        ));
         checked += 1;
     }
     assert!(checked >= 3, "only {checked} pool functions found");
@@ -458,10 +447,8 @@ fn failover_needs_both_pools_and_view_only_roles_may_only_look() {
         format!("invoke_pool_failover(\"{ATL2}\")"),
         format!("invoke_pool_failback(\"{ATL2}\")"),
         format!("restore_pool_data(\"{ATL2}\")"),
-        "invoke_management_server_failover()".to_string(),
     ] {
-        let out = run_as(&env, &file, "bob", &code);
-        assert!(denied(&out), "{code}: {}", out.stderr());
+        let out = denied(run_as(&env, &file, "bob", &code));
         assert!(
             out.stderr().contains("acts on both pools of the pair"),
             "{code}: {}",
@@ -469,25 +456,70 @@ fn failover_needs_both_pools_and_view_only_roles_may_only_look() {
         );
     }
     let view = "u-CsViewOnlyAdministrator";
-    let out = run_as(
+    denied(run_as(
         &env,
         &file,
         view,
         &format!("invoke_pool_failover(\"{ATL2}\")"),
-    );
-    assert!(denied(&out), "{}", out.stderr());
+    ));
     let out = run_as(
         &env,
         &file,
         view,
         &format!("get_pool(\"{ATL2}\").failover.state"),
-    );
+    )
+    .run();
     assert_eq!(out.stdout().trim(), "Home", "{}", out.stderr());
     let out = run_as(
         &env,
         &file,
         "u-CsServerAdministrator",
         &format!("invoke_pool_failover(\"{ATL2}\").phase"),
-    );
+    )
+    .run();
     assert_eq!(out.stdout().trim(), "FailedOver", "{}", out.stderr());
+}
+
+#[test]
+fn moving_the_cms_needs_global_scope_even_with_every_site_in_scope() {
+    let env = Env::with_demo();
+    let file = deployment(&env, &["CsAdministrator"]);
+    env.cmd()
+        .arg("--deployment")
+        .arg(&file)
+        .args(["-c", &format!("invoke_backup_service_sync(\"{ATL1}\")")])
+        .ok();
+    // dan's role covers every site, so both pools of every pair: he may fail
+    // a pool over, but the CMS is the deployment's, as in Lync (where only
+    // RTCUniversalServerAdmins may move it).
+    run_as(&env, &file, "dan", "invoke_management_server_failover()")
+        .exit(1)
+        .stderr_has("access denied: ")
+        .stderr_has("needs a role with global scope")
+        .run();
+    // test_admin_access says the same.
+    run_as(
+        &env,
+        &file,
+        "dan",
+        &format!("test_admin_access(\"Invoke-CsManagementServerFailover\", \"{ATL1}\")"),
+    )
+    .stdout_is("false\n")
+    .run();
+    run_as(
+        &env,
+        &file,
+        "dan",
+        &format!("invoke_pool_failover(\"{ATL2}\", #{{what_if: true}}).phase"),
+    )
+    .stdout_is("FailedOver\n")
+    .run();
+    run_as(
+        &env,
+        &file,
+        "u-CsServerAdministrator",
+        "invoke_management_server_failover().active_at",
+    )
+    .stdout_is(format!("{DAL1}\n"))
+    .run();
 }

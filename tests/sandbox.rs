@@ -230,13 +230,12 @@ fn only_regular_files_are_read_as_scripts_and_modules() {
         assert!(out.stderr().contains(refused), "{args:?}: {}", out.stderr());
     }
     let big = env.write("big.rhai", &"x".repeat(17 << 20));
-    let mut run = env.cmd().args(["--demo", "-"]).cmd;
-    let out = run
-        .stdin(std::fs::File::open(&big).unwrap())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is larger than 16 MiB"));
+    env.cmd()
+        .args(["--demo", "-"])
+        .stdin_file(&big)
+        .exit(2)
+        .stderr_has("is larger than 16 MiB")
+        .run();
     let out = env.cmd().arg("--demo").arg(&big).status(2);
     assert!(
         out.stderr().contains("is larger than 16 MiB"),

@@ -158,3 +158,89 @@ fn dr_drill_planned_and_disaster() {
     assert!(out.contains("ConfServices.DataConf/divergent.txt"), "{out}");
     assert!(drill(&["check", ATL2]).contains("replicas verified"));
 }
+
+#[test]
+fn restore_brings_back_what_a_pool_lost_and_the_next_sync_deletes_nothing() {
+    let env = Env::with_demo();
+    env.demo(&format!("invoke_backup_service_sync(\"{ATL2}\")"));
+    let data = env.store(ATL2).join("data/ConfServices.DataConf");
+    let before = crate::common::tree(&data);
+    std::fs::remove_dir_all(&data).unwrap();
+    let path = format!("{}/scripts/restore.rhai", env!("CARGO_MANIFEST_DIR"));
+    let out = env
+        .cmd()
+        .arg("--demo")
+        .arg(&path)
+        .args([ATL2, "DataConf"])
+        .ok()
+        .stdout();
+    assert!(
+        out.starts_with(&format!(
+            "{ATL2}: {} items to bring back from {RED1}, 0 of its own",
+            before.len()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "ConfServices.DataConf: {} items restored",
+            before.len()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("the next sync would delete 0 items from the replica\n"),
+        "{out}"
+    );
+    assert!(crate::common::tree(&data) == before, "the data is back");
+    // Nothing missing: nothing to do.
+    let (_, out) = run("restore.rhai", &[ATL2]);
+    assert!(out.contains("nothing is missing"), "{out}");
+}
+
+#[test]
+fn cms_failover_moves_the_cms_and_the_same_call_moves_it_back() {
+    let (env, out) = run("cms-failover.rhai", &[]);
+    assert!(
+        out.starts_with(&format!("the CMS is active at {ATL1}\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("moved to {DAL1} (Planned, epoch 1,")),
+        "{out}"
+    );
+    assert!(
+        out.contains("CentralMgmt.CMSMaster: last synced 20")
+            && out.contains("changed after it (may be lost): 0"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(&format!(
+            "CentralMgmt.CMSMaster now flows from {DAL1} to {ATL1}\n"
+        )),
+        "{out}"
+    );
+    let path = format!("{}/scripts/cms-failover.rhai", env!("CARGO_MANIFEST_DIR"));
+    let back = env.cmd().arg("--demo").arg(&path).ok().stdout();
+    assert!(
+        back.starts_with(&format!("the CMS is active at {DAL1}\n")),
+        "{back}"
+    );
+    assert!(
+        back.contains(&format!("moved to {ATL1} (Planned, epoch 2,")),
+        "{back}"
+    );
+    // In disaster mode, from the demo as made (the CMS replica synced once).
+    let (env, _) = run("sync-all.rhai", &[]);
+    let out = env
+        .cmd()
+        .arg("--demo")
+        .arg(&path)
+        .arg("disaster")
+        .ok()
+        .stdout();
+    assert!(
+        out.contains(&format!("moved to {DAL1} (Disaster, epoch 1,")),
+        "{out}"
+    );
+}

@@ -1,28 +1,24 @@
-//! Status, settings, verification, backup_pool and the continuous service.
+//! Status, settings, verification and backup_pool.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use poolsync::sync::{ExportState, ImportState, SyncEngine, SyncOptions};
 use poolsync::topology::{self, Module};
 
-use crate::common::{ATL1, ATL2, DAL1, Env, tree};
+use crate::common::{ATL1, ATL2, DAL1, Env, PairToml, tree};
 
 const A: &str = "a.test.com";
 const B: &str = "b.test.com";
 const PF: &str = "UserServices.PresenceFocus";
 
 fn write_deployment(dir: &Path, backup_service: &str) -> std::path::PathBuf {
-    let text = format!(
-        "# a test pair\n[deployment]\nname = \"t\"\ncms_master = \"{A}\"\n[[site]]\nidentity = \"S1\"\nsite_id = 1\n[[site]]\nidentity = \"S2\"\nsite_id = 2\n[[pool]]\nfqdn = \"{A}\"\nsite = \"S1\"\nbackup_pool = \"{B}\"\n[[pool]]\nfqdn = \"{B}\"\nsite = \"S2\"\nbackup_pool = \"{A}\"\n\n[backup_service]\n# tuned for the test\n{backup_service}\n"
-    );
-    for p in [A, B] {
-        std::fs::create_dir_all(dir.join("stores").join(p).join("data").join(PF)).unwrap();
-    }
-    let file = dir.join("deployment.toml");
-    std::fs::write(&file, text).unwrap();
+    let file = PairToml::new(A, B)
+        .backup_service(&format!("# tuned for the test\n{backup_service}"))
+        .write(dir);
+    // A comment the settings' writer must keep.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("# a test pair\n{text}")).unwrap();
     file
 }
 
@@ -42,7 +38,7 @@ fn state(
     engine: &SyncEngine,
     rt: &tokio::runtime::Runtime,
     pool: &str,
-) -> (ExportState, ImportState, u64, Option<String>) {
+) -> (ExportState, ImportState, Option<u64>, Option<String>) {
     let s = rt
         .block_on(engine.pool_status(&crate::common::pair(engine, pool), &[Module::PresenceFocus]))
         .unwrap();
@@ -77,7 +73,7 @@ fn a_pair_walks_through_every_state() {
         (
             ExportState::NotInitialized,
             ImportState::NotInitialized,
-            25,
+            Some(25),
             None
         )
     );
@@ -86,7 +82,11 @@ fn a_pair_walks_through_every_state() {
     let (export, import, pending, _) = state(&engine, &rt, A);
     assert_eq!(
         (export, import, pending),
-        (ExportState::NonSteadyState, ImportState::NormalState, 15)
+        (
+            ExportState::NonSteadyState,
+            ImportState::NormalState,
+            Some(15)
+        )
     );
     rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &cycle))
         .unwrap();
@@ -121,7 +121,12 @@ fn a_pair_walks_through_every_state() {
         .unwrap();
     assert_eq!(
         state(&engine, &rt, A),
-        (ExportState::FinalState, ImportState::NormalState, 0, None)
+        (
+            ExportState::FinalState,
+            ImportState::NormalState,
+            Some(0),
+            None
+        )
     );
 
     // An import that cannot be applied: a file where the replica folder must go.
@@ -313,17 +318,12 @@ fn concurrent_settings_changes_all_land() {
 fn settings_are_validated_and_written_back_with_comments() {
     let env = Env::new();
     let file = write_deployment(env.path(), "sync_interval = \"00:02:00\"  # two minutes");
-    let run = |code: &str| {
-        env.cmd()
-            .arg("--deployment")
-            .arg(&file)
-            .args(["-c", code])
-            .output()
-    };
-    let out = run(
+    let run = |code: &str| env.cmd().arg("--deployment").arg(&file).args(["-c", code]);
+    run(
         "set_backup_service_configuration(#{sync_interval: \"00:00:30\", max_concurrent_calls: 4}).sync_interval",
-    );
-    assert_eq!(out.stdout().trim(), "00:00:30", "{}", out.stderr());
+    )
+    .stdout_is("00:00:30\n")
+    .run();
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(
         text.contains("# a test pair") && text.contains("# tuned for the test"),
@@ -334,12 +334,9 @@ fn settings_are_validated_and_written_back_with_comments() {
             && text.contains("max_concurrent_calls = 4"),
         "{text}"
     );
-    assert_eq!(
-        run("get_backup_service_configuration().max_concurrent_calls")
-            .stdout()
-            .trim(),
-        "4"
-    );
+    run("get_backup_service_configuration().max_concurrent_calls")
+        .stdout_is("4\n")
+        .run();
     for (code, needle) in [
         (
             "set_backup_service_configuration(#{sync_interval: \"00:00:01\"})",
@@ -369,10 +366,12 @@ fn settings_are_validated_and_written_back_with_comments() {
             "set_backup_service_configuration(#{batch_max_items: \"many\"})",
             "must be a whole number",
         ),
+        (
+            "set_backup_service_configuration(#{watch_changes: 1})",
+            "watch_changes must be true or false, not int",
+        ),
     ] {
-        let out = run(code);
-        assert_eq!(out.0.status.code(), Some(1));
-        assert!(out.stderr().contains(needle), "{code}: {}", out.stderr());
+        run(code).exit(1).stderr_has(needle).run();
     }
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
@@ -413,180 +412,6 @@ fn backup_pool_waits_for_the_state_it_was_asked_for() {
     assert!(
         err.contains("option 'category' must be a string, CMS or UserData, not int"),
         "{err}"
-    );
-}
-
-/// `poolsync service` on `file`, logging JSON to a pipe; homes under `dir`.
-fn start_service(dir: &Path, file: &Path) -> std::process::Child {
-    crate::common::poolsync_in(dir)
-        .arg("--deployment")
-        .arg(file)
-        .args(["service", "--log-format", "json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// The service's JSON log lines.
-fn log_events(log: &str) -> Vec<serde_json::Value> {
-    log.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .collect()
-}
-
-#[test]
-fn the_service_keeps_a_pair_in_sync_and_stops_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_deployment(dir.path(), "sync_interval = \"00:00:05\"");
-    items(dir.path(), A, "a", 12);
-    let child = start_service(dir.path(), &file);
-    let replica = dir
-        .path()
-        .join("stores")
-        .join(B)
-        .join("backup")
-        .join(A)
-        .join(PF);
-    let source = dir.path().join("stores").join(A).join("data").join(PF);
-    let wait_for = |what: &str, ok: &dyn Fn() -> bool| {
-        let start = Instant::now();
-        while !ok() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "timed out waiting for {what}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-    wait_for("the first cycle", &|| tree(&replica) == tree(&source));
-    // Users change data; the service picks it up without any manual sync.
-    items(dir.path(), A, "new", 5);
-    std::fs::remove_file(source.join("a000")).unwrap();
-    wait_for("the churn to reach the replica", &|| {
-        tree(&replica) == tree(&source)
-    });
-    // Let the cycle that shipped it finish and log before stopping.
-    std::thread::sleep(Duration::from_millis(1500));
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let signalled = Instant::now();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    // Between cycles it sleeps out the 5 s interval unless the stop cuts it short.
-    assert!(
-        signalled.elapsed() < Duration::from_secs(2),
-        "the service took {:?} to stop",
-        signalled.elapsed()
-    );
-    let log = String::from_utf8_lossy(&out.stderr);
-    let cycles: Vec<serde_json::Value> = log_events(&log)
-        .into_iter()
-        .filter(|v| v["fields"]["message"] == "cycle")
-        .collect();
-    assert!(cycles.len() >= 2, "{log}");
-    assert!(log.contains("backup service stopped"), "{log}");
-}
-
-#[test]
-fn the_service_skips_a_busy_pair_and_keeps_serving_the_others() {
-    // Two pairs, one sync at a time, and the second pair's lock held by
-    // someone else (a long manual sync): the first pair must keep its cycles.
-    let dir = tempfile::tempdir().unwrap();
-    let (c, d) = ("c.test.com", "d.test.com");
-    let mut text = String::from(
-        "[deployment]\nname = \"t\"\ncms_master = \"a.test.com\"\n[[site]]\nidentity = \"S1\"\nsite_id = 1\n",
-    );
-    for (pool, partner) in [(A, B), (B, A), (c, d), (d, c)] {
-        text +=
-            &format!("[[pool]]\nfqdn = \"{pool}\"\nsite = \"S1\"\nbackup_pool = \"{partner}\"\n");
-        std::fs::create_dir_all(dir.path().join("stores").join(pool).join("data").join(PF))
-            .unwrap();
-    }
-    text += "[backup_service]\nsync_interval = \"00:00:05\"\nmax_concurrent_calls = 1\n";
-    let file = dir.path().join("deployment.toml");
-    std::fs::write(&file, text).unwrap();
-    items(dir.path(), A, "a", 3);
-    let locks = dir.path().join("stores").join(c).join(".poolsync/locks");
-    std::fs::create_dir_all(&locks).unwrap();
-    let lock = locks.join(format!("pair-{c}-{d}.lock"));
-    std::fs::write(&lock, "a manual sync").unwrap();
-    let held = std::fs::File::open(&lock).unwrap();
-    held.try_lock().unwrap();
-    let child = start_service(dir.path(), &file);
-    // Two cycles of a <-> b take at least one interval; give it three.
-    std::thread::sleep(Duration::from_secs(12));
-    drop(held);
-    std::thread::sleep(Duration::from_secs(7));
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let log = String::from_utf8_lossy(&out.stderr);
-    let events = log_events(&log);
-    let count = |message: &str, pool: &str| {
-        events
-            .iter()
-            .filter(|v| v["fields"]["message"] == message && v["fields"]["pool"] == pool)
-            .count()
-    };
-    let ab = count("cycle", A) + count("cycle", B);
-    assert!(
-        ab >= 3,
-        "a <-> b ran {ab} cycles while c <-> d was busy:\n{log}"
-    );
-    let skipped: Vec<_> = events
-        .iter()
-        .filter(|v| v["fields"]["message"] == "cycle skipped: another sync of this pair is running")
-        .collect();
-    assert!(!skipped.is_empty(), "{log}");
-    assert!(
-        skipped
-            .iter()
-            .all(|v| v["fields"]["holder"] == "a manual sync"
-                && (v["fields"]["pool"] == c || v["fields"]["pool"] == d)),
-        "{log}"
-    );
-    // Once the lock is free, the busy pair syncs at its next cycle.
-    assert!(count("cycle", c) + count("cycle", d) >= 1, "{log}");
-}
-
-#[test]
-fn a_failed_service_cycle_logs_its_warnings() {
-    // A link in the source (a warning) and a file where the replica's folder
-    // goes (fatal): the log must carry both, not only the failure.
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_deployment(dir.path(), "sync_interval = \"00:00:05\"");
-    items(dir.path(), A, "a", 2);
-    let source = dir.path().join("stores").join(A).join("data").join(PF);
-    std::os::unix::fs::symlink("/etc/hostname", source.join("link")).unwrap();
-    let backup = dir.path().join("stores").join(B).join("backup").join(A);
-    std::fs::create_dir_all(&backup).unwrap();
-    std::fs::write(backup.join(PF), "in the way").unwrap();
-    let child = start_service(dir.path(), &file);
-    std::thread::sleep(Duration::from_secs(3));
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    let events = log_events(&log);
-    assert!(
-        events
-            .iter()
-            .any(|v| v["fields"]["message"] == "cycle failed"),
-        "{log}"
-    );
-    assert!(
-        events
-            .iter()
-            .any(|v| v["fields"]["message"] == "cycle warning"
-                && v["fields"]["warning"]
-                    .as_str()
-                    .is_some_and(|w| w.contains("link"))),
-        "{log}"
     );
 }
 

@@ -49,16 +49,7 @@ fn churn_then_sync_copies_exactly_the_changes() {
     let n = words.len();
     let (modified, added, deleted) = (words[n - 3], words[n - 2], words[n - 1]);
     assert!(modified > 0 && added > 0 && deleted > 0);
-    let out = env
-        .cmd()
-        .args([
-            "--demo",
-            "--json",
-            "-c",
-            &format!("invoke_backup_service_sync(\"{ATL1}\")"),
-        ])
-        .ok();
-    let r: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    let r = env.demo_json(&format!("invoke_backup_service_sync(\"{ATL1}\")"));
     let from_atl: Vec<&serde_json::Value> = r["modules"]
         .as_array()
         .unwrap()
@@ -238,30 +229,14 @@ fn what_if_changes_nothing_and_predicts_the_sync() {
         .args(["demo", "churn", "--pool", ATL1, "--percent", "3"])
         .ok();
     let before = (tree(&env.store(ATL1)), tree(&env.store(DAL1)));
-    let out = env
-        .cmd()
-        .args([
-            "--demo",
-            "--json",
-            "-c",
-            &format!("invoke_backup_service_sync(\"{ATL1}\", #{{what_if: true}})"),
-        ])
-        .ok();
-    let predicted: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    let predicted = env.demo_json(&format!(
+        "invoke_backup_service_sync(\"{ATL1}\", #{{what_if: true}})"
+    ));
     assert!(
         before == (tree(&env.store(ATL1)), tree(&env.store(DAL1))),
         "what_if wrote something"
     );
-    let out = env
-        .cmd()
-        .args([
-            "--demo",
-            "--json",
-            "-c",
-            &format!("invoke_backup_service_sync(\"{ATL1}\")"),
-        ])
-        .ok();
-    let actual: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    let actual = env.demo_json(&format!("invoke_backup_service_sync(\"{ATL1}\")"));
     let pm = predicted["modules"].as_array().unwrap();
     let am = actual["modules"].as_array().unwrap();
     assert_eq!(pm.len(), am.len());

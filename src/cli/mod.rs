@@ -1,11 +1,12 @@
 //! The command line: parses arguments and dispatches to the engine parts.
 
 mod args;
+mod churn;
 mod init;
 mod locate;
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -293,32 +294,12 @@ fn execute(cli: Cli) -> Result<(), Error> {
             bucket,
             region,
         }) => {
-            let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
             let s3 = s3.as_ref().map(|endpoint| init::S3Init {
                 endpoint: endpoint.clone(),
                 bucket: bucket.clone(),
                 region: region.clone(),
             });
-            let written = init::init(&dir, s3.as_ref())?;
-            for path in &written {
-                crate::outln!("wrote {}", path.display());
-            }
-            if let Some(s3) = &s3 {
-                crate::outln!(
-                    "next: create the bucket '{}' at {} (Garage: `garage bucket create {}`), put a key with read and write rights on it into {}, edit the deployment, then run `poolsync --deployment {}`",
-                    s3.bucket,
-                    s3.endpoint,
-                    s3.bucket,
-                    written[1].display(),
-                    written[0].display()
-                );
-            } else {
-                crate::outln!(
-                    "next: edit it, then run `poolsync --deployment {}`",
-                    written[0].display()
-                );
-            }
-            return Ok(());
+            return init_command(dir.as_deref(), s3.as_ref());
         }
         Some(Command::Reference { rbac }) => {
             if *rbac {
@@ -328,38 +309,14 @@ fn execute(cli: Cli) -> Result<(), Error> {
             }
             return Ok(());
         }
-        Some(Command::Definitions { dir }) => {
-            let dir = dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(".rhai/definitions"));
-            let written = crate::script::definitions::write(&dir).map_err(Error::Other)?;
-            crate::outln!(
-                "wrote {} definition files to {}: {}",
-                written.len(),
-                dir.display(),
-                written
-                    .iter()
-                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            return Ok(());
-        }
+        Some(Command::Definitions { dir }) => return definitions_command(dir.as_deref()),
         Some(Command::Demo { action }) => return demo_command(action),
         Some(Command::Service { .. }) | None => {}
     }
-
     let limits = script_limits(&cli)?;
     if cli.check {
-        let Some(script) = &cli.script else {
-            return Err(Error::Usage("--check needs a SCRIPT to compile".into()));
-        };
-        if script == "-" {
-            return crate::script::check_source("<stdin>", &read_stdin()?, &limits);
-        }
-        return crate::script::check_file(Path::new(script), &limits);
+        return check_command(&cli, &limits);
     }
-
     interrupt::install();
     let deployment = Arc::new(load_deployment(&cli)?);
     let access =
@@ -381,18 +338,75 @@ fn execute(cli: Cli) -> Result<(), Error> {
         limits,
         json: cli.json,
     };
+    run_scripts(&cli, &runner)
+}
 
+/// `-c CODE`, a script file, standard input or the shell.
+fn run_scripts(cli: &Cli, runner: &Runner) -> Result<(), Error> {
     if let Some(code) = &cli.code {
         let mut args: Vec<String> = cli.script.iter().cloned().collect();
         args.extend(cli.args.iter().cloned());
         return runner.run_source("<code>", code, None, &args, true);
     }
     match cli.script.as_deref() {
-        Some("-") => run_stdin(&runner, &cli.args),
+        Some("-") => run_stdin(runner, &cli.args),
         Some(script) => runner.run_file(Path::new(script), &cli.args),
-        None if std::io::stdin().is_terminal() => crate::repl::run(&runner),
-        None => run_stdin(&runner, &cli.args),
+        None if std::io::stdin().is_terminal() => crate::repl::run(runner),
+        None => run_stdin(runner, &cli.args),
     }
+}
+
+/// `poolsync init [DIR] [--s3 ...]`: writes the starter files, says what next.
+fn init_command(dir: Option<&Path>, s3: Option<&init::S3Init>) -> Result<(), Error> {
+    let dir = dir.unwrap_or_else(|| Path::new("."));
+    let written = init::init(dir, s3)?;
+    for path in &written {
+        crate::outln!("wrote {}", path.display());
+    }
+    if let Some(s3) = s3 {
+        crate::outln!(
+            "next: create the bucket '{}' at {} (Garage: `garage bucket create {}`), put a key with read and write rights on it into {}, edit the deployment, then run `poolsync --deployment {}`",
+            s3.bucket,
+            s3.endpoint,
+            s3.bucket,
+            written[1].display(),
+            written[0].display()
+        );
+    } else {
+        crate::outln!(
+            "next: edit it, then run `poolsync --deployment {}`",
+            written[0].display()
+        );
+    }
+    Ok(())
+}
+
+/// `poolsync definitions [DIR]`: writes the .d.rhai files, says where.
+fn definitions_command(dir: Option<&Path>) -> Result<(), Error> {
+    let dir = dir.unwrap_or_else(|| Path::new(".rhai/definitions"));
+    let written = crate::script::definitions::write(dir).map_err(Error::Other)?;
+    crate::outln!(
+        "wrote {} definition files to {}: {}",
+        written.len(),
+        dir.display(),
+        written
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+/// `--check SCRIPT`: compiles it and runs nothing.
+fn check_command(cli: &Cli, limits: &Limits) -> Result<(), Error> {
+    let Some(script) = &cli.script else {
+        return Err(Error::Usage("--check needs a SCRIPT to compile".into()));
+    };
+    if script == "-" {
+        return crate::script::check_source("<stdin>", &read_stdin()?, limits);
+    }
+    crate::script::check_file(Path::new(script), limits)
 }
 
 fn read_stdin() -> Result<String, Error> {
@@ -401,55 +415,6 @@ fn read_stdin() -> Result<String, Error> {
 
 fn run_stdin(runner: &Runner, args: &[String]) -> Result<(), Error> {
     runner.run_source("<stdin>", &read_stdin()?, None, args, true)
-}
-
-/// Where `demo churn` writes a pool's data: where it is active now, as the
-/// pair's failover record says; refused while writes are stopped.
-fn churn_target(
-    deployment: &topology::Deployment,
-    pool: &topology::Pool,
-) -> Result<demo::ChurnTarget, Error> {
-    let local = |p: &topology::Pool| {
-        p.store
-            .local_path()
-            .map(std::path::Path::to_path_buf)
-            .ok_or_else(|| {
-                Error::Other(format!(
-                    "pool '{}': demo churn works on local stores only",
-                    p.fqdn
-                ))
-            })
-    };
-    let home = local(pool)?;
-    let Some(pair) = deployment.pair_of(pool) else {
-        return Ok(demo::ChurnTarget {
-            folder: home.join("data"),
-            round_file: home.join(".poolsync/demo-churn-round"),
-        });
-    };
-    let engine = crate::sync::SyncEngine::new(std::sync::Arc::new(deployment.clone()));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start the I/O runtime: {e}")))?;
-    let view = runtime.block_on(engine.pair_view(&pair));
-    let phase = view.state.phase(&pool.fqdn);
-    if !phase.writable() {
-        return Err(Error::Other(format!(
-            "pool '{}' is {phase}: writes to its data are stopped while it switches; churn it when the failover or failback is done",
-            pool.fqdn
-        )));
-    }
-    if !phase.at_partner() {
-        return Ok(demo::ChurnTarget {
-            folder: home.join("data"),
-            round_file: home.join(".poolsync/demo-churn-round"),
-        });
-    }
-    let partner = local(&pair.partner)?;
-    Ok(demo::ChurnTarget {
-        folder: partner.join("backup").join(pool.fqdn.as_str()),
-        round_file: partner.join(format!(".poolsync/demo-churn-round-{}", pool.fqdn)),
-    })
 }
 
 fn demo_command(action: &DemoAction) -> Result<(), Error> {
@@ -467,8 +432,7 @@ fn demo_command(action: &DemoAction) -> Result<(), Error> {
                 None => deployment.pools.iter().collect(),
             };
             for p in pools {
-                let target = churn_target(&deployment, p)?;
-                let s = demo::churn(&deployment, p, *percent, &target)?;
+                let s = churn::churn_pool(&deployment, p, *percent)?;
                 crate::outln!(
                     "{}: round {}: {} modified, {} added, {} deleted",
                     s.pool,

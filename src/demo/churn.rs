@@ -37,45 +37,67 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Where a churn writes: the folder that holds the pool's active module
-/// folders (its own `data/`, or its replica folder at the partner while it is
-/// failed over), and the file that counts its rounds.
+/// Where a churn writes one module: the folder that holds the pool's active
+/// module folders (its own `data/`, or its replica folder at the partner
+/// while it is failed over), the file that counts its rounds, and what keeps
+/// that folder the active one while the module is written (dropped after).
 pub struct ChurnTarget {
     pub folder: PathBuf,
     pub round_file: PathBuf,
+    pub hold: Option<Box<dyn std::any::Any>>,
 }
 
-/// Changes `percent`% of each module's items of `pool` in `target`: half of
-/// that share is modified, a quarter added, a quarter deleted (at least one of
-/// each when the share is above zero). Successive calls differ; the sequence
-/// is deterministic.
+/// Changes `percent`% of each module's items of `pool`: half of that share
+/// is modified, a quarter added, a quarter deleted (at least one of each when
+/// the share is above zero). Successive calls differ; the sequence is
+/// deterministic. `target` says, for each module in turn, where the pool's
+/// data is active and holds it there while the module is written: a churn
+/// follows the data when it moves between modules, and stops (with what it
+/// did so far in the error) when writes are stopped.
 pub fn churn(
     deployment: &Deployment,
     pool: &Pool,
     percent: f64,
-    target: &ChurnTarget,
+    target: &mut dyn FnMut() -> Result<ChurnTarget, Error>,
 ) -> Result<ChurnSummary, Error> {
     if !(0.0..=100.0).contains(&percent) || percent.is_nan() {
         return Err(Error::Usage(format!(
             "--percent {percent} is out of range: give a number from 0 to 100"
         )));
     }
-    let round: u64 = std::fs::read_to_string(&target.round_file)
+    let mut summary = ChurnSummary {
+        pool: pool.fqdn.to_string(),
+        ..ChurnSummary::default()
+    };
+    let mut round_file = None;
+    for module in deployment.modules_of(pool) {
+        let t = match target() {
+            Ok(t) => t,
+            Err(e) if round_file.is_some() => {
+                return Err(Error::Other(format!(
+                    "{e}; round {} stopped there, after {} modified, {} added, {} deleted",
+                    summary.round, summary.modified, summary.added, summary.deleted
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        if round_file.is_none() {
+            summary.round = read_round(&t.round_file) + 1;
+            // The round counts once begun, so a stopped one is not repeated.
+            write(&t.round_file, summary.round.to_string().as_bytes())?;
+        }
+        round_file = Some(t.round_file.clone());
+        let dir = t.folder.join(module.identity());
+        churn_module(pool, module, &dir, percent, summary.round, &mut summary)?;
+    }
+    Ok(summary)
+}
+
+fn read_round(file: &Path) -> u64 {
+    std::fs::read_to_string(file)
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)
-        + 1;
-    let mut summary = ChurnSummary {
-        pool: pool.fqdn.to_string(),
-        round,
-        ..ChurnSummary::default()
-    };
-    for module in deployment.modules_of(pool) {
-        let dir = target.folder.join(module.identity());
-        churn_module(pool, module, &dir, percent, round, &mut summary)?;
-    }
-    write(&target.round_file, round.to_string().as_bytes())?;
-    Ok(summary)
 }
 
 /// One module's share of a churn round.

@@ -158,6 +158,15 @@ impl Access {
         ))
     }
 
+    /// Refuses unless the operator may run `cmdlet` with global scope, if
+    /// the catalog says it acts on the whole deployment.
+    pub fn check_global_if_required(&self, cmdlet: &str) -> Result<(), String> {
+        match super::catalog::cmdlet(cmdlet) {
+            Some(c) if c.global_only => self.check_global(c.name),
+            _ => Ok(()),
+        }
+    }
+
     /// Refuses unless the operator may run `cmdlet` with global scope.
     pub fn check_global(&self, cmdlet: &str) -> Result<(), String> {
         if self.roles.iter().any(|r| r.allows(cmdlet) && r.is_global()) {

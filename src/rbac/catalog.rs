@@ -10,7 +10,8 @@ pub struct Cmdlet {
     pub function: &'static str,
     /// Reads only (view-only roles may run it).
     pub read_only: bool,
-    /// Changes deployment-wide settings: needs a role with `global` scope.
+    /// Acts on the whole deployment (its settings, its CMS): needs a role
+    /// with `global` scope.
     pub global_only: bool,
     /// A Lync Server cmdlet (false: poolsync's own, named the same way for
     /// roles, with no Lync counterpart).
@@ -73,10 +74,15 @@ pub const CMDLETS: &[Cmdlet] = &[
     write("Backup-CsPool", "backup_pool"),
     write("Invoke-CsPoolFailOver", "invoke_pool_failover"),
     write("Invoke-CsPoolFailBack", "invoke_pool_failback"),
-    write(
-        "Invoke-CsManagementServerFailover",
-        "invoke_management_server_failover",
-    ),
+    // Lync grants it to RTCUniversalServerAdmins only: it moves the
+    // deployment's one Central Management Store.
+    Cmdlet {
+        name: "Invoke-CsManagementServerFailover",
+        function: "invoke_management_server_failover",
+        read_only: false,
+        global_only: true,
+        lync: true,
+    },
     // poolsync's own: Lync restores with Invoke-CsBackupServiceSync.
     own("Restore-CsPoolData", "restore_pool_data"),
 ];
@@ -215,7 +221,7 @@ pub fn reference_markdown() -> String {
     out.push_str("\n| cmdlet | function | kind |\n|---|---|---|\n");
     for c in CMDLETS {
         let kind = if c.global_only {
-            "changes settings (global scope)"
+            "changes the whole deployment (global scope)"
         } else if c.read_only {
             "read"
         } else {

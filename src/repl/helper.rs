@@ -24,7 +24,7 @@ pub struct Knowledge {
     pub variables: Vec<(String, Option<&'static [&'static str]>)>,
     pub pools: Vec<String>,
     pub sites: Vec<String>,
-    pub all_properties: Vec<&'static str>,
+    pub all_properties: Vec<String>,
 }
 
 pub struct ShellHelper {
@@ -152,7 +152,7 @@ impl ShellHelper {
             if let Some((_, Some(props))) = k.variables.iter().find(|(n, _)| n == var) {
                 return (start, filter(props.iter().map(|p| p.to_string()), word));
             }
-            let mut all: Vec<String> = k.all_properties.iter().map(|p| p.to_string()).collect();
+            let mut all: Vec<String> = k.all_properties.clone();
             all.extend(k.functions.iter().cloned());
             return (start, filter(all.into_iter(), word));
         }

@@ -20,7 +20,6 @@ pub use helper::{colorize, is_incomplete};
 pub use session::{Outcome, Session};
 
 use crate::error::Error;
-use crate::script::types::ScriptObject;
 use crate::script::{Runner, help, render, types};
 use helper::{Knowledge, ShellHelper};
 
@@ -85,20 +84,11 @@ fn knowledge(session: &Session<'_>, deployment: &crate::topology::Deployment) ->
     functions.extend(help::FUNCTIONS.iter().map(|f| f.name.to_string()));
     functions.sort();
     functions.dedup();
-    let mut all_properties: Vec<&'static str> = [
-        types::PoolObj::properties(),
-        types::SiteObj::properties(),
-        types::ReportObj::properties(),
-        types::ModuleReportObj::properties(),
-        types::AdminRoleObj::properties(),
-        types::OperatorObj::properties(),
-        <crate::script::record::StatusKind as crate::script::record::RecordKind>::FIELDS,
-        <crate::script::record::ModuleStatusKind as crate::script::record::RecordKind>::FIELDS,
-        <crate::script::record::ConfigKind as crate::script::record::RecordKind>::FIELDS,
-        <crate::script::record::ReplicationKind as crate::script::record::RecordKind>::FIELDS,
-        <crate::script::record::ReplicaCheckKind as crate::script::record::RecordKind>::FIELDS,
-    ]
-    .concat();
+    // Every property of every type, as the engine registers them.
+    let mut all_properties: Vec<String> = types::properties(&session.engine)
+        .into_values()
+        .flatten()
+        .collect();
     all_properties.sort();
     all_properties.dedup();
     Knowledge {

@@ -58,8 +58,12 @@ fn named(name: &str, params: &[&str]) -> FuncRegistration {
 
 pub fn register(engine: &mut Engine, limits: &Limits) {
     let l = limits.clone();
-    engine.register_fn(
+    named(
         "pad",
+        &["array: &mut Array", "len: INT", "item: Dynamic", "()"],
+    )
+    .register_into_engine(
+        engine,
         move |array: &mut Array, len: INT, item: Dynamic| -> Checked<()> {
             let len = count(len);
             if len > array.len() {
@@ -70,8 +74,8 @@ pub fn register(engine: &mut Engine, limits: &Limits) {
         },
     );
     let l = limits.clone();
-    engine.register_fn(
-        "pad",
+    named("pad", &["blob: &mut Blob", "len: INT", "value: INT", "()"]).register_into_engine(
+        engine,
         move |blob: &mut Blob, len: INT, value: INT| -> Checked<()> {
             let len = count(len);
             if len > blob.len() {
@@ -82,8 +86,17 @@ pub fn register(engine: &mut Engine, limits: &Limits) {
         },
     );
     let l = limits.clone();
-    engine.register_fn(
+    named(
         "pad",
+        &[
+            "string: &mut ImmutableString",
+            "len: INT",
+            "character: char",
+            "()",
+        ],
+    )
+    .register_into_engine(
+        engine,
         move |s: &mut ImmutableString, len: INT, c: char| -> Checked<()> {
             let (len, have) = (count(len), s.chars().count());
             if len > have {
@@ -95,8 +108,17 @@ pub fn register(engine: &mut Engine, limits: &Limits) {
         },
     );
     let l = limits.clone();
-    engine.register_fn(
+    named(
         "pad",
+        &[
+            "string: &mut ImmutableString",
+            "len: INT",
+            "padding: &str",
+            "()",
+        ],
+    )
+    .register_into_engine(
+        engine,
         move |s: &mut ImmutableString, len: INT, padding: &str| -> Checked<()> {
             let (len, have) = (count(len), s.chars().count());
             if len > have && !padding.is_empty() {

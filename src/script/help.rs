@@ -1,5 +1,6 @@
 //! The one table of every function a script can call: signatures, the Lync
-//! cmdlet each mirrors, a description and an example. `help()`, `:help`, the
+//! cmdlet each mirrors, a description and an example (and the typed options
+//! map, from `options`). `help()`, `:help`, the
 //! completion hints and `docs/functions.md` are all made from it. The cmdlet a
 //! function mirrors comes from `rbac::catalog`, not from this table.
 
@@ -24,7 +25,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
             "get_pool(#{site: string}) -> array of Pool",
         ],
         summary: "Returns the pools of the deployment: all, one by FQDN, or those of one site.",
-        details: "A Pool has fqdn, identity (the FQDN), site, site_id, backup_pool (an FQDN, or () when it has none), computers, services, modules (the module identities it exports), is_cms_master and store. An unknown FQDN or site is an error a script can catch.",
+        details: "A Pool has fqdn, identity (the FQDN), site, site_id, backup_pool (an FQDN, or () when it has none), computers, services, modules (the module identities it exports), is_cms_master and store, and, read from its stores when asked, active_copy (the folder or URL where its data is active now) and failover (a FailoverStatus: state Home, SwitchingOver, FailedOver, FailingBack or SwitchingBack, active_at, active_copy, epoch, since, last_failover_mode, last_failover_items_lost (() when it never failed over), last_failover_loss (module, last_sync, changed_items, changed), quarantines (every quarantine folder still in its store: folder, items, paths, deleted_at_home, deleted_at_home_paths), cms_active_at, notes). get_pool(P) of one pool also prints Failover (state, since, epoch), ActiveAt and ActiveCopy (placement in JSON). An unknown FQDN or site is an error a script can catch.",
         example: "get_pool(#{site: \"Atlanta\"}).map(|p| p.fqdn)",
     },
     FnDoc {
@@ -63,7 +64,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
             "get_backup_service_status(pool: string | Pool, opts: map) -> BackupServiceStatus",
         ],
         summary: "Returns the Backup Service state of a pool, per module and direction, with what is pending now.",
-        details: "Options: module (a module name or All), category (UserData or CMS). A BackupServiceStatus has pool_fqdn, backup_pool_fqdn, overall_export_status, overall_import_status and backup_modules, one ModuleStatus each: identity, export_status, import_status, last_export_time, last_import_time, pending_items, pending_bytes, last_error. Export is this pool's data going to its partner; import is this pool applying its partner's data. Export states: FinalState (nothing pending), SteadyState (what is pending fits in one batch), NonSteadyState (a backlog), NotInitialized (no export yet, or CMSMaster away from the CMS pool), ErrorState (the last export failed; last_error says why). Import states: NormalState, ErrorState, NotInitialized. Pending counts are computed from the stores when you ask.",
+        details: "Options: module (a module name or All), category (UserData or CMS). A BackupServiceStatus has pool_fqdn, backup_pool_fqdn, overall_export_status, overall_import_status, backup_modules, one ModuleStatus each: identity, export_status, import_status, last_export_time, last_import_time, pending_items, pending_bytes (both () when the partner cannot be reached: unknown, not 0), export_lag_ms and import_lag_ms (the replication lag: the age of the oldest change the copy at the other pool lacks, what losing the pool would lose now; 0 in sync), last_error, and failover (a FailoverStatus, as get_pool(P).failover: where the data is active, since when, the epoch, what the last failover lost, every quarantine). Export is this pool's data going to its partner; import is this pool applying its partner's data. Export states: FinalState (nothing pending), SteadyState (what is pending fits in one batch), NonSteadyState (a backlog), NotInitialized (no export yet, or CMSMaster away from the CMS pool), ErrorState (the last export failed; last_error says why), and while the pool's data is not at home FailingOver, FailedOver or FailingBack (exports refused or waiting; see docs/failover.md). Import states: NormalState, ErrorState, NotInitialized. Pending counts are computed from the stores when you ask.",
         example: "get_backup_service_status(\"atl-cs-001.litwareinc.com\", #{category: \"UserData\"}).backup_modules.map(|m| `${m.identity}: ${m.export_status}`)",
     },
     FnDoc {
@@ -139,7 +140,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
             "invoke_management_server_failover(opts: map) -> FailoverReport",
         ],
         summary: "Moves the active Central Management Store to the other pool of its pair; the same call again moves it back.",
-        details: "CentralMgmt.CMSMaster then flows from the new master to the old one. Planned (the default) first ships the last CMS changes; disaster_mode: true moves it at once when the master is lost (what the old master changed after its last sync is quarantined at its first sync after it returns). Options: disaster_mode, what_if, force. The operator needs the right on both pools of the CMS pair.",
+        details: "CentralMgmt.CMSMaster then flows from the new master to the old one. Planned (the default) first ships the last CMS changes (nothing is lost). disaster_mode: true moves it at once when the master is lost; the report's loss says when the CMS last synced into the new master and, if the old master can still be read, which items it changed after that (they are quarantined at its first sync after it returns). Refused in disaster mode when the new master's replica of the CMS never completed a sync; force: true moves it anyway (the old master's whole CMS is then quarantined at its first sync); force overrides nothing else. Two calls at once move the CMS once: the one that waited for the pair lock changes nothing and says so. Options: disaster_mode, what_if, force. Needs Invoke-CsManagementServerFailover in a role with global scope (a role scoped to sites is refused, even one listing every site), as in Lync.",
         example: "invoke_management_server_failover(#{what_if: true}).active_at",
     },
     FnDoc {
@@ -237,6 +238,10 @@ pub fn doc_comments(doc: &FnDoc) -> Vec<String> {
         line.push_str(word);
     }
     lines.push(line);
+    if let Some(map) = super::options::typed_map_of(doc.name) {
+        lines.push("///".to_string());
+        lines.push(format!("/// Options: `{map}`"));
+    }
     lines.push("///".to_string());
     lines.push("/// ```rhai".to_string());
     lines.push(format!("/// {}", doc.example));
@@ -255,10 +260,11 @@ pub fn render(doc: &FnDoc) -> String {
     for sig in doc.signatures {
         out.push_str(&format!("    {sig}\n"));
     }
-    out.push_str(&format!(
-        "\n{}\n\n{}\n\nExample:\n    {}\n",
-        doc.summary, doc.details, doc.example
-    ));
+    out.push_str(&format!("\n{}\n\n{}\n", doc.summary, doc.details));
+    if let Some(map) = super::options::typed_map_of(doc.name) {
+        out.push_str(&format!("\nOptions:\n    {map}\n"));
+    }
+    out.push_str(&format!("\nExample:\n    {}\n", doc.example));
     out
 }
 
@@ -305,10 +311,11 @@ pub fn reference_markdown() -> String {
             out.push_str(&format!("{s}\n"));
         }
         out.push_str("```\n\n");
-        out.push_str(&format!(
-            "{}\n\n{}\n\nExample:\n\n```rhai\n{}\n```\n",
-            f.summary, f.details, f.example
-        ));
+        out.push_str(&format!("{}\n\n{}\n\n", f.summary, f.details));
+        if let Some(map) = super::options::typed_map_of(f.name) {
+            out.push_str(&format!("Options: `{map}`\n\n"));
+        }
+        out.push_str(&format!("Example:\n\n```rhai\n{}\n```\n", f.example));
     }
     out
 }

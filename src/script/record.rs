@@ -8,6 +8,8 @@ use std::marker::PhantomData;
 use crate::printable::printable;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
+use super::property::{method, typed_getter};
+
 /// What distinguishes one kind of record.
 pub trait RecordKind: Clone + Send + Sync + 'static {
     const TYPE_NAME: &'static str;
@@ -15,6 +17,14 @@ pub trait RecordKind: Clone + Send + Sync + 'static {
     const FIELDS: &'static [&'static str];
     /// Columns of the table an array of these renders as.
     const COLUMNS: &'static [&'static str];
+    /// Fields whose empty value means "cannot be told now" and is printed
+    /// as `unknown` (an empty last error means none; an empty pending count
+    /// does not mean zero).
+    const UNKNOWN_WHEN_EMPTY: &'static [&'static str] = &[];
+    /// The type of each field, in [`Self::FIELDS`]' order, as the definition
+    /// files name it (`string`, `int`, `[ModuleStatus]`; `?` for a value that
+    /// may be `()`).
+    fn field_types() -> Vec<&'static str>;
     /// Text printed after the record's fields and tables (what the table
     /// only counts, named).
     fn details(_fields: &Map) -> String {
@@ -38,9 +48,68 @@ fn cell(v: &Dynamic) -> String {
         format!("[{n}]")
     } else if v.is_string() {
         v.clone().into_string().unwrap_or_default()
+    } else if let Some(text) = debug_any(v) {
+        text
     } else {
         v.to_string()
     }
+}
+
+/// A value shown as fields of its own below its name: a record, a map, or
+/// an array of maps (one block each); `None` for anything shown on one line.
+fn block(value: &Dynamic) -> Option<String> {
+    if let Some(text) = render_any(value) {
+        return Some(text);
+    }
+    if let Some(map) = value.read_lock::<Map>() {
+        let fields: Vec<(&str, &Dynamic)> = map.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        return Some(fields_text(&fields));
+    }
+    let items = value.read_lock::<rhai::Array>()?;
+    if items.is_empty() || !items.iter().all(|i| i.is::<Map>()) {
+        return None;
+    }
+    let blocks: Vec<String> = items.iter().filter_map(block).collect();
+    Some(blocks.join("\n\n"))
+}
+
+/// `name : value` lines, the names padded to the longest; a value that is a
+/// [`block`] follows its name, indented.
+fn fields_text(fields: &[(&str, &Dynamic)]) -> String {
+    let width = fields.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let lines: Vec<String> = fields
+        .iter()
+        .map(|(name, value)| match block(value) {
+            Some(text) => format!("{name:<width$} :\n{}", indent(&text)),
+            None => format!("{name:<width$} : {}", inline(value)),
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// A value on one line: an array of strings joined, anything else its cell.
+fn inline(value: &Dynamic) -> String {
+    let Some(items) = value.read_lock::<rhai::Array>() else {
+        return cell(value);
+    };
+    if items.iter().all(|i| i.is_string()) {
+        items.iter().map(cell).collect::<Vec<_>>().join(", ")
+    } else {
+        format!("[{} entries]", items.len())
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("    {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl<K: RecordKind> Record<K> {
@@ -63,6 +132,20 @@ impl<K: RecordKind> Record<K> {
         Record::new(fields, json)
     }
 
+    /// The same record with field `name` (an array in the JSON form) as
+    /// records of kind `N`: a table when printed, fields in their order.
+    pub fn nest<N: RecordKind>(mut self, name: &str) -> Self {
+        if let Some(items) = self.json.get(name).and_then(|v| v.as_array()) {
+            let records: rhai::Array = items
+                .iter()
+                .map(|item| Dynamic::from(Record::<N>::from_serde(item)))
+                .collect();
+            self.fields
+                .insert(name.into(), Dynamic::from_array(records));
+        }
+        self
+    }
+
     pub fn get(&self, name: &str) -> Option<&Dynamic> {
         self.fields.get(name)
     }
@@ -70,8 +153,26 @@ impl<K: RecordKind> Record<K> {
     pub fn row(&self) -> Vec<String> {
         K::COLUMNS
             .iter()
-            .map(|c| self.get(c).map(cell).unwrap_or_default())
+            .map(|c| self.get(c).map(|v| self.text(c, v)).unwrap_or_default())
             .collect()
+    }
+
+    /// A field's value as text.
+    fn text(&self, name: &str, value: &Dynamic) -> String {
+        if value.is_unit() && K::UNKNOWN_WHEN_EMPTY.contains(&name) {
+            "unknown".to_string()
+        } else {
+            cell(value)
+        }
+    }
+
+    /// A field's value on one line of the printed record.
+    fn inline_text(&self, name: &str, value: &Dynamic) -> String {
+        if value.is_array() {
+            inline(value)
+        } else {
+            self.text(name, value)
+        }
     }
 
     /// The one-line form inside an array or a map: `Status(...)`.
@@ -94,20 +195,17 @@ impl<K: RecordKind> fmt::Display for Record<K> {
                 writeln!(f)?;
             }
             first = false;
-            let text = if value.is_array() {
-                let items = value.clone().into_array().unwrap_or_default();
-                if items.iter().all(|i| i.is_string()) {
-                    items.iter().map(cell).collect::<Vec<_>>().join(", ")
-                } else if let Some(table) = table_any(&items) {
-                    nested.push(table);
-                    format!("{} (below)", items.len())
-                } else {
-                    format!("[{} entries]", items.len())
-                }
+            if let Some(items) = value.read_lock::<rhai::Array>()
+                && !items.is_empty()
+                && let Some(table) = table_any(&items)
+            {
+                nested.push(table);
+                write!(f, "{name:<width$} : {} (below)", items.len())?;
+            } else if let Some(text) = block(value) {
+                write!(f, "{name:<width$} :\n{}", indent(&text))?;
             } else {
-                cell(value)
-            };
-            write!(f, "{name:<width$} : {text}")?;
+                write!(f, "{name:<width$} : {}", self.inline_text(name, value))?;
+            }
         }
         for table in nested {
             write!(f, "\n\n{table}")?;
@@ -120,9 +218,16 @@ impl<K: RecordKind> fmt::Display for Record<K> {
     }
 }
 
-/// Registers kind `K`: its type name, properties, `to_string`.
+/// Registers kind `K`: its type name, a getter for each field, `to_string`.
+/// The indexer (`status["pool_fqdn"]`) also serves a property without a
+/// getter (`status.no_such`), with an error that lists the fields.
 pub fn register<K: RecordKind>(engine: &mut Engine) {
     engine.register_type_with_name::<Record<K>>(K::TYPE_NAME);
+    for (name, ty) in K::FIELDS.iter().zip(K::field_types()) {
+        typed_getter(engine, name, ty, move |r: &mut Record<K>| {
+            r.get(name).cloned().unwrap_or(Dynamic::UNIT)
+        });
+    }
     engine.register_indexer_get(
         |r: &mut Record<K>, name: &str| -> Result<Dynamic, Box<EvalAltResult>> {
             r.get(name).cloned().ok_or_else(|| {
@@ -139,23 +244,29 @@ pub fn register<K: RecordKind>(engine: &mut Engine) {
             })
         },
     );
-    engine.register_fn("to_string", |r: &mut Record<K>| r.to_string());
-    engine.register_fn("to_debug", |r: &mut Record<K>| r.debug_form());
+    method(engine, "to_string", |r: &mut Record<K>| r.to_string());
+    method(engine, "to_debug", |r: &mut Record<K>| r.debug_form());
 }
 
-/// A record kind: its type name, its properties (a list, or `fields = LIST`
-/// for a list defined elsewhere) and its table's columns.
+/// A record kind: its type name, its fields with their types (`name:
+/// "type"`, or `fields = LIST, types = FN` for a list defined elsewhere) and
+/// its table's columns.
 macro_rules! kind {
-    ($name:ident, $type_name:literal, [$($field:literal),* $(,)?], [$($col:literal),* $(,)?] $(, details = $details:path)?) => {
-        kind!($name, $type_name, fields = &[$($field),*], [$($col),*] $(, details = $details)?);
+    ($name:ident, $type_name:literal, [$($field:ident: $ty:literal),* $(,)?], [$($col:literal),* $(,)?] $(, details = $details:path)? $(, unknown = $unknown:expr)?) => {
+        kind!($name, $type_name, fields = &[$(stringify!($field)),*], types = || vec![$($ty),*], [$($col),*] $(, details = $details)? $(, unknown = $unknown)?);
     };
-    ($name:ident, $type_name:literal, fields = $fields:expr, [$($col:literal),* $(,)?] $(, details = $details:path)?) => {
+    ($name:ident, $type_name:literal, fields = $fields:expr, types = $types:expr, [$($col:literal),* $(,)?] $(, details = $details:path)? $(, unknown = $unknown:expr)?) => {
         #[derive(Clone)]
         pub struct $name;
         impl RecordKind for $name {
             const TYPE_NAME: &'static str = $type_name;
             const FIELDS: &'static [&'static str] = $fields;
             const COLUMNS: &'static [&'static str] = &[$($col),*];
+            $(const UNKNOWN_WHEN_EMPTY: &'static [&'static str] = $unknown;)?
+            fn field_types() -> Vec<&'static str> {
+                let types: fn() -> Vec<&'static str> = $types;
+                types()
+            }
             $(
                 fn details(fields: &Map) -> String {
                     $details(fields)
@@ -217,12 +328,12 @@ kind!(
     StatusKind,
     "BackupServiceStatus",
     [
-        "pool_fqdn",
-        "backup_pool_fqdn",
-        "overall_export_status",
-        "overall_import_status",
-        "backup_modules",
-        "failover"
+        pool_fqdn: "string",
+        backup_pool_fqdn: "string",
+        overall_export_status: "string",
+        overall_import_status: "string",
+        backup_modules: "[ModuleStatus]",
+        failover: "FailoverStatus",
     ],
     [
         "pool_fqdn",
@@ -234,35 +345,67 @@ kind!(
     ModuleStatusKind,
     "ModuleStatus",
     [
-        "identity",
-        "export_status",
-        "import_status",
-        "last_export_time",
-        "last_import_time",
-        "pending_items",
-        "pending_bytes",
-        "last_error"
+        identity: "string",
+        export_status: "string",
+        import_status: "string",
+        last_export_time: "?",
+        last_import_time: "?",
+        pending_items: "?",
+        pending_bytes: "?",
+        export_lag_ms: "?",
+        import_lag_ms: "?",
+        last_error: "?",
     ],
     [
         "identity",
         "export_status",
         "import_status",
         "pending_items",
+        "export_lag_ms",
         "last_export_time",
         "last_error"
+    ],
+    unknown = &[
+        "pending_items",
+        "pending_bytes",
+        "export_lag_ms",
+        "import_lag_ms"
     ]
 );
+
+/// The type of each setting, read from the defaults: a duration is a string.
+fn setting_types() -> Vec<&'static str> {
+    use serde_json::Value;
+    let defaults =
+        serde_json::to_value(crate::topology::BackupServiceSettings::default()).unwrap_or_default();
+    crate::topology::settings::SETTING_NAMES
+        .iter()
+        .map(|name| match defaults.get(name) {
+            Some(Value::String(_)) => "string",
+            Some(Value::Bool(_)) => "bool",
+            Some(Value::Number(_)) => "int",
+            _ => "?",
+        })
+        .collect()
+}
+
 // The settings, as `[backup_service]` names them.
 kind!(
     ConfigKind,
     "BackupServiceConfiguration",
     fields = &crate::topology::settings::SETTING_NAMES,
+    types = setting_types,
     ["sync_interval", "max_concurrent_calls"]
 );
 kind!(
     ReplicationKind,
     "ReplicationReport",
-    ["pool", "backup_pool", "in_sync", "modules"],
+    [
+        pool: "string",
+        backup_pool: "string",
+        in_sync: "bool",
+        modules: "[ReplicaCheck]",
+    ],
     ["pool", "backup_pool", "in_sync"],
     details = replication_items
 );
@@ -270,16 +413,16 @@ kind!(
     ReplicaCheckKind,
     "ReplicaCheck",
     [
-        "module",
-        "from",
-        "to",
-        "in_sync",
-        "source_items",
-        "replica_items",
-        "missing",
-        "extra",
-        "different",
-        "manifest_mismatches"
+        module: "string",
+        from: "string",
+        to: "string",
+        in_sync: "bool",
+        source_items: "int",
+        replica_items: "int",
+        missing: "[string]",
+        extra: "[string]",
+        different: "[string]",
+        manifest_mismatches: "[string]",
     ],
     [
         "module",
@@ -297,23 +440,23 @@ kind!(
     FailoverKind,
     "FailoverReport",
     [
-        "action",
-        "pool",
-        "backup_pool",
-        "what_if",
-        "mode",
-        "epoch",
-        "phase",
-        "active_at",
-        "active_copy",
-        "duration_ms",
-        "items_lost",
-        "loss",
-        "modules",
-        "quarantine",
-        "would_quarantine",
-        "would_restore",
-        "warnings"
+        action: "string",
+        pool: "string",
+        backup_pool: "string",
+        what_if: "bool",
+        mode: "?",
+        epoch: "int",
+        phase: "string",
+        active_at: "string",
+        active_copy: "string",
+        duration_ms: "int",
+        items_lost: "?",
+        loss: "[ModuleLoss]",
+        modules: "[map]",
+        quarantine: "?",
+        would_quarantine: "[string]",
+        would_restore: "[string]",
+        warnings: "[string]",
     ],
     [
         "action",
@@ -329,19 +472,44 @@ kind!(
     FailoverStatusKind,
     "FailoverStatus",
     [
-        "state",
-        "active_at",
-        "active_copy",
-        "epoch",
-        "since",
-        "last_failover_mode",
-        "last_failover_items_lost",
-        "last_failover_loss",
-        "quarantine",
-        "cms_active_at",
-        "notes"
+        state: "string",
+        active_at: "string",
+        active_copy: "string",
+        epoch: "int",
+        since: "?",
+        last_failover_mode: "?",
+        last_failover_items_lost: "?",
+        last_failover_loss: "[ModuleLoss]",
+        quarantines: "[Quarantine]",
+        cms_active_at: "?",
+        notes: "[string]",
     ],
     ["state", "active_at", "epoch", "since"]
+);
+
+kind!(
+    ModuleLossKind,
+    "ModuleLoss",
+    [
+        module: "string",
+        last_sync: "?",
+        changed_items: "?",
+        changed: "[string]",
+    ],
+    ["module", "last_sync", "changed_items"]
+);
+
+kind!(
+    QuarantineKind,
+    "Quarantine",
+    [
+        folder: "string",
+        items: "int",
+        paths: "[string]",
+        deleted_at_home: "int",
+        deleted_at_home_paths: "[string]",
+    ],
+    ["folder", "items", "deleted_at_home"]
 );
 
 /// Registers every record kind.
@@ -353,6 +521,8 @@ pub fn register_all(engine: &mut Engine) {
     register::<ReplicaCheckKind>(engine);
     register::<FailoverKind>(engine);
     register::<FailoverStatusKind>(engine);
+    register::<ModuleLossKind>(engine);
+    register::<QuarantineKind>(engine);
 }
 
 /// `$one::<K>($arg)` for each record kind `K` in turn: the first `Some`.
@@ -365,6 +535,8 @@ macro_rules! each_kind {
             .or_else(|| $one::<ReplicaCheckKind>($arg))
             .or_else(|| $one::<FailoverKind>($arg))
             .or_else(|| $one::<FailoverStatusKind>($arg))
+            .or_else(|| $one::<ModuleLossKind>($arg))
+            .or_else(|| $one::<QuarantineKind>($arg))
     };
 }
 
@@ -422,6 +594,7 @@ mod tests {
     use super::*;
 
     fn columns_are_fields<K: RecordKind>() {
+        assert_eq!(K::field_types().len(), K::FIELDS.len(), "{}", K::TYPE_NAME);
         for column in K::COLUMNS {
             assert!(
                 K::FIELDS.contains(column),
@@ -433,12 +606,29 @@ mod tests {
     }
 
     #[test]
-    fn every_column_is_a_field() {
+    fn every_column_is_a_field_and_every_field_has_a_type() {
         columns_are_fields::<StatusKind>();
         columns_are_fields::<ModuleStatusKind>();
         columns_are_fields::<ConfigKind>();
         columns_are_fields::<ReplicationKind>();
         columns_are_fields::<ReplicaCheckKind>();
+        columns_are_fields::<FailoverKind>();
+        columns_are_fields::<FailoverStatusKind>();
+        columns_are_fields::<ModuleLossKind>();
+        columns_are_fields::<QuarantineKind>();
+    }
+
+    #[test]
+    fn a_setting_is_typed_as_its_value() {
+        let types = ConfigKind::field_types();
+        let of = |name: &str| {
+            let at = ConfigKind::FIELDS.iter().position(|f| *f == name).unwrap();
+            types[at]
+        };
+        assert_eq!(of("sync_interval"), "string");
+        assert_eq!(of("max_concurrent_calls"), "int");
+        assert_eq!(of("watch_changes"), "bool");
+        assert!(!types.contains(&"?"), "{types:?}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::fmt;
 use rhai::{Array, Dynamic, Engine};
 use serde::Serialize;
 
+use super::property::{getter, method, typed_getter};
 use crate::sync::{DirectionReport, SyncReport, human_bytes};
 use crate::topology::{Deployment, Pool, Site};
 
@@ -42,6 +43,21 @@ pub struct PoolObj {
     pub modules: Vec<String>,
     pub is_cms_master: bool,
     pub store: String,
+    /// Where the pool's data was active when `get_pool(P)` read it (a list
+    /// of pools does not read it: ask `.failover` of each).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// Where a pool's data is active: its failover state, the pool whose store
+/// holds the active copy, and the copy's folder or URL.
+#[derive(Debug, Clone, Serialize)]
+pub struct Placement {
+    pub state: String,
+    pub active_at: String,
+    pub active_copy: String,
+    pub epoch: u64,
+    pub since: Option<String>,
 }
 
 impl PoolObj {
@@ -76,6 +92,7 @@ impl PoolObj {
                 .collect(),
             is_cms_master: p.fqdn == d.cms_master,
             store: p.store.to_string(),
+            placement: None,
         }
     }
 }
@@ -93,7 +110,18 @@ impl fmt::Display for PoolObj {
         writeln!(f, "Services    : {}", self.services.join(", "))?;
         writeln!(f, "Modules     : {}", self.modules.join(", "))?;
         writeln!(f, "IsCmsMaster : {}", self.is_cms_master)?;
-        write!(f, "Store       : {}", self.store)
+        write!(f, "Store       : {}", self.store)?;
+        if let Some(p) = &self.placement {
+            let since = p
+                .since
+                .as_ref()
+                .map(|t| format!(" since {t}"))
+                .unwrap_or_default();
+            write!(f, "\nFailover    : {}{since} (epoch {})", p.state, p.epoch)?;
+            write!(f, "\nActiveAt    : {}", p.active_at)?;
+            write!(f, "\nActiveCopy  : {}", p.active_copy)?;
+        }
+        Ok(())
     }
 }
 
@@ -385,8 +413,8 @@ pub fn debug_form<T: ScriptObject>(x: &T) -> String {
 
 fn register_common<T: ScriptObject>(engine: &mut Engine) {
     engine.register_type_with_name::<T>(T::TYPE_NAME);
-    engine.register_fn("to_string", |x: &mut T| x.to_string());
-    engine.register_fn("to_debug", |x: &mut T| debug_form(x));
+    method(engine, "to_string", |x: &mut T| x.to_string());
+    method(engine, "to_debug", |x: &mut T| debug_form(x));
 }
 
 fn int(v: u64) -> i64 {
@@ -396,110 +424,161 @@ fn int(v: u64) -> i64 {
 /// Registers the types and their getters.
 pub fn register(engine: &mut Engine) {
     super::record::register_all(engine);
+    register_pool(engine);
+    register_site(engine);
+    register_report(engine);
+    register_module_report(engine);
     register_rbac(engine);
+}
+
+fn register_pool(engine: &mut Engine) {
     register_common::<PoolObj>(engine);
-    engine
-        .register_get("fqdn", |p: &mut PoolObj| p.fqdn.clone())
-        .register_get("identity", |p: &mut PoolObj| p.fqdn.clone())
-        .register_get("site", |p: &mut PoolObj| p.site.clone())
-        .register_get("site_id", |p: &mut PoolObj| p.site_id)
-        .register_get("backup_pool", |p: &mut PoolObj| opt(&p.backup_pool))
-        .register_get("computers", |p: &mut PoolObj| strings(&p.computers))
-        .register_get("services", |p: &mut PoolObj| strings(&p.services))
-        .register_get("modules", |p: &mut PoolObj| strings(&p.modules))
-        .register_get("is_cms_master", |p: &mut PoolObj| p.is_cms_master)
-        .register_get("store", |p: &mut PoolObj| p.store.clone());
+    getter(engine, "fqdn", |p: &mut PoolObj| p.fqdn.clone());
+    getter(engine, "identity", |p: &mut PoolObj| p.fqdn.clone());
+    getter(engine, "site", |p: &mut PoolObj| p.site.clone());
+    getter(engine, "site_id", |p: &mut PoolObj| p.site_id);
+    // An FQDN, or () for a pool without a backup pool.
+    getter(engine, "backup_pool", |p: &mut PoolObj| opt(&p.backup_pool));
+    getter(engine, "computers", |p: &mut PoolObj| strings(&p.computers));
+    getter(engine, "services", |p: &mut PoolObj| strings(&p.services));
+    getter(engine, "modules", |p: &mut PoolObj| strings(&p.modules));
+    getter(engine, "is_cms_master", |p: &mut PoolObj| p.is_cms_master);
+    getter(engine, "store", |p: &mut PoolObj| p.store.clone());
     engine.register_fn("==", |a: PoolObj, b: PoolObj| a.fqdn == b.fqdn);
     engine.register_fn("!=", |a: PoolObj, b: PoolObj| a.fqdn != b.fqdn);
+}
 
+fn register_site(engine: &mut Engine) {
     register_common::<SiteObj>(engine);
-    engine
-        .register_get("identity", |s: &mut SiteObj| s.identity.clone())
-        .register_get("site_id", |s: &mut SiteObj| s.site_id)
-        .register_get("description", |s: &mut SiteObj| s.description.clone())
-        .register_get("pools", |s: &mut SiteObj| strings(&s.pools));
+    getter(engine, "identity", |s: &mut SiteObj| s.identity.clone());
+    getter(engine, "site_id", |s: &mut SiteObj| s.site_id);
+    getter(engine, "description", |s: &mut SiteObj| {
+        s.description.clone()
+    });
+    getter(engine, "pools", |s: &mut SiteObj| strings(&s.pools));
+}
 
+fn register_report(engine: &mut Engine) {
     register_common::<ReportObj>(engine);
-    engine
-        .register_get("pool", |r: &mut ReportObj| r.0.pool.to_string())
-        .register_get("backup_pool", |r: &mut ReportObj| {
-            r.0.backup_pool.to_string()
-        })
-        .register_get("what_if", |r: &mut ReportObj| r.0.what_if)
-        .register_get("modules", |r: &mut ReportObj| -> Array {
+    getter(engine, "pool", |r: &mut ReportObj| r.0.pool.to_string());
+    getter(engine, "backup_pool", |r: &mut ReportObj| {
+        r.0.backup_pool.to_string()
+    });
+    getter(engine, "what_if", |r: &mut ReportObj| r.0.what_if);
+    typed_getter(
+        engine,
+        "modules",
+        &format!("[{}]", ModuleReportObj::TYPE_NAME),
+        |r: &mut ReportObj| -> Array {
             r.0.modules
                 .iter()
                 .map(|m| Dynamic::from(ModuleReportObj(m.clone())))
                 .collect()
-        })
-        .register_get("warnings", |r: &mut ReportObj| strings(&r.0.warnings))
-        .register_get("items_copied", |r: &mut ReportObj| int(r.0.items_copied()))
-        .register_get("bytes_copied", |r: &mut ReportObj| int(r.0.bytes_copied()))
-        .register_get("items_deleted", |r: &mut ReportObj| {
-            int(r.0.items_deleted())
-        });
+        },
+    );
+    getter(engine, "warnings", |r: &mut ReportObj| {
+        strings(&r.0.warnings)
+    });
+    getter(engine, "items_copied", |r: &mut ReportObj| {
+        int(r.0.items_copied())
+    });
+    getter(engine, "bytes_copied", |r: &mut ReportObj| {
+        int(r.0.bytes_copied())
+    });
+    getter(engine, "items_deleted", |r: &mut ReportObj| {
+        int(r.0.items_deleted())
+    });
+}
 
+fn register_module_report(engine: &mut Engine) {
     register_common::<ModuleReportObj>(engine);
-    engine
-        .register_get("module", |m: &mut ModuleReportObj| {
-            m.0.module.identity().to_string()
-        })
-        .register_get("from", |m: &mut ModuleReportObj| m.0.from.to_string())
-        .register_get("to", |m: &mut ModuleReportObj| m.0.to.to_string())
-        .register_get("items_copied", |m: &mut ModuleReportObj| {
-            int(m.0.items_copied)
-        })
-        .register_get("bytes_copied", |m: &mut ModuleReportObj| {
-            int(m.0.bytes_copied)
-        })
-        .register_get("items_deleted", |m: &mut ModuleReportObj| {
-            int(m.0.items_deleted)
-        })
-        .register_get("items_unchanged", |m: &mut ModuleReportObj| {
-            int(m.0.items_unchanged)
-        })
-        .register_get("batches", |m: &mut ModuleReportObj| int(m.0.batches))
-        .register_get("duration_ms", |m: &mut ModuleReportObj| {
-            int(m.0.duration_ms)
-        })
-        .register_get("export_status", |m: &mut ModuleReportObj| {
-            m.0.export_status.to_string()
-        })
-        .register_get("pending_items", |m: &mut ModuleReportObj| {
-            int(m.0.pending_items)
-        })
-        .register_get("would_copy", |m: &mut ModuleReportObj| -> Array {
-            m.0.would_copy
-                .iter()
-                .map(|p| Dynamic::from(p.to_string()))
-                .collect()
-        })
-        .register_get("would_delete", |m: &mut ModuleReportObj| -> Array {
-            m.0.would_delete
-                .iter()
-                .map(|p| Dynamic::from(p.to_string()))
-                .collect()
-        })
-        .register_get("error", |m: &mut ModuleReportObj| opt(&m.0.error));
+    let paths = |items: &[crate::store::ItemPath]| -> Array {
+        items.iter().map(|p| Dynamic::from(p.to_string())).collect()
+    };
+    getter(engine, "module", |m: &mut ModuleReportObj| {
+        m.0.module.identity().to_string()
+    });
+    getter(engine, "from", |m: &mut ModuleReportObj| {
+        m.0.from.to_string()
+    });
+    getter(engine, "to", |m: &mut ModuleReportObj| m.0.to.to_string());
+    getter(engine, "items_copied", |m: &mut ModuleReportObj| {
+        int(m.0.items_copied)
+    });
+    getter(engine, "bytes_copied", |m: &mut ModuleReportObj| {
+        int(m.0.bytes_copied)
+    });
+    getter(engine, "items_deleted", |m: &mut ModuleReportObj| {
+        int(m.0.items_deleted)
+    });
+    getter(engine, "items_unchanged", |m: &mut ModuleReportObj| {
+        int(m.0.items_unchanged)
+    });
+    getter(engine, "batches", |m: &mut ModuleReportObj| {
+        int(m.0.batches)
+    });
+    getter(engine, "duration_ms", |m: &mut ModuleReportObj| {
+        int(m.0.duration_ms)
+    });
+    getter(engine, "export_status", |m: &mut ModuleReportObj| {
+        m.0.export_status.to_string()
+    });
+    getter(engine, "pending_items", |m: &mut ModuleReportObj| {
+        int(m.0.pending_items)
+    });
+    getter(engine, "would_copy", move |m: &mut ModuleReportObj| {
+        paths(&m.0.would_copy)
+    });
+    getter(engine, "would_delete", move |m: &mut ModuleReportObj| {
+        paths(&m.0.would_delete)
+    });
+    // A message, or () when the direction did not fail.
+    getter(engine, "error", |m: &mut ModuleReportObj| opt(&m.0.error));
 }
 
 /// Registers the role and operator types.
 fn register_rbac(engine: &mut Engine) {
     register_common::<AdminRoleObj>(engine);
-    engine
-        .register_get("identity", |r: &mut AdminRoleObj| r.identity.clone())
-        .register_get("cmdlets", |r: &mut AdminRoleObj| strings(&r.cmdlets))
-        .register_get("config_scopes", |r: &mut AdminRoleObj| {
-            strings(&r.config_scopes)
-        })
-        .register_get("is_standard_role", |r: &mut AdminRoleObj| {
-            r.is_standard_role
-        })
-        .register_get("template", |r: &mut AdminRoleObj| r.template.clone());
+    getter(engine, "identity", |r: &mut AdminRoleObj| {
+        r.identity.clone()
+    });
+    getter(engine, "cmdlets", |r: &mut AdminRoleObj| {
+        strings(&r.cmdlets)
+    });
+    getter(engine, "config_scopes", |r: &mut AdminRoleObj| {
+        strings(&r.config_scopes)
+    });
+    getter(engine, "is_standard_role", |r: &mut AdminRoleObj| {
+        r.is_standard_role
+    });
+    getter(engine, "template", |r: &mut AdminRoleObj| {
+        r.template.clone()
+    });
     register_common::<OperatorObj>(engine);
-    engine
-        .register_get("name", |o: &mut OperatorObj| o.name.clone())
-        .register_get("roles", |o: &mut OperatorObj| strings(&o.roles));
+    getter(engine, "name", |o: &mut OperatorObj| o.name.clone());
+    getter(engine, "roles", |o: &mut OperatorObj| strings(&o.roles));
+}
+
+/// Every property the engine has a getter for, by the type it belongs to
+/// (`Pool` → `fqdn`, `identity`, ...): what completion offers after a `.`,
+/// read from the engine, so it is what scripts can really use.
+pub fn properties(engine: &Engine) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut by_type: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for signature in engine.gen_fn_signatures(false) {
+        let Some(rest) = signature.strip_prefix("get$") else {
+            continue;
+        };
+        let Some((name, params)) = rest.split_once('(') else {
+            continue;
+        };
+        let first = params.split([',', ')']).next().unwrap_or_default();
+        let ty = first.rsplit(':').next().unwrap_or_default().trim();
+        by_type
+            .entry(ty.to_string())
+            .or_default()
+            .push(name.to_string());
+    }
+    by_type
 }
 
 /// Property names of a typed value, for completion after a `.`.
@@ -520,5 +599,67 @@ pub fn properties_of(value: &Dynamic) -> Option<&'static [&'static str]> {
         Some(fields)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::record::{self, RecordKind};
+
+    /// The property list of a type (what completion of a value offers),
+    /// compared with the getters the engine has for it.
+    fn same<'a>(
+        registered: &std::collections::BTreeMap<String, Vec<String>>,
+        type_name: &str,
+        listed: impl IntoIterator<Item = &'a &'static str>,
+    ) {
+        let mut listed: Vec<&str> = listed.into_iter().copied().collect();
+        listed.sort_unstable();
+        let mut got: Vec<&str> = registered
+            .get(type_name)
+            .map(|v| v.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        got.sort_unstable();
+        assert_eq!(
+            listed, got,
+            "{type_name}: listed properties against getters"
+        );
+    }
+
+    #[test]
+    fn every_listed_property_is_a_getter_and_every_getter_is_listed() {
+        let engine = crate::script::definitions::engine().unwrap();
+        let registered = properties(&engine);
+        same(&registered, PoolObj::TYPE_NAME, PoolObj::properties());
+        same(&registered, SiteObj::TYPE_NAME, SiteObj::properties());
+        same(&registered, ReportObj::TYPE_NAME, ReportObj::properties());
+        same(
+            &registered,
+            ModuleReportObj::TYPE_NAME,
+            ModuleReportObj::properties(),
+        );
+        same(
+            &registered,
+            AdminRoleObj::TYPE_NAME,
+            AdminRoleObj::properties(),
+        );
+        same(
+            &registered,
+            OperatorObj::TYPE_NAME,
+            OperatorObj::properties(),
+        );
+        fn kind<K: RecordKind>(registered: &std::collections::BTreeMap<String, Vec<String>>) {
+            same(registered, K::TYPE_NAME, K::FIELDS);
+        }
+        kind::<record::StatusKind>(&registered);
+        kind::<record::ModuleStatusKind>(&registered);
+        kind::<record::ConfigKind>(&registered);
+        kind::<record::ReplicationKind>(&registered);
+        kind::<record::ReplicaCheckKind>(&registered);
+        kind::<record::FailoverKind>(&registered);
+        kind::<record::FailoverStatusKind>(&registered);
+        // Every type with getters is one of those above.
+        assert_eq!(registered.len(), 13, "{:?}", registered.keys());
     }
 }

@@ -1,190 +1,48 @@
-//! `poolsync service`: the Backup Service itself. Every pair syncs once per
-//! `sync_interval`, shipping at most the per-cycle batch limits (so a backlog
-//! shows as NonSteadyState until it drains); independent pairs run in parallel
-//! up to `max_concurrent_calls`; a failed cycle is retried with backoff; setting
-//! changes in the deployment file apply at the next cycle; SIGINT or SIGTERM
-//! stops at a batch boundary and exits 0.
+//! `poolsync service`: the Backup Service itself. Every pair is scanned in
+//! full once per `sync_interval`, shipping at most the per-cycle batch limits
+//! (so a backlog shows as NonSteadyState until it drains); between scans the
+//! watcher ships each change of a local store within about a second.
+//! Independent pairs run in parallel up to `max_concurrent_calls`; a failed
+//! cycle is retried with backoff; setting changes in the deployment file
+//! apply at the next cycle; SIGINT or SIGTERM stops at a batch boundary and
+//! exits 0.
 //!
 //! Knows the sync engine and the deployment; nothing of scripts.
 
+mod outcome;
+mod pair_loop;
+mod pairs;
+mod pending;
+mod service_lock;
+mod settings_file;
+mod watcher;
+
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
-
 use tracing_subscriber::filter::LevelFilter;
 
 use crate::error::Error;
 use crate::log::LogFormat;
 use crate::rbac::Access;
-use crate::sync::{CancelFlag, SyncEngine, SyncError, SyncOptions, human_bytes};
+use crate::sync::{CancelFlag, SyncEngine};
 use crate::topology::{self, Deployment, Pair};
+use pair_loop::{PairLoop, Shared};
+use service_lock::{NotTaken, ServiceLock};
 
-/// The first retry after a failed cycle; it doubles up to the sync interval.
-const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// The runtime's threads for blocking store work (file-system calls). With
+/// the two async workers, the copy threads (`transfer_parallelism`), the
+/// listing threads (one per core), the watcher, the signal handler and the
+/// file releaser, this bounds the service's threads (see docs/service.md).
+pub const BLOCKING_THREADS: usize = 16;
 
-/// The pairs to serve, each once, each checked against the operator's rights.
-fn pairs_to_serve(d: &Deployment, access: &Access, pools: &[String]) -> Result<Vec<Pair>, Error> {
-    const CMDLET: &str = "Invoke-CsBackupServiceSync";
-    let named: Vec<&crate::topology::Pool> = if pools.is_empty() {
-        // Every pair, served if the operator may sync either of its pools.
-        d.pairs()
-            .into_iter()
-            .map(|(a, b)| if access.may(d, CMDLET, a) { a } else { b })
-            .collect()
-    } else {
-        pools
-            .iter()
-            .map(|p| d.require_pool(p).map_err(Error::Usage))
-            .collect::<Result<_, _>>()?
-    };
-    let mut chosen: Vec<Pair> = Vec::new();
-    for pool in named {
-        let Some(pair) = d.pair_of(pool) else {
-            return Err(Error::Usage(format!(
-                "--pool {}: it has no backup pool, so there is nothing to serve",
-                pool.fqdn
-            )));
-        };
-        // The right is checked on the pool named, as for a script's sync.
-        access.check_pool(d, CMDLET, pool).map_err(Error::Usage)?;
-        // One loop per pair, however it was named.
-        if !chosen.iter().any(|c| c.key() == pair.key()) {
-            chosen.push(pair);
-        }
-    }
-    if chosen.is_empty() {
-        return Err(Error::Usage(format!(
-            "deployment '{}' has no backup pairs to serve",
-            d.name
-        )));
-    }
-    Ok(chosen)
-}
+/// The async worker threads.
+pub const WORKER_THREADS: usize = 2;
 
-/// Re-reads the settings from the deployment file; logs and applies a change.
-fn reload_settings(engine: &SyncEngine, path: &std::path::Path) {
-    match topology::load(path) {
-        Ok(d) => {
-            if d.settings != engine.settings() {
-                tracing::info!(
-                    sync_interval = %topology::settings::format_interval(d.settings.sync_interval),
-                    "settings changed; applying from the next cycle"
-                );
-                engine.set_settings(d.settings);
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot re-read the settings; keeping the current ones")
-        }
-    }
-}
-
-async fn sleep_unless_cancelled(duration: Duration, cancel: &CancelFlag) {
-    let until = Instant::now() + duration;
-    while Instant::now() < until && !cancel.is_cancelled() {
-        tokio::time::sleep(Duration::from_millis(100).min(until - Instant::now())).await;
-    }
-}
-
-async fn serve_pair(
-    engine: Arc<SyncEngine>,
-    pair: Pair,
-    path: PathBuf,
-    cancel: CancelFlag,
-    limit: Arc<Semaphore>,
-) {
-    let mut failures: u32 = 0;
-    let pool = &pair.pool.fqdn;
-    while !cancel.is_cancelled() {
-        reload_settings(&engine, &path);
-        let opts = SyncOptions {
-            per_cycle: true,
-            // A pair another sync holds is skipped this cycle, not waited
-            // for: waiting would hold a slot that other pairs need.
-            wait_for_lock: false,
-            cancel: cancel.clone(),
-            ..SyncOptions::default()
-        };
-        let (result, ms) = {
-            let _permit = limit.acquire().await;
-            let started = Instant::now();
-            let result = engine.sync_pair(&pair, &opts).await;
-            (result, started.elapsed().as_millis() as u64)
-        };
-        let interval = engine.settings().sync_interval;
-        let wait = match result {
-            Ok(report) => {
-                failures = 0;
-                let states: Vec<String> = report
-                    .modules
-                    .iter()
-                    .map(|m| format!("{}:{}>{}", m.module.short_name(), m.from, m.export_status))
-                    .collect();
-                tracing::info!(
-                    pool = %report.pool,
-                    backup_pool = %report.backup_pool,
-                    copied = report.items_copied(),
-                    bytes = report.bytes_copied(),
-                    size = %human_bytes(report.bytes_copied()),
-                    deleted = report.items_deleted(),
-                    pending = report.modules.iter().map(|m| m.pending_items).sum::<u64>(),
-                    duration_ms = ms,
-                    states = %states.join(" "),
-                    "cycle"
-                );
-                for w in &report.warnings {
-                    tracing::warn!(pool = %report.pool, warning = %w, "cycle warning");
-                }
-                interval
-            }
-            Err(SyncError::Interrupted(_)) => break,
-            Err(SyncError::Refused(why)) => {
-                // A pair with a pool failed over (or on its way there or
-                // back) is not synced until a failback; said once a cycle.
-                tracing::warn!(
-                    pool = %pool,
-                    reason = %why,
-                    retry_in_s = interval.as_secs(),
-                    "cycle skipped: the pair is not in normal operation"
-                );
-                interval
-            }
-            Err(SyncError::Busy { pool: at, holder }) => {
-                tracing::info!(
-                    pool = %pool,
-                    lock_at = %at,
-                    holder = %holder,
-                    retry_in_s = interval.as_secs(),
-                    "cycle skipped: another sync of this pair is running"
-                );
-                interval
-            }
-            Err(e) => {
-                if let SyncError::Failed(report) = &e {
-                    for w in &report.warnings {
-                        tracing::warn!(pool = %report.pool, warning = %w, "cycle warning");
-                    }
-                }
-                failures += 1;
-                let backoff = FIRST_RETRY
-                    .saturating_mul(1 << (failures - 1).min(16))
-                    .min(interval);
-                tracing::warn!(
-                    pool = %pool,
-                    error = %e,
-                    failures,
-                    retry_in_s = backoff.as_secs(),
-                    "cycle failed"
-                );
-                backoff
-            }
-        };
-        sleep_unless_cancelled(wait, &cancel).await;
-    }
-    tracing::info!(pool = %pool, "stopped");
-}
+/// The environment variable that sets how many changed paths a pair holds
+/// before it falls back to a full scan (see docs/service.md).
+pub const WATCH_QUEUE_ENV: &str = "POOLSYNC_WATCH_QUEUE";
 
 /// Runs the service in the foreground until SIGINT or SIGTERM.
 pub fn run(
@@ -196,35 +54,94 @@ pub fn run(
 ) -> Result<(), Error> {
     let level = crate::log::level_from_env()?.unwrap_or(LevelFilter::INFO);
     crate::log::init(format, level);
-    let pairs = pairs_to_serve(&deployment, access, pools)?;
+    let capacity = watch_queue()?;
+    let pairs = pairs::to_serve(&deployment, access, pools)?;
     crate::interrupt::install();
     let cancel = CancelFlag::from_shared(crate::interrupt::flag());
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .max_blocking_threads(BLOCKING_THREADS)
+        .thread_name("poolsync-service")
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("cannot start the I/O runtime: {e}")))?;
-    let engine = Arc::new(SyncEngine::new(deployment.clone()));
-    let limit = Arc::new(Semaphore::new(
-        engine.settings().max_concurrent_calls.max(1) as usize,
-    ));
+    let engine = Arc::new(SyncEngine::new(deployment.clone()).keeping_manifests());
+    let locks = runtime.block_on(take_service_locks(&engine, &pairs))?;
+    let watcher = start_watcher(&engine);
+    let shared = Arc::new(Shared {
+        limit: Arc::new(Semaphore::new(
+            engine.settings().max_concurrent_calls.max(1) as usize,
+        )),
+        settings: Arc::new(settings_file::SettingsFile::new(path)),
+        engine,
+        cancel,
+        watcher,
+    });
     tracing::info!(
         deployment = %deployment.name,
         operator = %access.operator,
         pairs = pairs.len(),
-        sync_interval = %topology::settings::format_interval(engine.settings().sync_interval),
+        sync_interval = %topology::settings::format_interval(shared.engine.settings().sync_interval),
+        watch_changes = shared.engine.settings().watch_changes,
         "backup service started"
     );
     // The pair loops run concurrently on one task; their store work runs on the
     // runtime's blocking pool, so independent pairs still proceed in parallel.
-    runtime.block_on(futures::future::join_all(pairs.into_iter().map(|pair| {
-        serve_pair(
-            engine.clone(),
-            pair,
-            path.clone(),
-            cancel.clone(),
-            limit.clone(),
-        )
-    })));
+    let loops = pairs
+        .into_iter()
+        .zip(locks)
+        .map(|(pair, lock)| PairLoop::new(shared.clone(), pair, lock, capacity).run());
+    runtime.block_on(futures::future::join_all(loops));
     tracing::info!("backup service stopped");
     Ok(())
+}
+
+/// How many changed paths a pair holds: [`WATCH_QUEUE_ENV`], or the default.
+fn watch_queue() -> Result<usize, Error> {
+    let Some(value) = std::env::var_os(WATCH_QUEUE_ENV) else {
+        return Ok(pending::DEFAULT_CAPACITY);
+    };
+    let text = value.to_string_lossy();
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Error::Usage(format!(
+            "{WATCH_QUEUE_ENV} must be a whole number of paths above 0, not '{}'",
+            crate::store::printable(text.as_bytes())
+        ))),
+    }
+}
+
+/// The file-system watcher, unless it cannot start (the service then scans
+/// every `sync_interval` only, and says so).
+fn start_watcher(engine: &SyncEngine) -> Option<Arc<watcher::Watcher>> {
+    match watcher::Watcher::new() {
+        Ok(w) => Some(Arc::new(w)),
+        Err(why) => {
+            if engine.settings().watch_changes {
+                tracing::warn!(reason = %why, "full scans every sync_interval only");
+            }
+            None
+        }
+    }
+}
+
+/// The service lock of every pair, in the order of `pairs`: `None` for a pair
+/// whose stores cannot be reached now (its loop takes it later). A pair that
+/// another service serves stops the start.
+async fn take_service_locks(
+    engine: &SyncEngine,
+    pairs: &[Pair],
+) -> Result<Vec<Option<ServiceLock>>, Error> {
+    let mut locks = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        match service_lock::take(engine, pair).await {
+            Ok(lock) => locks.push(Some(lock)),
+            Err(NotTaken::Held(why)) => return Err(Error::Usage(why)),
+            Err(NotTaken::Unreachable(why)) => {
+                tracing::warn!(pool = %pair.pool.fqdn, reason = %why, "the service lock is taken when the stores can be reached");
+                locks.push(None);
+            }
+        }
+    }
+    Ok(locks)
 }

@@ -111,12 +111,6 @@ impl ItemPath {
         ItemPath(bytes)
     }
 
-    /// Joins a string of one or more segments; panics only on a programming error
-    /// (a constant that is not a valid path).
-    pub fn join_str(&self, child: &str) -> Result<ItemPath, String> {
-        Ok(self.join(&ItemPath::parse(child)?))
-    }
-
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

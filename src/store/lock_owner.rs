@@ -33,12 +33,16 @@ fn machine() -> String {
     format!("[{boot}/{pid_ns}]")
 }
 
+/// This process, in words: `poolsync pid N on HOST`.
+pub fn this_process() -> String {
+    format!("poolsync pid {} on {}", std::process::id(), hostname())
+}
+
 /// This process, as a lock owner.
 pub fn lock_owner() -> String {
     format!(
-        "poolsync pid {} on {} {} since {}",
-        std::process::id(),
-        hostname(),
+        "{} {} since {}",
+        this_process(),
         machine(),
         humantime::format_rfc3339_seconds(SystemTime::now())
     )

@@ -32,7 +32,7 @@ pub use crate::printable::printable;
 pub use item_path::ItemPath;
 pub use local::LocalStore;
 pub use location::{StoreKey, StoreLocation, StoreOwner};
-pub use lock_owner::{lock_owner, owner_is_gone};
+pub use lock_owner::{lock_owner, owner_is_gone, this_process};
 pub use object::{LockMode, ObjectBackedStore};
 pub use registry::{memory_backend, open_store};
 pub use s3::{RETRY_BUDGET, S3Credentials, S3Location, resolve_credentials};
@@ -365,6 +365,15 @@ pub trait Store: Send + Sync + 'static {
     async fn meta_list(&self, prefix: &str) -> StoreResult<Vec<String>>;
 
     async fn meta_delete(&self, key: &str) -> StoreResult<()>;
+
+    /// A short text that changes whenever the metadata document `key` is
+    /// written, created or deleted, read without reading the document (a
+    /// local file's inode, change time and size); `None` when the store
+    /// cannot tell cheaply. Lets a caller keep a decoded document in memory
+    /// and know when another writer replaced it.
+    async fn meta_stamp(&self, _key: &str) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
 
     /// Tries to take the named lock for `owner`; `Err(holder)` when someone has it.
     async fn try_lock(

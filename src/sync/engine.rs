@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use futures::StreamExt;
 
 use super::direction::Direction;
+use super::manifest_cache::ManifestCache;
 use super::{
     ExportState, ImportState, SyncError, SyncOptions, SyncReport, failover, pair_lock, status,
 };
@@ -25,6 +26,8 @@ pub struct SyncEngine {
     stores: Mutex<HashMap<Fqdn, Arc<dyn Store>>>,
     /// The settings in force; set_backup_service_configuration changes them live.
     settings: RwLock<BackupServiceSettings>,
+    /// Manifests kept between syncs (see [`SyncEngine::keeping_manifests`]).
+    manifests: Option<ManifestCache>,
 }
 
 /// The two stores of a pair, in the order of its pool and partner.
@@ -36,7 +39,22 @@ impl SyncEngine {
             settings: RwLock::new(deployment.settings.clone()),
             deployment,
             stores: Mutex::new(HashMap::new()),
+            manifests: None,
         }
+    }
+
+    /// Keeps each replica's manifest in memory after a sync, for the next
+    /// sync to use while the store still holds exactly it: for a long-lived
+    /// caller (the service) whose syncs of a few changed paths would
+    /// otherwise decode the whole manifest each time.
+    pub fn keeping_manifests(mut self) -> Self {
+        self.manifests = Some(ManifestCache::default());
+        self
+    }
+
+    /// The kept manifests, when this engine keeps them.
+    pub(super) fn manifest_cache(&self) -> Option<&ManifestCache> {
+        self.manifests.as_ref()
     }
 
     pub fn deployment(&self) -> &Arc<Deployment> {

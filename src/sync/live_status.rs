@@ -3,13 +3,13 @@
 
 use serde::Serialize;
 
-use super::direction::Direction;
 use super::failover::{Mode, ModuleLoss, PairView, Phase, Quarantine, active_copy};
-use super::manifest::Manifest;
-use super::plan::{batch_byte_limit, classify};
+use super::lag::{self, Pending};
+use super::plan::batch_byte_limit;
 use super::status::{self, DirectionStatus};
+use super::time::rfc3339;
 use super::{ExportState, ImportState, SyncEngine, SyncError};
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreResult, system_time_ns};
 use crate::topology::{BackupServiceSettings, Fqdn, Module, Pair, Pool};
 
 /// The status of one module at a pool, both directions.
@@ -22,13 +22,21 @@ pub struct ModuleStatus {
     pub import_status: ImportState,
     /// Last export / import that ended without error (ns since the epoch;
     /// RFC 3339 in JSON).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "rfc3339")]
     pub last_export_time: Option<i64>,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "rfc3339")]
     pub last_import_time: Option<i64>,
-    /// What the next export would ship, computed from the stores now.
-    pub pending_items: u64,
-    pub pending_bytes: u64,
+    /// What the next export would ship, computed from the stores now;
+    /// `None` when that cannot be told (the partner cannot be reached).
+    pub pending_items: Option<u64>,
+    pub pending_bytes: Option<u64>,
+    /// The replication lag of the export: the age in milliseconds of the
+    /// oldest change of this pool's data that its copy at the partner does not
+    /// hold yet, which is what losing this pool would lose now (0: in sync;
+    /// `None`: cannot be told).
+    pub export_lag_ms: Option<u64>,
+    /// The same for the import: the partner's changes this pool's copy lacks.
+    pub import_lag_ms: Option<u64>,
     pub last_error: Option<String>,
 }
 
@@ -56,14 +64,15 @@ pub struct FailoverStatus {
     /// The pair's failover epoch (0: never failed over).
     pub epoch: u64,
     /// When the pool entered its state.
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "rfc3339")]
     pub since: Option<i64>,
     /// How the last failover was made, and what it may have lost.
     pub last_failover_mode: Option<Mode>,
     pub last_failover_items_lost: Option<u64>,
     pub last_failover_loss: Vec<ModuleLoss>,
-    /// What the last failback (or CMS move) moved aside.
-    pub quarantine: Option<Quarantine>,
+    /// Every quarantine folder still in the pool's store (what failbacks,
+    /// restores and CMS moves put aside, until an operator removes it).
+    pub quarantines: Vec<Quarantine>,
     /// The pool of the pair where the CMS is active, if the pair carries it.
     pub cms_active_at: Option<Fqdn>,
     /// Stores that could not be read (the state may be stale) or that have
@@ -73,7 +82,13 @@ pub struct FailoverStatus {
 
 impl FailoverStatus {
     /// The status of `pair.pool` in `view`.
-    pub fn of(pair: &Pair, view: &PairView, cms_master: &Fqdn, carries_cms: bool) -> Self {
+    pub fn of(
+        pair: &Pair,
+        view: &PairView,
+        cms_master: &Fqdn,
+        carries_cms: bool,
+        quarantines: Vec<Quarantine>,
+    ) -> Self {
         let state = &view.state;
         let pool = state.pool(&pair.pool.fqdn);
         let phase = state.phase(&pair.pool.fqdn);
@@ -99,11 +114,10 @@ impl FailoverStatus {
             since: pool.map(|p| p.since_ns).filter(|ns| *ns > 0),
             last_failover_mode: pool.and_then(|p| p.mode),
             last_failover_items_lost: pool
+                .filter(|p| p.mode.is_some())
                 .and_then(|p| p.loss.iter().map(|l| l.changed_items).sum()),
             last_failover_loss: pool.map(|p| p.loss.clone()).unwrap_or_default(),
-            quarantine: pool
-                .and_then(|p| p.quarantine.clone())
-                .or_else(|| state.cms.as_ref().and_then(|c| c.quarantine.clone())),
+            quarantines,
             cms_active_at: carries_cms
                 .then(|| {
                     [&pair.pool, &pair.partner]
@@ -117,19 +131,6 @@ impl FailoverStatus {
     }
 }
 
-/// Formats nanoseconds since the epoch as RFC 3339 (UTC, seconds).
-pub fn format_time(ns: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-fn rfc3339<S: serde::Serializer>(value: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(ns) => s.serialize_str(&format_time(*ns)),
-        None => s.serialize_none(),
-    }
-}
-
 /// How bad an export state is, for the overall state of a pool (the worst).
 fn export_rank(s: ExportState) -> u8 {
     match s {
@@ -138,6 +139,18 @@ fn export_rank(s: ExportState) -> u8 {
         ExportState::NotInitialized => 2,
         ExportState::NonSteadyState => 3,
         ExportState::ErrorState => 4,
+        ExportState::FailingOver | ExportState::FailedOver | ExportState::FailingBack => 5,
+    }
+}
+
+/// The export state of every module a pool exports while its data is not at
+/// home: the failover's, whatever is pending (its exports are refused).
+fn away_state(phase: Phase) -> Option<ExportState> {
+    match phase {
+        Phase::Home => None,
+        Phase::SwitchingOver => Some(ExportState::FailingOver),
+        Phase::FailedOver => Some(ExportState::FailedOver),
+        Phase::FailingBack | Phase::SwitchingBack => Some(ExportState::FailingBack),
     }
 }
 
@@ -183,6 +196,44 @@ fn split(read: StoreResult<Option<DirectionStatus>>) -> (Option<DirectionStatus>
 }
 
 impl SyncEngine {
+    /// Where the pair's pool's data is active now, and what its failovers did.
+    pub async fn failover_status(&self, pair: &Pair) -> FailoverStatus {
+        let view = self.pair_view(pair).await;
+        self.failover_status_in(pair, &view).await
+    }
+
+    /// [`Self::failover_status`] from a view already read; the quarantines
+    /// are listed from the pool's store now.
+    async fn failover_status_in(&self, pair: &Pair, view: &PairView) -> FailoverStatus {
+        let d = self.deployment();
+        let listed = match self.reachable(&pair.pool).await {
+            Ok(store) => super::failover::quarantines(&*store).await,
+            Err(e) => Err(crate::store::StoreError::Other {
+                store: pair.pool.fqdn.to_string(),
+                message: e.to_string(),
+            }),
+        };
+        let (quarantines, unread) = match listed {
+            Ok(q) => (q, None),
+            Err(e) => (
+                Vec::new(),
+                Some(format!(
+                    "the quarantine area of {} could not be read: {e}",
+                    pair.pool.fqdn
+                )),
+            ),
+        };
+        let mut status = FailoverStatus::of(
+            pair,
+            view,
+            &d.cms_master,
+            d.pair_hosts_cms(&pair.pool),
+            quarantines,
+        );
+        status.notes.extend(unread);
+        status
+    }
+
     /// Live status of the pair's pool: stored outcomes plus what is pending now.
     pub async fn pool_status(
         &self,
@@ -207,28 +258,42 @@ impl SyncEngine {
                 import_status: ImportState::NotInitialized,
                 last_export_time: records.export.as_ref().and_then(|r| r.last_success_ns),
                 last_import_time: records.import.as_ref().and_then(|r| r.last_success_ns),
-                pending_items: 0,
-                pending_bytes: 0,
+                pending_items: None,
+                pending_bytes: None,
+                export_lag_ms: None,
+                import_lag_ms: None,
                 last_error: None,
             };
+            let now = system_time_ns(std::time::SystemTime::now());
+            let complete =
+                |r: &Option<DirectionStatus>| r.as_ref().and_then(|r| r.complete_as_of_ns);
             if export_applies {
                 let pending = match &partner_store {
                     Ok(dst) => {
                         let ends = ((pool, &*pool_store), (partner, &**dst));
                         match self.direction_of(module, ends.0, ends.1, &cms) {
-                            Some(d) => pending(&d).await,
-                            None => Ok((0, 0)),
+                            Some(d) => lag::pending(&d, complete(&records.export), now).await,
+                            None => Ok(NOTHING),
                         }
                     }
                     Err(e) => Err(e.to_string()),
                 };
                 export_state(&mut m, pending, records.export.as_ref(), &settings);
             }
+            if import_applies && let Ok(src) = &partner_store {
+                let ends = ((partner, &**src), (pool, &*pool_store));
+                if let Some(d) = self.direction_of(module, ends.0, ends.1, &cms) {
+                    let pending = lag::pending(&d, complete(&records.import), now).await;
+                    m.import_lag_ms = pending.ok().and_then(|p| p.lag_ms);
+                }
+            }
             import_state(&mut m, &records, export_applies, import_applies);
+            if export_applies && let Some(away) = away_state(view.state.phase(&pool.fqdn)) {
+                m.export_status = away;
+            }
             out.push(m);
         }
-        let carries = self.deployment().pair_hosts_cms(pool);
-        let failover = FailoverStatus::of(pair, &view, master, carries);
+        let failover = self.failover_status_in(pair, &view).await;
         Ok(overall(pair, out, &cms, failover))
     }
 }
@@ -237,11 +302,15 @@ impl SyncEngine {
 /// export failed (or what is pending cannot be told).
 fn export_state(
     m: &mut ModuleStatus,
-    pending: Result<(u64, u64), String>,
+    pending: Result<Pending, String>,
     record: Option<&DirectionStatus>,
     settings: &BackupServiceSettings,
 ) {
-    let (items, bytes) = match pending {
+    let Pending {
+        items,
+        bytes,
+        lag_ms,
+    } = match pending {
         Err(e) => {
             m.export_status = ExportState::ErrorState;
             m.last_error = Some(e);
@@ -249,8 +318,9 @@ fn export_state(
         }
         Ok(pending) => pending,
     };
-    m.pending_items = items;
-    m.pending_bytes = bytes;
+    m.pending_items = Some(items);
+    m.pending_bytes = Some(bytes);
+    m.export_lag_ms = lag_ms;
     m.export_status = match record {
         None => ExportState::NotInitialized,
         Some(DirectionStatus {
@@ -322,19 +392,9 @@ fn overall(
     }
 }
 
-/// Items and bytes the next run of `d` would ship.
-async fn pending(d: &Direction<'_>) -> Result<(u64, u64), String> {
-    let listing = d
-        .src
-        .list(d.source_prefix())
-        .await
-        .map_err(|e| e.to_string())?;
-    let manifest = Manifest::load(d.dst, &d.manifest_prefix())
-        .await
-        .map_err(|e| e.to_string())?;
-    let (candidates, deletes, _) = classify(listing.entries, &manifest);
-    Ok((
-        (candidates.len() + deletes.len()) as u64,
-        candidates.iter().map(|c| c.size).sum(),
-    ))
-}
+/// A direction that does not run: nothing pending, no lag.
+const NOTHING: Pending = Pending {
+    items: 0,
+    bytes: 0,
+    lag_ms: Some(0),
+};

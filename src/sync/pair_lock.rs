@@ -41,7 +41,7 @@ pub(super) async fn lock_in(
     let owner = crate::store::lock_owner();
     let mut held = Vec::new();
     for (pool, store) in ordered {
-        match take(pair, pool, store, &name, &owner, opts).await {
+        match take(pair, (pool, store), &name, "the pair lock", &owner, opts).await {
             Ok(guard) => held.push(guard),
             Err(e) => {
                 release(held).await;
@@ -59,14 +59,15 @@ pub(super) async fn release(held: Vec<Box<dyn StoreLock>>) {
     }
 }
 
-/// Takes the lock `name` in one store. Short pauses at first (a sync that is
-/// just ending), then up to [`MAX_PAUSE`] apart, so a long wait costs a remote
-/// store a request every few seconds at most.
-async fn take(
+/// Takes the lock `name` (`what`, in the note of a wait) in the store of
+/// `pool`. Short pauses at first (a sync that is just ending), then up to
+/// [`MAX_PAUSE`] apart, so a long wait costs a remote store a request every
+/// few seconds at most.
+pub(super) async fn take(
     pair: &Pair,
-    pool: &Pool,
-    store: &dyn Store,
+    (pool, store): (&Pool, &dyn Store),
     name: &str,
+    what: &str,
     owner: &str,
     opts: &SyncOptions,
 ) -> Result<Box<dyn StoreLock>, SyncError> {
@@ -91,7 +92,7 @@ async fn take(
         }
         if !told && let Some(p) = &opts.progress {
             p.note(&format!(
-                "waiting for the pair lock at {}: held by {holder}",
+                "waiting for {what} at {}: held by {holder}",
                 pool.fqdn
             ));
         }

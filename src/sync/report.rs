@@ -31,6 +31,13 @@ pub struct DirectionReport {
     /// The fatal error of this module and direction, if it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When it started (ns since the epoch), before the source was listed.
+    #[serde(skip)]
+    pub started_ns: i64,
+    /// It looked at changed paths only (the service's watcher), not the
+    /// whole source.
+    #[serde(skip)]
+    pub scoped: bool,
 }
 
 impl DirectionReport {
@@ -51,6 +58,8 @@ impl DirectionReport {
             would_copy: Vec::new(),
             would_delete: Vec::new(),
             error: None,
+            started_ns: crate::store::system_time_ns(std::time::SystemTime::now()),
+            scoped: false,
         }
     }
 

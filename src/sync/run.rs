@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::direction::{Direction, DirectionFailure};
 use super::manifest::Manifest;
+use super::manifest_cache::ManifestCache;
 use super::plan::{Plan, batch_byte_limit};
 use super::recovery::{forget_uncommitted, predict_recovery, rebuild_from_replica, recover};
 use super::report::DirectionReport;
@@ -40,8 +41,10 @@ impl SyncEngine {
     ) -> DirectionReport {
         let started = Instant::now();
         let mut report = DirectionReport::new(d.module, &d.from.fqdn, &d.to.fqdn);
+        report.scoped = opts.changes.is_some();
         let settings = self.settings();
-        let outcome = run_direction(d, opts, &settings, &mut report, warnings).await;
+        let cache = self.manifest_cache();
+        let outcome = run_direction(d, opts, &settings, cache, &mut report, warnings).await;
         report.duration_ms = started.elapsed().as_millis() as u64;
         tracing::debug!(
             module = d.module.short_name(),
@@ -84,11 +87,14 @@ async fn run_direction(
     d: &Direction<'_>,
     opts: &SyncOptions,
     settings: &BackupServiceSettings,
+    cache: Option<&ManifestCache>,
     report: &mut DirectionReport,
     warnings: &mut Vec<String>,
 ) -> Result<u64, DirectionFailure> {
     let parallelism = settings.transfer_parallelism.max(1) as usize;
-    let (listing, mut manifest, timings) = prepare(d, opts, parallelism, warnings).await?;
+    // A dry run neither takes a kept manifest nor keeps one.
+    let cache = cache.filter(|_| !opts.what_if);
+    let (listing, mut manifest, timings) = prepare(d, opts, parallelism, cache, warnings).await?;
     let (plan, shrinkage) = plan(d, listing, &manifest, settings, timings, warnings);
     report.items_unchanged += plan.unchanged;
     guard::check(d, &shrinkage, opts.allow_mass_delete)?;
@@ -101,7 +107,15 @@ async fn run_direction(
     if opts.what_if {
         return dry_run::predict(d, opts, settings, plan, &manifest, report, warnings).await;
     }
-    ship::ship(d, opts, settings, plan, &mut manifest, report, warnings).await
+    let shipped = ship::ship(d, opts, settings, plan, &mut manifest, report, warnings).await;
+    if let Some(cache) = cache
+        && shipped.is_ok()
+    {
+        cache
+            .keep(d.dst, &d.to.fqdn, &d.manifest_prefix(), manifest)
+            .await;
+    }
+    shipped
 }
 
 /// Puts right what an earlier run left, then lists the source while the
@@ -111,6 +125,7 @@ async fn prepare(
     d: &Direction<'_>,
     opts: &SyncOptions,
     parallelism: usize,
+    cache: Option<&ManifestCache>,
     warnings: &mut Vec<String>,
 ) -> Result<(Listing, Manifest, Timings), DirectionFailure> {
     if !opts.what_if {
@@ -130,7 +145,10 @@ async fn prepare(
             (listing, started.elapsed())
         },
         async {
-            let manifest = Manifest::load(d.dst, &manifest_prefix).await;
+            let manifest = match cache {
+                Some(cache) => cache.load(d.dst, &d.to.fqdn, &manifest_prefix).await,
+                None => Manifest::load(d.dst, &manifest_prefix).await,
+            };
             (manifest, started.elapsed())
         }
     );

@@ -15,6 +15,15 @@ pub enum ExportState {
     NotInitialized,
     /// The last export failed.
     ErrorState,
+    /// Live status only (never recorded): a planned failover of the pool is
+    /// shipping its last changes, with its writes stopped.
+    FailingOver,
+    /// Live status only: the pool's data is served at its backup pool; its
+    /// exports are refused until it fails back.
+    FailedOver,
+    /// Live status only: a failback of the pool is under way (or stopped,
+    /// to be run again); exports wait until it is home.
+    FailingBack,
 }
 
 /// Import state of one module in one direction.
@@ -33,6 +42,9 @@ impl ExportState {
             ExportState::NonSteadyState => "NonSteadyState",
             ExportState::NotInitialized => "NotInitialized",
             ExportState::ErrorState => "ErrorState",
+            ExportState::FailingOver => "FailingOver",
+            ExportState::FailedOver => "FailedOver",
+            ExportState::FailingBack => "FailingBack",
         }
     }
 

@@ -4,12 +4,11 @@
 
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::direction::Direction;
 use super::{DirectionReport, ExportState, ImportState};
-use crate::store::{Store, StoreError, StoreResult, system_time_ns};
+use crate::store::{Store, StoreResult, system_time_ns};
 use crate::topology::{Module, Pool};
 
 /// The outcome of the last sync of one module in one direction.
@@ -30,6 +29,11 @@ pub struct DirectionStatus {
     pub last_error: Option<String>,
     /// The last sync that ended without error.
     pub last_success_ns: Option<i64>,
+    /// The replica held every change made before this time: the start of the
+    /// last full sync that left nothing pending. A change still pending was
+    /// made after it (the replication lag is measured from here at most).
+    #[serde(default)]
+    pub complete_as_of_ns: Option<i64>,
 }
 
 pub fn export_key(to: &str, module: &str) -> String {
@@ -43,25 +47,12 @@ pub fn import_key(from: &str, module: &str) -> String {
 /// The record at `key`: `None` before the first sync of that direction, an
 /// error if it cannot be read or is damaged (the next sync rewrites it).
 pub async fn read(store: &dyn Store, key: &str) -> StoreResult<Option<DirectionStatus>> {
-    let Some(body) = store.meta_get(key).await? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&body)
-        .map(Some)
-        .map_err(|e| StoreError::Other {
-            store: store.describe(),
-            message: format!(
-                "the status record {key} is damaged ({e}); the next sync of that direction rewrites it"
-            ),
-        })
+    let next = "the next sync of that direction rewrites it";
+    super::meta_json::read(store, key, "status record", next).await
 }
 
 pub async fn write(store: &dyn Store, key: &str, status: &DirectionStatus) -> StoreResult<()> {
-    let body = serde_json::to_vec_pretty(status).map_err(|e| StoreError::Other {
-        store: store.describe(),
-        message: format!("cannot encode the status record {key}: {e}"),
-    })?;
-    store.meta_put(key, Bytes::from(body)).await
+    super::meta_json::write(store, key, "status record", status).await
 }
 
 /// Records how one direction ended at both of its stores: the export status
@@ -88,7 +79,9 @@ pub(super) async fn record(
         pending_items: report.pending_items,
         last_error: report.error.clone(),
         last_success_ns: None,
+        complete_as_of_ns: None,
     };
+    let complete = report.error.is_none() && report.pending_items == 0 && !report.scoped;
     for (store, key) in [
         (d.src, export_key(d.to.fqdn.as_str(), d.module.identity())),
         (d.dst, import_key(d.from.fqdn.as_str(), d.module.identity())),
@@ -98,7 +91,12 @@ pub(super) async fn record(
         s.last_success_ns = if report.error.is_none() {
             Some(now)
         } else {
-            previous.and_then(|p| p.last_success_ns)
+            previous.as_ref().and_then(|p| p.last_success_ns)
+        };
+        s.complete_as_of_ns = if complete {
+            Some(report.started_ns)
+        } else {
+            previous.and_then(|p| p.complete_as_of_ns)
         };
         if let Err(e) = write(store, &key, &s).await {
             warnings.push(format!(
@@ -134,7 +132,8 @@ pub(super) async fn record_unreachable(
             batches: 0,
             pending_items: previous.as_ref().map_or(0, |p| p.pending_items),
             last_error: Some(error.to_string()),
-            last_success_ns: previous.and_then(|p| p.last_success_ns),
+            last_success_ns: previous.as_ref().and_then(|p| p.last_success_ns),
+            complete_as_of_ns: previous.and_then(|p| p.complete_as_of_ns),
         };
         let _ = write(store, &key, &record).await;
     }

@@ -53,9 +53,12 @@ fn all_pools(ctx: &ScriptContext) -> FnResult<Array> {
     visible_pools(ctx, ctx.deployment.pools.iter())
 }
 
+/// One pool, with where its data is active now (read from its stores).
 fn one_pool(ctx: &ScriptContext, fqdn: &str) -> FnResult<PoolObj> {
     let pool = authorized_pool(ctx, GET_POOL, fqdn)?;
-    Ok(PoolObj::new(&ctx.deployment, pool))
+    let mut obj = PoolObj::new(&ctx.deployment, pool);
+    obj.placement = Some(super::failover::placement(ctx, pool));
+    Ok(obj)
 }
 
 fn pools_by_filter(ctx: &ScriptContext, filter: &Map) -> FnResult<Array> {
@@ -155,9 +158,9 @@ pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
         .register_into_engine(engine, move |s: &str| one_site(&c, s));
 
     let c = ctx.clone();
-    func("get_pool_backup_relationship", &["pool: &str", "String"])
+    func("get_pool_backup_relationship", &["pool: &str", "string"])
         .register_into_engine(engine, move |f: &str| relationship(&c, f));
     let c = ctx.clone();
-    func("get_pool_backup_relationship", &["pool: Pool", "String"])
+    func("get_pool_backup_relationship", &["pool: Pool", "string"])
         .register_into_engine(engine, move |p: PoolObj| relationship(&c, &p.fqdn));
 }

@@ -48,7 +48,11 @@ fn test_access(ctx: &ScriptContext, cmdlet: &str, fqdn: &str) -> FnResult<bool> 
     };
     let d = &ctx.deployment;
     match d.require_pool(fqdn) {
-        Ok(pool) => Ok(ctx.access.may(d, c.name, pool)),
+        // A cmdlet that acts on the whole deployment needs global scope too.
+        Ok(pool) => {
+            Ok(ctx.access.may(d, c.name, pool)
+                && ctx.access.check_global_if_required(c.name).is_ok())
+        }
         Err(m) => fail(m),
     }
 }

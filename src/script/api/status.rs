@@ -7,17 +7,16 @@ use std::time::Duration;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::pool::authorized_pair;
-use super::{FnResult, fail, func, interrupted, pause};
+use super::{FnResult, fail, func, interrupted, pause, register_pool_fn};
 use crate::printable::printable;
 use crate::script::ScriptContext;
+use crate::script::options::{self, Options, Value};
 use crate::script::record::{
-    ConfigKind, FailoverStatusKind, ModuleStatusKind, Record, ReplicaCheckKind, ReplicationKind,
-    StatusKind,
+    ConfigKind, ModuleStatusKind, Record, ReplicaCheckKind, ReplicationKind, StatusKind,
 };
-use crate::script::types::PoolObj;
 use crate::sync::{ExportState, PoolStatus, ReplicationReport, SyncError, SyncOptions};
 use crate::topology::settings::{SETTING_NAMES, WATCH_CHANGES, parse_sync_interval};
-use crate::topology::{Category, Module, ModuleSelection};
+use crate::topology::{Category, Module, ModuleSelection, Pair};
 
 fn time(ns: Option<i64>) -> Dynamic {
     ns.map_or(Dynamic::UNIT, |ns| {
@@ -27,6 +26,11 @@ fn time(ns: Option<i64>) -> Dynamic {
 
 fn int(v: u64) -> Dynamic {
     Dynamic::from(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// A count that may be unknown (`()`).
+fn opt_int(v: Option<u64>) -> Dynamic {
+    v.map_or(Dynamic::UNIT, int)
 }
 
 fn opt_str(v: &Option<String>) -> Dynamic {
@@ -53,8 +57,10 @@ fn status_record(s: &PoolStatus) -> Record<StatusKind> {
             );
             f.insert("last_export_time".into(), time(m.last_export_time));
             f.insert("last_import_time".into(), time(m.last_import_time));
-            f.insert("pending_items".into(), int(m.pending_items));
-            f.insert("pending_bytes".into(), int(m.pending_bytes));
+            f.insert("pending_items".into(), opt_int(m.pending_items));
+            f.insert("pending_bytes".into(), opt_int(m.pending_bytes));
+            f.insert("export_lag_ms".into(), opt_int(m.export_lag_ms));
+            f.insert("import_lag_ms".into(), opt_int(m.import_lag_ms));
             f.insert("last_error".into(), opt_str(&m.last_error));
             let json = serde_json::to_value(m).unwrap_or_default();
             Dynamic::from(Record::<ModuleStatusKind>::new(f, json))
@@ -77,7 +83,7 @@ fn status_record(s: &PoolStatus) -> Record<StatusKind> {
     f.insert("backup_modules".into(), Dynamic::from_array(modules));
     f.insert(
         "failover".into(),
-        Dynamic::from(Record::<FailoverStatusKind>::from_serde(&s.failover)),
+        Dynamic::from(super::failover::failover_record(&s.failover)),
     );
     Record::new(f, serde_json::to_value(s).unwrap_or_default())
 }
@@ -136,45 +142,32 @@ fn replication_record(r: &ReplicationReport) -> Record<ReplicationKind> {
     Record::new(f, json)
 }
 
-/// `#{module, category}` → the modules to cover.
-fn module_filter(fname: &str, opts: &Map, allow_category: bool) -> FnResult<Vec<Module>> {
+/// The modules that `#{module, category}` select, checked against `table`.
+fn module_filter(table: &Options, opts: &Map) -> FnResult<Vec<Module>> {
     let mut modules: Vec<Module> = Module::ALL.to_vec();
-    for (key, value) in opts {
-        let text = || {
-            value.clone().into_string().or_else(|_| {
-                fail(format!(
-                    "{fname}: option '{}' must be a string, not {}",
-                    printable(key),
-                    super::kind(value)
-                ))
-            })
-        };
-        match key.as_str() {
-            "module" => match ModuleSelection::parse(&text()?) {
-                Ok(sel) => modules.retain(|m| sel.includes(*m)),
-                Err(e) => return fail(format!("{fname}: {e}")),
-            },
-            "category" if allow_category => match Category::parse(&text()?) {
-                Ok(c) => modules.retain(|m| m.category() == c),
-                Err(e) => return fail(format!("{fname}: {e}")),
-            },
-            other => {
-                let allowed = if allow_category {
-                    "module, category"
-                } else {
-                    "module"
-                };
-                return fail(format!(
-                    "{fname}: unknown option '{}': the options are {allowed}",
-                    printable(other)
-                ));
-            }
-        }
+    for (name, value) in table.parse(opts)? {
+        apply_filter(table.function, &mut modules, name, value)?;
     }
     Ok(modules)
 }
 
-fn sync_error(e: SyncError) -> FnResult<Dynamic> {
+/// Narrows `modules` by one option of a module filter, checked already.
+fn apply_filter(f: &str, modules: &mut Vec<Module>, name: &str, value: Value) -> FnResult<()> {
+    match (name, value) {
+        ("module", Value::String(text)) => {
+            let selection = ModuleSelection::parse(&text).or_else(|e| fail(format!("{f}: {e}")))?;
+            modules.retain(|m| selection.includes(*m));
+        }
+        ("category", Value::String(text)) => {
+            let category = Category::parse(&text).or_else(|e| fail(format!("{f}: {e}")))?;
+            modules.retain(|m| m.category() == category);
+        }
+        (name, _) => return options::unhandled(f, name),
+    }
+    Ok(())
+}
+
+fn sync_error<T>(e: SyncError) -> FnResult<T> {
     match e {
         SyncError::Interrupted(_) => interrupted(),
         e => fail(e.to_string()),
@@ -182,8 +175,7 @@ fn sync_error(e: SyncError) -> FnResult<Dynamic> {
 }
 
 fn status(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic> {
-    const F: &str = "get_backup_service_status";
-    let modules = module_filter(F, opts, true)?;
+    let modules = module_filter(&options::STATUS, opts)?;
     let pair = authorized_pair(ctx, "Get-CsBackupServiceStatus", fqdn)?;
     match ctx.block_on(ctx.sync.pool_status(&pair, &modules)) {
         Ok(s) => Ok(Dynamic::from(status_record(&s))),
@@ -200,7 +192,10 @@ fn configuration(ctx: &ScriptContext) -> FnResult<Record<ConfigKind>> {
 
 fn set_configuration(ctx: &ScriptContext, changes: &Map) -> FnResult<Record<ConfigKind>> {
     const F: &str = "set_backup_service_configuration";
-    if let Err(m) = ctx.access.check_global("Set-CsBackupServiceConfiguration") {
+    if let Err(m) = ctx
+        .access
+        .check_global_if_required("Set-CsBackupServiceConfiguration")
+    {
         return fail(m);
     }
     let mut settings = ctx.sync.settings();
@@ -255,8 +250,8 @@ fn set_configuration(ctx: &ScriptContext, changes: &Map) -> FnResult<Record<Conf
 }
 
 fn debug_replication(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic> {
-    const F: &str = "debug_inter_pool_replication";
-    let modules = module_filter(F, opts, false)?;
+    const F: &str = options::VERIFY.function;
+    let modules = module_filter(&options::VERIFY, opts)?;
     let pair = authorized_pair(ctx, "Debug-CsInterPoolReplication", fqdn)?;
     let pool = &pair.pool;
     if modules == [Module::CmsMaster] && !ctx.deployment.pair_hosts_cms(pool) {
@@ -277,148 +272,180 @@ fn debug_replication(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dy
 const MAX_RETRIES: i64 = 10_000;
 const MAX_WAIT_SECONDS: i64 = 86_400;
 
-fn backup_pool(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic> {
-    const F: &str = "backup_pool";
-    let mut category: Option<Category> = None;
-    let mut full_backup = false;
-    let mut steady_state = false;
-    let mut retry_count: i64 = 3;
-    let mut wait_time: i64 = 5;
-    for (key, value) in opts {
-        let flag = || {
-            value
-                .as_bool()
-                .or_else(|_| fail(format!("{F}: option '{key}' must be true or false")))
-        };
-        let number = || {
-            value.as_int().ok().filter(|n| *n >= 0).map_or_else(
-                || {
-                    fail(format!(
-                        "{F}: option '{key}' must be a whole number of 0 or more"
-                    ))
-                },
-                Ok,
-            )
-        };
-        match key.as_str() {
-            "category" => {
-                let Ok(text) = value.clone().into_string() else {
-                    return fail(format!(
-                        "{F}: option 'category' must be a string, CMS or UserData, not {}",
-                        super::kind(value)
-                    ));
-                };
-                category = Some(Category::parse(&text).or_else(|e| fail(format!("{F}: {e}")))?);
-            }
-            "full_backup" => full_backup = flag()?,
-            "steady_state" => steady_state = flag()?,
-            "retry_count" => retry_count = number()?.min(MAX_RETRIES),
-            "wait_time" => wait_time = number()?.min(MAX_WAIT_SECONDS),
-            other => {
-                return fail(format!(
-                    "{F}: unknown option '{}': the options are category, full_backup, steady_state, retry_count, wait_time",
-                    printable(other)
-                ));
-            }
+const BACKUP: &str = options::BACKUP_POOL.function;
+
+/// What `backup_pool` is asked to do.
+struct BackupPoolOptions {
+    category: Option<Category>,
+    full_backup: bool,
+    steady_state: bool,
+    retry_count: i64,
+    wait_time: i64,
+}
+
+impl Default for BackupPoolOptions {
+    fn default() -> Self {
+        BackupPoolOptions {
+            category: None,
+            full_backup: false,
+            steady_state: false,
+            retry_count: 3,
+            wait_time: 5,
         }
     }
-    if full_backup == steady_state {
+}
+
+/// Reads one option of [`options::BACKUP_POOL`], checked already.
+fn apply_backup(o: &mut BackupPoolOptions, name: &str, value: Value) -> FnResult<()> {
+    let count = |n: i64| {
+        if n < 0 {
+            fail(format!(
+                "{BACKUP}: option '{name}' must be a whole number of 0 or more"
+            ))
+        } else {
+            Ok(n)
+        }
+    };
+    match (name, value) {
+        ("category", Value::String(text)) => {
+            o.category = Some(Category::parse(&text).or_else(|e| fail(format!("{BACKUP}: {e}")))?);
+        }
+        ("full_backup", Value::Bool(on)) => o.full_backup = on,
+        ("steady_state", Value::Bool(on)) => o.steady_state = on,
+        ("retry_count", Value::Int(n)) => o.retry_count = count(n)?.min(MAX_RETRIES),
+        ("wait_time", Value::Int(n)) => o.wait_time = count(n)?.min(MAX_WAIT_SECONDS),
+        (name, _) => return options::unhandled(BACKUP, name),
+    }
+    Ok(())
+}
+
+fn backup_options(opts: &Map) -> FnResult<BackupPoolOptions> {
+    let mut o = BackupPoolOptions::default();
+    for (name, value) in options::BACKUP_POOL.parse(opts)? {
+        apply_backup(&mut o, name, value)?;
+    }
+    if o.full_backup == o.steady_state {
         return fail(format!(
-            "{F}: give exactly one of full_backup: true or steady_state: true"
+            "{BACKUP}: give exactly one of full_backup: true or steady_state: true"
         ));
     }
+    Ok(o)
+}
+
+/// `Backup-CsPool`: syncs the pair module by module until every export the
+/// pool makes reaches the goal, or the tries run out.
+fn backup_pool(ctx: &ScriptContext, fqdn: &str, opts: &Map) -> FnResult<Dynamic> {
+    let o = backup_options(opts)?;
     let pair = authorized_pair(ctx, "Backup-CsPool", fqdn)?;
     let pool = &pair.pool;
     let modules: Vec<Module> = Module::ALL
         .into_iter()
-        .filter(|m| category.is_none_or(|c| m.category() == c))
+        .filter(|m| o.category.is_none_or(|c| m.category() == c))
         .collect();
     if !ctx.deployment.pair_hosts_cms(pool) && modules.iter().all(|m| *m == Module::CmsMaster) {
         // Nothing to sync or wait for: reporting success would be a lie.
         return fail(format!(
-            "{F}: pool '{}' and its backup pool do not host the Central Management Store (its master is '{}'), so category CMS has nothing to back up here; use category UserData, or name the CMS master's pool",
+            "{BACKUP}: pool '{}' and its backup pool do not host the Central Management Store (its master is '{}'), so category CMS has nothing to back up here; use category UserData, or name the CMS master's pool",
             pool.fqdn, ctx.deployment.cms_master
         ));
     }
-    let goal_met = |s: &ExportState| {
-        *s == ExportState::FinalState || (steady_state && *s == ExportState::SteadyState)
-    };
-    let cms = ctx.deployment.cms_master.clone();
-    let mut last = None;
-    for attempt in 0..=retry_count {
-        for module in &modules {
-            if *module == Module::CmsMaster && !ctx.deployment.pair_hosts_cms(pool) {
-                continue;
-            }
-            let opts = SyncOptions {
-                modules: ModuleSelection::One(*module),
-                cancel: ctx.cancel.clone(),
-                ..SyncOptions::default()
-            };
-            if let Err(e) = ctx.block_on(ctx.sync.sync_pair(&pair, &opts)) {
-                return sync_error(e);
-            }
-        }
-        let status = match ctx.block_on(ctx.sync.pool_status(&pair, &modules)) {
-            Ok(s) => s,
-            Err(e) => return sync_error(e),
-        };
-        let lagging: Vec<String> = status
-            .backup_modules
-            .iter()
-            .filter(|m| m.identity != Module::CmsMaster || pool.fqdn == cms)
-            .filter(|m| !goal_met(&m.export_status))
-            .map(|m| format!("{} is {}", m.identity.identity(), m.export_status))
-            .collect();
-        if lagging.is_empty() {
+    let mut last = Vec::new();
+    for attempt in 0..=o.retry_count {
+        let status = sync_and_read(ctx, &pair, &modules)?;
+        last = lagging(ctx, &pair, &status, o.steady_state);
+        if last.is_empty() {
             return Ok(Dynamic::from(status_record(&status)));
         }
-        last = Some(lagging);
-        if attempt < retry_count {
-            pause(Duration::from_secs(wait_time as u64), || {
+        if attempt < o.retry_count {
+            pause(Duration::from_secs(o.wait_time.unsigned_abs()), || {
                 ctx.cancel.is_cancelled()
             })?;
         }
     }
-    let goal = if full_backup {
+    let goal = if o.full_backup {
         "FinalState"
     } else {
         "SteadyState"
     };
     fail(format!(
-        "{F}: {} did not reach {goal} after {} tries: {}",
+        "{BACKUP}: {} did not reach {goal} after {} tries: {}",
         pool.fqdn,
-        retry_count + 1,
-        last.unwrap_or_default().join("; ")
+        o.retry_count + 1,
+        last.join("; ")
     ))
 }
 
-pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
-    let c = ctx.clone();
-    func(
-        "get_backup_service_status",
-        &["pool: &str", "BackupServiceStatus"],
-    )
-    .register_into_engine(engine, move |p: &str| status(&c, p, &Map::new()));
-    let c = ctx.clone();
-    func(
-        "get_backup_service_status",
-        &["pool: Pool", "BackupServiceStatus"],
-    )
-    .register_into_engine(engine, move |p: PoolObj| status(&c, &p.fqdn, &Map::new()));
-    let c = ctx.clone();
-    func(
-        "get_backup_service_status",
-        &["pool: &str", "opts: Map", "BackupServiceStatus"],
-    )
-    .register_into_engine(engine, move |p: &str, o: Map| status(&c, p, &o));
-    let c = ctx.clone();
-    func(
-        "get_backup_service_status",
-        &["pool: Pool", "opts: Map", "BackupServiceStatus"],
-    )
-    .register_into_engine(engine, move |p: PoolObj, o: Map| status(&c, &p.fqdn, &o));
+/// One try of `backup_pool`: a sync of each module, then the pool's status.
+fn sync_and_read(ctx: &ScriptContext, pair: &Pair, modules: &[Module]) -> FnResult<PoolStatus> {
+    for module in modules {
+        if *module == Module::CmsMaster && !ctx.deployment.pair_hosts_cms(&pair.pool) {
+            continue;
+        }
+        let opts = SyncOptions {
+            modules: ModuleSelection::One(*module),
+            cancel: ctx.cancel.clone(),
+            ..SyncOptions::default()
+        };
+        if let Err(e) = ctx.block_on(ctx.sync.sync_pair(pair, &opts)) {
+            return sync_error(e);
+        }
+    }
+    ctx.block_on(ctx.sync.pool_status(pair, modules))
+        .or_else(sync_error)
+}
 
+/// The exports of the pool that have not reached the goal (FinalState, or
+/// SteadyState when `steady_state`), named with their state.
+fn lagging(
+    ctx: &ScriptContext,
+    pair: &Pair,
+    status: &PoolStatus,
+    steady_state: bool,
+) -> Vec<String> {
+    let goal_met = |s: &ExportState| {
+        *s == ExportState::FinalState || (steady_state && *s == ExportState::SteadyState)
+    };
+    status
+        .backup_modules
+        .iter()
+        .filter(|m| m.identity != Module::CmsMaster || pair.pool.fqdn == ctx.deployment.cms_master)
+        .filter(|m| !goal_met(&m.export_status))
+        .map(|m| format!("{} is {}", m.identity.identity(), m.export_status))
+        .collect()
+}
+
+/// The options of `backup_pool(pool)`: wait for FinalState.
+fn full_backup() -> Map {
+    let mut o = Map::new();
+    o.insert("full_backup".into(), Dynamic::from(true));
+    o
+}
+
+pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
+    register_pool_fn(
+        engine,
+        ctx,
+        options::STATUS.function,
+        "BackupServiceStatus",
+        Map::new,
+        status,
+    );
+    register_pool_fn(
+        engine,
+        ctx,
+        options::VERIFY.function,
+        "ReplicationReport",
+        Map::new,
+        debug_replication,
+    );
+    register_pool_fn(
+        engine,
+        ctx,
+        BACKUP,
+        "BackupServiceStatus",
+        full_backup,
+        backup_pool,
+    );
     let c = ctx.clone();
     func(
         "get_backup_service_configuration",
@@ -431,66 +458,20 @@ pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
         &["settings: Map", "BackupServiceConfiguration"],
     )
     .register_into_engine(engine, move |m: Map| set_configuration(&c, &m));
+}
 
-    let c = ctx.clone();
-    func(
-        "debug_inter_pool_replication",
-        &["pool: &str", "ReplicationReport"],
-    )
-    .register_into_engine(engine, move |p: &str| debug_replication(&c, p, &Map::new()));
-    let c = ctx.clone();
-    func(
-        "debug_inter_pool_replication",
-        &["pool: Pool", "ReplicationReport"],
-    )
-    .register_into_engine(engine, move |p: PoolObj| {
-        debug_replication(&c, &p.fqdn, &Map::new())
-    });
-    let c = ctx.clone();
-    func(
-        "debug_inter_pool_replication",
-        &["pool: &str", "opts: Map", "ReplicationReport"],
-    )
-    .register_into_engine(engine, move |p: &str, o: Map| debug_replication(&c, p, &o));
-    let c = ctx.clone();
-    func(
-        "debug_inter_pool_replication",
-        &["pool: Pool", "opts: Map", "ReplicationReport"],
-    )
-    .register_into_engine(engine, move |p: PoolObj, o: Map| {
-        debug_replication(&c, &p.fqdn, &o)
-    });
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::options::assert_every_option_is_read;
 
-    let c = ctx.clone();
-    func("backup_pool", &["pool: &str", "BackupServiceStatus"]).register_into_engine(
-        engine,
-        move |p: &str| {
-            let mut o = Map::new();
-            o.insert("full_backup".into(), Dynamic::from(true));
-            backup_pool(&c, p, &o)
-        },
-    );
-    let c = ctx.clone();
-    func("backup_pool", &["pool: Pool", "BackupServiceStatus"]).register_into_engine(
-        engine,
-        move |p: PoolObj| {
-            let mut o = Map::new();
-            o.insert("full_backup".into(), Dynamic::from(true));
-            backup_pool(&c, &p.fqdn, &o)
-        },
-    );
-    let c = ctx.clone();
-    func(
-        "backup_pool",
-        &["pool: &str", "opts: Map", "BackupServiceStatus"],
-    )
-    .register_into_engine(engine, move |p: &str, o: Map| backup_pool(&c, p, &o));
-    let c = ctx.clone();
-    func(
-        "backup_pool",
-        &["pool: Pool", "opts: Map", "BackupServiceStatus"],
-    )
-    .register_into_engine(engine, move |p: PoolObj, o: Map| {
-        backup_pool(&c, &p.fqdn, &o)
-    });
+    #[test]
+    fn every_option_is_read() {
+        for table in [&options::STATUS, &options::VERIFY] {
+            assert_every_option_is_read(table, |m: &mut Vec<Module>, n, v| {
+                apply_filter(table.function, m, n, v)
+            });
+        }
+        assert_every_option_is_read(&options::BACKUP_POOL, apply_backup);
+    }
 }

@@ -6,63 +6,44 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::{FnResult, fail, func, interrupted};
-use crate::printable::printable;
 use crate::script::ScriptContext;
+use crate::script::options::{self, Value};
 use crate::script::progress::SyncProgress;
 use crate::script::types::{PoolObj, ReportObj};
 use crate::sync::{SyncError, SyncOptions, SyncReport};
 use crate::topology::ModuleSelection;
 
-const FN: &str = "invoke_backup_service_sync";
-const OPTION_NAMES: &str = "module, force, what_if, allow_mass_delete";
+const FN: &str = options::SYNC.function;
 
 /// Parsed options of one call.
+#[derive(Default)]
 struct CallOptions {
     sync: SyncOptions,
     force: bool,
 }
 
-fn flag(key: &str, value: &Dynamic) -> FnResult<bool> {
-    value.as_bool().or_else(|_| {
-        fail(format!(
-            "{FN}: option '{key}' must be true or false, not {}",
-            super::kind(value)
-        ))
-    })
+fn parse_options(ctx: &ScriptContext, opts: &Map) -> FnResult<CallOptions> {
+    let mut call = CallOptions::default();
+    for (name, value) in options::SYNC.parse(opts)? {
+        apply(&mut call, name, value)?;
+    }
+    call.sync.cancel = ctx.cancel.clone();
+    Ok(call)
 }
 
-fn parse_options(ctx: &ScriptContext, opts: &Map) -> FnResult<CallOptions> {
-    let mut sync = SyncOptions {
-        cancel: ctx.cancel.clone(),
-        ..SyncOptions::default()
-    };
-    let mut force = false;
-    for (key, value) in opts {
-        match key.as_str() {
-            "module" => {
-                let Ok(text) = value.clone().into_string() else {
-                    return fail(format!(
-                        "{FN}: option 'module' must be a string, not {}",
-                        super::kind(value)
-                    ));
-                };
-                sync.modules = match ModuleSelection::parse(&text) {
-                    Ok(m) => m,
-                    Err(e) => return fail(format!("{FN}: {e}")),
-                };
-            }
-            "force" => force = flag(key, value)?,
-            "what_if" => sync.what_if = flag(key, value)?,
-            "allow_mass_delete" => sync.allow_mass_delete = flag(key, value)?,
-            other => {
-                return fail(format!(
-                    "{FN}: unknown option '{}': the options are {OPTION_NAMES}",
-                    printable(other)
-                ));
-            }
+/// Reads one option of [`options::SYNC`], checked already.
+fn apply(call: &mut CallOptions, name: &str, value: Value) -> FnResult<()> {
+    match (name, value) {
+        ("module", Value::String(text)) => {
+            call.sync.modules =
+                ModuleSelection::parse(&text).or_else(|e| fail(format!("{FN}: {e}")))?;
         }
+        ("force", Value::Bool(on)) => call.force = on,
+        ("what_if", Value::Bool(on)) => call.sync.what_if = on,
+        ("allow_mass_delete", Value::Bool(on)) => call.sync.allow_mass_delete = on,
+        (name, _) => return options::unhandled(FN, name),
     }
-    Ok(CallOptions { sync, force })
+    Ok(())
 }
 
 fn target_name(value: &Dynamic) -> FnResult<String> {
@@ -163,4 +144,15 @@ pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
         .register_into_engine(engine, move |a: Array, o: Map| {
             run(&c, targets_of(&a)?, &o, false)
         });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_option_is_read() {
+        crate::script::options::assert_every_option_is_read(
+            &crate::script::options::SYNC,
+            super::apply,
+        );
+    }
 }

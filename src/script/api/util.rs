@@ -72,12 +72,12 @@ pub fn register(engine: &mut Engine) {
     func("sleep", &["seconds: i64", "()"])
         .register_into_engine(engine, |seconds: i64| sleep_seconds(seconds as f64));
     func("sleep", &["seconds: f64", "()"]).register_into_engine(engine, sleep_seconds);
-    func("to_json", &["value: Dynamic", "String"]).register_into_engine(engine, |v: Dynamic| {
+    func("to_json", &["value: Dynamic", "string"]).register_into_engine(engine, |v: Dynamic| {
         serde_json::to_string_pretty(&render::to_json(&v)).unwrap_or_default()
     });
     // Rhai's own `to_json` of a map is more specific than the one above, and
     // writes a typed object inside the map as its Rust type name.
-    func("to_json", &["value: Map", "String"]).register_into_engine(engine, |m: rhai::Map| {
+    func("to_json", &["value: Map", "string"]).register_into_engine(engine, |m: rhai::Map| {
         serde_json::to_string_pretty(&render::to_json(&Dynamic::from_map(m))).unwrap_or_default()
     });
     func("exit", &["()"]).register_into_engine(engine, || exit_with(0));
@@ -92,6 +92,6 @@ pub fn register(engine: &mut Engine) {
             rhai::Position::NONE,
         )))
     });
-    func("help", &["String"]).register_into_engine(engine, help::overview);
-    func("help", &["name: &str", "String"]).register_into_engine(engine, help_for);
+    func("help", &["string"]).register_into_engine(engine, help::overview);
+    func("help", &["name: &str", "string"]).register_into_engine(engine, help_for);
 }

@@ -53,6 +53,24 @@ impl Inner {
         Ok(())
     }
 
+    /// The document's inode, change time and size (`none` when there is
+    /// none): a rename over it, as every write is, changes the first two.
+    pub(super) fn meta_stamp(&self, key: &str) -> StoreResult<String> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.meta_path(key)?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) => Ok(format!(
+                "{}:{}.{}:{}",
+                m.ino(),
+                m.ctime(),
+                m.ctime_nsec(),
+                m.size()
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok("none".to_string()),
+            Err(e) => Err(io_err(&self.desc(), "stat", key, e)),
+        }
+    }
+
     /// The keys of the documents in the folder `prefix`, sorted.
     pub(super) fn meta_list(&self, prefix: &str) -> StoreResult<Vec<String>> {
         let dir = self.meta_path(prefix)?;

@@ -328,6 +328,12 @@ impl Store for LocalStore {
         self.inner.meta_delete(key).await
     }
 
+    async fn meta_stamp(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_string();
+        self.blocking(move |inner| inner.meta_stamp(&key).map(Some))
+            .await
+    }
+
     async fn try_lock(
         &self,
         name: &str,

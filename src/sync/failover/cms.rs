@@ -7,22 +7,20 @@
 
 use super::promote::{store_err, sync_options, write_to};
 use super::report::{FailoverOptions, FailoverReport};
-use super::state::{Mode, PairState, Phase, Quarantine};
-use super::{quarantine, seed, view};
-use crate::store::{ItemPath, Store};
+use super::state::{Mode, PairState, Phase};
+use super::{loss, seed, view};
+use crate::store::Store;
 use crate::sync::direction::Direction;
 use crate::sync::engine::PairStores;
 use crate::sync::manifest::Manifest;
-use crate::sync::plan::classify;
-use crate::sync::recovery::recover;
-use crate::sync::{SyncEngine, SyncError, SyncOptions, SyncReport, pair_lock};
+use crate::sync::{SyncEngine, SyncError, SyncOptions, SyncReport};
 use crate::topology::{Module, Pair, Pool};
 
-const CMS: Module = Module::CmsMaster;
+pub(super) const CMS: Module = Module::CmsMaster;
 
 /// The seed a disaster move leaves at the new master, for the first sync
 /// into the old one.
-const SEED: &str = "failover/cms-seed";
+pub(super) const SEED: &str = "failover/cms-seed";
 
 impl SyncEngine {
     /// The pair that carries the CMS, named by the deployment's master.
@@ -39,99 +37,84 @@ impl SyncEngine {
         })
     }
 
-    /// Moves the active CMS to the other pool of its pair.
+    /// Moves the active CMS to the other pool of its pair. Which way is
+    /// read before the pair lock is taken (a disaster move locks only the
+    /// store it moves to), then checked again under it: if another call
+    /// moved the CMS meanwhile, this one changes nothing and says so.
     pub async fn move_cms(&self, opts: &FailoverOptions) -> Result<FailoverReport, SyncError> {
-        let started = std::time::Instant::now();
         let pair = self.cms_pair()?;
-        let state = self.pair_view(&pair).await.state;
-        let active = state.cms_master(&self.deployment().cms_master).to_string();
-        // `from` holds the active CMS now; `to` will.
-        let (from, to) = if pair.pool.fqdn.as_str() == active {
+        let seen = self.pair_view(&pair).await.state;
+        if opts.disaster_mode {
+            self.move_cms_disaster(&pair, &seen, opts).await
+        } else {
+            let (from, to) = self.cms_ends(&pair, &seen);
+            let unreachable = |e: &SyncError| {
+                format!(
+                    "cannot move the CMS to '{}' as planned: {e}; if '{}' is lost, move it with invoke_management_server_failover(#{{disaster_mode: true}})",
+                    to.fqdn, from.fqdn
+                )
+            };
+            self.with_pair_locked(&pair, opts, unreachable, async |stores| {
+                self.cms_planned_locked(&pair, stores, &seen, opts).await
+            })
+            .await
+        }
+    }
+
+    /// The pool that holds the active CMS in `state`, and the other one.
+    fn cms_ends<'a>(&self, pair: &'a Pair, state: &PairState) -> (&'a Pool, &'a Pool) {
+        let active = state.cms_master(&self.deployment().cms_master);
+        if pair.pool.fqdn.as_str() == active {
             (&pair.pool, &pair.partner)
         } else {
             (&pair.partner, &pair.pool)
-        };
-        let mut report = if opts.disaster_mode {
-            self.move_cms_disaster(&pair, from, to, opts).await?
-        } else {
-            self.move_cms_planned(&pair, from, to, opts).await?
-        };
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(report)
-    }
-
-    async fn move_cms_planned(
-        &self,
-        pair: &Pair,
-        from: &Pool,
-        to: &Pool,
-        opts: &FailoverOptions,
-    ) -> Result<FailoverReport, SyncError> {
-        let sync_opts = sync_options(opts);
-        let stores = self.open_pair(pair, &sync_opts).await.map_err(|e| {
-            SyncError::Refused(format!(
-                "cannot move the CMS to '{}' as planned: {e}; if '{}' is lost, move it with invoke_management_server_failover(#{{disaster_mode: true}})",
-                to.fqdn, from.fqdn
-            ))
-        })?;
-        let locks = if opts.what_if {
-            Vec::new()
-        } else {
-            pair_lock::lock(pair, (&*stores.0, &*stores.1), &sync_opts).await?
-        };
-        let result = self.cms_planned_locked(pair, &stores, from, to, opts).await;
-        pair_lock::release(locks).await;
-        result
+        }
     }
 
     async fn cms_planned_locked(
         &self,
         pair: &Pair,
         stores: &PairStores,
-        from: &Pool,
-        to: &Pool,
+        seen: &PairState,
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
         let both = [Some(&*stores.0), Some(&*stores.1)];
-        let mut state = view::held(pair, both, !opts.what_if).await?.state;
-        check_move(&state, from, to)?;
-        let (from_store, to_store) = ends(pair, stores, from);
+        let held = view::held(pair, both, !opts.what_if).await?;
+        let mut state = held.state;
+        let (from, to) = self.cms_ends(pair, &state);
         let mut report = FailoverReport::new("cms_failover", &from.fqdn, &to.fqdn, opts.what_if);
         report.mode = Some(Mode::Planned);
-        // The last changes of the active CMS first: nothing is lost.
-        let old = self.cms_direction((from, from_store), (to, to_store))?;
-        let sync_opts = SyncOptions {
-            what_if: opts.what_if,
-            ..sync_options(opts)
-        };
-        let empty = SyncReport::empty(&from.fqdn, &to.fqdn, opts.what_if);
-        let sync = self
-            .run_locked(pair, stores, std::slice::from_ref(&old), &sync_opts, empty)
-            .await?;
-        let pending: u64 = sync.modules.iter().map(|m| m.pending_items).sum();
-        report.modules = sync.modules;
-        report.warnings = sync.warnings;
-        report.items_lost = Some(0);
-        if pending > 0 && !opts.what_if {
-            return Err(SyncError::Refused(format!(
-                "the CMS stays at '{}': {pending} of its items could not be shipped to '{}' first; see the warnings and try again",
-                from.fqdn, to.fqdn
-            )));
+        if !opts.what_if && resumed(&state, &held.older) {
+            report.warnings.push(format!(
+                "finished the CMS move an earlier run had made: {}",
+                state.last_change()
+            ));
+            report.items_lost = Some(0);
+            return Ok(cms_settled(self, pair, &state, report));
         }
+        recheck(seen, &state)?;
+        check_move(&state, from, to)?;
         if !opts.what_if {
-            // The direction the CMS takes from now on starts from what the new
-            // master holds, with the hashes of the manifest just brought up to date.
-            let new = self.cms_direction((to, to_store), (from, from_store))?;
-            let known = Manifest::load(to_store, &old.manifest_prefix())
-                .await
-                .map_err(store_err(to))?;
-            let entries = seed::listed_with_hashes(to_store, new.source_prefix(), &known)
-                .await
-                .map_err(store_err(to))?;
-            Manifest::replace(from_store, &new.manifest_prefix(), entries)
-                .await
-                .map_err(store_err(from))?;
+            // What a disaster move left to put aside at the old master first.
+            self.reconcile_cms(
+                pair,
+                stores,
+                &state,
+                &sync_options(opts),
+                &mut report.warnings,
+            )
+            .await?;
         }
+        let (from_store, to_store) = ends(pair, stores, from);
+        self.last_cms_changes(
+            pair,
+            stores,
+            (from, from_store),
+            (to, to_store),
+            opts,
+            &mut report,
+        )
+        .await?;
         state.move_cms(
             &to.fqdn,
             Mode::Planned,
@@ -143,152 +126,130 @@ impl SyncEngine {
         Ok(cms_settled(self, pair, &state, report))
     }
 
+    /// A planned move's first step: the last changes of the active CMS go to
+    /// the new master (nothing is lost), and the direction the CMS takes from
+    /// then on starts from what the new master holds, with the hashes of the
+    /// manifest just brought up to date.
+    async fn last_cms_changes(
+        &self,
+        pair: &Pair,
+        stores: &PairStores,
+        (from, from_store): (&Pool, &dyn Store),
+        (to, to_store): (&Pool, &dyn Store),
+        opts: &FailoverOptions,
+        report: &mut FailoverReport,
+    ) -> Result<(), SyncError> {
+        let old = self.cms_direction((from, from_store), (to, to_store))?;
+        let sync_opts = SyncOptions {
+            what_if: opts.what_if,
+            ..sync_options(opts)
+        };
+        let empty = SyncReport::empty(&from.fqdn, &to.fqdn, opts.what_if);
+        let sync = self
+            .run_locked(pair, stores, std::slice::from_ref(&old), &sync_opts, empty)
+            .await?;
+        let pending: u64 = sync.modules.iter().map(|m| m.pending_items).sum();
+        report.modules = sync.modules;
+        report.warnings.extend(sync.warnings);
+        report.items_lost = Some(0);
+        report.loss = vec![loss::nothing_lost(CMS)];
+        if opts.what_if {
+            return Ok(());
+        }
+        if pending > 0 {
+            return Err(SyncError::Refused(format!(
+                "the CMS stays at '{}': {pending} of its items could not be shipped to '{}' first; see the warnings and try again",
+                from.fqdn, to.fqdn
+            )));
+        }
+        let new = self.cms_direction((to, to_store), (from, from_store))?;
+        let known = Manifest::load(to_store, &old.manifest_prefix())
+            .await
+            .map_err(store_err(to))?;
+        let entries = seed::listed_with_hashes(to_store, new.source_prefix(), &known)
+            .await
+            .map_err(store_err(to))?;
+        Manifest::replace(from_store, &new.manifest_prefix(), entries)
+            .await
+            .map(|_| ())
+            .map_err(store_err(from))
+    }
+
     async fn move_cms_disaster(
         &self,
         pair: &Pair,
-        from: &Pool,
-        to: &Pool,
+        seen: &PairState,
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
+        let (from, to) = self.cms_ends(pair, seen);
         let to_store = self.reachable(to).await.map_err(|e| {
             SyncError::Refused(format!(
                 "cannot move the CMS to '{}': it is unreachable ({e})",
                 to.fqdn
             ))
         })?;
+        // The lost master is only read, if it can be, to say what may be lost.
         let lost = self.reachable(from).await.ok();
-        let sync_opts = sync_options(opts);
-        let locks = if opts.what_if {
-            Vec::new()
-        } else {
-            pair_lock::lock_in(pair, &[(to, &*to_store)], &sync_opts).await?
-        };
-        let result = async {
+        let held = [(to, &*to_store)];
+        self.with_locked_in(pair, &held, opts, async || {
             let held = if from.fqdn == pair.pool.fqdn {
                 [lost.as_deref(), Some(&*to_store)]
             } else {
                 [Some(&*to_store), lost.as_deref()]
             };
-            let mut state = view::held(pair, held, false).await?.state;
+            let state = view::held(pair, held, false).await?.state;
+            recheck(seen, &state)?;
             check_move(&state, from, to)?;
-            let mut report =
-                FailoverReport::new("cms_failover", &from.fqdn, &to.fqdn, opts.what_if);
-            report.mode = Some(Mode::Disaster);
-            if !opts.what_if {
-                let mut warnings = Vec::new();
-                // Only the new master's side of the old direction is touched.
-                let old = self.cms_direction((from, &*to_store), (to, &*to_store))?;
-                recover(&old, &mut warnings).await.map_err(store_err(to))?;
-                let known = Manifest::load(&*to_store, &old.manifest_prefix())
-                    .await
-                    .map_err(store_err(to))?;
-                let new = self.cms_direction((to, &*to_store), (from, &*to_store))?;
-                let entries = seed::listed_with_hashes(&*to_store, new.source_prefix(), &known)
-                    .await
-                    .map_err(store_err(to))?;
-                Manifest::replace(&*to_store, SEED, entries)
-                    .await
-                    .map_err(store_err(to))?;
-                report.warnings = warnings;
-            }
-            state.move_cms(
-                &to.fqdn,
-                Mode::Disaster,
-                format!("disaster CMS move from {} to {}", from.fqdn, to.fqdn),
-            );
-            if !opts.what_if {
-                write_to(pair, &state, &[(to, &*to_store)]).await?;
-            }
-            Ok(cms_settled(self, pair, &state, report))
-        }
-        .await;
-        pair_lock::release(locks).await;
-        result
+            self.cms_disaster_locked(pair, state, (from, lost.as_deref()), (to, &*to_store), opts)
+                .await
+        })
+        .await
     }
 
-    /// After a disaster move, before the first sync into the old master:
-    /// what it changed after its last sync is moved aside, and the new
-    /// direction starts from the seed the move left. Called under the pair
-    /// lock by every sync of the pair; does nothing unless needed.
-    pub(crate) async fn reconcile_cms(
+    /// A disaster move under the lock of the new master's store: what may be
+    /// lost (refused, unless `force`, when its replica never completed a
+    /// sync), the seed of the first sync into the old master, the record.
+    async fn cms_disaster_locked(
         &self,
         pair: &Pair,
-        stores: &PairStores,
-        state: &PairState,
-        opts: &SyncOptions,
-        warnings: &mut Vec<String>,
-    ) -> Result<(), SyncError> {
-        let Some(cms) = state.cms.as_ref().filter(|c| c.reconcile) else {
-            return Ok(());
-        };
-        let (active, standby) = if pair.pool.fqdn.as_str() == cms.active {
-            (&pair.pool, &pair.partner)
-        } else {
-            (&pair.partner, &pair.pool)
-        };
-        let (active_store, standby_store) = ends(pair, stores, active);
-        let old = self.cms_direction((standby, standby_store), (active, active_store))?;
-        let (divergent, kept) = standby_changes(&old, standby, active).await?;
-        let mut state = state.clone();
-        let folder_name = format!("quarantine/cms-epoch-{}", state.epoch);
-        let folder = ItemPath::parse(&folder_name).unwrap_or_else(|_| unreachable!());
-        let moved = Quarantine {
-            folder: folder_name,
-            items: divergent.len() as u64,
-            paths: divergent
-                .iter()
-                .map(|e| format!("{}/{}", CMS.identity(), e.path))
-                .collect(),
-        };
-        let aside = quarantine::Aside {
-            pool: standby,
-            store: standby_store,
-            module: CMS,
-            source: old.source_prefix().clone(),
-            folder: &folder,
-        };
-        let r = quarantine::move_aside(aside, divergent, true, opts, &self.settings(), warnings)
-            .await
-            .map_err(store_err(standby))?;
-        if r.error.is_some() || r.pending_items > 0 {
-            return Err(SyncError::Refused(format!(
-                "the CMS items '{}' changed after its last sync could not be moved aside ({}); nothing was overwritten",
-                standby.fqdn,
-                r.error.unwrap_or_default()
-            )));
+        mut state: PairState,
+        (from, lost): (&Pool, Option<&dyn Store>),
+        (to, to_store): (&Pool, &dyn Store),
+        opts: &FailoverOptions,
+    ) -> Result<FailoverReport, SyncError> {
+        let mut report = FailoverReport::new("cms_failover", &from.fqdn, &to.fqdn, opts.what_if);
+        report.mode = Some(Mode::Disaster);
+        // Only the new master's side of the old direction is touched.
+        let old = self.cms_direction((from, to_store), (to, to_store))?;
+        let loss =
+            loss::module_loss(&old, lost, opts, "move the CMS", &mut report.warnings).await?;
+        report.items_lost = loss.changed_items;
+        report.loss = vec![loss];
+        if !opts.what_if {
+            let known = Manifest::load(to_store, &old.manifest_prefix())
+                .await
+                .map_err(store_err(to))?;
+            let new = self.cms_direction((to, to_store), (from, to_store))?;
+            let entries = seed::listed_with_hashes(to_store, new.source_prefix(), &known)
+                .await
+                .map_err(store_err(to))?;
+            Manifest::replace(to_store, SEED, entries)
+                .await
+                .map_err(store_err(to))?;
         }
-        let seed = Manifest::load(active_store, SEED)
-            .await
-            .map_err(store_err(active))?;
-        let entries = kept
-            .iter()
-            .filter_map(|p| Some((p.clone(), seed.get(p)?.clone())))
-            .collect();
-        let new = self.cms_direction((active, active_store), (standby, standby_store))?;
-        Manifest::replace(standby_store, &new.manifest_prefix(), entries)
-            .await
-            .map_err(store_err(standby))?;
-        state.epoch += 1;
-        state.last_event = format!(
-            "CMS reconciled at {}: {} items moved aside",
-            standby.fqdn, moved.items
+        state.move_cms(
+            &to.fqdn,
+            Mode::Disaster,
+            format!("disaster CMS move from {} to {}", from.fqdn, to.fqdn),
         );
-        if let Some(c) = state.cms.as_mut() {
-            c.reconcile = false;
-            c.quarantine = (moved.items > 0).then_some(moved);
+        if !opts.what_if {
+            write_to(pair, &state, &[(to, to_store)]).await?;
         }
-        write_to(
-            pair,
-            &state,
-            &[(active, active_store), (standby, standby_store)],
-        )
-        .await?;
-        let _ = Manifest::remove(active_store, SEED).await;
-        Ok(())
+        Ok(cms_settled(self, pair, &state, report))
     }
 
     /// The direction the CMS takes from `from`, where it is active.
-    fn cms_direction<'a>(
+    pub(super) fn cms_direction<'a>(
         &self,
         from: (&'a Pool, &'a dyn Store),
         to: (&'a Pool, &'a dyn Store),
@@ -299,39 +260,38 @@ impl SyncEngine {
     }
 }
 
-/// What the old master (`standby`, the source of the direction `old`)
-/// changed after its last sync: the items that differ from what that
-/// direction's manifest at the new master records, and the paths of the rest.
-async fn standby_changes(
-    old: &Direction<'_>,
-    standby: &Pool,
-    active: &Pool,
-) -> Result<(Vec<crate::store::Entry>, Vec<ItemPath>), SyncError> {
-    let known = Manifest::load(old.dst, &old.manifest_prefix())
-        .await
-        .map_err(store_err(active))?;
-    let mut listing = old
-        .src
-        .list(old.source_prefix())
-        .await
-        .map_err(store_err(standby))?;
-    listing.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    let all: Vec<ItemPath> = listing.entries.iter().map(|e| e.path.clone()).collect();
-    let (divergent, _, _) = classify(listing.entries, &known);
-    let kept = all
-        .into_iter()
-        .filter(|p| divergent.binary_search_by(|e| e.path.cmp(p)).is_err())
-        .collect();
-    Ok((divergent, kept))
-}
-
 /// The stores of `first` and of the other pool of the pair.
-fn ends<'a>(pair: &Pair, stores: &'a PairStores, first: &Pool) -> (&'a dyn Store, &'a dyn Store) {
+pub(super) fn ends<'a>(
+    pair: &Pair,
+    stores: &'a PairStores,
+    first: &Pool,
+) -> (&'a dyn Store, &'a dyn Store) {
     if first.fqdn == pair.pool.fqdn {
         (&*stores.0, &*stores.1)
     } else {
         (&*stores.1, &*stores.0)
     }
+}
+
+/// Refuses a move when another call moved the CMS after this one read where
+/// it was (`seen`), while it waited for the pair lock.
+fn recheck(seen: &PairState, now: &PairState) -> Result<(), SyncError> {
+    if seen.cms_mark() == now.cms_mark() {
+        return Ok(());
+    }
+    Err(SyncError::Refused(format!(
+        "the CMS was moved by another call while this one waited for the pair lock (epoch {}: {}); nothing was changed; run invoke_management_server_failover() again if you mean to move it back",
+        now.epoch,
+        now.last_change()
+    )))
+}
+
+/// Whether a planned move was recorded in one store but not yet in the
+/// other (`older`, the records the lock holder just brought up to date): a
+/// rerun of that move finishes it rather than moving the CMS back.
+fn resumed(state: &PairState, older: &[PairState]) -> bool {
+    let planned = state.cms.as_ref().is_some_and(|c| c.mode == Mode::Planned);
+    planned && older.iter().any(|o| o.cms_mark() != state.cms_mark())
 }
 
 /// Refuses a move to a pool whose own data is not at home.

@@ -6,14 +6,14 @@
 
 use super::promote::{store_err, sync_options, write_to};
 use super::report::{FailoverOptions, FailoverReport};
-use super::state::{LISTED_PATHS, PairState, Phase, Quarantine};
-use super::{quarantine, seed, view};
-use crate::store::{Entry, ItemPath, Store};
+use super::state::{PairState, Phase};
+use super::{reconcile, seed, view};
+use crate::store::Store;
 use crate::sync::direction::{Direction, data_prefix, replica_prefix};
 use crate::sync::engine::PairStores;
 use crate::sync::manifest::Manifest;
 use crate::sync::plan::classify;
-use crate::sync::{DirectionReport, SyncEngine, SyncError, SyncOptions, SyncReport, pair_lock};
+use crate::sync::{DirectionReport, SyncEngine, SyncError, SyncOptions, SyncReport};
 use crate::topology::{Module, Pair, Pool};
 
 /// Rounds of the active copy flowing home while it is still written, at most,
@@ -28,24 +28,16 @@ impl SyncEngine {
         pair: &Pair,
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
-        let started = std::time::Instant::now();
-        let sync_opts = sync_options(opts);
-        let stores = self.open_pair(pair, &sync_opts).await.map_err(|e| {
-            SyncError::Refused(format!(
+        let unreachable = |e: &SyncError| {
+            format!(
                 "cannot fail back pool '{}': {e}; a failback needs both pools reachable",
                 pair.pool.fqdn
-            ))
-        })?;
-        let locks = if opts.what_if {
-            Vec::new()
-        } else {
-            pair_lock::lock(pair, (&*stores.0, &*stores.1), &sync_opts).await?
+            )
         };
-        let result = self.fail_back_locked(pair, &stores, opts).await;
-        pair_lock::release(locks).await;
-        let mut report = result?;
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(report)
+        self.with_pair_locked(pair, opts, unreachable, async |stores| {
+            self.fail_back_locked(pair, stores, opts).await
+        })
+        .await
     }
 
     async fn fail_back_locked(
@@ -98,7 +90,7 @@ impl SyncEngine {
             );
             if let Some(p) = state.pool_mut(pool) {
                 p.reconciled = true;
-                p.quarantine = (moved.items > 0).then_some(moved);
+                p.quarantine = (moved.items + moved.deleted_at_home > 0).then_some(moved);
             }
             write_to(pair, &state, &ends).await?;
         }
@@ -187,7 +179,12 @@ impl SyncEngine {
         opts: &FailoverOptions,
         report: &mut FailoverReport,
     ) -> Result<(), SyncError> {
-        let last = self.round_home(pair, stores, modules, opts).await;
+        // Writes are stopped: every write begun before that ends first.
+        let at = (&pair.partner, &*stores.1);
+        let last = match self.drain_writers(pair, at, opts).await {
+            Ok(()) => self.round_home(pair, stores, modules, opts).await,
+            Err(e) => Err(e),
+        };
         let pending = last
             .as_ref()
             .map_or(0, |r| r.modules.iter().map(|m| m.pending_items).sum());
@@ -231,62 +228,6 @@ impl SyncEngine {
             .await
     }
 
-    /// Moves aside what the pool changed after its last sync (items that
-    /// differ from the replication's manifest at the partner, or that it does
-    /// not list), then writes each module's failback manifest from the seed
-    /// the failover left, for the items the pool still holds.
-    async fn reconcile(
-        &self,
-        pair: &Pair,
-        stores: &PairStores,
-        state: &PairState,
-        opts: &FailoverOptions,
-        warnings: &mut Vec<String>,
-    ) -> Result<Quarantine, SyncError> {
-        let folder_name = quarantine::failback_folder(state.epoch);
-        let folder = ItemPath::parse(&folder_name).unwrap_or_else(|_| unreachable!());
-        let mut moved = Quarantine {
-            folder: folder_name,
-            ..Quarantine::default()
-        };
-        let settings = self.settings();
-        let sync_opts = sync_options(opts);
-        for module in self.pool_modules(pair, state) {
-            let (divergent, kept) = divergent(pair, stores, module).await?;
-            moved.items += divergent.len() as u64;
-            for e in divergent
-                .iter()
-                .take(LISTED_PATHS.saturating_sub(moved.paths.len()))
-            {
-                moved
-                    .paths
-                    .push(format!("{}/{}", module.identity(), e.path));
-            }
-            let aside = quarantine::Aside {
-                pool: &pair.pool,
-                store: &*stores.0,
-                module,
-                source: data_prefix(module),
-                folder: &folder,
-            };
-            let r = quarantine::move_aside(aside, divergent, true, &sync_opts, &settings, warnings)
-                .await
-                .map_err(store_err(&pair.pool))?;
-            let failed = r.error.or_else(|| {
-                (r.pending_items > 0)
-                    .then(|| format!("{} items could not be copied", r.pending_items))
-            });
-            if let Some(e) = failed {
-                return Err(SyncError::Refused(format!(
-                    "failback of pool '{}' stopped: items it changed after its last sync could not be moved aside into {}: {e}; nothing was overwritten; fix it and run invoke_pool_failback again",
-                    pair.pool.fqdn, moved.folder
-                )));
-            }
-            write_failback_manifest(pair, stores, module, &kept).await?;
-        }
-        Ok(moved)
-    }
-
     /// What a failback would do, changing nothing.
     async fn failback_plan(
         &self,
@@ -298,12 +239,20 @@ impl SyncEngine {
         let reconciled = state.pool(&pair.pool.fqdn).is_some_and(|p| p.reconciled);
         for module in self.pool_modules(pair, state) {
             if !reconciled {
-                let (divergent, _) = divergent(pair, stores, module).await?;
+                let found = reconcile::divergent(pair, stores, module).await?;
                 report.would_quarantine.extend(
-                    divergent
+                    found
+                        .changed
                         .iter()
                         .map(|e| format!("{}/{}", module.identity(), e.path)),
                 );
+                if !found.deleted.is_empty() {
+                    report.warnings.push(format!(
+                        "{}: {} items deleted at home after the last sync would come back from the active copy (named in the quarantine's deleted-at-home.txt)",
+                        module.identity(),
+                        found.deleted.len()
+                    ));
+                }
             }
             let seed_prefix = seed::seed_prefix(pair.pool.fqdn.as_str(), module.identity());
             let seed = Manifest::load(&*stores.1, &seed_prefix)
@@ -373,82 +322,6 @@ fn active_first<'a>(pair: &'a Pair, stores: &'a PairStores) -> [(&'a Pool, &'a d
 /// The pair's stores, the pool itself first.
 fn home_first<'a>(pair: &'a Pair, stores: &'a PairStores) -> [(&'a Pool, &'a dyn Store); 2] {
     [(&pair.pool, &*stores.0), (&pair.partner, &*stores.1)]
-}
-
-/// The items of the pool's `data/<module>` it changed after its last sync
-/// (or that sync never saw), and the paths of the rest. An item whose
-/// metadata changed but whose content hashes as the sync recorded (a store
-/// copied back from elsewhere has new inodes) is not divergent.
-async fn divergent(
-    pair: &Pair,
-    stores: &PairStores,
-    module: Module,
-) -> Result<(Vec<Entry>, Vec<ItemPath>), SyncError> {
-    let replication = Manifest::prefix_for(pair.pool.fqdn.as_str(), module.identity());
-    let known = Manifest::load(&*stores.1, &replication)
-        .await
-        .map_err(store_err(&pair.partner))?;
-    let data = data_prefix(module);
-    let mut listing = stores.0.list(&data).await.map_err(store_err(&pair.pool))?;
-    listing.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    if listing.incomplete {
-        return Err(SyncError::Refused(format!(
-            "cannot fail back pool '{}': data/{} cannot be read in full ({}); nothing was changed",
-            pair.pool.fqdn,
-            module.identity(),
-            listing.warnings.join("; ")
-        )));
-    }
-    let all: Vec<ItemPath> = listing.entries.iter().map(|e| e.path.clone()).collect();
-    let (candidates, _, _) = classify(listing.entries, &known);
-    let mut changed = Vec::new();
-    for entry in candidates {
-        let same = match known.get(&entry.path) {
-            Some(m) if m.size == entry.size => {
-                let (_, hash) = stores
-                    .0
-                    .hash(&data.join(&entry.path))
-                    .await
-                    .map_err(store_err(&pair.pool))?;
-                hash == m.hash
-            }
-            _ => false,
-        };
-        if !same {
-            changed.push(entry);
-        }
-    }
-    let mut kept = Vec::with_capacity(all.len());
-    let mut changed_paths = changed.iter().map(|e| &e.path).peekable();
-    for path in all {
-        if changed_paths.next_if(|p| **p == path).is_none() {
-            kept.push(path);
-        }
-    }
-    Ok((changed, kept))
-}
-
-/// The failback manifest of one module at the pool: the seed's entries for
-/// the paths the pool still holds (`kept`, sorted).
-async fn write_failback_manifest(
-    pair: &Pair,
-    stores: &PairStores,
-    module: Module,
-    kept: &[ItemPath],
-) -> Result<(), SyncError> {
-    let seed_prefix = seed::seed_prefix(pair.pool.fqdn.as_str(), module.identity());
-    let seed = Manifest::load(&*stores.1, &seed_prefix)
-        .await
-        .map_err(store_err(&pair.partner))?;
-    let entries = kept
-        .iter()
-        .filter_map(|p| Some((p.clone(), seed.get(p)?.clone())))
-        .collect();
-    let d = Direction::reverse(module, &pair.partner, &pair.pool, &*stores.1, &*stores.0);
-    Manifest::replace(&*stores.0, &d.manifest_prefix(), entries)
-        .await
-        .map(|_| ())
-        .map_err(store_err(&pair.pool))
 }
 
 /// The replication's manifest at the partner, from what the pool holds now

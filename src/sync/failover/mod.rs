@@ -9,9 +9,14 @@
 //! active copy never saw is quarantined, never overwritten.
 
 mod cms;
+mod cms_reconcile;
 mod failback;
+mod fence;
+mod locked;
+mod loss;
 mod promote;
 mod quarantine;
+mod reconcile;
 mod report;
 mod restore;
 pub mod seed;
@@ -19,6 +24,8 @@ pub mod state;
 mod transfer;
 pub mod view;
 
+pub use fence::WriteHold;
+pub use quarantine::listed as quarantines;
 pub use report::{FailoverOptions, FailoverReport};
 pub use state::{Mode, ModuleLoss, PairState, PairView, Phase, PoolState, Quarantine};
 

@@ -3,18 +3,14 @@
 //! it is; nothing is copied but, in a planned failover, the pool's last
 //! changes.
 
-use std::time::{Instant, SystemTime};
-
 use super::report::{FailoverOptions, FailoverReport};
-use super::state::{self, LISTED_PATHS, Mode, ModuleLoss, PairState, Phase};
-use super::{active_copy, seed, view};
-use crate::store::{Store, system_time_ns};
-use crate::sync::direction::{Direction, data_prefix};
+use super::state::{self, Mode, ModuleLoss, PairState, Phase};
+use super::{active_copy, loss, seed, view};
+use crate::store::Store;
+use crate::sync::direction::Direction;
 use crate::sync::engine::PairStores;
 use crate::sync::manifest::Manifest;
-use crate::sync::plan::classify;
-use crate::sync::recovery::{forget_uncommitted, recover};
-use crate::sync::{SyncEngine, SyncError, SyncOptions, SyncReport, pair_lock};
+use crate::sync::{SyncEngine, SyncError, SyncOptions, SyncReport};
 use crate::topology::{Module, ModuleSelection, Pair, Pool};
 
 /// Where a failover starts from.
@@ -36,36 +32,19 @@ impl SyncEngine {
         pair: &Pair,
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
-        let started = Instant::now();
-        let mut report = if opts.disaster_mode {
-            self.fail_over_disaster(pair, opts).await?
-        } else {
-            self.fail_over_planned(pair, opts).await?
+        if opts.disaster_mode {
+            return self.fail_over_disaster(pair, opts).await;
+        }
+        let pool = &pair.pool.fqdn;
+        let unreachable = |e: &SyncError| {
+            format!(
+                "cannot fail over pool '{pool}' as planned: {e}; if the pool is lost, fail it over with invoke_pool_failover(\"{pool}\", #{{disaster_mode: true}})"
+            )
         };
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(report)
-    }
-
-    async fn fail_over_planned(
-        &self,
-        pair: &Pair,
-        opts: &FailoverOptions,
-    ) -> Result<FailoverReport, SyncError> {
-        let sync_opts = sync_options(opts);
-        let stores = self.open_pair(pair, &sync_opts).await.map_err(|e| {
-            SyncError::Refused(format!(
-                "cannot fail over pool '{}' as planned: {e}; if the pool is lost, fail it over with invoke_pool_failover(\"{}\", #{{disaster_mode: true}})",
-                pair.pool.fqdn, pair.pool.fqdn
-            ))
-        })?;
-        let locks = if opts.what_if {
-            Vec::new()
-        } else {
-            pair_lock::lock(pair, (&*stores.0, &*stores.1), &sync_opts).await?
-        };
-        let result = self.planned_locked(pair, &stores, opts).await;
-        pair_lock::release(locks).await;
-        result
+        self.with_pair_locked(pair, opts, unreachable, async |stores| {
+            self.planned_locked(pair, stores, opts).await
+        })
+        .await
     }
 
     async fn planned_locked(
@@ -75,7 +54,9 @@ impl SyncEngine {
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
         let both = [Some(&*stores.0), Some(&*stores.1)];
-        let view::Held { mut state, healed } = view::held(pair, both, !opts.what_if).await?;
+        let view::Held {
+            mut state, healed, ..
+        } = view::held(pair, both, !opts.what_if).await?;
         let mut report = FailoverReport::new(
             "failover",
             &pair.pool.fqdn,
@@ -84,7 +65,7 @@ impl SyncEngine {
         );
         report.mode = Some(Mode::Planned);
         match self.failover_start(pair, &state)? {
-            Start::Finish => return self.finished(pair, &state, report, healed),
+            Start::Finish => return self.finished(pair, &state, report, healed, Mode::Planned),
             Start::Begin if !opts.what_if => {
                 state.advance(
                     &pair.pool.fqdn,
@@ -100,7 +81,7 @@ impl SyncEngine {
             }
             _ => {}
         }
-        let sync = match self.final_sync(pair, stores, opts, &state).await {
+        let sync = match self.last_changes(pair, stores, opts, &state).await {
             Ok(sync) => sync,
             Err(e) => {
                 return Err(self
@@ -111,16 +92,10 @@ impl SyncEngine {
         report.modules = sync.modules;
         report.warnings = sync.warnings;
         report.items_lost = Some(0);
-        let now = system_time_ns(SystemTime::now());
         report.loss = self
             .pool_modules(pair, &state)
-            .iter()
-            .map(|m| ModuleLoss {
-                module: m.identity().to_string(),
-                last_sync_ns: Some(now),
-                changed_items: Some(0),
-                changed: Vec::new(),
-            })
+            .into_iter()
+            .map(loss::nothing_lost)
             .collect();
         if opts.what_if {
             return Ok(self.predicted(pair, &state, report));
@@ -139,6 +114,22 @@ impl SyncEngine {
         )
         .await?;
         Ok(self.settled(pair, &state, report))
+    }
+
+    /// With writes at home stopped: waits for every write begun before that
+    /// to end, then ships the pool's last changes (the final sync).
+    async fn last_changes(
+        &self,
+        pair: &Pair,
+        stores: &PairStores,
+        opts: &FailoverOptions,
+        state: &PairState,
+    ) -> Result<SyncReport, SyncError> {
+        if !opts.what_if {
+            self.drain_writers(pair, (&pair.pool, &*stores.0), opts)
+                .await?;
+        }
+        self.final_sync(pair, stores, opts, state).await
     }
 
     /// Ships the pool's last changes to the partner, which must end with
@@ -226,16 +217,12 @@ impl SyncEngine {
         })?;
         // The lost pool is only read, if it can be, to say what may be lost.
         let lost = self.reachable(&pair.pool).await.ok();
-        let locks = if opts.what_if {
-            Vec::new()
-        } else {
-            pair_lock::lock_in(pair, &[(&pair.partner, &*partner)], &sync_options(opts)).await?
-        };
-        let result = self
-            .disaster_locked(pair, lost.as_deref(), &*partner, opts)
-            .await;
-        pair_lock::release(locks).await;
-        result
+        let held = [(&pair.partner, &*partner)];
+        self.with_locked_in(pair, &held, opts, async || {
+            self.disaster_locked(pair, lost.as_deref(), &*partner, opts)
+                .await
+        })
+        .await
     }
 
     async fn disaster_locked(
@@ -254,110 +241,46 @@ impl SyncEngine {
         );
         report.mode = Some(Mode::Disaster);
         if let Start::Finish = self.failover_start(pair, &state)? {
-            return self.finished(pair, &state, report, false);
+            return self.finished(pair, &state, report, false, Mode::Disaster);
         }
-        let modules = self.pool_modules(pair, &state);
-        for module in &modules {
-            let loss = self
-                .module_loss(pair, lost, partner, *module, opts, &mut report.warnings)
-                .await?;
-            report.loss.push(loss);
+        let started = std::time::Instant::now();
+        let what = format!("fail over pool '{}'", pair.pool.fqdn);
+        let mut seeds = Vec::new();
+        for module in self.pool_modules(pair, &state) {
+            // The partner plays both ends: only its side is touched.
+            let d = Direction::replication(module, &pair.pool, &pair.partner, partner, partner);
+            let warnings = &mut report.warnings;
+            let (last_sync, manifest) = loss::replica_ready(&d, opts, &what, warnings).await?;
+            // What the lost pool changed, and the seed, read at once.
+            let mut told = Vec::new();
+            let (changed, seed) = tokio::join!(
+                loss::changed_since(lost, &d, &manifest, &mut told),
+                seed_entries(&pair.pool, partner, module, &manifest, opts.what_if),
+            );
+            warnings.extend(told);
+            report.loss.push(loss::loss_of(&d, last_sync, changed));
+            seeds.push((module, seed.map_err(store_err(&pair.partner))?));
         }
         report.items_lost = report
             .loss
             .iter()
             .map(|l| l.changed_items)
             .sum::<Option<u64>>();
+        step("disaster failover: loss and seeds read", started);
         if opts.what_if {
             return Ok(self.predicted(pair, &state, report));
         }
-        for module in &modules {
-            write_seed(&pair.pool, partner, *module)
+        for (module, entries) in seeds {
+            let prefix = seed::seed_prefix(pair.pool.fqdn.as_str(), module.identity());
+            Manifest::replace(partner, &prefix, entries)
                 .await
                 .map_err(store_err(&pair.partner))?;
         }
+        step("disaster failover: seeds written", started);
         promote(&mut state, pair, Mode::Disaster, report.loss.clone());
         write_to(pair, &state, &[(&pair.partner, partner)]).await?;
+        step("disaster failover: promoted", started);
         Ok(self.settled(pair, &state, report))
-    }
-
-    /// What the pool may lose of one module in a disaster failover: when its
-    /// last sync into the partner committed and, if the pool's store can be
-    /// read, what changed there since. First finishes (or forgets) a batch an
-    /// interrupted sync left at the partner, so the replica is whole.
-    async fn module_loss(
-        &self,
-        pair: &Pair,
-        lost: Option<&dyn Store>,
-        partner: &dyn Store,
-        module: Module,
-        opts: &FailoverOptions,
-        warnings: &mut Vec<String>,
-    ) -> Result<ModuleLoss, SyncError> {
-        let (pool, to) = (&pair.pool, &pair.partner);
-        let record = crate::sync::status::read(
-            partner,
-            &crate::sync::status::import_key(pool.fqdn.as_str(), module.identity()),
-        )
-        .await
-        .ok()
-        .flatten();
-        let last_sync_ns = record.and_then(|r| r.last_success_ns);
-        if last_sync_ns.is_none() && !opts.force {
-            return Err(SyncError::Refused(format!(
-                "cannot fail over pool '{}' in disaster mode: the replica of its {} at '{}' never completed a sync, so it would serve an incomplete copy; sync the pair first, or pass force: true to promote the replica as it is",
-                pool.fqdn,
-                module.identity(),
-                to.fqdn
-            )));
-        }
-        // The partner plays both ends: only its side is touched.
-        let d = Direction::replication(module, pool, to, partner, partner);
-        let sync_opts = SyncOptions {
-            what_if: opts.what_if,
-            ..sync_options(opts)
-        };
-        if !opts.what_if {
-            recover(&d, warnings).await.map_err(store_err(to))?;
-        }
-        let mut manifest = Manifest::load(partner, &d.manifest_prefix())
-            .await
-            .map_err(store_err(to))?;
-        if partner.writes_in_place() {
-            forget_uncommitted(&d, &mut manifest, &sync_opts, warnings)
-                .await
-                .map_err(store_err(to))?;
-        }
-        let changed = match lost {
-            None => None,
-            Some(store) => match store.list(&data_prefix(module)).await {
-                Ok(listing) if !listing.incomplete => {
-                    let (copies, deletes, _) = classify(listing.entries, &manifest);
-                    let mut paths: Vec<String> = copies
-                        .iter()
-                        .map(|e| e.path.to_string())
-                        .chain(deletes.iter().map(ToString::to_string))
-                        .collect();
-                    paths.sort();
-                    Some(paths)
-                }
-                Ok(_) | Err(_) => {
-                    warnings.push(format!("{}: data/{} could not be read in full: what it changed after its last sync is unknown", pool.fqdn, module.identity()));
-                    None
-                }
-            },
-        };
-        Ok(ModuleLoss {
-            module: module.identity().to_string(),
-            last_sync_ns,
-            changed_items: changed.as_ref().map(|c| c.len() as u64),
-            changed: changed
-                .map(|mut c| {
-                    c.truncate(LISTED_PATHS);
-                    c
-                })
-                .unwrap_or_default(),
-        })
     }
 
     /// Whether a failover of the pair's pool may start, and from where.
@@ -384,21 +307,31 @@ impl SyncEngine {
         }
     }
 
-    /// A failover an earlier run made: done now if this run had to tell a
-    /// store of it (`healed`), else it was done already.
+    /// A failover an earlier run made. If it was made the way this call
+    /// makes one (`mode`) and this run had to tell a store of it (`healed`),
+    /// this call is the rerun of that interrupted failover, done now.
+    /// Otherwise another call made it: refused, naming it.
     fn finished(
         &self,
         pair: &Pair,
         state: &PairState,
         mut report: FailoverReport,
         healed: bool,
+        mode: Mode,
     ) -> Result<FailoverReport, SyncError> {
         let pool = &pair.pool.fqdn;
-        if !healed {
-            let since = crate::sync::format_time(state.pool(pool).map_or(0, |p| p.since_ns));
+        let made = state.pool(pool).and_then(|p| p.mode);
+        if !healed || made != Some(mode) {
+            let by = match made {
+                Some(Mode::Disaster) => "a disaster failover",
+                Some(Mode::Planned) => "a planned failover",
+                None => "an earlier call",
+            };
             return Err(SyncError::Refused(format!(
-                "pool '{pool}' is already failed over to '{}' (since {since}, epoch {}); to return it, invoke_pool_failback(\"{pool}\")",
-                pair.partner.fqdn, state.epoch
+                "pool '{pool}' is already failed over to '{}' at epoch {} by {by}: {}; nothing was changed; to return it, invoke_pool_failback(\"{pool}\")",
+                pair.partner.fqdn,
+                state.epoch,
+                state.last_change()
             )));
         }
         report.warnings.push(format!(
@@ -492,12 +425,33 @@ async fn write_seed(
 ) -> crate::store::StoreResult<()> {
     let replication = Manifest::prefix_for(owner.fqdn.as_str(), module.identity());
     let known = Manifest::load(active, &replication).await?;
-    let replica = crate::sync::direction::replica_prefix(&owner.fqdn, module);
-    let entries = seed::listed_with_hashes(active, &replica, &known).await?;
+    let entries = seed_entries(owner, active, module, &known, false).await?;
     let prefix = seed::seed_prefix(owner.fqdn.as_str(), module.identity());
     Manifest::replace(active, &prefix, entries)
         .await
         .map(|_| ())
+}
+
+/// The entries of that seed, given the replication manifest (`known`);
+/// none for a dry run, which writes no seed.
+async fn seed_entries(
+    owner: &Pool,
+    active: &dyn Store,
+    module: Module,
+    known: &Manifest,
+    what_if: bool,
+) -> crate::store::StoreResult<Vec<(crate::store::ItemPath, crate::sync::manifest::ManifestEntry)>>
+{
+    if what_if {
+        return Ok(Vec::new());
+    }
+    let replica = crate::sync::direction::replica_prefix(&owner.fqdn, module);
+    seed::listed_with_hashes(active, &replica, known).await
+}
+
+/// Logs (at debug level) how long an operation has run at the end of a step.
+pub(super) fn step(what: &str, started: std::time::Instant) {
+    tracing::debug!(ms = crate::sync::ms(started.elapsed()), "{what}");
 }
 
 /// The sync options a failover operation's own transfers run with.

@@ -14,7 +14,7 @@ use super::{quarantine, view};
 use crate::store::{Entry, ItemPath};
 use crate::sync::direction::{Direction, data_prefix, replica_prefix};
 use crate::sync::engine::PairStores;
-use crate::sync::{SyncEngine, SyncError, pair_lock};
+use crate::sync::{SyncEngine, SyncError};
 use crate::topology::{Module, Pair};
 
 /// What a restore of one module will do.
@@ -25,6 +25,16 @@ struct ModulePlan {
     replaced: Vec<Entry>,
 }
 
+/// Where a restore runs: the pair, its stores, what was asked, and the
+/// quarantine folder of this run.
+#[derive(Clone, Copy)]
+struct RestoreAt<'a> {
+    pair: &'a Pair,
+    stores: &'a PairStores,
+    opts: &'a FailoverOptions,
+    folder: &'a ItemPath,
+}
+
 impl SyncEngine {
     /// Restores `pair.pool`'s data from its replica at `pair.partner`.
     pub async fn restore_pool_data(
@@ -32,24 +42,16 @@ impl SyncEngine {
         pair: &Pair,
         opts: &FailoverOptions,
     ) -> Result<FailoverReport, SyncError> {
-        let started = std::time::Instant::now();
-        let sync_opts = sync_options(opts);
-        let stores = self.open_pair(pair, &sync_opts).await.map_err(|e| {
-            SyncError::Refused(format!(
+        let unreachable = |e: &SyncError| {
+            format!(
                 "cannot restore pool '{}' from '{}': {e}",
                 pair.pool.fqdn, pair.partner.fqdn
-            ))
-        })?;
-        let locks = if opts.what_if {
-            Vec::new()
-        } else {
-            pair_lock::lock(pair, (&*stores.0, &*stores.1), &sync_opts).await?
+            )
         };
-        let result = self.restore_locked(pair, &stores, opts).await;
-        pair_lock::release(locks).await;
-        let mut report = result?;
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(report)
+        self.with_pair_locked(pair, opts, unreachable, async |stores| {
+            self.restore_locked(pair, stores, opts).await
+        })
+        .await
     }
 
     async fn restore_locked(
@@ -69,8 +71,15 @@ impl SyncEngine {
         }
         let mut report = FailoverReport::new("restore", pool, partner, opts.what_if);
         let folder_name = format!("quarantine/restore-{}", unix_seconds());
+        let folder = ItemPath::parse(&folder_name).unwrap_or_else(|_| unreachable!());
+        let at = RestoreAt {
+            pair,
+            stores,
+            opts,
+            folder: &folder,
+        };
         let mut moved = Quarantine {
-            folder: folder_name.clone(),
+            folder: folder_name,
             ..Quarantine::default()
         };
         for module in self.restore_modules(pair, &state, opts)? {
@@ -88,8 +97,7 @@ impl SyncEngine {
             moved
                 .paths
                 .extend(plan.replaced.iter().take(room).map(shown));
-            self.restore_module(pair, stores, module, plan, &folder_name, opts, &mut report)
-                .await?;
+            self.restore_module(&at, module, plan, &mut report).await?;
         }
         if !opts.what_if {
             for (at, store) in [(&pair.pool, &stores.0), (&pair.partner, &stores.1)] {
@@ -122,45 +130,39 @@ impl SyncEngine {
     }
 
     /// Moves the pool's replaced versions aside, then copies the items back.
-    #[allow(clippy::too_many_arguments)]
     async fn restore_module(
         &self,
-        pair: &Pair,
-        stores: &PairStores,
+        at: &RestoreAt<'_>,
         module: Module,
         plan: ModulePlan,
-        folder: &str,
-        opts: &FailoverOptions,
         report: &mut FailoverReport,
     ) -> Result<(), SyncError> {
+        let RestoreAt {
+            pair,
+            stores,
+            opts,
+            folder,
+        } = *at;
         let settings = self.settings();
         let sync_opts = sync_options(opts);
         if !plan.replaced.is_empty() {
-            let folder = ItemPath::parse(folder).unwrap_or_else(|_| unreachable!());
-            let aside = quarantine::Aside {
-                pool: &pair.pool,
-                store: &*stores.0,
-                module,
-                source: data_prefix(module),
-                folder: &folder,
-            };
+            let aside = quarantine::Aside::data(&pair.pool, &*stores.0, module, folder);
+            let warnings = &mut report.warnings;
             let r = quarantine::move_aside(
                 aside,
                 plan.replaced,
                 false,
                 &sync_opts,
                 &settings,
-                &mut report.warnings,
+                warnings,
             )
             .await
             .map_err(store_err(&pair.pool))?;
-            if r.error.is_some() || r.pending_items > 0 {
+            if let Some(e) = quarantine::failure(&r) {
                 return Err(SyncError::Refused(format!(
-                    "cannot restore {} of pool '{}': its own versions could not be moved aside first ({}); nothing was overwritten",
+                    "cannot restore {} of pool '{}': its own versions could not be moved aside first ({e}); nothing was overwritten",
                     module.identity(),
                     pair.pool.fqdn,
-                    r.error
-                        .unwrap_or_else(|| format!("{} items failed", r.pending_items))
                 )));
             }
         }

@@ -8,10 +8,10 @@
 //! generation decides which copy is current. Changes are made under the pair
 //! lock, so two operators can never both promote.
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::{Store, StoreResult};
+use crate::sync::meta_json;
 use crate::topology::{Fqdn, Pair, Pool};
 
 /// Where a pool's data is in its failover cycle.
@@ -78,7 +78,8 @@ pub enum Mode {
 pub struct ModuleLoss {
     pub module: String,
     /// When the last sync of the module into the partner ended without error
-    /// (ns since the epoch); `None`: never.
+    /// (ns since the epoch; RFC 3339 as `last_sync` in JSON); `None`: never.
+    #[serde(rename = "last_sync", with = "crate::sync::time::rfc3339")]
     pub last_sync_ns: Option<i64>,
     /// Items changed at the pool after that sync, if its store could be read
     /// (`None`: it could not, so the loss is unknown).
@@ -96,6 +97,14 @@ pub struct Quarantine {
     pub items: u64,
     /// The first of them, `<module>/<path>`.
     pub paths: Vec<String>,
+    /// Items the pool deleted after its last sync, which the active copy
+    /// still held and the failback brought back: named in the folder's
+    /// `deleted-at-home.txt` (nothing of theirs is in the folder).
+    #[serde(default)]
+    pub deleted_at_home: u64,
+    /// The first of them, `<module>/<path>`.
+    #[serde(default)]
+    pub deleted_at_home_paths: Vec<String>,
 }
 
 /// Quarantine and loss lists keep at most this many paths (the counts are
@@ -158,6 +167,9 @@ pub struct PairState {
     pub changed_ns: i64,
     /// What changed last, one line.
     pub last_event: String,
+    /// The process that made that change (`poolsync pid N on HOST`).
+    #[serde(default)]
+    pub changed_by: String,
     /// Both pools of the pair.
     pub pools: Vec<PoolState>,
     /// `None`: the CMS (if this pair carries it) is where the deployment says.
@@ -171,6 +183,7 @@ impl PairState {
             epoch: 0,
             changed_ns: 0,
             last_event: "none".into(),
+            changed_by: String::new(),
             pools: vec![PoolState::home(&pair.pool), PoolState::home(&pair.partner)],
             cms: None,
         }
@@ -196,6 +209,32 @@ impl PairState {
         self.cms
             .as_ref()
             .map_or(master.as_str(), |c| c.active.as_str())
+    }
+
+    /// Where the CMS is and since when: another value means it moved.
+    pub fn cms_mark(&self) -> Option<(&str, i64)> {
+        self.cms.as_ref().map(|c| (c.active.as_str(), c.since_ns))
+    }
+
+    /// Who made the last change and when, for messages: `a disaster
+    /// failover of P to Q (poolsync pid N on HOST, TIME)`.
+    pub fn last_change(&self) -> String {
+        let when = crate::sync::format_time(self.changed_ns);
+        if self.changed_by.is_empty() {
+            format!("{} ({when})", self.last_event)
+        } else {
+            format!("{} ({}, {when})", self.last_event, self.changed_by)
+        }
+    }
+
+    /// Starts a change: a new epoch, now, made by this process.
+    pub(super) fn next(&mut self, event: String) -> i64 {
+        let now = crate::store::system_time_ns(std::time::SystemTime::now());
+        self.epoch += 1;
+        self.changed_ns = now;
+        self.last_event = event;
+        self.changed_by = crate::store::this_process();
+        now
     }
 
     /// The pool of the pair whose data is not at home, if one is.
@@ -224,28 +263,13 @@ pub fn key(pair: &Pair) -> String {
 
 /// The record in one store: `None` when it has none.
 pub async fn read(store: &dyn Store, pair: &Pair) -> StoreResult<Option<PairState>> {
-    let key = key(pair);
-    let Some(body) = store.meta_get(&key).await? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&body)
-        .map(Some)
-        .map_err(|e| StoreError::Other {
-            store: store.describe(),
-            message: format!(
-                "the failover record {key} is damaged ({e}); the partner's copy of it is used if it has one; if neither can be read, restore the file from the partner's store"
-            ),
-        })
+    let next = "the partner's copy of it is used if it has one; if neither can be read, restore the file from the partner's store";
+    meta_json::read(store, &key(pair), "failover record", next).await
 }
 
 /// Writes the record to one store and makes it durable.
 pub async fn write(store: &dyn Store, pair: &Pair, state: &PairState) -> StoreResult<()> {
-    let key = key(pair);
-    let body = serde_json::to_vec_pretty(state).map_err(|e| StoreError::Other {
-        store: store.describe(),
-        message: format!("cannot encode the failover record {key}: {e}"),
-    })?;
-    store.meta_put(&key, Bytes::from(body)).await?;
+    meta_json::write(store, &key(pair), "failover record", state).await?;
     store.make_durable().await
 }
 
@@ -282,10 +306,7 @@ pub fn combine(pair: &Pair, found: [StoreResult<Option<PairState>>; 2]) -> PairV
 impl PairState {
     /// Moves the active CMS to `active`: a new epoch, now.
     pub fn move_cms(&mut self, active: &Fqdn, mode: Mode, event: String) {
-        let now = crate::store::system_time_ns(std::time::SystemTime::now());
-        self.epoch += 1;
-        self.changed_ns = now;
-        self.last_event = event;
+        let now = self.next(event);
         self.cms = Some(CmsState {
             active: active.to_string(),
             since_ns: now,
@@ -297,10 +318,7 @@ impl PairState {
 
     /// Moves `pool`'s data to `phase`: a new epoch, now.
     pub fn advance(&mut self, pool: &Fqdn, phase: Phase, event: String) {
-        let now = crate::store::system_time_ns(std::time::SystemTime::now());
-        self.epoch += 1;
-        self.changed_ns = now;
-        self.last_event = event;
+        let now = self.next(event);
         if let Some(p) = self.pool_mut(pool) {
             if phase == Phase::FailingBack && p.phase == Phase::FailedOver {
                 p.reconciled = false;

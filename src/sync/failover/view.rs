@@ -1,7 +1,7 @@
 //! Reading a pair's failover record from its stores, and what it forbids.
 
 use crate::store::{Store, StoreError, StoreResult};
-use crate::sync::live_status::format_time;
+use crate::sync::format_time;
 use crate::sync::{SyncEngine, SyncError};
 use crate::topology::Pair;
 
@@ -31,6 +31,8 @@ pub struct Held {
     /// The stores it brought up to date: they had an older record (or a
     /// damaged one, or none).
     pub healed: bool,
+    /// The older records those stores held (a store with none is left out).
+    pub older: Vec<PairState>,
 }
 
 /// The record held in the stores given (`None`: not reached), for a caller
@@ -60,7 +62,15 @@ pub async fn held(
         .filter_map(|(r, s)| Some((r.as_ref().err()?, s?)))
         .map(|(e, _)| e.to_string())
         .collect();
+    let found: Vec<PairState> = reads
+        .iter()
+        .filter_map(|r| r.as_ref().ok().cloned().flatten())
+        .collect();
     let view = state::combine(pair, reads);
+    let older = found
+        .into_iter()
+        .filter(|r| r.epoch < view.state.epoch)
+        .collect();
     if !damaged.is_empty() && view.state.epoch == 0 {
         return Err(SyncError::Refused(damaged.join("; ")));
     }
@@ -92,6 +102,7 @@ pub async fn held(
     Ok(Held {
         state: view.state,
         healed,
+        older,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The sync engine through its library API: a property test over random trees
 //! and rounds of changes, and the cases it would rarely draw (an item and a
 //! folder that trade places, an item the replica refuses, memory stores).
-//! The helpers here are shared with `sync_faults`.
+//! The helpers here are shared with `faults` and the crash tests.
 
 use bytes::Bytes;
 use poolsync::store::{ItemPath, StoreError};
@@ -12,40 +12,21 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::common::tree;
+use crate::common::{PairToml, tree};
+
+mod faults;
+pub mod faulty_store;
 
 pub const A: &str = "a.test.com";
 pub const B: &str = "b.test.com";
 pub(crate) const MODULE: &str = "UserServices.PresenceFocus";
 
 pub fn pair_deployment(dir: &Path, batch_items: u64) -> Arc<Deployment> {
-    let text = format!(
-        r#"[deployment]
-name = "t"
-cms_master = "{A}"
-[[site]]
-identity = "S1"
-site_id = 1
-[[site]]
-identity = "S2"
-site_id = 2
-[[pool]]
-fqdn = "{A}"
-site = "S1"
-backup_pool = "{B}"
-[[pool]]
-fqdn = "{B}"
-site = "S2"
-backup_pool = "{A}"
-[backup_service]
-batch_max_items = {batch_items}
-"#
-    );
-    for p in [A, B] {
-        std::fs::create_dir_all(dir.join("stores").join(p).join("data").join(MODULE)).unwrap();
-    }
-    std::fs::write(dir.join("deployment.toml"), &text).unwrap();
-    Arc::new(topology::parse(&text, &dir.join("deployment.toml"), dir).unwrap())
+    let file = PairToml::new(A, B)
+        .backup_service(&format!("batch_max_items = {batch_items}"))
+        .write(dir);
+    let text = std::fs::read_to_string(&file).unwrap();
+    Arc::new(topology::parse(&text, &file, dir).unwrap())
 }
 
 pub(crate) fn data(dir: &Path, pool: &str) -> std::path::PathBuf {
@@ -327,9 +308,10 @@ fn an_item_the_replica_refuses_waits_and_the_rest_goes_in() {
 #[test]
 fn memory_stores_sync_like_local_ones() {
     use object_store::{ObjectStoreExt, PutPayload, path::Path as OPath};
-    let text = format!(
-        "[deployment]\nname = \"m\"\ncms_master = \"{A}\"\n[[site]]\nidentity = \"S\"\nsite_id = 1\n[[pool]]\nfqdn = \"{A}\"\nsite = \"S\"\nbackup_pool = \"{B}\"\nstore = \"memory://props-a\"\n[[pool]]\nfqdn = \"{B}\"\nsite = \"S\"\nbackup_pool = \"{A}\"\nstore = \"memory://props-b\"\n"
-    );
+    let text = PairToml::new(A, B)
+        .one_site("S")
+        .stores(Some("memory://props-a"), Some("memory://props-b"))
+        .text();
     let d = Arc::new(topology::parse(&text, Path::new("m.toml"), Path::new(".")).unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let backend = poolsync::store::memory_backend("props-a");

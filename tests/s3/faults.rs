@@ -1,5 +1,5 @@
 //! The S3 store under faults, against a real Garage through a proxy that
-//! injects them (`s3_proxy`): 503 replies, slow responses, and the server
+//! injects them (`proxy.rs`): 503 replies, slow responses, and the server
 //! stopped mid-sync, briefly or for good. What docs/s3.md promises: transient
 //! faults are retried with backoff for 30 seconds per request, then the sync
 //! fails with one clear error, at once for the rest of the run; what it
@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use poolsync::store::RETRY_BUDGET;
 
+use super::proxy::{Mode, Proxy};
+use super::{Garage, S3Pair, runtime, s3_tree, write_items};
 use crate::common::tree;
-use crate::s3_harness::{Garage, S3Pair, runtime, s3_tree, write_items};
-use crate::s3_proxy::{Mode, Proxy};
 
 /// A pair whose bucket is reached through a new proxy in front of Garage.
 fn pair_through_proxy(g: &Garage, test: &str, settings: &str) -> (S3Pair, Proxy) {

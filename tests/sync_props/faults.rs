@@ -11,12 +11,12 @@ use poolsync::store::{ItemPath, Store, StoreLocation};
 use poolsync::sync::{SyncEngine, SyncError};
 use poolsync::topology;
 
-use crate::common::tree;
-use crate::faulty_store::{Fault, FaultyStore};
-use crate::sync_props::{
+use super::faulty_store::{Fault, FaultyStore};
+use super::{
     A, B, MODULE, counts, data, options, pair_deployment, remove_items, replica, run, synced_pair,
     what_if, write_items,
 };
+use crate::common::tree;
 
 #[test]
 fn injected_faults_leave_old_or_new_content_and_the_next_sync_converges() {

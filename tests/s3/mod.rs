@@ -1,25 +1,37 @@
-//! What the S3 tests share: the Garage that `tests/garage.sh` started, a pair
-//! with pool B in a bucket, and ground truth read with `object_store`
-//! directly, not through poolsync.
+//! S3 stores against a real Garage, started by `tests/garage.sh run cargo test`
+//! (CI does this). Without Garage these tests say loudly that they were skipped;
+//! in CI (`CI` set) a missing Garage fails them.
+//!
+//! Ground truth is read with `object_store` directly, not through poolsync.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
-use object_store::{ObjectStore, ObjectStoreExt};
-use poolsync::sync::{SyncEngine, SyncOptions};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use poolsync::store::{LockMode, ObjectBackedStore, Store, memory_backend};
+use poolsync::sync::{ExportState, SyncEngine, SyncOptions};
 use poolsync::topology::{self, Module, ModuleSelection};
+use proptest::prelude::*;
 
-use crate::common::poolsync_in;
+use crate::common::{PairToml, Run, poolsync_in, tree};
 
-pub(crate) const A: &str = "a.test.com";
-pub(crate) const B: &str = "b.test.com";
-pub(crate) const PF: &str = "UserServices.PresenceFocus";
+mod failover;
+mod faults;
+mod functional;
+mod guarantees;
+mod proxy;
+mod setup;
+
+const A: &str = "a.test.com";
+const B: &str = "b.test.com";
+const PF: &str = "UserServices.PresenceFocus";
 
 /// The servers `tests/garage.sh` started, from the file it wrote.
 pub struct Garage {
@@ -58,25 +70,25 @@ impl Garage {
         None
     }
 
-    pub(crate) fn var(&self, key: &str) -> &str {
+    fn var(&self, key: &str) -> &str {
         &self.vars[key]
     }
 
-    pub(crate) fn endpoint(&self, cluster: bool) -> &str {
+    fn endpoint(&self, cluster: bool) -> &str {
         self.var(if cluster {
             "POOLSYNC_S3_CLUSTER_ENDPOINT"
         } else {
             "POOLSYNC_S3_ENDPOINT"
         })
     }
-    pub(crate) fn bucket(&self, cluster: bool) -> &str {
+    fn bucket(&self, cluster: bool) -> &str {
         self.var(if cluster {
             "POOLSYNC_S3_CLUSTER_BUCKET"
         } else {
             "POOLSYNC_S3_BUCKET"
         })
     }
-    pub(crate) fn keys(&self, cluster: bool) -> (&str, &str) {
+    fn keys(&self, cluster: bool) -> (&str, &str) {
         if cluster {
             (
                 self.var("POOLSYNC_S3_CLUSTER_ACCESS_KEY_ID"),
@@ -91,7 +103,7 @@ impl Garage {
     }
 
     /// A client of our own, for ground truth.
-    pub(crate) fn client(&self, cluster: bool) -> AmazonS3 {
+    fn client(&self, cluster: bool) -> AmazonS3 {
         let (id, secret) = self.keys(cluster);
         AmazonS3Builder::new()
             .with_endpoint(self.endpoint(cluster))
@@ -105,7 +117,7 @@ impl Garage {
     }
 
     /// Runs `tests/garage.sh ARGS`.
-    pub(crate) fn script(&self, args: &[&str]) {
+    fn script(&self, args: &[&str]) {
         let status = Command::new(self.var("POOLSYNC_GARAGE_SCRIPT"))
             .args(args)
             .status()
@@ -115,7 +127,7 @@ impl Garage {
 }
 
 /// A key prefix no other test (or earlier run) uses.
-pub(crate) fn unique(test: &str) -> String {
+fn unique(test: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -124,7 +136,7 @@ pub(crate) fn unique(test: &str) -> String {
 }
 
 /// Runs `cmd` and asserts it exits 0, showing its stderr if not.
-pub(crate) fn succeeds(cmd: &mut Command) -> std::process::Output {
+fn succeeds(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -136,25 +148,19 @@ pub(crate) fn succeeds(cmd: &mut Command) -> std::process::Output {
 
 /// A pair: A on the local disk, B in a bucket under `prefix`. Credentials in a
 /// file named by the deployment.
-pub(crate) struct S3Pair {
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) prefix: String,
+struct S3Pair {
+    dir: tempfile::TempDir,
+    prefix: String,
 }
 
 impl S3Pair {
-    pub(crate) fn new(g: &Garage, test: &str, cluster: bool, settings: &str) -> S3Pair {
+    fn new(g: &Garage, test: &str, cluster: bool, settings: &str) -> S3Pair {
         S3Pair::through(g, test, cluster, g.endpoint(cluster), settings)
     }
 
     /// As [`S3Pair::new`], with the bucket reached at `endpoint` (a proxy in
     /// front of the server).
-    pub(crate) fn through(
-        g: &Garage,
-        test: &str,
-        cluster: bool,
-        endpoint: &str,
-        settings: &str,
-    ) -> S3Pair {
+    fn through(g: &Garage, test: &str, cluster: bool, endpoint: &str, settings: &str) -> S3Pair {
         let dir = tempfile::tempdir().unwrap();
         let prefix = unique(test);
         let (id, secret) = g.keys(cluster);
@@ -168,43 +174,27 @@ impl S3Pair {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let text = format!(
-            r#"[deployment]
-name = "t"
-cms_master = "{A}"
-s3_credentials = "s3.credentials"
-[[site]]
-identity = "S1"
-site_id = 1
-[[site]]
-identity = "S2"
-site_id = 2
-[[pool]]
-fqdn = "{A}"
-site = "S1"
-backup_pool = "{B}"
-[[pool]]
-fqdn = "{B}"
-site = "S2"
-backup_pool = "{A}"
-store = "s3://{bucket}/{prefix}?endpoint={endpoint}&region=garage"
-[backup_service]
-{settings}
-"#,
+        let b_store = format!(
+            "s3://{bucket}/{prefix}?endpoint={endpoint}&region=garage",
             bucket = g.bucket(cluster),
         );
+        let text = PairToml::new(A, B)
+            .deployment_line("s3_credentials = \"s3.credentials\"")
+            .stores(None, Some(&b_store))
+            .backup_service(settings)
+            .text();
         std::fs::write(dir.path().join("deployment.toml"), text).unwrap();
         std::fs::create_dir_all(dir.path().join("stores").join(A).join("data").join(PF)).unwrap();
         S3Pair { dir, prefix }
     }
 
-    pub(crate) fn path(&self) -> &Path {
+    fn path(&self) -> &Path {
         self.dir.path()
     }
-    pub(crate) fn a_data(&self) -> PathBuf {
+    fn a_data(&self) -> PathBuf {
         self.path().join("stores").join(A).join("data").join(PF)
     }
-    pub(crate) fn a_replica(&self) -> PathBuf {
+    fn a_replica(&self) -> PathBuf {
         self.path()
             .join("stores")
             .join(A)
@@ -212,25 +202,25 @@ store = "s3://{bucket}/{prefix}?endpoint={endpoint}&region=garage"
             .join(B)
             .join(PF)
     }
-    pub(crate) fn key(&self, rel: &str) -> Key {
+    fn key(&self, rel: &str) -> Key {
         Key::from_iter(self.prefix.split('/').chain(rel.split('/')))
     }
     /// B's own PresenceFocus data, in the bucket.
-    pub(crate) fn b_data(&self) -> Key {
+    fn b_data(&self) -> Key {
         self.key(&format!("data/{PF}"))
     }
     /// B's replica of A's PresenceFocus data, in the bucket.
-    pub(crate) fn b_replica(&self) -> Key {
+    fn b_replica(&self) -> Key {
         self.key(&format!("backup/{A}/{PF}"))
     }
-    pub(crate) fn b_data_key(&self, item: &str) -> Key {
+    fn b_data_key(&self, item: &str) -> Key {
         self.key(&format!("data/{PF}/{item}"))
     }
-    pub(crate) fn engine(&self) -> SyncEngine {
+    fn engine(&self) -> SyncEngine {
         let d = topology::load(&self.path().join("deployment.toml")).unwrap();
         SyncEngine::new(Arc::new(d))
     }
-    pub(crate) fn cmd(&self, script: &str) -> Command {
+    fn cmd(&self, script: &str) -> Command {
         // No AWS_* either: the keys come from the credentials file.
         let mut c = poolsync_in(self.path());
         c.arg("--deployment")
@@ -238,7 +228,7 @@ store = "s3://{bucket}/{prefix}?endpoint={endpoint}&region=garage"
             .args(["-c", script]);
         c
     }
-    pub(crate) fn sync_cmd(&self) -> Command {
+    fn sync_cmd(&self) -> Command {
         self.cmd(&format!(
             "invoke_backup_service_sync(\"{A}\", #{{module: \"PresenceFocus\"}}).items_copied"
         ))
@@ -246,7 +236,7 @@ store = "s3://{bucket}/{prefix}?endpoint={endpoint}&region=garage"
 }
 
 /// Every object below `prefix`: path relative to it (decoded) → content.
-pub(crate) async fn s3_tree(client: &AmazonS3, prefix: &Key) -> BTreeMap<String, Vec<u8>> {
+async fn s3_tree(client: &AmazonS3, prefix: &Key) -> BTreeMap<String, Vec<u8>> {
     let metas: Vec<_> = client.list(Some(prefix)).try_collect().await.unwrap();
     let mut out = BTreeMap::new();
     for m in metas {
@@ -272,7 +262,7 @@ pub(crate) async fn s3_tree(client: &AmazonS3, prefix: &Key) -> BTreeMap<String,
     out
 }
 
-pub(crate) fn runtime() -> tokio::runtime::Runtime {
+fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -280,7 +270,7 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-pub(crate) fn pf_only() -> SyncOptions {
+fn pf_only() -> SyncOptions {
     SyncOptions {
         modules: ModuleSelection::One(Module::PresenceFocus),
         allow_mass_delete: true,
@@ -288,7 +278,7 @@ pub(crate) fn pf_only() -> SyncOptions {
     }
 }
 
-pub(crate) fn write_items(dir: &Path, round: u32, count: u32) {
+fn write_items(dir: &Path, round: u32, count: u32) {
     for i in 0..count {
         if round == 0 || i % 3 != 0 {
             let f = dir.join(format!("d{:02}/item-{i}", i % 40));
