@@ -24,7 +24,8 @@
 #              replaces). A failback (untimed) ends the round.
 # After each failback the pool's data and its replica are compared (diff -r).
 # Wall times from $EPOCHREALTIME around the whole command (process start and
-# deployment load included); poolsync's own duration_ms is reported too.
+# deployment load included), after a `sync -f` of the scratch file system;
+# poolsync's own duration_ms is reported too.
 set -euo pipefail
 export LC_ALL=C
 umask 022
@@ -47,7 +48,7 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 bench_poolsync
-bench_need rsync python3 diff
+bench_need rsync python3 diff sync
 
 DIR=$(mktemp -d /tmp/poolsync-failover.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT
@@ -63,6 +64,9 @@ ps() { "$POOLSYNC" --deployment "$DIR/deployment.toml" "$@"; }
 timed() {
     local name=$1 t0 t1
     shift 2
+    # Dirty pages of the step before (cp -a writes 100,000 files) are
+    # flushed first, so that no step pays for another's writeback.
+    sync -f "$DIR"
     t0=$EPOCHREALTIME
     "$@" >"$DIR/last.out"
     t1=$EPOCHREALTIME
@@ -87,7 +91,7 @@ for round in $(seq 1 "$RUNS"); do
     timed rsync_failback -- rsync -a --delete "$ACTIVE/" "$DIR/peers/home/"
     timed failback -- ps -c 'invoke_pool_failback("b.bench.com").duration_ms'
     cat "$DIR/last.out" >>"$DIR/failback.ms"
-    diff -r "$B_DATA" "$ACTIVE" >/dev/null || { echo "failover.sh: home and replica differ after the failback" >&2; exit 1; }
+    diff -r "$B_DATA" "$ACTIVE" >/dev/null || bench_fail "home and replica differ after the failback"
 
     log "round $round: disaster failover"
     rm -rf "$DIR/peers/restored"
@@ -95,7 +99,7 @@ for round in $(seq 1 "$RUNS"); do
     timed disaster -- ps -c 'invoke_pool_failover("b.bench.com", #{disaster_mode: true}).duration_ms'
     cat "$DIR/last.out" >>"$DIR/disaster.ms"
     ps -c 'invoke_pool_failback("b.bench.com")' >/dev/null
-    diff -r "$B_DATA" "$ACTIVE" >/dev/null || { echo "failover.sh: home and replica differ after the disaster failback" >&2; exit 1; }
+    diff -r "$B_DATA" "$ACTIVE" >/dev/null || bench_fail "home and replica differ after the disaster failback"
 done
 items=$(find "$B_DATA" -type f | wc -l)
 ms_median() { sort -n "$DIR/$1.ms" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
