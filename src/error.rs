@@ -52,6 +52,7 @@ impl Error {
     }
 
     /// The process exit status for this error.
+    #[must_use]
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::ScriptFailed | Error::Other(_) => EXIT_SCRIPT,

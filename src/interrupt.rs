@@ -24,6 +24,7 @@ pub fn install() {
     });
 }
 
+#[must_use]
 pub fn is_set() -> bool {
     flag().load(Ordering::SeqCst)
 }

@@ -25,6 +25,7 @@ pub mod topology;
 pub use error::{Error, Result};
 
 /// Runs the command line; returns the exit status.
+#[must_use]
 pub fn run() -> i32 {
     open_files::raise_soft_limit();
     cli::main()

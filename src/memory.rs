@@ -46,7 +46,7 @@ fn count(bytes: isize) {
     }
 }
 
-/// An allocation's size as a count (no allocation is larger than isize::MAX).
+/// An allocation's size as a count (no allocation is larger than `isize::MAX`).
 fn size(bytes: usize) -> isize {
     isize::try_from(bytes).unwrap_or(isize::MAX)
 }

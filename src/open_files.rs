@@ -7,6 +7,7 @@
 //! limit it finds, so a library user who does not call this only loses speed.
 
 /// The current soft limit on open files, if it can be read.
+#[must_use]
 pub fn soft_limit() -> Option<u64> {
     read_limit().map(|limit| limit.rlim_cur)
 }
@@ -20,7 +21,7 @@ pub fn raise_soft_limit() {
     if limit.rlim_cur < limit.rlim_max {
         limit.rlim_cur = limit.rlim_max;
         // SAFETY: a valid pointer for the call.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) };
     }
 }
 
@@ -28,5 +29,5 @@ fn read_limit() -> Option<libc::rlimit> {
     // SAFETY: rlimit is plain data; all-zero is a valid starting value.
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
     // SAFETY: a valid pointer for the call.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } == 0).then_some(limit)
 }

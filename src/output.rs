@@ -19,7 +19,9 @@ pub fn out(text: &str) {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
     {
-        let mut failure = STDOUT_FAILURE.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failure = STDOUT_FAILURE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         failure.get_or_insert(e);
     }
 }
@@ -44,11 +46,13 @@ pub fn err_raw(text: &str) {
 /// The first write to standard output that failed, if any: its error kind
 /// and text. A closed pipe (`poolsync ... | head`) is not a failure.
 pub fn stdout_failure() -> Option<String> {
-    let failure = STDOUT_FAILURE.lock().unwrap_or_else(|p| p.into_inner());
+    let failure = STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     failure
         .as_ref()
         .filter(|e| e.kind() != io::ErrorKind::BrokenPipe)
-        .map(|e| e.to_string())
+        .map(std::string::ToString::to_string)
 }
 
 /// `println!` to standard output, through [`out`].

@@ -19,6 +19,7 @@ pub fn printable(bytes: impl AsRef<[u8]>) -> String {
 
 /// A whole message of one or more lines as text that is safe to print: as
 /// [`printable`], but newlines and tabs, which lay the message out, stay.
+#[must_use]
 pub fn printable_lines(text: &str) -> String {
     escape(text.as_bytes(), |c| c == '\n' || c == '\t')
 }

@@ -41,6 +41,7 @@ pub fn width() -> usize {
 /// under its column, two spaces after the longest name (a name too long for
 /// half the width gets a line of its
 /// own, the text below it).
+#[must_use]
 pub fn two_columns(rows: &[(String, String)], width: usize) -> String {
     let longest = rows
         .iter()

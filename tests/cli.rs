@@ -386,7 +386,7 @@ fn a_host_that_will_not_reserve_a_big_stack_still_runs_scripts() {
                 rlim_cur: 900 << 20,
                 rlim_max: 900 << 20,
             };
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+            if libc::setrlimit(libc::RLIMIT_AS, &raw const limit) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -511,7 +511,7 @@ fn every_registered_function_is_documented() {
     for c in catalog::CMDLETS {
         let doc = help::find(c.function);
         assert!(doc.is_some(), "{} runs {}: no help", c.name, c.function);
-        let named = doc.and_then(|d| d.cmdlet());
+        let named = doc.and_then(poolsync::script::help::FnDoc::cmdlet);
         assert_eq!(named, c.lync.then_some(c.name), "{}", c.function);
     }
     for doc in help::FUNCTIONS {

@@ -5,22 +5,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_poolsync");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_poolsync");
 
 /// A test's own home: config, data and state directories, and a work folder.
-pub struct Env {
+pub(crate) struct Env {
     pub dir: tempfile::TempDir,
 }
 
 impl Env {
-    pub fn new() -> Env {
+    pub(crate) fn new() -> Env {
         Env {
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
 
     /// A home whose demo is a private copy of a prepared one (cheap to make).
-    pub fn with_demo() -> Env {
+    pub(crate) fn with_demo() -> Env {
         let env = Env::new();
         let template = demo_template();
         let data = env.data_home().join("poolsync");
@@ -35,22 +35,22 @@ impl Env {
         env
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
-    pub fn data_home(&self) -> PathBuf {
+    pub(crate) fn data_home(&self) -> PathBuf {
         self.path().join(DATA_HOME)
     }
-    pub fn demo_dir(&self) -> PathBuf {
+    pub(crate) fn demo_dir(&self) -> PathBuf {
         self.data_home().join("poolsync/demo")
     }
     /// The store of a demo pool.
-    pub fn store(&self, fqdn: &str) -> PathBuf {
+    pub(crate) fn store(&self, fqdn: &str) -> PathBuf {
         self.demo_dir().join("stores").join(fqdn)
     }
 
     /// Writes a file below the work folder; returns its path.
-    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, rel: &str, text: &str) -> PathBuf {
         let p = self.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
@@ -58,25 +58,25 @@ impl Env {
     }
 
     /// Runs `code` on the demo, which must succeed.
-    pub fn demo(&self, code: &str) -> Out {
+    pub(crate) fn demo(&self, code: &str) -> Out {
         self.cmd().args(["--demo", "-c", code]).ok()
     }
 
     /// Runs `code` on the demo, which must fail as a script does (status 1);
     /// returns its standard error.
-    pub fn demo_error(&self, code: &str) -> String {
+    pub(crate) fn demo_error(&self, code: &str) -> String {
         self.cmd().args(["--demo", "-c", code]).status(1).stderr()
     }
 
     /// Runs `code` on the demo with `--json`, which must succeed; returns
     /// its value.
-    pub fn demo_json(&self, code: &str) -> serde_json::Value {
+    pub(crate) fn demo_json(&self, code: &str) -> serde_json::Value {
         let out = self.cmd().args(["--demo", "--json", "-c", code]).ok();
         serde_json::from_str(&out.stdout())
             .unwrap_or_else(|e| panic!("{code}: not JSON ({e}): {}", out.stdout()))
     }
 
-    pub fn cmd(&self) -> Run {
+    pub(crate) fn cmd(&self) -> Run {
         Run {
             cmd: poolsync_in(self.path()),
             stdin: None,
@@ -86,7 +86,7 @@ impl Env {
     }
 
     /// A run that owns this home, which goes when the run is done.
-    pub fn into_cmd(self) -> Run {
+    pub(crate) fn into_cmd(self) -> Run {
         let mut run = self.cmd();
         run.home = Some(self);
         run
@@ -102,7 +102,7 @@ const CONFIG_HOME: &str = "config";
 /// `data`, `config` and `state` folders. Every test run starts here, so a
 /// developer's own `POOLSYNC_DEPLOYMENT`, `POOLSYNC_LOG` or `XDG_*` never
 /// reaches it.
-pub fn poolsync_in(home: &Path) -> Command {
+pub(crate) fn poolsync_in(home: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -118,7 +118,7 @@ pub fn poolsync_in(home: &Path) -> Command {
 /// One run of the binary, and what it must do: its exit status (0 unless
 /// stated) and what its standard output and error hold, stated before it
 /// runs (`.exit(2).stderr_has("..")`), so that [`Run::run`] checks every one.
-pub struct Run {
+pub(crate) struct Run {
     pub cmd: Command,
     stdin: Option<Stdin>,
     expect: Expect,
@@ -143,7 +143,7 @@ struct Expect {
 impl Run {
     /// A run of a command made elsewhere (with its own deployment and
     /// environment), to state what it must do.
-    pub fn of(cmd: Command) -> Run {
+    pub(crate) fn of(cmd: Command) -> Run {
         Run {
             cmd,
             stdin: None,
@@ -151,11 +151,11 @@ impl Run {
             home: None,
         }
     }
-    pub fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Self {
+    pub(crate) fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Self {
         self.cmd.arg(a);
         self
     }
-    pub fn args<I, S>(mut self, args: I) -> Self
+    pub(crate) fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -163,42 +163,42 @@ impl Run {
         self.cmd.args(args);
         self
     }
-    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Self {
+    pub(crate) fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Self {
         self.cmd.env(k, v);
         self
     }
-    pub fn stdin(mut self, input: &str) -> Self {
+    pub(crate) fn stdin(mut self, input: &str) -> Self {
         self.stdin = Some(Stdin::Bytes(input.as_bytes().to_vec()));
         self
     }
     /// Standard input read from a file.
-    pub fn stdin_file(mut self, path: &Path) -> Self {
+    pub(crate) fn stdin_file(mut self, path: &Path) -> Self {
         self.stdin = Some(Stdin::File(path.to_path_buf()));
         self
     }
 
     /// The exit status the run must end with (0 when not stated).
-    pub fn exit(mut self, code: i32) -> Self {
+    pub(crate) fn exit(mut self, code: i32) -> Self {
         self.expect.exit = Some(code);
         self
     }
     /// Text standard output must contain.
-    pub fn stdout_has(mut self, text: impl Into<String>) -> Self {
+    pub(crate) fn stdout_has(mut self, text: impl Into<String>) -> Self {
         self.expect.stdout_has.push(text.into());
         self
     }
     /// Standard output, all of it.
-    pub fn stdout_is(mut self, text: impl Into<String>) -> Self {
+    pub(crate) fn stdout_is(mut self, text: impl Into<String>) -> Self {
         self.expect.stdout_is = Some(text.into());
         self
     }
     /// Text standard error must contain.
-    pub fn stderr_has(mut self, text: impl Into<String>) -> Self {
+    pub(crate) fn stderr_has(mut self, text: impl Into<String>) -> Self {
         self.expect.stderr_has.push(text.into());
         self
     }
     /// Standard error, all of it.
-    pub fn stderr_is(mut self, text: impl Into<String>) -> Self {
+    pub(crate) fn stderr_is(mut self, text: impl Into<String>) -> Self {
         self.expect.stderr_is = Some(text.into());
         self
     }
@@ -229,7 +229,7 @@ impl Run {
 
     /// Runs and asserts everything stated: the exit status (0 unless
     /// stated), then standard output and error.
-    pub fn run(mut self) -> Out {
+    pub(crate) fn run(mut self) -> Out {
         let out = self.output();
         drop(self.home.take());
         let (stdout, stderr) = (out.stdout(), out.stderr());
@@ -256,17 +256,17 @@ impl Run {
     }
 
     /// Runs and asserts the exit status (and whatever else was stated).
-    pub fn status(self, code: i32) -> Out {
+    pub(crate) fn status(self, code: i32) -> Out {
         self.exit(code).run()
     }
 
-    pub fn ok(self) -> Out {
+    pub(crate) fn ok(self) -> Out {
         self.run()
     }
 
     /// Starts the run in the background with its standard streams piped; end
     /// it with [`finished_ok`] or `Out(child.wait_with_output().unwrap())`.
-    pub fn start(mut self) -> std::process::Child {
+    pub(crate) fn start(mut self) -> std::process::Child {
         self.cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -277,7 +277,10 @@ impl Run {
 
     /// Starts the run, sends it Ctrl-C (SIGINT) after `after`, and returns its
     /// output and how long it took to stop after the signal.
-    pub fn interrupt_after(mut self, after: std::time::Duration) -> (Out, std::time::Duration) {
+    pub(crate) fn interrupt_after(
+        mut self,
+        after: std::time::Duration,
+    ) -> (Out, std::time::Duration) {
         let child = self
             .cmd
             .stdin(Stdio::null())
@@ -296,13 +299,13 @@ impl Run {
     }
 }
 
-pub struct Out(pub Output);
+pub(crate) struct Out(pub Output);
 
 impl Out {
-    pub fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.0.stdout).into_owned()
     }
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.0.stderr).into_owned()
     }
 }
@@ -319,7 +322,7 @@ fn demo_template() -> &'static Env {
 }
 
 /// Every regular file below `dir`: relative path → content.
-pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+pub(crate) fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -350,14 +353,14 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 
-pub const ATL1: &str = "atl-cs-001.litwareinc.com";
-pub const DAL1: &str = "dal-cs-001.litwareinc.com";
-pub const ATL2: &str = "atl-cs-002.litwareinc.com";
-pub const RED1: &str = "red-cs-001.litwareinc.com";
-pub const RED3: &str = "red-cs-003.litwareinc.com";
+pub(crate) const ATL1: &str = "atl-cs-001.litwareinc.com";
+pub(crate) const DAL1: &str = "dal-cs-001.litwareinc.com";
+pub(crate) const ATL2: &str = "atl-cs-002.litwareinc.com";
+pub(crate) const RED1: &str = "red-cs-001.litwareinc.com";
+pub(crate) const RED3: &str = "red-cs-003.litwareinc.com";
 
 /// Waits for a run begun with [`Run::start`] and asserts it succeeded.
-pub fn finished_ok(child: std::process::Child) -> Out {
+pub(crate) fn finished_ok(child: std::process::Child) -> Out {
     let out = Out(child.wait_with_output().unwrap());
     assert!(out.0.status.success(), "{}", out.stderr());
     out
@@ -365,7 +368,7 @@ pub fn finished_ok(child: std::process::Child) -> Out {
 
 /// The pair of the pool `fqdn` of an engine's deployment, for tests that call
 /// the library directly.
-pub fn pair(engine: &poolsync::sync::SyncEngine, fqdn: &str) -> poolsync::topology::Pair {
+pub(crate) fn pair(engine: &poolsync::sync::SyncEngine, fqdn: &str) -> poolsync::topology::Pair {
     let pool = engine
         .deployment()
         .pool(fqdn)
@@ -377,7 +380,7 @@ pub fn pair(engine: &poolsync::sync::SyncEngine, fqdn: &str) -> poolsync::topolo
 /// site and B in another, each backing up the other: the deployment most
 /// tests need, written once. Its tables are apart by a blank line, so a test
 /// can name the line of a key (`deployment.toml:14:8:`).
-pub struct PairToml {
+pub(crate) struct PairToml {
     name: String,
     pools: [String; 2],
     sites: [String; 2],
@@ -391,7 +394,7 @@ pub struct PairToml {
 impl PairToml {
     /// The pair `a` and `b`, in sites S1 and S2 of the deployment "t", each
     /// with its default store (`stores/FQDN`).
-    pub fn new(a: &str, b: &str) -> PairToml {
+    pub(crate) fn new(a: &str, b: &str) -> PairToml {
         PairToml {
             name: "t".into(),
             pools: [a.into(), b.into()],
@@ -401,36 +404,36 @@ impl PairToml {
             backup_service: None,
         }
     }
-    pub fn named(mut self, name: &str) -> Self {
+    pub(crate) fn named(mut self, name: &str) -> Self {
         self.name = name.into();
         self
     }
-    pub fn sites(mut self, a: &str, b: &str) -> Self {
+    pub(crate) fn sites(mut self, a: &str, b: &str) -> Self {
         self.sites = [a.into(), b.into()];
         self
     }
     /// Both pools in one site (a warning, but a valid deployment).
-    pub fn one_site(mut self, site: &str) -> Self {
+    pub(crate) fn one_site(mut self, site: &str) -> Self {
         self.sites = [site.into(), site.into()];
         self
     }
-    pub fn stores(mut self, a: Option<&str>, b: Option<&str>) -> Self {
+    pub(crate) fn stores(mut self, a: Option<&str>, b: Option<&str>) -> Self {
         self.stores = [a.map(Into::into), b.map(Into::into)];
         self
     }
     /// A line added to `[deployment]` (`s3_credentials = "..."`).
-    pub fn deployment_line(mut self, line: &str) -> Self {
+    pub(crate) fn deployment_line(mut self, line: &str) -> Self {
         self.deployment.push_str(line);
         self.deployment.push('\n');
         self
     }
     /// The body of `[backup_service]`.
-    pub fn backup_service(mut self, body: &str) -> Self {
+    pub(crate) fn backup_service(mut self, body: &str) -> Self {
         self.backup_service = Some(body.into());
         self
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let [a, b] = &self.pools;
         let mut t = format!(
             "[deployment]\nname = \"{}\"\ncms_master = \"{a}\"\n{}",
@@ -459,10 +462,10 @@ impl PairToml {
         t
     }
 
-    /// Writes the text to `dir/deployment.toml` and makes the PresenceFocus
+    /// Writes the text to `dir/deployment.toml` and makes the `PresenceFocus`
     /// data folder of each pool whose store is the default one; returns the
     /// file.
-    pub fn write(&self, dir: &Path) -> PathBuf {
+    pub(crate) fn write(&self, dir: &Path) -> PathBuf {
         for (pool, store) in self.pools.iter().zip(&self.stores) {
             if store.is_none() {
                 std::fs::create_dir_all(

@@ -23,17 +23,17 @@ use std::process::{Command, Stdio};
 use crate::common::{poolsync_in, tree};
 use crate::sync_props::{A, B, MODULE, pair_deployment};
 
-pub type Tree = BTreeMap<String, Vec<u8>>;
+pub(crate) type Tree = BTreeMap<String, Vec<u8>>;
 
-/// SplitMix64: a small seeded generator (the test must not depend on the
+/// `SplitMix64`: a small seeded generator (the test must not depend on the
 /// order a random crate draws in).
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed)
     }
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -41,14 +41,14 @@ impl Rng {
         z ^ (z >> 31)
     }
     /// A number in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }
 
 /// The seed of a test: `POOLSYNC_TEST_SEED` if set (to replay a failure),
 /// else `default`.
-pub fn seed(default: u64) -> u64 {
+pub(crate) fn seed(default: u64) -> u64 {
     std::env::var("POOLSYNC_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -56,10 +56,10 @@ pub fn seed(default: u64) -> u64 {
 }
 
 /// The two directions: (source pool, replica holder).
-pub const DIRECTIONS: [(&str, &str); 2] = [(A, B), (B, A)];
+pub(crate) const DIRECTIONS: [(&str, &str); 2] = [(A, B), (B, A)];
 
 /// A pair in a folder of its own, and the generator of its changes.
-pub struct World {
+pub(crate) struct World {
     pub dir: tempfile::TempDir,
     pub deployment: std::sync::Arc<poolsync::topology::Deployment>,
     pub batch: u64,
@@ -69,14 +69,14 @@ pub struct World {
 }
 
 /// The replicas before an interrupted run, and the sources it was syncing.
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     old: [Tree; 2],
     new: [Tree; 2],
 }
 
 /// What an interrupted run had done, in one direction.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Progress {
+pub(crate) struct Progress {
     pub copies_done: usize,
     pub copies: usize,
     pub deletes_done: usize,
@@ -85,7 +85,7 @@ pub struct Progress {
 
 impl World {
     /// A pair, batches of `batch` items, `items` items in each pool at first.
-    pub fn new(batch: u64, items: u32, seed: u64) -> World {
+    pub(crate) fn new(batch: u64, items: u32, seed: u64) -> World {
         let dir = tempfile::tempdir().unwrap();
         let deployment = pair_deployment(dir.path(), batch);
         let mut world = World {
@@ -104,11 +104,11 @@ impl World {
         world
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn data(&self, pool: &str) -> PathBuf {
+    pub(crate) fn data(&self, pool: &str) -> PathBuf {
         self.path()
             .join("stores")
             .join(pool)
@@ -116,7 +116,7 @@ impl World {
             .join(MODULE)
     }
 
-    pub fn replica(&self, at: &str, of: &str) -> PathBuf {
+    pub(crate) fn replica(&self, at: &str, of: &str) -> PathBuf {
         self.path()
             .join("stores")
             .join(at)
@@ -145,7 +145,7 @@ impl World {
     /// One round of changes in both pools: about 12% of the items rewritten,
     /// 4% deleted, 4% renamed (to a new name, often in another folder), and
     /// as many added as were deleted.
-    pub fn change(&mut self) {
+    pub(crate) fn change(&mut self) {
         self.round += 1;
         for pool in [A, B] {
             let items: Vec<String> = tree(&self.data(pool)).into_keys().collect();
@@ -183,7 +183,7 @@ impl World {
     }
 
     /// The replicas as they are, and the sources as they are.
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot {
             old: DIRECTIONS.map(|(from, to)| tree(&self.replica(to, from))),
             new: DIRECTIONS.map(|(from, _)| tree(&self.data(from))),
@@ -192,7 +192,7 @@ impl World {
 
     /// Checks each replica after an interrupted run against `snap`; returns
     /// what the run had done in each direction.
-    pub fn check_interrupted(&self, snap: &Snapshot, label: &str) -> [Progress; 2] {
+    pub(crate) fn check_interrupted(&self, snap: &Snapshot, label: &str) -> [Progress; 2] {
         let mut progress = [Progress::default(); 2];
         for (i, (from, to)) in DIRECTIONS.into_iter().enumerate() {
             let now = tree(&self.replica(to, from));
@@ -218,7 +218,7 @@ impl World {
 
     /// Checks that every replica equals its source, and that nothing is
     /// left staged and no journal is left.
-    pub fn check_converged(&self, label: &str) {
+    pub(crate) fn check_converged(&self, label: &str) {
         for (from, to) in DIRECTIONS {
             assert!(
                 tree(&self.replica(to, from)) == tree(&self.data(from)),
@@ -234,7 +234,7 @@ impl World {
     }
 
     /// Files in any staging area of either store.
-    pub fn staged(&self) -> Vec<String> {
+    pub(crate) fn staged(&self) -> Vec<String> {
         let mut left = Vec::new();
         for pool in [A, B] {
             let store = self.path().join("stores").join(pool);
@@ -249,7 +249,7 @@ impl World {
     }
 
     /// A run of the binary that syncs pool A's pair (both directions).
-    pub fn sync_cmd(&self) -> Command {
+    pub(crate) fn sync_cmd(&self) -> Command {
         let mut c = poolsync_in(self.path());
         c.arg("--deployment")
             .arg(self.path().join("deployment.toml"))
@@ -264,7 +264,7 @@ impl World {
     }
 
     /// Runs a sync that must succeed, then checks convergence.
-    pub fn sync_and_check(&self, label: &str) {
+    pub(crate) fn sync_and_check(&self, label: &str) {
         let out = self.sync_cmd().stderr(Stdio::piped()).output().unwrap();
         assert!(
             out.status.success(),
@@ -278,14 +278,14 @@ impl World {
 /// How a direction commits: batches of `size` items, and whether a batch's
 /// journal is there (its renames may be half done).
 #[derive(Debug, Clone, Copy)]
-pub struct Batches {
+pub(crate) struct Batches {
     pub size: u64,
     pub journaled: bool,
 }
 
 /// Checks one replica `now` after an interrupted sync from `old` toward
 /// `new` (see the module's doc).
-pub fn check_replica(
+pub(crate) fn check_replica(
     old: &Tree,
     new: &Tree,
     now: &Tree,

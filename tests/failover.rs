@@ -1,5 +1,5 @@
-//! invoke_pool_failover, invoke_pool_failback, restore_pool_data and
-//! invoke_management_server_failover through the real binary, on the demo.
+//! `invoke_pool_failover`, `invoke_pool_failback`, `restore_pool_data` and
+//! `invoke_management_server_failover` through the real binary, on the demo.
 
 use crate::common::{ATL1, ATL2, DAL1, Env, RED1, RED3, tree};
 
@@ -380,6 +380,10 @@ fn the_service_does_not_sync_a_failed_over_pair_and_says_why() {
 /// in-process memory stores: a disaster failover of B to A, writes at the
 /// active copy, a divergent item at B, and the failback.
 #[test]
+#[expect(
+    clippy::many_single_char_names,
+    reason = "a and b are the two pools' stores, as A and B are their names"
+)]
 fn object_stores_fail_over_and_back_with_quarantine() {
     use bytes::Bytes;
     use futures::TryStreamExt;
@@ -389,9 +393,10 @@ fn object_stores_fail_over_and_back_with_quarantine() {
     const A: &str = "a.fo.test";
     const B: &str = "b.fo.test";
     const PF: &str = "UserServices.PresenceFocus";
-    let text = format!(
-        "[deployment]\nname = \"m\"\ncms_master = \"{A}\"\n[[site]]\nidentity = \"S\"\nsite_id = 1\n[[pool]]\nfqdn = \"{A}\"\nsite = \"S\"\nbackup_pool = \"{B}\"\nstore = \"memory://fo-a\"\n[[pool]]\nfqdn = \"{B}\"\nsite = \"S\"\nbackup_pool = \"{A}\"\nstore = \"memory://fo-b\"\n"
-    );
+    let text = crate::common::PairToml::new(A, B)
+        .one_site("S")
+        .stores(Some("memory://fo-a"), Some("memory://fo-b"))
+        .text();
     let path = std::path::Path::new("m.toml");
     let d = Arc::new(poolsync::topology::parse(&text, path, std::path::Path::new(".")).unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -11,18 +11,18 @@ use std::time::{Duration, Instant};
 use crate::common::{poolsync_in, tree};
 use crate::sync_props::{A, B, pair_deployment};
 
-pub const MODULE: &str = "UserServices.PresenceFocus";
-pub type Tree = BTreeMap<String, Vec<u8>>;
+pub(crate) const MODULE: &str = "UserServices.PresenceFocus";
+pub(crate) type Tree = BTreeMap<String, Vec<u8>>;
 
 /// The pool failed over and back: not the CMS master (`A`), which a
 /// failover refuses while it holds the active CMS.
-pub const P: &str = B;
+pub(crate) const P: &str = B;
 
-pub fn data(dir: &Path) -> PathBuf {
+pub(crate) fn data(dir: &Path) -> PathBuf {
     dir.join("stores").join(P).join("data").join(MODULE)
 }
 
-pub fn active(dir: &Path) -> PathBuf {
+pub(crate) fn active(dir: &Path) -> PathBuf {
     dir.join("stores")
         .join(A)
         .join("backup")
@@ -31,7 +31,7 @@ pub fn active(dir: &Path) -> PathBuf {
 }
 
 /// Writes (round 0) or rewrites a third of (later rounds) 1,200 items below `at`.
-pub fn write_items(at: &Path, round: u32) {
+pub(crate) fn write_items(at: &Path, round: u32) {
     for i in 0..1200u32 {
         if round == 0 || i % 3 == round % 3 {
             let f = at.join(format!("d{:02}/item-{i}", i % 30));
@@ -46,8 +46,8 @@ pub fn write_items(at: &Path, round: u32) {
 }
 
 /// The binary on the pair deployment in `dir`, through the tests' one
-/// cleared environment (common::poolsync_in).
-pub fn poolsync(dir: &Path, code: &str) -> Command {
+/// cleared environment (`common::poolsync_in`).
+pub(crate) fn poolsync(dir: &Path, code: &str) -> Command {
     let mut c = poolsync_in(dir);
     c.arg("--deployment")
         .arg(dir.join("deployment.toml"))
@@ -58,7 +58,7 @@ pub fn poolsync(dir: &Path, code: &str) -> Command {
     c
 }
 
-pub fn run_ok(dir: &Path, code: &str) -> String {
+pub(crate) fn run_ok(dir: &Path, code: &str) -> String {
     let out = poolsync(dir, code).output().unwrap();
     assert!(
         out.status.success(),
@@ -69,7 +69,7 @@ pub fn run_ok(dir: &Path, code: &str) -> String {
 }
 
 /// Starts `code`, kills it after `delay`; whether it was still running.
-pub fn kill_after(dir: &Path, code: &str, delay: Duration) -> bool {
+pub(crate) fn kill_after(dir: &Path, code: &str, delay: Duration) -> bool {
     let mut child = poolsync(dir, code).spawn().unwrap();
     std::thread::sleep(delay);
     let running = child.try_wait().unwrap().is_none();
@@ -78,12 +78,12 @@ pub fn kill_after(dir: &Path, code: &str, delay: Duration) -> bool {
     running
 }
 
-pub fn state(dir: &Path) -> String {
+pub(crate) fn state(dir: &Path) -> String {
     run_ok(dir, &format!("get_pool(\"{P}\").failover.state"))
 }
 
 /// Every item of `now` is at its content in `old` or in `new`.
-pub fn old_or_new(now: &Tree, old: &Tree, new: &Tree, what: &str) {
+pub(crate) fn old_or_new(now: &Tree, old: &Tree, new: &Tree, what: &str) {
     for (path, content) in now {
         assert!(
             old.get(path) == Some(content) || new.get(path) == Some(content),
@@ -94,7 +94,7 @@ pub fn old_or_new(now: &Tree, old: &Tree, new: &Tree, what: &str) {
 
 /// The phase of `P`'s data as the newest record in the two stores says, read
 /// from the files (fast enough to catch a phase as it begins).
-pub fn record_phase(dir: &Path) -> Option<String> {
+pub(crate) fn record_phase(dir: &Path) -> Option<String> {
     let newest = [A, B]
         .iter()
         .filter_map(|pool| {
@@ -115,7 +115,7 @@ pub fn record_phase(dir: &Path) -> Option<String> {
 
 /// Starts `code` and kills it (SIGKILL) as soon as the record says the
 /// phase is `phase`; the phase it was killed in, or `None` if it ended first.
-pub fn kill_in(dir: &Path, code: &str, phase: &str) -> Option<String> {
+pub(crate) fn kill_in(dir: &Path, code: &str, phase: &str) -> Option<String> {
     let mut child = poolsync(dir, code).spawn().unwrap();
     let started = Instant::now();
     let landed = loop {
@@ -126,7 +126,7 @@ pub fn kill_in(dir: &Path, code: &str, phase: &str) -> Option<String> {
             let _ = child.kill();
             break Some(phase.to_string());
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "{code} hangs");
+        assert!(started.elapsed() < Duration::from_mins(1), "{code} hangs");
         std::thread::sleep(Duration::from_millis(1));
     };
     let _ = child.wait();
@@ -135,7 +135,7 @@ pub fn kill_in(dir: &Path, code: &str, phase: &str) -> Option<String> {
 
 /// Holds the writers' fence of `P` in the store of `at`, as a writer would:
 /// a switch there waits until it is dropped.
-pub fn hold_fence(dir: &Path, at: &str) -> std::fs::File {
+pub(crate) fn hold_fence(dir: &Path, at: &str) -> std::fs::File {
     let path = dir
         .join("stores")
         .join(at)
@@ -151,7 +151,7 @@ pub fn hold_fence(dir: &Path, at: &str) -> std::fs::File {
     file
 }
 
-pub fn nothing_staged(dir: &Path, what: &str) {
+pub(crate) fn nothing_staged(dir: &Path, what: &str) {
     for pool in [A, B] {
         let left = tree(&dir.join("stores").join(pool).join(".poolsync/staging"));
         assert!(

@@ -6,7 +6,7 @@ use crate::common::{ATL2, Env, tree};
 
 const DATACONF: &str = "ConfServices.DataConf";
 
-/// A demo pair after a sync; returns the path of one DataConf item.
+/// A demo pair after a sync; returns the path of one `DataConf` item.
 fn synced(env: &Env) -> String {
     env.demo(&format!("invoke_backup_service_sync(\"{ATL2}\")"));
     let data = tree(&env.store(ATL2).join("data").join(DATACONF));

@@ -1,5 +1,5 @@
-//! Where a pool's data is active, as get_pool(P) and
-//! get_backup_service_status(P) show it: in text, in JSON, at the top level.
+//! Where a pool's data is active, as `get_pool(P)` and
+//! `get_backup_service_status(P)` show it: in text, in JSON, at the top level.
 
 use crate::common::{ATL2, Env, RED1};
 

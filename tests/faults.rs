@@ -10,10 +10,10 @@ use crate::common::{ATL1, DAL1, Env, poolsync_in, tree};
 use crate::sync_props::{A, B, pair_deployment};
 
 /// A tmpfs mounted at a folder for the length of a test.
-pub struct Mount(PathBuf);
+pub(crate) struct Mount(PathBuf);
 
 impl Mount {
-    pub fn tmpfs(at: &Path, size: &str, test: &str) -> Option<Mount> {
+    pub(crate) fn tmpfs(at: &Path, size: &str, test: &str) -> Option<Mount> {
         Mount::tmpfs_with(at, &format!("size={size}"), test)
     }
 
@@ -38,7 +38,7 @@ impl Mount {
         None
     }
 
-    pub fn remount(&self, options: &str) {
+    pub(crate) fn remount(&self, options: &str) {
         let status = Command::new("mount")
             .args(["-o", &format!("remount,{options}")])
             .arg(&self.0)
@@ -441,7 +441,7 @@ fn a_mount_that_cannot_be_staged_on_fails_at_once_naming_both_and_stages_nothing
     let in_the_way = backup.join(".poolsync-staging");
     std::fs::write(&in_the_way, "not a folder").unwrap();
     let expected =
-        format!("cannot stage on the file system of 'backup/{ATL1}/UserServices.PresenceFocus/",);
+        format!("cannot stage on the file system of 'backup/{ATL1}/UserServices.PresenceFocus/");
     let expected_mounts = format!(
         "': it is a mount of its own at {}, apart from the store root {}, and its staging folder {} cannot be used (a file or a link is in the way); a rename into place is atomic only within one file system, so nothing was copied: remove what is in the way at {} and sync again",
         backup.display(),

@@ -125,7 +125,7 @@ fn plain_rhai_that_grows_large_values_runs_in_linear_time() {
     }
     // Quadratic, the pushes alone took minutes in a debug build.
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(60),
+        started.elapsed() < std::time::Duration::from_mins(1),
         "{:?}",
         started.elapsed()
     );

@@ -15,7 +15,10 @@ fn every_script_is_tested() {
     let this = include_str!("scripts.rs");
     for e in std::fs::read_dir(dir).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        if name.ends_with(".rhai") {
+        if std::path::Path::new(&name)
+            .extension()
+            .is_some_and(|x| x == "rhai")
+        {
             assert!(
                 this.contains(&format!("run(\"{name}\"")),
                 "scripts/{name} has no test"

@@ -14,14 +14,14 @@ const B: &str = "b.test.com";
 const PF: &str = "UserServices.PresenceFocus";
 
 /// A two-pool deployment in a temporary folder, and its service.
-pub struct Served {
+pub(crate) struct Served {
     pub dir: tempfile::TempDir,
     pub file: PathBuf,
     child: Option<Child>,
 }
 
 /// The JSON log lines of a service.
-pub fn log_events(log: &str) -> Vec<serde_json::Value> {
+pub(crate) fn log_events(log: &str) -> Vec<serde_json::Value> {
     log.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .collect()
@@ -33,7 +33,7 @@ fn message(v: &serde_json::Value) -> &str {
 }
 
 /// Waits up to `limit` for `ok`, failing with `what`.
-pub fn wait_for(what: &str, limit: Duration, ok: impl Fn() -> bool) -> Duration {
+pub(crate) fn wait_for(what: &str, limit: Duration, ok: impl Fn() -> bool) -> Duration {
     let start = Instant::now();
     while !ok() {
         assert!(
@@ -48,12 +48,12 @@ pub fn wait_for(what: &str, limit: Duration, ok: impl Fn() -> bool) -> Duration 
 impl Served {
     /// The pair a.test.com <-> b.test.com with `settings` in its
     /// `[backup_service]`, not started.
-    pub fn new(settings: &str) -> Served {
+    pub(crate) fn new(settings: &str) -> Served {
         Served::with(PairToml::new(A, B).backup_service(settings))
     }
 
     /// The deployment `toml`, not started.
-    pub fn with(toml: PairToml) -> Served {
+    pub(crate) fn with(toml: PairToml) -> Served {
         let dir = tempfile::tempdir().unwrap();
         let file = toml.write(dir.path());
         Served {
@@ -63,13 +63,13 @@ impl Served {
         }
     }
 
-    /// The source folder of PresenceFocus at a.test.com.
-    pub fn source(&self) -> PathBuf {
+    /// The source folder of `PresenceFocus` at a.test.com.
+    pub(crate) fn source(&self) -> PathBuf {
         self.dir.path().join("stores").join(A).join("data").join(PF)
     }
 
     /// Its replica at b.test.com.
-    pub fn replica(&self) -> PathBuf {
+    pub(crate) fn replica(&self) -> PathBuf {
         self.dir
             .path()
             .join("stores")
@@ -80,14 +80,14 @@ impl Served {
     }
 
     /// Writes `text` to `rel` below the source folder.
-    pub fn put(&self, rel: &str, text: &str) {
+    pub(crate) fn put(&self, rel: &str, text: &str) {
         let p = self.source().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
     }
 
     /// The command that runs the service, logging JSON.
-    pub fn command(&self) -> std::process::Command {
+    pub(crate) fn command(&self) -> std::process::Command {
         let mut c = poolsync_in(self.dir.path());
         c.arg("--deployment")
             .arg(&self.file)
@@ -98,7 +98,7 @@ impl Served {
     }
 
     /// Starts the service with `env` set.
-    pub fn start_with(&mut self, env: &[(&str, &str)]) {
+    pub(crate) fn start_with(&mut self, env: &[(&str, &str)]) {
         let mut c = self.command();
         for (k, v) in env {
             c.env(k, v);
@@ -106,32 +106,32 @@ impl Served {
         self.child = Some(c.spawn().unwrap());
     }
 
-    pub fn start(&mut self) {
+    pub(crate) fn start(&mut self) {
         self.start_with(&[]);
     }
 
     /// Starts the service on a source of one item and waits until its first
     /// scan has shipped it.
-    pub fn start_seeded(&mut self) {
+    pub(crate) fn start_seeded(&mut self) {
         self.put("seed.xml", "seed");
         self.start();
         self.converges("the first scan", Duration::from_secs(20));
     }
 
     /// The service's process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("started").id()
     }
 
     /// Waits until the replica equals the source, up to `limit`.
-    pub fn converges(&self, what: &str, limit: Duration) -> Duration {
+    pub(crate) fn converges(&self, what: &str, limit: Duration) -> Duration {
         wait_for(what, limit, || {
             tree(&self.replica()) == tree(&self.source())
         })
     }
 
     /// Stops the service with SIGTERM; returns its log. It must exit 0.
-    pub fn stop(&mut self) -> String {
+    pub(crate) fn stop(&mut self) -> String {
         let child = self.child.take().expect("started");
         // SAFETY: a signal to the child we started.
         unsafe {
@@ -144,7 +144,7 @@ impl Served {
     }
 
     /// Kills the service with SIGKILL.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let mut child = self.child.take().expect("started");
         child.kill().unwrap();
         child.wait().unwrap();
@@ -469,7 +469,7 @@ fn the_service_threads_stay_within_the_documented_bound() {
     // The bound of docs/service.md: 2 async workers, 16 for blocking store
     // work, the copy threads (transfer_parallelism), a listing thread per
     // core, and the watcher, signal and file-release threads.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let bound = 2 + 16 + 8 + cores + 3 + 1;
     let mut s = Served::new("sync_interval = \"00:00:05\"");
     s.start();

@@ -1,4 +1,4 @@
-//! Status, settings, verification and backup_pool.
+//! Status, settings, verification and `backup_pool`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -308,7 +308,7 @@ fn concurrent_settings_changes_all_land() {
     }
     let left: Vec<_> = std::fs::read_dir(env.path())
         .unwrap()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.file_name().to_string_lossy().contains("poolsync-tmp"))
         .collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
@@ -458,9 +458,9 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         for e in std::fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
-                todo.push(p)
+                todo.push(p);
             } else {
-                out.push(p)
+                out.push(p);
             }
         }
     }

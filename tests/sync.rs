@@ -1,4 +1,4 @@
-//! invoke_backup_service_sync through the real binary, on the demo.
+//! `invoke_backup_service_sync` through the real binary, on the demo.
 
 use std::os::unix::io::AsRawFd;
 use std::time::Duration;
@@ -260,7 +260,7 @@ fn what_if_changes_nothing_and_predicts_the_sync() {
         let would = p
             .get("would_copy")
             .and_then(|w| w.as_array())
-            .map_or(0, |w| w.len()) as u64;
+            .map_or(0, std::vec::Vec::len) as u64;
         assert_eq!(would, a["items_copied"].as_u64().unwrap());
     }
     assert!(am.iter().any(|m| m["items_copied"].as_u64().unwrap() > 0));
@@ -512,7 +512,9 @@ fn a_held_pair_lock_makes_the_sync_wait() {
     let locks = env.store(ATL1).join(".poolsync/locks");
     std::fs::create_dir_all(&locks).unwrap();
     let lock = std::fs::File::create(locks.join(format!("pair-{ATL1}-{DAL1}.lock"))).unwrap();
-    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    // SAFETY: flock on the descriptor of a file this test holds open.
+    let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0);
     let child = env
         .cmd()
         .args([
@@ -731,7 +733,7 @@ fn a_batch_over_many_folders_stays_within_a_low_open_file_limit() {
                     rlim_cur: 512,
                     rlim_max: 512,
                 };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())

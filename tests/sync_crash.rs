@@ -195,6 +195,7 @@ fn ctrl_c_mid_sync(delay: Duration) -> bool {
     cmd.stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
     std::thread::sleep(delay);
+    // SAFETY: a signal to the child this test started and has not reaped.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }

@@ -1,5 +1,9 @@
 //! Command-line arguments.
 
+// clap prints these doc comments as `--help`, where Markdown backticks would
+// show as they are.
+#![expect(clippy::doc_markdown, reason = "doc comments here are --help text")]
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};

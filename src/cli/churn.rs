@@ -1,6 +1,6 @@
 //! `demo churn`: where it writes a pool's data, and what keeps it writing
 //! only there. Before each module it takes the writers' fence of the pool
-//! (sync::WriteHold) where the data is active, so a failover or failback
+//! (`sync::WriteHold`) where the data is active, so a failover or failback
 //! waits for the module to be written before it switches, and a churn after
 //! the switch writes where the data is then, or stops while writes are
 //! stopped.
@@ -25,7 +25,7 @@ fn local(p: &Pool) -> Result<PathBuf, Error> {
 
 /// Churns `pool`'s data where it is active, module by module, each under the
 /// writers' fence.
-pub fn churn_pool(
+pub(super) fn churn_pool(
     deployment: &Deployment,
     pool: &Pool,
     percent: f64,

@@ -54,7 +54,7 @@ watch_changes = true                        # the service ships each change with
 
 /// Where `init --s3` puts the stores.
 #[derive(Debug, Clone)]
-pub struct S3Init {
+pub(super) struct S3Init {
     pub endpoint: String,
     pub bucket: String,
     pub region: String,
@@ -117,7 +117,7 @@ fn create_new(path: &Path, text: &str, mode: u32) -> Result<(), Error> {
 /// Writes `DIR/deployment.toml` and an empty store directory for each pool (or,
 /// with `s3`, stores in a bucket and a private credentials file to fill in);
 /// refuses to overwrite an existing file. Returns the paths written.
-pub fn init(dir: &Path, s3: Option<&S3Init>) -> Result<Vec<PathBuf>, Error> {
+pub(super) fn init(dir: &Path, s3: Option<&S3Init>) -> Result<Vec<PathBuf>, Error> {
     let text = match s3 {
         Some(s3) => s3_starter(s3)?,
         None => STARTER.to_string(),

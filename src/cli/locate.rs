@@ -10,14 +10,14 @@ use crate::error::Error;
 
 /// Where the deployment path was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(super) enum Origin {
     Flag,
     Environment,
     Config(PathBuf),
     WorkingDirectory,
 }
 
-pub const ENV_VAR: &str = "POOLSYNC_DEPLOYMENT";
+pub(super) const ENV_VAR: &str = "POOLSYNC_DEPLOYMENT";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +26,7 @@ struct UserConfig {
 }
 
 /// Finds the deployment file to use.
-pub fn locate(flag: Option<&Path>) -> Result<(PathBuf, Origin), Error> {
+pub(super) fn locate(flag: Option<&Path>) -> Result<(PathBuf, Origin), Error> {
     if let Some(path) = flag {
         return Ok((path.to_path_buf(), Origin::Flag));
     }
@@ -60,8 +60,9 @@ pub fn locate(flag: Option<&Path>) -> Result<(PathBuf, Origin), Error> {
         return Ok((local, Origin::WorkingDirectory));
     }
     Err(Error::NoDeployment {
-        config: config_dir
-            .map(|d| d.join("config.toml").display().to_string())
-            .unwrap_or_else(|| "config.toml".into()),
+        config: config_dir.map_or_else(
+            || "config.toml".into(),
+            |d| d.join("config.toml").display().to_string(),
+        ),
     })
 }

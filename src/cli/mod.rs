@@ -19,6 +19,7 @@ use crate::topology::{self, Deployment};
 use crate::{demo, interrupt};
 
 /// Parses the command line and runs it; returns the exit status.
+#[must_use]
 pub fn main() -> i32 {
     // Like every Unix filter: a closed pipe (`poolsync ... | head`) ends us quietly.
     // SAFETY: setting a signal disposition to its default is always sound.
@@ -59,7 +60,7 @@ pub fn main() -> i32 {
             .name("poolsync".into())
             .stack_size(stack)
             .spawn(move || match cli.lock().ok().and_then(|mut c| c.take()) {
-                Some(cli) => execute(cli),
+                Some(cli) => execute(&cli),
                 None => Err(Error::Other(
                     "internal error: the command line was taken".into(),
                 )),
@@ -277,8 +278,8 @@ fn script_limits(cli: &Cli) -> Result<Limits, Error> {
     Ok(limits)
 }
 
-fn execute(cli: Cli) -> Result<(), Error> {
-    check_combination(&cli)?;
+fn execute(cli: &Cli) -> Result<(), Error> {
+    check_combination(cli)?;
     // The service sets up its own log (info by default); other commands log
     // only when asked.
     let level = crate::log::level_from_env()?;
@@ -313,12 +314,12 @@ fn execute(cli: Cli) -> Result<(), Error> {
         Some(Command::Demo { action }) => return demo_command(action),
         Some(Command::Service { .. }) | None => {}
     }
-    let limits = script_limits(&cli)?;
+    let limits = script_limits(cli)?;
     if cli.check {
-        return check_command(&cli, &limits);
+        return check_command(cli, &limits);
     }
     interrupt::install();
-    let deployment = Arc::new(load_deployment(&cli)?);
+    let deployment = Arc::new(load_deployment(cli)?);
     let access =
         crate::rbac::Access::resolve(&deployment, &crate::rbac::os_user(), cli.as_user.as_deref())
             .map_err(|e| Error::Usage(e.to_string()))?;
@@ -338,7 +339,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
         limits,
         json: cli.json,
     };
-    run_scripts(&cli, &runner)
+    run_scripts(cli, &runner)
 }
 
 /// `-c CODE`, a script file, standard input or the shell.

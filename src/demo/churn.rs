@@ -134,18 +134,17 @@ fn churn_module(
                 .unwrap_or(path)
                 .to_string_lossy()
                 .into_owned();
-            let body = match module {
-                Module::PresenceFocus => modified_user(path, round, &mut r),
-                _ => {
-                    let old = std::fs::metadata(path).map(|m| m.len()).unwrap_or(4096);
-                    // Half keep their size: change detection must not rely on it.
-                    let size = if k % 2 == 0 {
-                        old
-                    } else {
-                        old + 1 + below(&mut r, 4096)
-                    };
-                    data::content_bytes(name, &rel, round, size)
-                }
+            let body = if module == Module::PresenceFocus {
+                modified_user(path, round, &mut r)
+            } else {
+                let old = std::fs::metadata(path).map_or(4096, |m| m.len());
+                // Half keep their size: change detection must not rely on it.
+                let size = if k % 2 == 0 {
+                    old
+                } else {
+                    old + 1 + below(&mut r, 4096)
+                };
+                data::content_bytes(name, &rel, round, size)
             };
             write(path, &body)?;
             summary.modified += 1;

@@ -39,14 +39,14 @@ const CONTENT: [(&str, &str); 6] = [
 ];
 
 /// A seeded random source for one pool and purpose.
-pub fn rng(pool: &str, purpose: &str, round: u64) -> ChaCha8Rng {
+pub(super) fn rng(pool: &str, purpose: &str, round: u64) -> ChaCha8Rng {
     let h = blake3::hash(format!("{pool}|{purpose}|{round}").as_bytes());
     let mut seed = [0u8; 32];
     seed.copy_from_slice(h.as_bytes());
     ChaCha8Rng::from_seed(seed)
 }
 
-pub fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
+pub(super) fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
     if n == 0 { 0 } else { rng.next_u64() % n }
 }
 
@@ -55,7 +55,7 @@ fn pick<'a>(rng: &mut ChaCha8Rng, items: &[&'a str]) -> &'a str {
 }
 
 /// The SIP user name of user `index` of a pool.
-pub fn user_name(pool: &str, index: u64) -> String {
+pub(super) fn user_name(pool: &str, index: u64) -> String {
     let mut r = rng(pool, "name", index);
     let site = pool.split('-').next().unwrap_or("x");
     format!(
@@ -66,8 +66,8 @@ pub fn user_name(pool: &str, index: u64) -> String {
     )
 }
 
-/// The item path (inside the PresenceFocus module) of user `index`.
-pub fn user_path(pool: &str, index: u64) -> String {
+/// The item path (inside the `PresenceFocus` module) of user `index`.
+pub(super) fn user_path(pool: &str, index: u64) -> String {
     format!(
         "users/{:04}/sip_{}@litwareinc.com.json",
         index / 50,
@@ -76,9 +76,9 @@ pub fn user_path(pool: &str, index: u64) -> String {
 }
 
 /// A user document (JSON): SIP URI, presence, contacts in groups, conferences.
-pub fn user_document(pool: &str, index: u64, revision: u64, users: u64) -> Vec<u8> {
+pub(super) fn user_document(pool: &str, index: u64, revision: u64, users: u64) -> Vec<u8> {
     let mut r = rng(pool, "user", index * 1_000_003 + revision);
-    let contacts: Vec<_> = (0..below(&mut r, 12) + 1)
+    let contacts: Vec<_> = (0..=below(&mut r, 12))
         .map(|_| {
             let other = below(&mut r, users.max(1));
             json!({
@@ -108,7 +108,7 @@ pub fn user_document(pool: &str, index: u64, revision: u64, users: u64) -> Vec<u
 
 /// Path and size of conference content file `index` of a pool: sizes spread
 /// log-uniformly from 4 KiB to 6 MiB.
-pub fn conference_file(pool: &str, index: u64, revision: u64) -> (String, u64) {
+pub(super) fn conference_file(pool: &str, index: u64, revision: u64) -> (String, u64) {
     let mut r = rng(pool, "conf", index * 1_000_003 + revision);
     let (stem, ext) = CONTENT[below(&mut r, CONTENT.len() as u64) as usize];
     let exp = (r.next_u64() % 10_000) as f64 / 10_000.0;
@@ -118,7 +118,7 @@ pub fn conference_file(pool: &str, index: u64, revision: u64) -> (String, u64) {
 }
 
 /// Pseudo-random file content of `size` bytes.
-pub fn content_bytes(pool: &str, path: &str, revision: u64, size: u64) -> Vec<u8> {
+pub(super) fn content_bytes(pool: &str, path: &str, revision: u64, size: u64) -> Vec<u8> {
     let mut r = rng(pool, path, revision);
     let mut bytes = vec![0u8; size as usize];
     r.fill_bytes(&mut bytes);
@@ -126,7 +126,7 @@ pub fn content_bytes(pool: &str, path: &str, revision: u64, size: u64) -> Vec<u8
 }
 
 /// The CMS configuration documents (path, content) of the CMS master.
-pub fn cms_documents(deployment_text: &str) -> Vec<(String, Vec<u8>)> {
+pub(super) fn cms_documents(deployment_text: &str) -> Vec<(String, Vec<u8>)> {
     let mut docs = vec![(
         "xds/topology.toml".to_string(),
         deployment_text.as_bytes().to_vec(),

@@ -18,19 +18,23 @@ pub struct AccessError(pub String);
 
 /// The operating-system user running this process (from the real uid, not the
 /// environment, which anyone can set).
+#[must_use]
 pub fn os_user() -> String {
+    // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
     let mut buf = vec![0u8; 4096];
+    // SAFETY: `passwd` is a C struct of integers and pointers, for which all
+    // zeroes is a valid (empty) value; getpwuid_r fills it.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: the buffers outlive the call; `result` points into `pwd` on success.
     let rc = unsafe {
         libc::getpwuid_r(
             uid,
-            &mut pwd,
+            &raw mut pwd,
             buf.as_mut_ptr().cast(),
             buf.len(),
-            &mut result,
+            &raw mut result,
         )
     };
     if rc == 0 && !result.is_null() {
@@ -42,6 +46,7 @@ pub fn os_user() -> String {
 }
 
 /// Every role of a deployment: the standard ones, then its custom ones.
+#[must_use]
 pub fn all_roles(d: &Deployment) -> Vec<Role> {
     let mut roles = Role::standard();
     roles.extend(d.roles.iter().cloned());
@@ -50,7 +55,8 @@ pub fn all_roles(d: &Deployment) -> Vec<Role> {
 
 impl Access {
     /// The rights of `user` in `d`. A deployment without operators is single-user:
-    /// whoever runs it is CsAdministrator.
+    /// whoever runs it is `CsAdministrator`.
+    #[must_use]
     pub fn for_user(d: &Deployment, user: &str) -> Access {
         let all = all_roles(d);
         let roles = if d.operators.is_empty() {
@@ -76,7 +82,7 @@ impl Access {
     }
 
     /// The rights to use: the real user's, or with `as_user` another operator's,
-    /// which only a global CsAdministrator may take.
+    /// which only a global `CsAdministrator` may take.
     pub fn resolve(
         d: &Deployment,
         real_user: &str,
@@ -108,6 +114,7 @@ impl Access {
     }
 
     /// The operator's roles, for messages: `AtlantaServerAdmins, CsHelpDesk`.
+    #[must_use]
     pub fn role_list(&self) -> String {
         if self.roles.is_empty() {
             "no roles".to_string()
@@ -121,6 +128,7 @@ impl Access {
     }
 
     /// May the operator run `cmdlet` on pools of site `site_id`?
+    #[must_use]
     pub fn may_on_site(&self, cmdlet: &str, site_id: u32) -> bool {
         self.roles
             .iter()
@@ -128,6 +136,7 @@ impl Access {
     }
 
     /// May the operator run `cmdlet` on `pool`?
+    #[must_use]
     pub fn may(&self, d: &Deployment, cmdlet: &str, pool: &Pool) -> bool {
         self.may_on_site(cmdlet, d.site_of(pool).site_id)
     }

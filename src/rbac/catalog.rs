@@ -185,6 +185,7 @@ pub const STANDARD_ROLES: &[StandardRole] = &[
 
 impl StandardRole {
     /// The cmdlets this role may run, Lync names.
+    #[must_use]
     pub fn cmdlet_names(&self) -> Vec<&'static str> {
         match self.cmdlets {
             Some(list) => list.to_vec(),
@@ -194,6 +195,7 @@ impl StandardRole {
 }
 
 /// Finds a standard role, case-insensitively.
+#[must_use]
 pub fn standard_role(identity: &str) -> Option<&'static StandardRole> {
     STANDARD_ROLES
         .iter()
@@ -201,6 +203,7 @@ pub fn standard_role(identity: &str) -> Option<&'static StandardRole> {
 }
 
 /// Finds a cmdlet by its Lync name or its script function, case-insensitively.
+#[must_use]
 pub fn cmdlet(name: &str) -> Option<&'static Cmdlet> {
     CMDLETS
         .iter()
@@ -208,6 +211,7 @@ pub fn cmdlet(name: &str) -> Option<&'static Cmdlet> {
 }
 
 /// `docs/rbac.md`'s tables, generated from this file.
+#[must_use]
 pub fn reference_markdown() -> String {
     let mut out = String::from("| role | may run |\n|---|---|\n");
     for r in STANDARD_ROLES {

@@ -53,12 +53,17 @@ pub struct OperatorDef {
 
 impl Role {
     /// The standard roles, each with global scope.
+    #[must_use]
     pub fn standard() -> Vec<Role> {
         super::catalog::STANDARD_ROLES
             .iter()
             .map(|r| Role {
                 identity: r.identity.to_string(),
-                cmdlets: r.cmdlet_names().iter().map(|s| s.to_string()).collect(),
+                cmdlets: r
+                    .cmdlet_names()
+                    .iter()
+                    .map(std::string::ToString::to_string)
+                    .collect(),
                 scopes: vec![Scope::Global],
                 is_standard: true,
                 template: r.identity.to_string(),
@@ -66,16 +71,19 @@ impl Role {
             .collect()
     }
 
+    #[must_use]
     pub fn allows(&self, cmdlet: &str) -> bool {
         self.cmdlets.iter().any(|c| c.eq_ignore_ascii_case(cmdlet))
     }
 
+    #[must_use]
     pub fn covers_site(&self, site_id: u32) -> bool {
         self.scopes
             .iter()
             .any(|s| *s == Scope::Global || *s == Scope::Site(site_id))
     }
 
+    #[must_use]
     pub fn is_global(&self) -> bool {
         self.scopes.contains(&Scope::Global)
     }

@@ -7,6 +7,7 @@ use std::path::Path;
 fn check_one(path: &Path, what: &str, is_dir: bool) -> Result<(), String> {
     let md = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mode = md.mode() & 0o7777;
+    // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     if md.uid() != 0 && md.uid() != me {
         return Err(format!(

@@ -1,13 +1,13 @@
 //! The shell's `:commands`.
 
 /// One shell command.
-pub struct CommandDoc {
+pub(super) struct CommandDoc {
     pub name: &'static str,
     pub usage: &'static str,
     pub summary: &'static str,
 }
 
-pub const COMMANDS: &[CommandDoc] = &[
+pub(super) const COMMANDS: &[CommandDoc] = &[
     CommandDoc {
         name: ":help",
         usage: ":help [NAME]",
@@ -46,7 +46,7 @@ pub const COMMANDS: &[CommandDoc] = &[
 ];
 
 /// The `:help` overview.
-pub fn overview() -> String {
+pub(super) fn overview() -> String {
     let mut out = String::from(
         "Type Rhai statements; a value is printed, an open block or bracket continues on the next line.\n\
          Tab completes names, pools, sites and modules; Ctrl-R searches the history; Ctrl-C stops a running script.\n\n",

@@ -19,7 +19,7 @@ use crate::topology::Module;
 
 /// What completion knows; refreshed after every input.
 #[derive(Default)]
-pub struct Knowledge {
+pub(super) struct Knowledge {
     pub functions: Vec<String>,
     pub variables: Vec<(String, Option<&'static [&'static str]>)>,
     pub pools: Vec<String>,
@@ -27,7 +27,7 @@ pub struct Knowledge {
     pub all_properties: Vec<String>,
 }
 
-pub struct ShellHelper {
+pub(super) struct ShellHelper {
     pub knowledge: Rc<RefCell<Knowledge>>,
     pub color: bool,
     /// A bare engine, for checking whether input is complete.
@@ -150,7 +150,10 @@ impl ShellHelper {
                 .map_or(0, |(i, c)| i + c.len_utf8());
             let var = &before[var_start..];
             if let Some((_, Some(props))) = k.variables.iter().find(|(n, _)| n == var) {
-                return (start, filter(props.iter().map(|p| p.to_string()), word));
+                return (
+                    start,
+                    filter(props.iter().map(std::string::ToString::to_string), word),
+                );
             }
             let mut all: Vec<String> = k.all_properties.clone();
             all.extend(k.functions.iter().cloned());
@@ -161,7 +164,7 @@ impl ShellHelper {
         }
         let mut all: Vec<String> = k.functions.clone();
         all.extend(k.variables.iter().map(|(n, _)| n.clone()));
-        all.extend(KEYWORDS.iter().map(|s| s.to_string()));
+        all.extend(KEYWORDS.iter().map(std::string::ToString::to_string));
         (start, filter(all.into_iter(), word))
     }
 }
@@ -253,6 +256,7 @@ impl Highlighter for ShellHelper {
 }
 
 /// ANSI colours: keywords magenta, strings green, numbers cyan, comments dim.
+#[must_use]
 pub fn colorize(line: &str) -> String {
     let chars: Vec<char> = line.chars().collect();
     let mut out = String::with_capacity(line.len() * 2);

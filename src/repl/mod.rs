@@ -27,6 +27,7 @@ use helper::{Knowledge, ShellHelper};
 pub const HISTORY_SIZE: usize = 10_000;
 
 /// Whether to colour output: a terminal, `NO_COLOR` unset, `TERM` not dumb.
+#[must_use]
 pub fn use_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::env::var("TERM").map_or(true, |t| t != "dumb")
@@ -263,9 +264,10 @@ fn command(
                     Some(v) if v.is_array() => {
                         format!("[{} items]", v.clone().into_array().map_or(0, |a| a.len()))
                     }
-                    Some(v) => render::render(v)
-                        .map(|s| s.lines().next().unwrap_or("").to_string())
-                        .unwrap_or_else(|| "()".into()),
+                    Some(v) => render::render(v).map_or_else(
+                        || "()".into(),
+                        |s| s.lines().next().unwrap_or("").to_string(),
+                    ),
                     None => "()".into(),
                 };
                 let value: String = value.chars().take(60).collect();

@@ -20,6 +20,7 @@ pub struct Session<'r> {
 }
 
 impl<'r> Session<'r> {
+    #[must_use]
     pub fn new(runner: &'r Runner) -> Self {
         Session {
             runner,

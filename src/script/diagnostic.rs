@@ -5,6 +5,7 @@ use rhai::{EvalAltResult, ParseError, Position};
 use super::sandbox::Limits;
 
 /// Whether an error is a Ctrl-C stop (not a limit's).
+#[must_use]
 pub fn is_interrupt(err: &EvalAltResult) -> bool {
     match err.unwrap_inner() {
         EvalAltResult::ErrorTerminated(token, _) => token
@@ -16,6 +17,7 @@ pub fn is_interrupt(err: &EvalAltResult) -> bool {
 
 /// Rhai's name of a type as the docs name it: `int` for `i64`, `string` for
 /// `ImmutableString`, a typed object by its own name.
+#[must_use]
 pub fn friendly_type(rust: &str) -> &str {
     let short = rust
         .trim_start_matches('&')
@@ -36,9 +38,9 @@ pub fn friendly_type(rust: &str) -> &str {
     }
 }
 
-/// "Function not found: get_pol ()" or "sleep (&str | ImmutableString |
+/// "Function not found: `get_pol` ()" or "sleep (&str | `ImmutableString` |
 /// String)" as a sentence an administrator can act on: the forms a known
-/// function takes, or the nearest function name, and help().
+/// function takes, or the nearest function name, and `help()`.
 fn function_not_found(signature: &str) -> String {
     let (name, args) = match signature.split_once(" (") {
         Some((name, rest)) => (name.trim(), rest.trim_end_matches(')')),
@@ -107,6 +109,7 @@ fn message(err: &EvalAltResult, limits: &Limits) -> String {
 /// calls that led there, innermost first (`in 'check', called at job.rhai:5:1`).
 /// Rhai's own text would say "Runtime error: ... (line 2, position 5)" and point
 /// at the outermost call.
+#[must_use]
 pub fn format_eval(name: &str, source: &str, err: &EvalAltResult, limits: &Limits) -> String {
     let mut err = err;
     let mut pos = err.position();
@@ -162,6 +165,7 @@ fn place(name: &str, pos: Position) -> String {
     }
 }
 
+#[must_use]
 pub fn format_parse(name: &str, source: &str, err: &ParseError, limits: &Limits) -> String {
     let eval: EvalAltResult = err.clone().into();
     format_eval(name, source, &eval, limits)

@@ -20,6 +20,7 @@ pub fn build_engine(ctx: &Rc<ScriptContext>, limits: &Limits, script: Option<&Pa
 /// The sandbox alone: the limits, no `eval`, imports only from the folder of
 /// `script` (none without one), and Ctrl-C checked at every operation. Enough
 /// to compile (`--check`).
+#[must_use]
 pub fn sandboxed_engine(limits: &Limits, script: Option<&Path>) -> Engine {
     let mut engine = Engine::new();
     engine.disable_symbol("eval");
@@ -37,7 +38,7 @@ pub fn sandboxed_engine(limits: &Limits, script: Option<&Path>) -> Engine {
             (None, true) => format!("{text}\n"),
             (None, false) => format!("{pos:?} | {text}\n"),
         };
-        crate::output::out(&text)
+        crate::output::out(&text);
     });
     limits.apply(&mut engine);
     engine.set_module_resolver(ScriptDirResolver::new(script));
@@ -54,7 +55,7 @@ pub fn sandboxed_engine(limits: &Limits, script: Option<&Path>) -> Engine {
 }
 
 /// The token of a Ctrl-C stop (any other token is a limit's message).
-pub const INTERRUPTED: &str = "interrupted";
+pub(super) const INTERRUPTED: &str = "interrupted";
 
 /// `module` is a word Rhai reserves for itself but never uses; poolsync's options
 /// and reports are about Backup Service modules (`#{module: "DataConf"}`,

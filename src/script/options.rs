@@ -11,7 +11,7 @@ use crate::printable::printable;
 
 /// The type of an option's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     Bool,
     String,
     Int,
@@ -19,7 +19,7 @@ pub enum Kind {
 
 impl Kind {
     /// As the definition files name it.
-    pub fn type_name(self) -> &'static str {
+    pub(super) fn type_name(self) -> &'static str {
         match self {
             Kind::Bool => "bool",
             Kind::String => "string",
@@ -31,7 +31,7 @@ impl Kind {
 /// One option: its key, its type, the values it takes when a string, and a
 /// value it accepts (the error for a value of the wrong type says the values,
 /// or this example; the tests give each option this value).
-pub struct Opt {
+pub(super) struct Opt {
     pub name: &'static str,
     pub kind: Kind,
     pub values: &'static str,
@@ -71,12 +71,12 @@ const CATEGORY: Opt = Opt {
 };
 
 /// The options of one function.
-pub struct Options {
+pub(super) struct Options {
     pub function: &'static str,
     pub opts: &'static [Opt],
 }
 
-pub const SYNC: Options = Options {
+pub(super) const SYNC: Options = Options {
     function: "invoke_backup_service_sync",
     opts: &[
         MODULE,
@@ -86,17 +86,17 @@ pub const SYNC: Options = Options {
     ],
 };
 
-pub const STATUS: Options = Options {
+pub(super) const STATUS: Options = Options {
     function: "get_backup_service_status",
     opts: &[MODULE, CATEGORY],
 };
 
-pub const VERIFY: Options = Options {
+pub(super) const VERIFY: Options = Options {
     function: "debug_inter_pool_replication",
     opts: &[MODULE],
 };
 
-pub const BACKUP_POOL: Options = Options {
+pub(super) const BACKUP_POOL: Options = Options {
     function: "backup_pool",
     opts: &[
         CATEGORY,
@@ -107,28 +107,28 @@ pub const BACKUP_POOL: Options = Options {
     ],
 };
 
-pub const FAILOVER: Options = Options {
+pub(super) const FAILOVER: Options = Options {
     function: "invoke_pool_failover",
     opts: &[flag("disaster_mode"), flag("what_if"), flag("force")],
 };
 
-pub const FAILBACK: Options = Options {
+pub(super) const FAILBACK: Options = Options {
     function: "invoke_pool_failback",
     opts: &[flag("what_if"), flag("force")],
 };
 
-pub const RESTORE: Options = Options {
+pub(super) const RESTORE: Options = Options {
     function: "restore_pool_data",
     opts: &[MODULE, flag("what_if"), flag("overwrite")],
 };
 
-pub const CMS_MOVE: Options = Options {
+pub(super) const CMS_MOVE: Options = Options {
     function: "invoke_management_server_failover",
     opts: &[flag("disaster_mode"), flag("what_if"), flag("force")],
 };
 
 /// Every table.
-pub const ALL: &[&Options] = &[
+pub(super) const ALL: &[&Options] = &[
     &SYNC,
     &STATUS,
     &VERIFY,
@@ -141,7 +141,7 @@ pub const ALL: &[&Options] = &[
 
 /// A checked option value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
+pub(super) enum Value {
     Bool(bool),
     String(String),
     Int(i64),
@@ -149,7 +149,7 @@ pub enum Value {
 
 impl Options {
     /// The keys, as an error lists them: `module, force, what_if`.
-    pub fn names(&self) -> String {
+    pub(super) fn names(&self) -> String {
         self.opts
             .iter()
             .map(|o| o.name)
@@ -160,7 +160,7 @@ impl Options {
     /// Checks `map` against the table: the options given, each with its
     /// value, in the map's order; an unknown key or a value of the wrong
     /// type is a catchable error that names the function and the option.
-    pub fn parse(&self, map: &Map) -> FnResult<Vec<(&'static str, Value)>> {
+    pub(super) fn parse(&self, map: &Map) -> FnResult<Vec<(&'static str, Value)>> {
         let f = self.function;
         let mut out = Vec::with_capacity(map.len());
         for (key, value) in map {
@@ -204,7 +204,7 @@ impl Options {
 }
 
 /// The options map of `opts` as a definitions type: `#{module: string, force: bool}`.
-pub fn typed_map<'a>(opts: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+pub(super) fn typed_map<'a>(opts: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let fields: Vec<String> = opts
         .into_iter()
         .map(|(name, ty)| format!("{name}: {ty}"))
@@ -214,7 +214,7 @@ pub fn typed_map<'a>(opts: impl IntoIterator<Item = (&'a str, &'a str)>) -> Stri
 
 /// The typed map a function takes, if it takes one: its options, or for
 /// `set_backup_service_configuration` the settings with their types.
-pub fn typed_map_of(function: &str) -> Option<String> {
+pub(super) fn typed_map_of(function: &str) -> Option<String> {
     if function == "set_backup_service_configuration" {
         use super::record::{ConfigKind, RecordKind};
         let types = ConfigKind::field_types();
@@ -227,7 +227,7 @@ pub fn typed_map_of(function: &str) -> Option<String> {
 
 /// The error of a parser that met an option of its table it does not read:
 /// a poolsync bug, which the tests of each parser rule out.
-pub fn unhandled<T>(function: &str, name: &str) -> FnResult<T> {
+pub(super) fn unhandled<T>(function: &str, name: &str) -> FnResult<T> {
     fail(format!(
         "{function}: option '{name}' is accepted but not read (a poolsync bug; please report it)"
     ))
@@ -236,7 +236,7 @@ pub fn unhandled<T>(function: &str, name: &str) -> FnResult<T> {
 /// Asserts that `apply` reads every option of `options` (given its example
 /// value) into a `T`.
 #[cfg(test)]
-pub fn assert_every_option_is_read<T: Default>(
+pub(super) fn assert_every_option_is_read<T: Default>(
     options: &Options,
     apply: impl Fn(&mut T, &str, Value) -> FnResult<()>,
 ) {

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::sync::Progress;
 
-pub struct SyncProgress {
+pub(super) struct SyncProgress {
     bar: ProgressBar,
     started: Instant,
     shown: Mutex<bool>,
@@ -17,7 +17,7 @@ pub struct SyncProgress {
 }
 
 impl SyncProgress {
-    pub fn new(enabled: bool) -> Self {
+    pub(super) fn new(enabled: bool) -> Self {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
         bar.set_style(
             ProgressStyle::with_template(
@@ -40,14 +40,17 @@ impl SyncProgress {
         if !self.enabled || self.started.elapsed() < Duration::from_secs(1) {
             return;
         }
-        let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        let mut shown = self
+            .shown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !*shown {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
             *shown = true;
         }
     }
 
-    pub fn finish(&self) {
+    pub(super) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }

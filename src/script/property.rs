@@ -12,7 +12,7 @@ use super::api::FnResult;
 
 /// The name a type's getters give their parameter: the type's name in snake
 /// case (`SyncReport` → `sync_report`).
-pub fn param_name(type_name: &str) -> String {
+pub(super) fn param_name(type_name: &str) -> String {
     let mut out = String::new();
     for (i, c) in type_name.chars().enumerate() {
         if c.is_ascii_uppercase() {
@@ -40,7 +40,7 @@ fn getter_of<T: Variant + Clone>(engine: &Engine, name: &str, returns: &str) -> 
 
 /// Registers the property `name` of `T`, typed as its Rust value's type
 /// (`string`, `int`, `bool`, `array`; `?` for a value that may be `()`).
-pub fn getter<T, R>(engine: &mut Engine, name: &str, get: impl Fn(&mut T) -> R + 'static)
+pub(super) fn getter<T, R>(engine: &mut Engine, name: &str, get: impl Fn(&mut T) -> R + 'static)
 where
     T: Variant + Clone,
     R: Variant + Clone,
@@ -51,7 +51,7 @@ where
 
 /// Registers the property `name` of `T`, typed `returns` (a definitions
 /// type: `[ModuleStatus]`, `FailoverStatus`, `?`).
-pub fn typed_getter<T, R>(
+pub(super) fn typed_getter<T, R>(
     engine: &mut Engine,
     name: &str,
     returns: &str,
@@ -65,7 +65,7 @@ pub fn typed_getter<T, R>(
 
 /// Registers the method `name` of `T` that takes nothing else (`to_string`,
 /// `to_debug`), its parameter named like a getter's.
-pub fn method<T, R>(engine: &mut Engine, name: &str, call: impl Fn(&mut T) -> R + 'static)
+pub(super) fn method<T, R>(engine: &mut Engine, name: &str, call: impl Fn(&mut T) -> R + 'static)
 where
     T: Variant + Clone,
     R: Variant + Clone,
@@ -79,7 +79,7 @@ where
 
 /// Registers the property `name` of `T` whose reading can fail (a check of
 /// the operator's rights, a store read), typed `returns`.
-pub fn fallible_getter<T, R>(
+pub(super) fn fallible_getter<T, R>(
     engine: &mut Engine,
     name: &str,
     returns: &str,

@@ -27,6 +27,7 @@ pub trait RecordKind: Clone + Send + Sync + 'static {
     fn field_types() -> Vec<&'static str>;
     /// Text printed after the record's fields and tables (what the table
     /// only counts, named).
+    #[must_use]
     fn details(_fields: &Map) -> String {
         String::new()
     }
@@ -66,7 +67,7 @@ fn block(value: &Dynamic) -> Option<String> {
         return Some(fields_text(&fields));
     }
     let items = value.read_lock::<rhai::Array>()?;
-    if items.is_empty() || !items.iter().all(|i| i.is::<Map>()) {
+    if items.is_empty() || !items.iter().all(rhai::Dynamic::is::<Map>) {
         return None;
     }
     let blocks: Vec<String> = items.iter().filter_map(block).collect();
@@ -92,7 +93,7 @@ fn inline(value: &Dynamic) -> String {
     let Some(items) = value.read_lock::<rhai::Array>() else {
         return cell(value);
     };
-    if items.iter().all(|i| i.is_string()) {
+    if items.iter().all(rhai::Dynamic::is_string) {
         items.iter().map(cell).collect::<Vec<_>>().join(", ")
     } else {
         format!("[{} entries]", items.len())
@@ -114,6 +115,7 @@ fn indent(text: &str) -> String {
 
 impl<K: RecordKind> Record<K> {
     /// A record with the given fields (as script values) and JSON form.
+    #[must_use]
     pub fn new(fields: Map, json: serde_json::Value) -> Self {
         Record {
             fields,
@@ -127,13 +129,14 @@ impl<K: RecordKind> Record<K> {
         let json = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
         let fields = rhai::serde::to_dynamic(&json)
             .ok()
-            .and_then(|d| d.try_cast::<Map>())
+            .and_then(rhai::Dynamic::try_cast::<Map>)
             .unwrap_or_default();
         Record::new(fields, json)
     }
 
     /// The same record with field `name` (an array in the JSON form) as
     /// records of kind `N`: a table when printed, fields in their order.
+    #[must_use]
     pub fn nest<N: RecordKind>(mut self, name: &str) -> Self {
         if let Some(items) = self.json.get(name).and_then(|v| v.as_array()) {
             let records: rhai::Array = items
@@ -146,19 +149,21 @@ impl<K: RecordKind> Record<K> {
         self
     }
 
+    #[must_use]
     pub fn get(&self, name: &str) -> Option<&Dynamic> {
         self.fields.get(name)
     }
 
+    #[must_use]
     pub fn row(&self) -> Vec<String> {
         K::COLUMNS
             .iter()
-            .map(|c| self.get(c).map(|v| self.text(c, v)).unwrap_or_default())
+            .map(|c| self.get(c).map(|v| Self::text(c, v)).unwrap_or_default())
             .collect()
     }
 
     /// A field's value as text.
-    fn text(&self, name: &str, value: &Dynamic) -> String {
+    fn text(name: &str, value: &Dynamic) -> String {
         if value.is_unit() && K::UNKNOWN_WHEN_EMPTY.contains(&name) {
             "unknown".to_string()
         } else {
@@ -171,11 +176,12 @@ impl<K: RecordKind> Record<K> {
         if value.is_array() {
             inline(value)
         } else {
-            self.text(name, value)
+            Self::text(name, value)
         }
     }
 
     /// The one-line form inside an array or a map: `Status(...)`.
+    #[must_use]
     pub fn debug_form(&self) -> String {
         format!("{}({})", K::TYPE_NAME, self.row().join(", "))
     }
@@ -541,6 +547,7 @@ macro_rules! each_kind {
 }
 
 /// Renders a record of any kind (for the value printer).
+#[must_use]
 pub fn render_any(value: &Dynamic) -> Option<String> {
     fn one<K: RecordKind>(v: &Dynamic) -> Option<String> {
         v.read_lock::<Record<K>>().map(|r| r.to_string())
@@ -549,9 +556,10 @@ pub fn render_any(value: &Dynamic) -> Option<String> {
 }
 
 /// A table for an array of records of one kind.
+#[must_use]
 pub fn table_any(items: &[Dynamic]) -> Option<String> {
     fn one<K: RecordKind>(items: &[Dynamic]) -> Option<String> {
-        if !items.iter().all(|v| v.is::<Record<K>>()) {
+        if !items.iter().all(rhai::Dynamic::is::<Record<K>>) {
             return None;
         }
         let mut table = crate::table::table(K::COLUMNS.iter().copied());
@@ -566,6 +574,7 @@ pub fn table_any(items: &[Dynamic]) -> Option<String> {
 }
 
 /// [`Record::debug_form`] of any record.
+#[must_use]
 pub fn debug_any(value: &Dynamic) -> Option<String> {
     fn one<K: RecordKind>(v: &Dynamic) -> Option<String> {
         v.read_lock::<Record<K>>().map(|r| r.debug_form())
@@ -574,6 +583,7 @@ pub fn debug_any(value: &Dynamic) -> Option<String> {
 }
 
 /// The JSON of a record of any kind.
+#[must_use]
 pub fn json_any(value: &Dynamic) -> Option<serde_json::Value> {
     fn one<K: RecordKind>(v: &Dynamic) -> Option<serde_json::Value> {
         v.read_lock::<Record<K>>().map(|r| r.json.clone())
@@ -582,6 +592,7 @@ pub fn json_any(value: &Dynamic) -> Option<serde_json::Value> {
 }
 
 /// Properties of a record of any kind (for completion).
+#[must_use]
 pub fn fields_any(value: &Dynamic) -> Option<&'static [&'static str]> {
     fn one<K: RecordKind>(v: &Dynamic) -> Option<&'static [&'static str]> {
         v.is::<Record<K>>().then_some(K::FIELDS)

@@ -20,7 +20,7 @@ macro_rules! each_object {
 }
 
 fn table_of<T: ScriptObject>(items: &Array) -> Option<String> {
-    if !items.iter().all(|v| v.is::<T>()) {
+    if !items.iter().all(rhai::Dynamic::is::<T>) {
         return None;
     }
     let mut table = crate::table::table(T::columns().iter().copied());
@@ -39,6 +39,7 @@ fn record_of<T: ScriptObject>(value: &Dynamic) -> Option<String> {
 /// Text for a value: a typed object as a record, an array of typed objects as a
 /// table, strings as they are, an array of strings one per line, anything else in
 /// Rhai's debug form ([`debug_text`]). `None` for `()`.
+#[must_use]
 pub fn render(value: &Dynamic) -> Option<String> {
     if value.is_unit() {
         return None;
@@ -59,7 +60,7 @@ pub fn render(value: &Dynamic) -> Option<String> {
         {
             return Some(t);
         }
-        if items.iter().all(|v| v.is_string()) {
+        if items.iter().all(rhai::Dynamic::is_string) {
             return Some(
                 items
                     .iter()

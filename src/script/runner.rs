@@ -18,6 +18,7 @@ pub struct Runner {
 }
 
 /// Blanks a `#!` first line, keeping line numbers.
+#[must_use]
 pub fn strip_shebang(source: &str) -> String {
     if source.starts_with("#!") {
         match source.find('\n') {

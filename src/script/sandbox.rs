@@ -58,17 +58,20 @@ impl Limits {
 
     /// Why a script must stop now, if it must: it holds more memory than
     /// allowed. Cheap enough for every operation.
+    #[must_use]
     pub fn exceeded(&self) -> Option<String> {
         let held = crate::memory::held();
         (self.max_memory > 0 && held > self.max_memory).then(|| self.memory_message())
     }
 
     /// Whether `more` bytes would take the process past the memory limit.
+    #[must_use]
     pub fn would_exceed(&self, more: usize) -> bool {
         self.max_memory > 0 && crate::memory::held().saturating_add(more) > self.max_memory
     }
 
     /// The error of a script stopped for its memory.
+    #[must_use]
     pub fn memory_message(&self) -> String {
         format!(
             "the script holds more than {} MiB of memory, the limit; raise it with --max-memory MIB (0: no limit)",
@@ -79,6 +82,7 @@ impl Limits {
     /// A limit's error in words: which limit stopped the script, its value,
     /// and the flag that raises it (or what to do where it is fixed). `None`
     /// for any other error.
+    #[must_use]
     pub fn explain(&self, err: &EvalAltResult) -> Option<String> {
         Some(match err {
             EvalAltResult::ErrorTooManyOperations(_) => format!(
@@ -110,6 +114,7 @@ const MAX_MODULES: usize = 64;
 pub const MAX_CALL_DEPTH: usize = 2_000;
 
 /// `10000000000` as `10,000,000,000`.
+#[must_use]
 pub fn group_digits(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
@@ -133,6 +138,7 @@ pub struct ScriptDirResolver {
 }
 
 /// The folder a script file may import from: its own.
+#[must_use]
 pub fn script_folder(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

@@ -26,8 +26,9 @@ fn strings(items: &[String]) -> Array {
     items.iter().map(|s| Dynamic::from(s.clone())).collect()
 }
 
-fn opt(value: &Option<String>) -> Dynamic {
-    value.clone().map_or(Dynamic::UNIT, Dynamic::from)
+/// An optional text: the text, or `()`.
+pub(crate) fn opt(value: Option<&String>) -> Dynamic {
+    value.map_or(Dynamic::UNIT, |v| Dynamic::from(v.clone()))
 }
 
 /// A pool, as `get_pool` returns it.
@@ -76,13 +77,14 @@ impl PoolObj {
         "failover",
     ];
 
+    #[must_use]
     pub fn new(d: &Deployment, p: &Pool) -> Self {
         PoolObj {
             fqdn: p.fqdn.to_string(),
             identity: p.fqdn.to_string(),
             site: p.site.clone(),
             site_id: i64::from(d.site_of(p).site_id),
-            backup_pool: p.backup_pool.as_ref().map(|b| b.to_string()),
+            backup_pool: p.backup_pool.as_ref().map(std::string::ToString::to_string),
             computers: p.computers.clone(),
             services: p.services.clone(),
             modules: d
@@ -160,6 +162,7 @@ pub struct SiteObj {
 impl SiteObj {
     pub const PROPS: &'static [&'static str] = &["identity", "site_id", "description", "pools"];
 
+    #[must_use]
     pub fn new(d: &Deployment, s: &Site) -> Self {
         SiteObj {
             identity: s.identity.clone(),
@@ -324,11 +327,16 @@ impl AdminRoleObj {
         "template",
     ];
 
+    #[must_use]
     pub fn new(r: &crate::rbac::Role) -> Self {
         AdminRoleObj {
             identity: r.identity.clone(),
             cmdlets: r.cmdlets.clone(),
-            config_scopes: r.scopes.iter().map(|s| s.to_string()).collect(),
+            config_scopes: r
+                .scopes
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             is_standard_role: r.is_standard,
             template: r.template.clone(),
         }
@@ -377,6 +385,7 @@ pub struct OperatorObj {
 impl OperatorObj {
     pub const PROPS: &'static [&'static str] = &["name", "roles"];
 
+    #[must_use]
     pub fn new(a: &crate::rbac::Access) -> Self {
         OperatorObj {
             name: a.operator.clone(),
@@ -438,7 +447,9 @@ fn register_pool(engine: &mut Engine) {
     getter(engine, "site", |p: &mut PoolObj| p.site.clone());
     getter(engine, "site_id", |p: &mut PoolObj| p.site_id);
     // An FQDN, or () for a pool without a backup pool.
-    getter(engine, "backup_pool", |p: &mut PoolObj| opt(&p.backup_pool));
+    getter(engine, "backup_pool", |p: &mut PoolObj| {
+        opt(p.backup_pool.as_ref())
+    });
     getter(engine, "computers", |p: &mut PoolObj| strings(&p.computers));
     getter(engine, "services", |p: &mut PoolObj| strings(&p.services));
     getter(engine, "modules", |p: &mut PoolObj| strings(&p.modules));
@@ -533,7 +544,9 @@ fn register_module_report(engine: &mut Engine) {
         paths(&m.0.would_delete)
     });
     // A message, or () when the direction did not fail.
-    getter(engine, "error", |m: &mut ModuleReportObj| opt(&m.0.error));
+    getter(engine, "error", |m: &mut ModuleReportObj| {
+        opt(m.0.error.as_ref())
+    });
 }
 
 /// Registers the role and operator types.
@@ -563,7 +576,7 @@ fn register_rbac(engine: &mut Engine) {
 /// (`Pool` → `fqdn`, `identity`, ...): what completion offers after a `.`,
 /// read from the engine, so it is what scripts can really use.
 pub fn properties(engine: &Engine) -> std::collections::BTreeMap<String, Vec<String>> {
-    let mut by_type: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut by_type = std::collections::BTreeMap::<String, Vec<String>>::default();
     for signature in engine.gen_fn_signatures(false) {
         let Some(rest) = signature.strip_prefix("get$") else {
             continue;
@@ -582,6 +595,7 @@ pub fn properties(engine: &Engine) -> std::collections::BTreeMap<String, Vec<Str
 }
 
 /// Property names of a typed value, for completion after a `.`.
+#[must_use]
 pub fn properties_of(value: &Dynamic) -> Option<&'static [&'static str]> {
     if value.is::<PoolObj>() {
         Some(PoolObj::properties())

@@ -1,6 +1,6 @@
 //! `poolsync service`: the Backup Service itself. Every pair is scanned in
 //! full once per `sync_interval`, shipping at most the per-cycle batch limits
-//! (so a backlog shows as NonSteadyState until it drains); between scans the
+//! (so a backlog shows as `NonSteadyState` until it drains); between scans the
 //! watcher ships each change of a local store within about a second.
 //! Independent pairs run in parallel up to `max_concurrent_calls`; a failed
 //! cycle is retried with backoff; setting changes in the deployment file

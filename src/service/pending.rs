@@ -17,14 +17,14 @@ use crate::sync::ChangeSet;
 use crate::topology::{Fqdn, Module};
 
 /// How long a path must go without an event before it is shipped.
-pub const SETTLE: Duration = Duration::from_millis(200);
+pub(super) const SETTLE: Duration = Duration::from_millis(200);
 
 /// The longest a changed path waits for quiet before it is shipped anyway.
-pub const MAX_HOLD: Duration = Duration::from_secs(2);
+pub(super) const MAX_HOLD: Duration = Duration::from_secs(2);
 
 /// Changed paths held for one pair by default; more at once means a flood, and
 /// one full scan ships it more cheaply than one look per path.
-pub const DEFAULT_CAPACITY: usize = 10_000;
+pub(super) const DEFAULT_CAPACITY: usize = 10_000;
 
 /// When one path first and last changed since it was last shipped.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +42,7 @@ struct State {
 
 /// Changes taken for one sync, with the time of the oldest among them.
 #[derive(Debug)]
-pub struct Taken {
+pub(super) struct Taken {
     pub changes: ChangeSet,
     pub oldest: Instant,
     times: Vec<((Fqdn, Module, ItemPath), Times)>,
@@ -50,14 +50,14 @@ pub struct Taken {
 
 /// One pair's unshipped changes, shared by the watcher's thread and the loop.
 #[derive(Debug)]
-pub struct PendingChanges {
+pub(super) struct PendingChanges {
     state: Mutex<State>,
     capacity: usize,
     wake: tokio::sync::Notify,
 }
 
 impl PendingChanges {
-    pub fn new(capacity: usize) -> PendingChanges {
+    pub(super) fn new(capacity: usize) -> PendingChanges {
         PendingChanges {
             state: Mutex::new(State::default()),
             capacity: capacity.max(1),
@@ -66,11 +66,13 @@ impl PendingChanges {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records that `path` of `module` at `pool` changed at `now`.
-    pub fn record(&self, pool: &Fqdn, module: Module, path: ItemPath, now: Instant) {
+    pub(super) fn record(&self, pool: &Fqdn, module: Module, path: ItemPath, now: Instant) {
         {
             let mut state = self.state();
             if state.rescan.is_some() {
@@ -97,7 +99,7 @@ impl PendingChanges {
     }
 
     /// Asks for a full scan in place of the paths held, for `why`.
-    pub fn rescan(&self, why: String) {
+    pub(super) fn rescan(&self, why: String) {
         {
             let mut state = self.state();
             state.paths.clear();
@@ -107,19 +109,19 @@ impl PendingChanges {
     }
 
     /// Why a full scan is needed, if one is; cleared by [`Self::clear`].
-    pub fn rescan_reason(&self) -> Option<String> {
+    pub(super) fn rescan_reason(&self) -> Option<String> {
         self.state().rescan.clone()
     }
 
     /// Forgets everything held: a full scan that starts now covers it.
-    pub fn clear(&self) {
+    pub(super) fn clear(&self) {
         let mut state = self.state();
         state.paths.clear();
         state.rescan = None;
     }
 
     /// Takes the paths that have settled at `now` (or waited [`MAX_HOLD`]).
-    pub fn take_ready(&self, now: Instant) -> Option<Taken> {
+    pub(super) fn take_ready(&self, now: Instant) -> Option<Taken> {
         let mut state = self.state();
         let ready: Vec<(Fqdn, Module, ItemPath)> = state
             .paths
@@ -148,7 +150,7 @@ impl PendingChanges {
 
     /// Puts taken changes back (their sync could not run now); a path that
     /// changed again meanwhile keeps its first time.
-    pub fn put_back(&self, taken: Taken) {
+    pub(super) fn put_back(&self, taken: Taken) {
         {
             let mut state = self.state();
             if state.rescan.is_some() {
@@ -163,7 +165,7 @@ impl PendingChanges {
     }
 
     /// When the next held path will be ready, if any is held.
-    pub fn next_ready(&self) -> Option<Instant> {
+    pub(super) fn next_ready(&self) -> Option<Instant> {
         self.state()
             .paths
             .values()
@@ -173,18 +175,18 @@ impl PendingChanges {
 
     /// When the oldest held change was seen.
     #[cfg(test)]
-    pub fn oldest(&self) -> Option<Instant> {
+    pub(super) fn oldest(&self) -> Option<Instant> {
         self.state().paths.values().map(|t| t.first).min()
     }
 
     /// Paths held now.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.state().paths.len()
     }
 
     /// Waits until something is recorded (or a rescan asked for).
-    pub async fn changed(&self) {
+    pub(super) async fn changed(&self) {
         self.wake.notified().await;
     }
 }
@@ -235,7 +237,11 @@ mod tests {
         }
         assert!(
             pending
-                .take_ready(t0 + MAX_HOLD - Duration::from_millis(1))
+                .take_ready(
+                    (t0 + MAX_HOLD)
+                        .checked_sub(Duration::from_millis(1))
+                        .unwrap()
+                )
                 .is_none()
         );
         assert!(pending.take_ready(t0 + MAX_HOLD).is_some());

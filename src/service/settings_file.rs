@@ -28,7 +28,10 @@ impl SettingsFile {
     pub(super) fn reload(&self, engine: &SyncEngine) {
         let read = crate::rbac::check_trusted(&self.path)
             .and_then(|()| topology::load(&self.path).map_err(|e| e.to_string()));
-        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        let mut warned = self
+            .warned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match read {
             Ok(d) => {
                 *warned = None;

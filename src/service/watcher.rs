@@ -30,14 +30,14 @@ struct Route {
 type Routes = Arc<Mutex<Vec<Route>>>;
 
 /// The watcher of every served pair.
-pub struct Watcher {
+pub(super) struct Watcher {
     inner: Mutex<notify::RecommendedWatcher>,
     routes: Routes,
 }
 
 impl Watcher {
     /// Starts the watcher (its thread and inotify instance).
-    pub fn new() -> Result<Watcher, String> {
+    pub(super) fn new() -> Result<Watcher, String> {
         let routes: Routes = Arc::new(Mutex::new(Vec::new()));
         let handler_routes = routes.clone();
         // Stores refuse links: a link in a watched tree is not followed.
@@ -54,13 +54,15 @@ impl Watcher {
     }
 
     fn routes(&self) -> std::sync::MutexGuard<'_, Vec<Route>> {
-        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+        self.routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Watches `targets` for the pair whose changes go to `pending`, in place
     /// of what it watched before. On an error nothing of the pair stays
     /// watched, and the error says which folder failed and why.
-    pub fn watch(
+    pub(super) fn watch(
         &self,
         targets: &[WatchTarget],
         pending: &Arc<PendingChanges>,
@@ -71,7 +73,10 @@ impl Watcher {
             target: t.clone(),
             pending: pending.clone(),
         }));
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for t in targets {
             if let Err(e) = inner.watch(&t.folder, RecursiveMode::Recursive) {
                 drop(inner);
@@ -83,7 +88,7 @@ impl Watcher {
     }
 
     /// Stops watching the folders of the pair whose changes go to `pending`.
-    pub fn unwatch(&self, pending: &Arc<PendingChanges>) {
+    pub(super) fn unwatch(&self, pending: &Arc<PendingChanges>) {
         let mut routes = self.routes();
         let mine: Vec<PathBuf> = routes
             .iter()
@@ -92,7 +97,10 @@ impl Watcher {
             .collect();
         routes.retain(|r| !Arc::ptr_eq(&r.pending, pending));
         drop(routes);
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for folder in mine {
             // A folder that is gone is no longer watched anyway.
             let _ = inner.unwatch(&folder);
@@ -114,7 +122,7 @@ fn watch_error(folder: &Path, e: &notify::Error) -> String {
 
 /// Whether an event can mean that an item changed. Opening and reading (a
 /// sync reads its source) cannot; closing after a write can.
-fn may_change(kind: &EventKind) -> bool {
+fn may_change(kind: EventKind) -> bool {
     match kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
         EventKind::Access(_) => false,
@@ -125,7 +133,9 @@ fn may_change(kind: &EventKind) -> bool {
 /// Routes one event (on the watcher's thread) to the pair it belongs to.
 fn handle(routes: &Routes, event: notify::Result<notify::Event>) {
     let now = Instant::now();
-    let routes = routes.lock().unwrap_or_else(|p| p.into_inner());
+    let routes = routes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let event = match event {
         Ok(event) => event,
         Err(e) => {
@@ -150,19 +160,19 @@ fn handle(routes: &Routes, event: notify::Result<notify::Event>) {
         }
         return;
     }
-    if !may_change(&event.kind) {
+    if !may_change(event.kind) {
         return;
     }
     for path in &event.paths {
         if let Some(route) = routes.iter().find(|r| path.starts_with(&r.target.folder)) {
-            route_path(route, path, &event.kind, now);
+            route_path(route, path, event.kind, now);
         }
     }
 }
 
 /// Records a changed path below a watched folder, or asks for a full scan
 /// when the folder itself went away or the name is not an item path.
-fn route_path(route: &Route, path: &Path, kind: &EventKind, now: Instant) {
+fn route_path(route: &Route, path: &Path, kind: EventKind, now: Instant) {
     let folder = &route.target.folder;
     let Ok(rel) = path.strip_prefix(folder) else {
         return;

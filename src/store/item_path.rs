@@ -95,6 +95,7 @@ impl ItemPath {
     }
 
     /// The last segment.
+    #[must_use]
     pub fn leaf(&self) -> &[u8] {
         match self.0.iter().rposition(|b| *b == b'/') {
             Some(i) => &self.0[i + 1..],
@@ -103,6 +104,7 @@ impl ItemPath {
     }
 
     /// `self/child`; both are valid, so the result is too.
+    #[must_use]
     pub fn join(&self, child: &ItemPath) -> ItemPath {
         let mut bytes = Vec::with_capacity(self.0.len() + 1 + child.0.len());
         bytes.extend_from_slice(&self.0);
@@ -111,22 +113,26 @@ impl ItemPath {
         ItemPath(bytes)
     }
 
+    #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// The first segment.
+    #[must_use]
     pub fn first_segment(&self) -> &[u8] {
         self.0.split(|b| *b == b'/').next().unwrap_or(&self.0)
     }
 
     /// The parent path, if this path has more than one segment.
+    #[must_use]
     pub fn parent(&self) -> Option<ItemPath> {
         let i = self.0.iter().rposition(|b| *b == b'/')?;
         Some(ItemPath(self.0[..i].to_vec()))
     }
 
     /// Whether this is `other` or lies below it.
+    #[must_use]
     pub fn is_at_or_below(&self, other: &ItemPath) -> bool {
         self.0 == other.0 || self.strip_prefix(other).is_some()
     }
@@ -141,12 +147,14 @@ impl ItemPath {
     }
 
     /// The path relative to `prefix`, if it lies below it.
+    #[must_use]
     pub fn strip_prefix(&self, prefix: &ItemPath) -> Option<ItemPath> {
         let rest = self.0.strip_prefix(prefix.0.as_slice())?;
         let rest = rest.strip_prefix(b"/")?;
         Some(ItemPath(rest.to_vec()))
     }
 
+    #[must_use]
     pub fn to_str(&self) -> Option<&str> {
         std::str::from_utf8(&self.0).ok()
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use super::s3::S3Location;
+pub(super) use super::s3::S3Location;
 
 /// Whose store a location is, as far as a store needs to know: the name of
 /// the pool (it picks the pool's section of a credentials file) and, for an
@@ -96,12 +96,14 @@ impl StoreLocation {
     /// pair lock, the manifests and the replicas of one would be the other's
     /// data. Resolves both folders on the disk; to compare many locations,
     /// take each one's [`StoreKey`] once.
+    #[must_use]
     pub fn contains(&self, other: &StoreLocation) -> bool {
         self.key().contains(&other.key())
     }
 
     /// The location as components in which containment is a prefix (see
     /// [`StoreKey`]). A folder is resolved through links here, once.
+    #[must_use]
     pub fn key(&self) -> StoreKey {
         match self {
             StoreLocation::Local(path) => StoreKey {
@@ -139,6 +141,7 @@ impl StoreLocation {
         }
     }
 
+    #[must_use]
     pub fn local_path(&self) -> Option<&Path> {
         match self {
             StoreLocation::Local(p) => Some(p),
@@ -166,18 +169,21 @@ pub struct StoreKey {
 impl StoreKey {
     /// Whether `other` is this store or lies inside it (see
     /// [`StoreLocation::contains`]).
+    #[must_use]
     pub fn contains(&self, other: &StoreKey) -> bool {
         other.lexical.starts_with(&self.lexical)
             || matches!((&self.real, &other.real), (Some(a), Some(b)) if b.starts_with(a))
     }
 
     /// The form every location has; compare it only with another's `lexical`.
+    #[must_use]
     pub fn lexical(&self) -> &[Vec<u8>] {
         &self.lexical
     }
 
     /// The form through links, for a folder that exists; compare it only with
     /// another's `real`.
+    #[must_use]
     pub fn real(&self) -> Option<&[Vec<u8>]> {
         self.real.as_deref()
     }

@@ -8,8 +8,7 @@ use std::time::SystemTime;
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
+        .map_or_else(|_| "localhost".into(), |h| h.trim().to_string())
 }
 
 /// Which machine and PID namespace this is: the start of the boot id (two
@@ -34,11 +33,13 @@ fn machine() -> String {
 }
 
 /// This process, in words: `poolsync pid N on HOST`.
+#[must_use]
 pub fn this_process() -> String {
     format!("poolsync pid {} on {}", std::process::id(), hostname())
 }
 
 /// This process, as a lock owner.
+#[must_use]
 pub fn lock_owner() -> String {
     format!(
         "{} {} since {}",
@@ -52,6 +53,7 @@ pub fn lock_owner() -> String {
 /// this boot and this PID namespace that has ended. Anything else (another
 /// machine, a container, another format, a version that did not record the
 /// machine) is not: its lock is waited out.
+#[must_use]
 pub fn owner_is_gone(owner: &str) -> bool {
     let mut words = owner.split_whitespace();
     let (Some("poolsync"), Some("pid"), Some(pid), Some("on"), Some(host), Some(machine_id)) = (

@@ -89,6 +89,7 @@ pub struct FreeSpace {
 
 impl StoreError {
     /// The storage fault behind this error, if it is one.
+    #[must_use]
     pub fn fault(&self) -> Option<Fault> {
         let StoreError::Io { source, .. } = self else {
             return None;
@@ -107,6 +108,7 @@ impl StoreError {
     }
 
     /// The store this error is about (its `describe()`).
+    #[must_use]
     pub fn store(&self) -> &str {
         match self {
             StoreError::NotFound { store, .. }
@@ -115,6 +117,7 @@ impl StoreError {
         }
     }
 
+    #[must_use]
     pub fn is_not_found(&self) -> bool {
         match self {
             StoreError::NotFound { .. } => true,
@@ -192,6 +195,7 @@ pub trait StageWriter: Send {
 #[async_trait]
 pub trait StoreLock: Send + Sync {
     /// Releases the lock now, waiting until others can see it is free.
+    #[must_use]
     async fn release(self: Box<Self>) {}
 }
 
@@ -498,6 +502,7 @@ pub async fn hash_then_stage<S: Store + ?Sized>(
 }
 
 /// Nanoseconds since the Unix epoch (negative before it).
+#[must_use]
 pub fn system_time_ns(t: SystemTime) -> i64 {
     match t.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(d) => d.as_nanos().min(i64::MAX as u128) as i64,
@@ -530,6 +535,7 @@ pub const WRITABLE_AREAS: &[&[u8]] = &[b"backup", b"data", b"quarantine"];
 /// The module folder a written item belongs to: `backup/<pool>/<module>`,
 /// `quarantine/<folder>/<module>` or `data/<module>` (`None` outside them).
 /// A commit never removes it, however empty, nor anything above it.
+#[must_use]
 pub fn module_root(path: &ItemPath) -> Option<ItemPath> {
     let segments = match path.first_segment() {
         b"data" => 2,

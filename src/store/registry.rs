@@ -25,18 +25,19 @@ pub fn open_store(location: &StoreLocation) -> StoreResult<Arc<dyn Store>> {
 pub fn memory_backend(name: &str) -> Arc<InMemory> {
     static MEMORY: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
     let map = MEMORY.get_or_init(Default::default);
-    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = map
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     map.entry(name.to_string())
         .or_insert_with(|| Arc::new(InMemory::new()))
         .clone()
 }
 
 /// A process-unique suffix for temporary names.
-pub fn unique_suffix() -> String {
+pub(super) fn unique_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_nanos());
     format!("{nanos:x}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }

@@ -151,7 +151,7 @@ mod tests {
         // SAFETY: stat is plain data; all-zero is a valid starting value.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: a valid descriptor and a pointer to a stat for the call.
-        assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }, 0);
+        assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &raw mut st) }, 0);
         st.st_nlink as u64
     }
 
@@ -194,10 +194,8 @@ mod tests {
         // SAFETY: as in `links`.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: as in `links`.
-        assert_eq!(
-            unsafe { libc::fstat(held.files()[0].as_raw_fd(), &mut st) },
-            0
-        );
+        let rc = unsafe { libc::fstat(held.files()[0].as_raw_fd(), &raw mut st) };
+        assert_eq!(rc, 0);
         assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFLNK);
     }
 

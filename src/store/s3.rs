@@ -1,4 +1,4 @@
-//! Pool stores in S3-compatible buckets (Amazon S3, MinIO, Ceph, Garage).
+//! Pool stores in S3-compatible buckets (Amazon S3, `MinIO`, Ceph, Garage).
 //!
 //! A store is written `s3://BUCKET/PREFIX?endpoint=URL&region=NAME` in
 //! `deployment.toml`. Credentials never appear there: they come from the
@@ -103,16 +103,19 @@ impl S3Location {
     }
 
     /// The pool whose store this is.
+    #[must_use]
     pub fn pool(&self) -> &str {
         &self.pool
     }
 
     /// The credentials file to look in before the environment, if any.
+    #[must_use]
     pub fn credentials_file(&self) -> Option<&Path> {
         self.credentials_file.as_deref()
     }
 
     /// The endpoint as shown to people: the URL, or Amazon S3's.
+    #[must_use]
     pub fn endpoint_label(&self) -> String {
         self.endpoint.clone().unwrap_or_else(|| {
             format!(
@@ -174,7 +177,7 @@ impl fmt::Debug for S3Credentials {
         f.debug_struct("S3Credentials")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<hidden>")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -269,7 +272,7 @@ fn read_credentials_file(file: &Path) -> Result<CredentialsFile, String> {
 /// How patient the client is with an endpoint: a transient failure (a 5xx
 /// answer, `SlowDown`, a reset or refused connection, a timeout) is retried
 /// for 30 seconds per request, the waits growing from 100 ms by about half
-/// again each time (object_store draws each one at random between 100 ms and
+/// again each time (`object_store` draws each one at random between 100 ms and
 /// three times the one before), at most 4 s. That rides out a server restart
 /// of a few seconds, and ends well before a pair lock's lease could be lost
 /// (40 s without a renewal). The count of tries is set high so that the time
@@ -292,7 +295,7 @@ fn retry_config() -> RetryConfig {
 pub const RETRY_BUDGET: Duration = Duration::from_secs(30);
 
 /// Opens an S3 store.
-pub fn open(location: &S3Location) -> StoreResult<ObjectBackedStore> {
+pub(super) fn open(location: &S3Location) -> StoreResult<ObjectBackedStore> {
     let desc = format!("s3://{}/{}", location.bucket, location.prefix)
         .trim_end_matches('/')
         .to_string();
@@ -313,7 +316,7 @@ pub fn open(location: &S3Location) -> StoreResult<ObjectBackedStore> {
         .with_client_options(
             ClientOptions::new()
                 .with_connect_timeout(Duration::from_secs(5))
-                .with_timeout(Duration::from_secs(60))
+                .with_timeout(Duration::from_mins(1))
                 .with_pool_max_idle_per_host(64),
         );
     if let Some(token) = &credentials.session_token {
@@ -327,8 +330,11 @@ pub fn open(location: &S3Location) -> StoreResult<ObjectBackedStore> {
     let backend = builder
         .build()
         .map_err(|e| fail(format!("cannot set up the S3 client: {e}")))?;
-    let prefix =
-        object_store::path::Path::from_iter(location.prefix.split('/').filter(|s| !s.is_empty()));
+    let prefix: object_store::path::Path = location
+        .prefix
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     Ok(ObjectBackedStore::new(Arc::new(backend), prefix, desc).remote(location.endpoint_label()))
 }
 

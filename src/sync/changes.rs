@@ -16,6 +16,7 @@ pub struct ChangeSet {
 }
 
 impl ChangeSet {
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -45,6 +46,7 @@ impl ChangeSet {
     }
 
     /// Whether anything changed in `module` at `pool`.
+    #[must_use]
     pub fn touches(&self, pool: &Fqdn, module: Module) -> bool {
         self.paths
             .get(&(pool.clone(), module))
@@ -54,6 +56,7 @@ impl ChangeSet {
     /// The changed paths of `module` at `pool` to look at, in path order,
     /// without any that lies below another (looking at a folder covers what
     /// is in it).
+    #[must_use]
     pub fn scope(&self, pool: &Fqdn, module: Module) -> Vec<ItemPath> {
         let Some(paths) = self.paths.get(&(pool.clone(), module)) else {
             return Vec::new();
@@ -83,7 +86,7 @@ mod tests {
         let scope: Vec<String> = set
             .scope(&fqdn(), Module::PresenceFocus)
             .iter()
-            .map(|p| p.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         assert_eq!(scope, ["a", "a.txt", "b/c"]);
         assert!(set.touches(&fqdn(), Module::PresenceFocus));

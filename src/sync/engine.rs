@@ -24,7 +24,7 @@ use crate::topology::{
 pub struct SyncEngine {
     deployment: Arc<Deployment>,
     stores: Mutex<HashMap<Fqdn, Arc<dyn Store>>>,
-    /// The settings in force; set_backup_service_configuration changes them live.
+    /// The settings in force; `set_backup_service_configuration` changes them live.
     settings: RwLock<BackupServiceSettings>,
     /// Manifests kept between syncs (see [`SyncEngine::keeping_manifests`]).
     manifests: Option<ManifestCache>,
@@ -34,6 +34,7 @@ pub struct SyncEngine {
 pub(super) type PairStores = (Arc<dyn Store>, Arc<dyn Store>);
 
 impl SyncEngine {
+    #[must_use]
     pub fn new(deployment: Arc<Deployment>) -> Self {
         SyncEngine {
             settings: RwLock::new(deployment.settings.clone()),
@@ -47,6 +48,7 @@ impl SyncEngine {
     /// sync to use while the store still holds exactly it: for a long-lived
     /// caller (the service) whose syncs of a few changed paths would
     /// otherwise decode the whole manifest each time.
+    #[must_use]
     pub fn keeping_manifests(mut self) -> Self {
         self.manifests = Some(ManifestCache::default());
         self
@@ -65,25 +67,34 @@ impl SyncEngine {
     pub fn settings(&self) -> BackupServiceSettings {
         self.settings
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
     /// Replaces the settings; the next sync (or service cycle) uses them.
     pub fn set_settings(&self, settings: BackupServiceSettings) {
-        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = settings;
     }
 
     /// Uses `store` for a pool instead of opening its location (tests inject
     /// fault-injecting stores this way).
     pub fn set_store(&self, pool: &Fqdn, store: Arc<dyn Store>) {
-        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stores = self
+            .stores
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         stores.insert(pool.clone(), store);
     }
 
     /// The store of a pool, opened once.
     pub fn store(&self, pool: &Pool) -> Result<Arc<dyn Store>, SyncError> {
-        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stores = self
+            .stores
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(s) = stores.get(&pool.fqdn) {
             return Ok(s.clone());
         }
@@ -102,7 +113,7 @@ impl SyncEngine {
         if let Err(source) = store.probe().await {
             self.stores
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(&pool.fqdn);
             return Err(SyncError::Store {
                 pool: pool.fqdn.clone(),
@@ -121,12 +132,7 @@ impl SyncEngine {
 
     /// The modules of `selection` that `from` exports: CentralMgmt.CMSMaster
     /// only from the pool where the CMS is active (`cms`).
-    pub(super) fn exports(
-        &self,
-        from: &Pool,
-        selection: ModuleSelection,
-        cms: &str,
-    ) -> Vec<Module> {
+    pub(super) fn exports(from: &Pool, selection: ModuleSelection, cms: &str) -> Vec<Module> {
         Module::ALL
             .into_iter()
             .filter(|m| selection.includes(*m))
@@ -242,7 +248,7 @@ impl SyncEngine {
                 .map_or(self.deployment.cms_master.as_str(), |r| {
                     r.cms_master(&self.deployment.cms_master)
                 });
-            let modules = self.exports(from, opts.modules, cms);
+            let modules = Self::exports(from, opts.modules, cms);
             status::record_unreachable(&*store, from, to, &modules, &error.to_string()).await;
         }
         Err(error)

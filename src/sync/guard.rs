@@ -57,9 +57,7 @@ pub(super) fn check(
             plan.deleting
         )
     };
-    let advice = if d.kind() != Kind::Replication {
-        "check it; if that is intended, run it again with force: true".to_string()
-    } else {
+    let advice = if d.kind() == Kind::Replication {
         let module = d.module.short_name();
         let restore = if wipes {
             format!(
@@ -71,6 +69,8 @@ pub(super) fn check(
         format!(
             "{restore}if the data is meant to be gone, sync it once with invoke_backup_service_sync(\"{from}\", #{{module: \"{module}\", allow_mass_delete: true}})"
         )
+    } else {
+        "check it; if that is intended, run it again with force: true".to_string()
     };
     Err(DirectionFailure::Export(format!("{what}; {advice}")))
 }

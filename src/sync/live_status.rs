@@ -55,7 +55,7 @@ pub struct PoolStatus {
 /// Where a pool's data is active, and what its last failover did.
 #[derive(Debug, Clone, Serialize)]
 pub struct FailoverStatus {
-    /// Home, SwitchingOver, FailedOver, FailingBack or SwitchingBack.
+    /// Home, `SwitchingOver`, `FailedOver`, `FailingBack` or `SwitchingBack`.
     pub state: Phase,
     /// The pool whose store holds the active copy.
     pub active_at: Fqdn,
@@ -82,6 +82,7 @@ pub struct FailoverStatus {
 
 impl FailoverStatus {
     /// The status of `pair.pool` in `view`.
+    #[must_use]
     pub fn of(
         pair: &Pair,
         view: &PairView,
@@ -328,7 +329,7 @@ fn export_state(
             last_error,
             ..
         }) => {
-            m.last_error = last_error.clone();
+            m.last_error.clone_from(last_error);
             ExportState::ErrorState
         }
         Some(_) => ExportState::for_pending(
@@ -341,13 +342,13 @@ fn export_state(
 }
 
 /// The import state of a module, from its record; a record that cannot be
-/// read leaves the state unknown: ErrorState with the reason, not
-/// NotInitialized.
+/// read leaves the state unknown: `ErrorState` with the reason, not
+/// `NotInitialized`.
 fn import_state(m: &mut ModuleStatus, records: &Records, export: bool, import: bool) {
     if import && let Some(r) = &records.import {
         m.import_status = r.import_state;
         if r.import_state == ImportState::ErrorState && m.last_error.is_none() {
-            m.last_error = r.last_error.clone();
+            m.last_error.clone_from(&r.last_error);
         }
     }
     if export && let Some(e) = &records.export_damage {

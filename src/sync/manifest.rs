@@ -48,6 +48,7 @@ impl ManifestEntry {
     /// An entry for an item whose replica content is not known (a batch wrote
     /// it in place and never committed): it matches no source item, so the
     /// item is copied again if the source has it, and deleted if not.
+    #[must_use]
     pub fn unknown() -> ManifestEntry {
         ManifestEntry {
             size: u64::MAX,
@@ -113,6 +114,7 @@ pub fn encode<T: Serialize>(value: &T) -> StoreResult<Bytes> {
 }
 
 /// Decodes what [`encode`] wrote; `None` when it is torn or corrupt.
+#[must_use]
 pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Option<T> {
     let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
     if blake3::hash(body).as_bytes() != sum {
@@ -155,6 +157,7 @@ fn log_key(prefix: &str, seq: u64) -> String {
 
 impl Manifest {
     /// The key prefix of the manifest of `module` data from `source` at a store.
+    #[must_use]
     pub fn prefix_for(source: &str, module: &str) -> String {
         format!("replicas/{source}/{module}")
     }
@@ -239,19 +242,16 @@ impl Manifest {
                 }
                 return Ok(None);
             };
-            match decode::<Delta>(&bytes) {
-                Some(delta) => {
-                    manifest.seq = manifest.seq.max(delta.seq);
-                    manifest.log_changes += delta.upserts.len() + delta.removes.len();
-                    // Within a log, upserts apply before removes (as in `apply`).
-                    changes.extend(delta.upserts.into_iter().map(|(p, e)| (p, Some(e))));
-                    changes.extend(delta.removes.into_iter().map(|p| (p, None)));
-                    manifest.logs.push(key);
-                }
-                None => {
-                    manifest.damaged = Some(format!("manifest log {seq} is corrupt"));
-                    manifest.logs.push(key);
-                }
+            if let Some(delta) = decode::<Delta>(&bytes) {
+                manifest.seq = manifest.seq.max(delta.seq);
+                manifest.log_changes += delta.upserts.len() + delta.removes.len();
+                // Within a log, upserts apply before removes (as in `apply`).
+                changes.extend(delta.upserts.into_iter().map(|(p, e)| (p, Some(e))));
+                changes.extend(delta.removes.into_iter().map(|p| (p, None)));
+                manifest.logs.push(key);
+            } else {
+                manifest.damaged = Some(format!("manifest log {seq} is corrupt"));
+                manifest.logs.push(key);
             }
         }
         if manifest.damaged.is_some() {
@@ -297,6 +297,7 @@ impl Manifest {
     }
 
     /// What the manifest records for `path`.
+    #[must_use]
     pub fn get(&self, path: &ItemPath) -> Option<&ManifestEntry> {
         match self.overlay.get(path) {
             Some(entry) => entry.as_ref(),
@@ -312,10 +313,12 @@ impl Manifest {
     }
 
     /// Items recorded.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.len
     }
 
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -348,6 +351,7 @@ impl Manifest {
     /// The items at or below each of `paths`, in path order: the part of the
     /// manifest a sync of changed paths compares with. Costs a lookup per
     /// path and the items found, not a pass over the manifest.
+    #[must_use]
     pub fn under(&self, paths: &[ItemPath]) -> Vec<(&ItemPath, &ManifestEntry)> {
         let mut found: BTreeMap<&ItemPath, Option<&ManifestEntry>> = BTreeMap::new();
         for path in paths {
@@ -380,6 +384,7 @@ impl Manifest {
     }
 
     /// Every item, in path order.
+    #[must_use]
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             base: self.base.iter().peekable(),
@@ -430,6 +435,7 @@ impl Manifest {
     /// Whether the logs are worth folding into a new snapshot: there are many,
     /// they hold many changes for the size of the manifest, or the manifest was
     /// damaged.
+    #[must_use]
     pub fn needs_compaction(&self) -> bool {
         self.damaged.is_some()
             || self.logs.len() >= MAX_LOGS
@@ -492,6 +498,7 @@ impl Manifest {
     }
 
     /// The next batch sequence number.
+    #[must_use]
     pub fn next_seq(&self) -> u64 {
         self.seq + 1
     }
@@ -502,6 +509,14 @@ impl Manifest {
 pub struct Iter<'a> {
     base: Peekable<std::slice::Iter<'a, (ItemPath, ManifestEntry)>>,
     overlay: Peekable<std::collections::btree_map::Iter<'a, ItemPath, Option<ManifestEntry>>>,
+}
+
+impl<'a> IntoIterator for &'a Manifest {
+    type Item = <Iter<'a> as Iterator>::Item;
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
 }
 
 impl<'a> Iterator for Iter<'a> {

@@ -52,7 +52,7 @@ impl ManifestCache {
         let kept = self
             .kept
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&(at.clone(), prefix.to_string()));
         if let Some((was, manifest)) = kept
             && stamp(store, prefix).await.as_ref() == Some(&was)
@@ -76,7 +76,7 @@ impl ManifestCache {
         if let Some(now) = stamp(store, prefix).await {
             self.kept
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert((at.clone(), prefix.to_string()), (now, manifest));
         }
     }

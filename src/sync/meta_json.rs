@@ -10,7 +10,7 @@ use crate::store::{Store, StoreError, StoreResult};
 
 /// The record at `key`: `None` when the store has none. A document that does
 /// not parse is an error: "the `what` `key` is damaged (why); `next`".
-pub async fn read<T: DeserializeOwned>(
+pub(super) async fn read<T: DeserializeOwned>(
     store: &dyn Store,
     key: &str,
     what: &str,
@@ -28,7 +28,7 @@ pub async fn read<T: DeserializeOwned>(
 }
 
 /// Writes the record at `key` (the `what`, for an error).
-pub async fn write<T: Serialize>(
+pub(super) async fn write<T: Serialize>(
     store: &dyn Store,
     key: &str,
     what: &str,

@@ -12,6 +12,7 @@ use crate::topology::ModuleSelection;
 pub struct CancelFlag(Arc<AtomicBool>);
 
 impl CancelFlag {
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -21,6 +22,7 @@ impl CancelFlag {
     pub fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
+    #[must_use]
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
@@ -45,7 +47,7 @@ pub struct SyncOptions {
     /// Let a sync wipe (or delete more than half of) a replica.
     pub allow_mass_delete: bool,
     /// Ship at most the per-cycle batch limits of the settings
-    /// (max_batches_per_user_store_sync, max_batches_per_cms_sync): the service's
+    /// (`max_batches_per_user_store_sync`, `max_batches_per_cms_sync)`: the service's
     /// cycle. A manual sync drains the whole backlog.
     pub per_cycle: bool,
     /// When another sync holds the pair lock: wait for it (`true`, a manual

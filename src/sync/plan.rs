@@ -108,6 +108,7 @@ pub(super) fn in_the_way(
 }
 
 /// Bytes in one batch of a module.
+#[must_use]
 pub fn batch_byte_limit(module: Module, s: &crate::topology::BackupServiceSettings) -> u64 {
     match module {
         Module::DataConf => s.max_data_conf_package_size_kb,

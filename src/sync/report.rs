@@ -42,6 +42,7 @@ pub struct DirectionReport {
 
 impl DirectionReport {
     /// A direction that has done nothing yet.
+    #[must_use]
     pub fn new(module: Module, from: &Fqdn, to: &Fqdn) -> Self {
         DirectionReport {
             module,
@@ -79,6 +80,7 @@ impl DirectionReport {
 
     /// The report as a table row: a sync report's table, and an array of
     /// module reports in a script.
+    #[must_use]
     pub fn row(&self) -> Vec<String> {
         vec![
             self.module.short_name().to_string(),
@@ -123,6 +125,7 @@ impl Serialize for SyncReport {
 
 impl SyncReport {
     /// A report with nothing in it yet.
+    #[must_use]
     pub fn empty(pool: &Fqdn, backup_pool: &Fqdn, what_if: bool) -> Self {
         SyncReport {
             pool: pool.clone(),
@@ -133,19 +136,23 @@ impl SyncReport {
         }
     }
 
+    #[must_use]
     pub fn items_copied(&self) -> u64 {
         self.modules.iter().map(|m| m.items_copied).sum()
     }
 
+    #[must_use]
     pub fn bytes_copied(&self) -> u64 {
         self.modules.iter().map(|m| m.bytes_copied).sum()
     }
 
+    #[must_use]
     pub fn items_deleted(&self) -> u64 {
         self.modules.iter().map(|m| m.items_deleted).sum()
     }
 
     /// The failures of the directions that failed.
+    #[must_use]
     pub fn errors(&self) -> Vec<String> {
         self.modules
             .iter()
@@ -159,6 +166,7 @@ impl SyncReport {
 }
 
 /// `12.3 MiB`-style sizes.
+#[must_use]
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;

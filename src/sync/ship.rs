@@ -277,9 +277,8 @@ impl Shipment<'_, '_> {
                     self.failed.bytes += size;
                     self.warnings.push(self.d.about(message));
                 }
-                ItemOutcome::Skipped => skipped = true,
-                // Taken out before (`take_fault`).
-                ItemOutcome::Fault { .. } => skipped = true,
+                // A fault was taken out before (`take_fault`).
+                ItemOutcome::Skipped | ItemOutcome::Fault { .. } => skipped = true,
             }
         }
         skipped

@@ -176,25 +176,25 @@ async fn outcome(
             path: entry.path.clone(),
             entry: new_entry(staged.hash),
         },
-        Err(e) => match e.fault() {
-            // Nothing to discard one by one: the store failed, and the batch
+        Err(e) => {
+            // Nothing to discard one by one when the store failed: the batch
             // is dropped whole (an unreachable store would take each discard
             // through its retries).
-            Some(fault) => ItemOutcome::Fault {
-                fault,
-                error: e,
-                name: request.name.clone(),
-            },
-            None => {
-                let _ = d
-                    .dst
-                    .discard_staged(std::slice::from_ref(&request.name))
-                    .await;
-                ItemOutcome::Failed {
-                    size: entry.size,
-                    message: item_failure(&entry.path, &e),
-                }
+            if let Some(fault) = e.fault() {
+                return ItemOutcome::Fault {
+                    fault,
+                    error: e,
+                    name: request.name.clone(),
+                };
             }
-        },
+            let _ = d
+                .dst
+                .discard_staged(std::slice::from_ref(&request.name))
+                .await;
+            ItemOutcome::Failed {
+                size: entry.size,
+                message: item_failure(&entry.path, &e),
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ pub enum ExportState {
     SteadyState,
     /// A backlog: more is pending than one batch holds.
     NonSteadyState,
-    /// No export has run yet (or CMSMaster away from the CMS pool).
+    /// No export has run yet (or `CMSMaster` away from the CMS pool).
     NotInitialized,
     /// The last export failed.
     ErrorState,
@@ -35,6 +35,7 @@ pub enum ImportState {
 }
 
 impl ExportState {
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             ExportState::FinalState => "FinalState",
@@ -49,6 +50,7 @@ impl ExportState {
     }
 
     /// The state for a pending backlog, given how much one batch holds.
+    #[must_use]
     pub fn for_pending(
         pending_items: u64,
         pending_bytes: u64,
@@ -66,6 +68,7 @@ impl ExportState {
 }
 
 impl ImportState {
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             ImportState::NormalState => "NormalState",

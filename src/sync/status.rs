@@ -36,10 +36,12 @@ pub struct DirectionStatus {
     pub complete_as_of_ns: Option<i64>,
 }
 
+#[must_use]
 pub fn export_key(to: &str, module: &str) -> String {
     format!("status/export/{to}/{module}")
 }
 
+#[must_use]
 pub fn import_key(from: &str, module: &str) -> String {
     format!("status/import/{from}/{module}")
 }

@@ -2,23 +2,28 @@
 //! RFC 3339 (UTC, seconds), in text and in JSON, and read back.
 
 /// Formats nanoseconds since the epoch as RFC 3339 (UTC, seconds).
+#[must_use]
 pub fn format_time(ns: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// Serde for an optional time kept as nanoseconds: RFC 3339 text, or null.
-pub mod rfc3339 {
+pub(super) mod rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(value: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    #[expect(
+        clippy::ref_option,
+        reason = "serde's `with` passes the field by reference"
+    )]
+    pub(crate) fn serialize<S: Serializer>(value: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
         match value {
             Some(ns) => s.serialize_str(&super::format_time(*ns)),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         let Some(text) = Option::<String>::deserialize(d)? else {
             return Ok(None);
         };

@@ -32,6 +32,7 @@ pub struct ReplicaCheck {
 }
 
 impl ReplicaCheck {
+    #[must_use]
     pub fn in_sync(&self) -> bool {
         self.missing.is_empty() && self.extra.is_empty() && self.different.is_empty()
     }
@@ -206,7 +207,7 @@ fn compare(
             check.manifest_mismatches.push(path.to_string());
         }
     }
-    for (path, _) in manifest.iter() {
+    for (path, _) in manifest {
         if !dst_hashes.contains_key(path) {
             check.manifest_mismatches.push(path.to_string());
         }

@@ -90,6 +90,7 @@ fn checked<'a, T>(
 
 impl Deployment {
     /// Finds a pool by FQDN, case-insensitively.
+    #[must_use]
     pub fn pool(&self, fqdn: &str) -> Option<&Pool> {
         let wanted = fqdn.strip_suffix('.').unwrap_or(fqdn);
         let hit = self.lookup.pools.get(&wanted.to_ascii_lowercase());
@@ -110,6 +111,7 @@ impl Deployment {
     }
 
     /// Finds a site by identity (case-insensitive) or by `site:ID`.
+    #[must_use]
     pub fn site(&self, identity: &str) -> Option<&Site> {
         if let Some(id) = identity.strip_prefix("site:") {
             let id: u32 = id.parse().ok()?;
@@ -122,6 +124,7 @@ impl Deployment {
         })
     }
 
+    #[must_use]
     pub fn site_of(&self, pool: &Pool) -> &Site {
         // Validation guarantees every pool's site exists.
         self.site(&pool.site)
@@ -135,6 +138,7 @@ impl Deployment {
     }
 
     /// The modules a pool exports: both user-data modules, and the CMS at the CMS master.
+    #[must_use]
     pub fn modules_of(&self, pool: &Pool) -> Vec<Module> {
         let mut modules = vec![Module::PresenceFocus, Module::DataConf];
         if pool.fqdn == self.cms_master {
@@ -143,12 +147,14 @@ impl Deployment {
         modules
     }
 
-    /// Whether the CMS lives at this pool or its partner (the pair that carries CMSMaster).
+    /// Whether the CMS lives at this pool or its partner (the pair that carries `CMSMaster`).
+    #[must_use]
     pub fn pair_hosts_cms(&self, pool: &Pool) -> bool {
         pool.fqdn == self.cms_master || pool.backup_pool.as_ref() == Some(&self.cms_master)
     }
 
     /// The pairs of the deployment, each once, ordered by their first FQDN.
+    #[must_use]
     pub fn pairs(&self) -> Vec<(&Pool, &Pool)> {
         let mut pairs = Vec::new();
         for pool in &self.pools {

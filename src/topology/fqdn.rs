@@ -59,6 +59,7 @@ impl Fqdn {
         Ok(Fqdn(name.to_ascii_lowercase()))
     }
 
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -32,6 +32,7 @@ impl Module {
     pub const ALL: [Module; 3] = [Module::PresenceFocus, Module::DataConf, Module::CmsMaster];
 
     /// The full identity, e.g. `UserServices.PresenceFocus`; also the folder name in a store.
+    #[must_use]
     pub fn identity(self) -> &'static str {
         match self {
             Module::PresenceFocus => "UserServices.PresenceFocus",
@@ -41,6 +42,7 @@ impl Module {
     }
 
     /// The short name used in Microsoft's docs, e.g. `PresenceFocus`.
+    #[must_use]
     pub fn short_name(self) -> &'static str {
         match self {
             Module::PresenceFocus => "PresenceFocus",
@@ -49,6 +51,7 @@ impl Module {
         }
     }
 
+    #[must_use]
     pub fn category(self) -> Category {
         match self {
             Module::CmsMaster => Category::Cms,
@@ -57,6 +60,7 @@ impl Module {
     }
 
     /// Finds a module by identity or short name, case-insensitively.
+    #[must_use]
     pub fn parse(text: &str) -> Option<Module> {
         Module::ALL.into_iter().find(|m| {
             m.identity().eq_ignore_ascii_case(text) || m.short_name().eq_ignore_ascii_case(text)
@@ -78,6 +82,7 @@ impl ModuleSelection {
         })
     }
 
+    #[must_use]
     pub fn includes(self, module: Module) -> bool {
         match self {
             ModuleSelection::All => true,

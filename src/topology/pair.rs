@@ -14,12 +14,14 @@ pub struct Pair {
 
 impl Pair {
     /// The two FQDNs in sorted order: the same however the pair was named.
+    #[must_use]
     pub fn key(&self) -> (&Fqdn, &Fqdn) {
         let (a, b) = (&self.pool.fqdn, &self.partner.fqdn);
         if a < b { (a, b) } else { (b, a) }
     }
 
     /// The two pools in the order of [`Pair::key`].
+    #[must_use]
     pub fn ordered(&self) -> (&Pool, &Pool) {
         if self.pool.fqdn < self.partner.fqdn {
             (&self.pool, &self.partner)
@@ -31,6 +33,7 @@ impl Pair {
 
 impl Deployment {
     /// `pool` with its backup pool, or `None` when it has none.
+    #[must_use]
     pub fn pair_of(&self, pool: &Pool) -> Option<Pair> {
         let partner = self.pool(pool.backup_pool.as_ref()?.as_str())?;
         Some(Pair {

@@ -9,20 +9,20 @@ use std::time::Duration;
 /// `transfer_parallelism` settings are poolsync's own.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BackupServiceSettings {
-    /// How often the service syncs each pair (Lync: SyncInterval, 00:00:05 to 03:00:00).
+    /// How often the service syncs each pair (Lync: `SyncInterval`, 00:00:05 to 03:00:00).
     #[serde(serialize_with = "serialize_interval")]
     pub sync_interval: Duration,
     /// Batches the user-data modules export per service cycle.
     pub max_batches_per_user_store_sync: u64,
     /// Batches the CMS module exports per service cycle.
     pub max_batches_per_cms_sync: u64,
-    /// Size of one DataConf batch (package), in KiB.
+    /// Size of one `DataConf` batch (package), in KiB.
     pub max_data_conf_package_size_kb: u64,
     /// Pairs synced at once by an array target or the service.
     pub max_concurrent_calls: u64,
     /// Items in one batch (all modules).
     pub batch_max_items: u64,
-    /// Bytes in one batch of the PresenceFocus and CMSMaster modules, in KiB.
+    /// Bytes in one batch of the `PresenceFocus` and `CMSMaster` modules, in KiB.
     pub batch_max_kb: u64,
     /// Items copied at once within a batch.
     pub transfer_parallelism: u64,
@@ -35,7 +35,7 @@ pub struct BackupServiceSettings {
 impl Default for BackupServiceSettings {
     fn default() -> Self {
         BackupServiceSettings {
-            sync_interval: Duration::from_secs(120),
+            sync_interval: Duration::from_mins(2),
             max_batches_per_user_store_sync: 500,
             max_batches_per_cms_sync: 500,
             max_data_conf_package_size_kb: 102_400,
@@ -106,6 +106,7 @@ pub const SETTING_NAMES: [&str; 2 + NUMBER_SETTINGS.len()] = {
 };
 
 /// Whether `name` is one of the numeric settings.
+#[must_use]
 pub fn is_number_setting(name: &str) -> bool {
     number_setting(name).is_some()
 }
@@ -115,9 +116,9 @@ fn number_setting(name: &str) -> Option<&'static NumberSetting> {
 }
 
 pub const MIN_SYNC_INTERVAL: Duration = Duration::from_secs(5);
-pub const MAX_SYNC_INTERVAL: Duration = Duration::from_secs(3 * 3600);
+pub const MAX_SYNC_INTERVAL: Duration = Duration::from_hours(3);
 
-/// Parses a Lync time span `hh:mm:ss` and checks the SyncInterval range.
+/// Parses a Lync time span `hh:mm:ss` and checks the `SyncInterval` range.
 pub fn parse_sync_interval(text: &str) -> Result<Duration, String> {
     let parts: Vec<&str> = text.split(':').collect();
     let parsed = if parts.len() == 3 {
@@ -152,6 +153,7 @@ pub fn parse_sync_interval(text: &str) -> Result<Duration, String> {
 }
 
 /// Formats a duration as `hh:mm:ss`.
+#[must_use]
 pub fn format_interval(d: Duration) -> String {
     let s = d.as_secs();
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
@@ -319,14 +321,8 @@ mod tests {
 
     #[test]
     fn interval_range_and_format() {
-        assert_eq!(
-            parse_sync_interval("00:02:00"),
-            Ok(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_sync_interval("03:00:00"),
-            Ok(Duration::from_secs(10800))
-        );
+        assert_eq!(parse_sync_interval("00:02:00"), Ok(Duration::from_mins(2)));
+        assert_eq!(parse_sync_interval("03:00:00"), Ok(Duration::from_hours(3)));
         assert!(
             parse_sync_interval("00:00:04")
                 .unwrap_err()

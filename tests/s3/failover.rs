@@ -104,7 +104,7 @@ fn s3_failover_and_failback_both_ways() {
     assert_eq!(out, "true");
 }
 
-/// restore_pool_data with the pool in a bucket: lost objects come back from
+/// `restore_pool_data` with the pool in a bucket: lost objects come back from
 /// the local replica, a changed one is kept unless `overwrite`, and then its
 /// own version is quarantined in the bucket; the next sync deletes nothing.
 #[test]

@@ -3,7 +3,7 @@
 use super::*;
 
 /// Writes an empty object under a raw key (one ending in `/` included, which
-/// object_store cannot write), with curl's own request signing.
+/// `object_store` cannot write), with curl's own request signing.
 fn put_raw(g: &Garage, key: &str) {
     let (id, secret) = g.keys(false);
     let url = format!("{}/{}/{key}", g.endpoint(false), g.bucket(false));

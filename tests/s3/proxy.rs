@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// What the proxy does with each new connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(super) enum Mode {
     Pass,
     /// One connection in `one_in` gets `503 Service Unavailable` (S3's
     /// `ServiceUnavailable`) to its first request, and is closed.
@@ -42,7 +42,7 @@ struct State {
     stop: AtomicBool,
 }
 
-pub struct Proxy {
+pub(super) struct Proxy {
     pub endpoint: String,
     state: Arc<State>,
 }
@@ -52,7 +52,7 @@ const UNAVAILABLE_BODY: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error
 impl Proxy {
     /// A proxy on a free port of 127.0.0.1 in front of `upstream`
     /// (`http://host:port`), passing everything through.
-    pub fn start(upstream: &str) -> Proxy {
+    pub(super) fn start(upstream: &str) -> Proxy {
         let upstream: SocketAddr = upstream
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -79,13 +79,13 @@ impl Proxy {
     }
 
     /// What new connections get from now on.
-    pub fn set(&self, mode: Mode) {
+    pub(super) fn set(&self, mode: Mode) {
         *self.state.mode.lock().unwrap() = mode;
     }
 
     /// Stops the "server": the port refuses connections, and every
     /// connection open now is cut.
-    pub fn stop_server(&self) {
+    pub(super) fn stop_server(&self) {
         self.state.down.store(true, Ordering::SeqCst);
         for conn in self.state.live.lock().unwrap().drain(..) {
             let _ = conn.shutdown(Shutdown::Both);
@@ -93,17 +93,17 @@ impl Proxy {
     }
 
     /// Starts the "server" again on the same port.
-    pub fn start_server(&self) {
+    pub(super) fn start_server(&self) {
         self.state.down.store(false, Ordering::SeqCst);
     }
 
     /// Requests passed to the server so far (about).
-    pub fn requests(&self) -> u64 {
+    pub(super) fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::SeqCst)
     }
 
     /// Connections accepted so far, and those answered 503.
-    pub fn counts(&self) -> (u64, u64) {
+    pub(super) fn counts(&self) -> (u64, u64) {
         (
             self.state.connections.load(Ordering::SeqCst),
             self.state.unavailable.load(Ordering::SeqCst),
@@ -129,16 +129,15 @@ fn accept_loop(mut listener: Option<TcpListener>, addr: SocketAddr, state: &Arc<
         }
         let l = match &listener {
             Some(l) => l,
-            None => match TcpListener::bind(addr) {
-                Ok(l) => {
+            None => {
+                if let Ok(l) = TcpListener::bind(addr) {
                     l.set_nonblocking(true).unwrap();
                     listener.insert(l)
-                }
-                Err(_) => {
+                } else {
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
                 }
-            },
+            }
         };
         l.set_nonblocking(true).unwrap();
         match l.accept() {

@@ -18,7 +18,7 @@ use poolsync::topology::{self, Deployment};
 
 /// Which operation of a store fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     List,
     /// A listing that could not read the folder `g` (and says so).
     PartialList,
@@ -32,7 +32,7 @@ pub enum Fault {
 /// A store that fails its `n`-th operation of one kind: once with a message
 /// of its own, or, given an operating-system error, from then on (a disk that
 /// filled up or failed stays so).
-pub struct FaultyStore {
+pub(crate) struct FaultyStore {
     inner: Arc<dyn Store>,
     fault: Fault,
     at: u64,
@@ -41,14 +41,14 @@ pub struct FaultyStore {
 }
 
 impl FaultyStore {
-    pub fn wrap(inner: Arc<dyn Store>, fault: Fault, at: u64) -> Arc<FaultyStore> {
+    pub(crate) fn wrap(inner: Arc<dyn Store>, fault: Fault, at: u64) -> Arc<FaultyStore> {
         FaultyStore::failing(inner, fault, at, None)
     }
 
     /// `inner`, whose `at`-th operation of kind `fault` and every one after
     /// it fail with the system error `errno` (`None`: the `at`-th alone
     /// fails, with a message).
-    pub fn failing(
+    pub(crate) fn failing(
         inner: Arc<dyn Store>,
         fault: Fault,
         at: u64,
@@ -65,7 +65,7 @@ impl FaultyStore {
 
     /// An engine for `d` whose store of `pool` (under `dir`) fails its `at`-th
     /// operation of kind `fault`.
-    pub fn engine(
+    pub(crate) fn engine(
         d: &Arc<Deployment>,
         dir: &Path,
         pool: &str,
@@ -77,7 +77,7 @@ impl FaultyStore {
 
     /// As [`FaultyStore::engine`], failing with the system error `errno`
     /// from the `at`-th operation on.
-    pub fn engine_with(
+    pub(crate) fn engine_with(
         d: &Arc<Deployment>,
         dir: &Path,
         pool: &str,

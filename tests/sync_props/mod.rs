@@ -15,13 +15,13 @@ use std::sync::Arc;
 use crate::common::{PairToml, tree};
 
 mod faults;
-pub mod faulty_store;
+pub(crate) mod faulty_store;
 
-pub const A: &str = "a.test.com";
-pub const B: &str = "b.test.com";
+pub(crate) const A: &str = "a.test.com";
+pub(crate) const B: &str = "b.test.com";
 pub(crate) const MODULE: &str = "UserServices.PresenceFocus";
 
-pub fn pair_deployment(dir: &Path, batch_items: u64) -> Arc<Deployment> {
+pub(crate) fn pair_deployment(dir: &Path, batch_items: u64) -> Arc<Deployment> {
     let file = PairToml::new(A, B)
         .backup_service(&format!("batch_max_items = {batch_items}"))
         .write(dir);

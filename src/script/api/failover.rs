@@ -1,5 +1,5 @@
-//! invoke_pool_failover, invoke_pool_failback, restore_pool_data and
-//! invoke_management_server_failover: thin bindings over the engine's
+//! `invoke_pool_failover`, `invoke_pool_failback`, `restore_pool_data` and
+//! `invoke_management_server_failover`: thin bindings over the engine's
 //! recovery, each refusing unless the operator may act on both pools of the
 //! pair.
 
@@ -69,7 +69,7 @@ fn both_pools(ctx: &ScriptContext, cmdlet: &str, fqdn: &str) -> FnResult<Pair> {
 }
 
 /// Where a pool's data is active, as a script sees it.
-pub fn failover_record(status: &FailoverStatus) -> Record<FailoverStatusKind> {
+pub(super) fn failover_record(status: &FailoverStatus) -> Record<FailoverStatusKind> {
     Record::from_serde(status)
         .nest::<ModuleLossKind>("last_failover_loss")
         .nest::<QuarantineKind>("quarantines")
@@ -144,7 +144,7 @@ fn pool_failover(ctx: &ScriptContext, pool: &PoolObj) -> FnResult<FailoverStatus
 
 /// Where a pool's data is active, for `get_pool(P)`'s record (a pool
 /// without a backup pool is always at home).
-pub fn placement(ctx: &ScriptContext, pool: &Pool) -> Placement {
+pub(super) fn placement(ctx: &ScriptContext, pool: &Pool) -> Placement {
     match ctx.deployment.pair_of(pool) {
         None => Placement {
             state: Phase::Home.to_string(),
@@ -166,7 +166,7 @@ pub fn placement(ctx: &ScriptContext, pool: &Pool) -> Placement {
     }
 }
 
-pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
+pub(super) fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
     let c = ctx.clone();
     fallible_getter(
         engine,

@@ -18,16 +18,16 @@ use crate::script::types::PoolObj;
 use super::ScriptContext;
 use super::help;
 
-pub type FnResult<T> = Result<T, Box<EvalAltResult>>;
+pub(super) type FnResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// A value's type as the docs name it (`int`, `float`, `string`, `map`, `Pool`),
 /// not Rhai's Rust names (`i64`, `f64`, `poolsync::script::types::Pool`).
-pub fn kind(value: &rhai::Dynamic) -> &'static str {
+pub(super) fn kind(value: &rhai::Dynamic) -> &'static str {
     super::diagnostic::friendly_type(value.type_name())
 }
 
 /// A catchable script error with one sentence.
-pub fn fail<T>(message: impl Into<String>) -> FnResult<T> {
+pub(super) fn fail<T>(message: impl Into<String>) -> FnResult<T> {
     Err(Box::new(EvalAltResult::ErrorRuntime(
         Dynamic::from(message.into()),
         Position::NONE,
@@ -35,7 +35,7 @@ pub fn fail<T>(message: impl Into<String>) -> FnResult<T> {
 }
 
 /// Stops the script (not catchable): Ctrl-C.
-pub fn interrupted<T>() -> FnResult<T> {
+pub(super) fn interrupted<T>() -> FnResult<T> {
     Err(Box::new(EvalAltResult::ErrorTerminated(
         Dynamic::from("interrupted"),
         Position::NONE,
@@ -44,7 +44,7 @@ pub fn interrupted<T>() -> FnResult<T> {
 
 /// Waits `time`, and stops the script at Ctrl-C (`cancelled`, checked every
 /// 50 ms): `sleep` and `backup_pool`'s wait between tries.
-pub fn pause(time: std::time::Duration, cancelled: impl Fn() -> bool) -> FnResult<()> {
+pub(super) fn pause(time: std::time::Duration, cancelled: impl Fn() -> bool) -> FnResult<()> {
     use std::time::{Duration, Instant};
     let until = Instant::now() + time;
     loop {
@@ -61,7 +61,7 @@ pub fn pause(time: std::time::Duration, cancelled: impl Fn() -> bool) -> FnResul
 
 /// A registration with the parameter names of the help table, marked volatile so
 /// the optimiser never runs it at compile time.
-pub fn func(name: &str, params: &[&str]) -> FuncRegistration {
+pub(super) fn func(name: &str, params: &[&str]) -> FuncRegistration {
     let mut reg = FuncRegistration::new(name)
         .with_volatility(true)
         .with_purity(false)
@@ -73,11 +73,11 @@ pub fn func(name: &str, params: &[&str]) -> FuncRegistration {
 }
 
 /// A function of a pool (an FQDN) and an options map.
-pub type PoolCall<T> = fn(&ScriptContext, &str, &Map) -> FnResult<T>;
+pub(super) type PoolCall<T> = fn(&ScriptContext, &str, &Map) -> FnResult<T>;
 
 /// Registers `name(pool)` and `name(pool, opts)`, the pool given as an FQDN or
 /// a Pool: four forms, one call. The forms without options pass `defaults()`.
-pub fn register_pool_fn<T: rhai::Variant + Clone>(
+pub(super) fn register_pool_fn<T: rhai::Variant + Clone>(
     engine: &mut Engine,
     ctx: &Rc<ScriptContext>,
     name: &str,
@@ -100,7 +100,7 @@ pub fn register_pool_fn<T: rhai::Variant + Clone>(
 }
 
 /// Registers every function.
-pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
+pub(super) fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
     failover::register(engine, ctx);
     pool::register(engine, ctx);
     sync::register(engine, ctx);

@@ -1,4 +1,4 @@
-//! get_pool, get_site, get_pool_backup_relationship.
+//! `get_pool`, `get_site`, `get_pool_backup_relationship`.
 
 use std::rc::Rc;
 
@@ -15,7 +15,11 @@ const GET_SITE: &str = "Get-CsSite";
 const GET_RELATIONSHIP: &str = "Get-CsPoolBackupRelationship";
 
 /// A pool the operator may run `cmdlet` on, or a catchable refusal.
-pub fn authorized_pool<'d>(ctx: &'d ScriptContext, cmdlet: &str, fqdn: &str) -> FnResult<&'d Pool> {
+pub(super) fn authorized_pool<'d>(
+    ctx: &'d ScriptContext,
+    cmdlet: &str,
+    fqdn: &str,
+) -> FnResult<&'d Pool> {
     let d = &ctx.deployment;
     let pool = match d.require_pool(fqdn) {
         Ok(p) => p,
@@ -29,7 +33,7 @@ pub fn authorized_pool<'d>(ctx: &'d ScriptContext, cmdlet: &str, fqdn: &str) -> 
 
 /// A pool the operator may run `cmdlet` on, with its backup pool, or a
 /// catchable refusal (no such pool, access denied, no backup pool).
-pub fn authorized_pair(ctx: &ScriptContext, cmdlet: &str, fqdn: &str) -> FnResult<Pair> {
+pub(super) fn authorized_pair(ctx: &ScriptContext, cmdlet: &str, fqdn: &str) -> FnResult<Pair> {
     let pool = authorized_pool(ctx, cmdlet, fqdn)?;
     ctx.sync.pair(pool).or_else(|e| fail(e.to_string()))
 }
@@ -138,7 +142,7 @@ fn all_sites(ctx: &ScriptContext) -> FnResult<Array> {
         .collect())
 }
 
-pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
+pub(super) fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
     let c = ctx.clone();
     func("get_pool", &["Array"]).register_into_engine(engine, move || all_pools(&c));
     let c = ctx.clone();

@@ -1,4 +1,4 @@
-//! get_admin_role, get_operator, test_admin_access, matches.
+//! `get_admin_role`, `get_operator`, `test_admin_access`, matches.
 
 use std::rc::Rc;
 
@@ -83,7 +83,7 @@ fn matches(text: &str, pattern: &str) -> FnResult<bool> {
     }
 }
 
-pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
+pub(super) fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
     let c = ctx.clone();
     func("get_admin_role", &["Array"]).register_into_engine(engine, move || roles(&c));
     let c = ctx.clone();

@@ -1,5 +1,5 @@
-//! get_backup_service_status, get/set_backup_service_configuration,
-//! debug_inter_pool_replication, backup_pool.
+//! `get_backup_service_status`, `get/set_backup_service_configuration`,
+//! `debug_inter_pool_replication`, `backup_pool`.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -33,10 +33,6 @@ fn opt_int(v: Option<u64>) -> Dynamic {
     v.map_or(Dynamic::UNIT, int)
 }
 
-fn opt_str(v: &Option<String>) -> Dynamic {
-    v.clone().map_or(Dynamic::UNIT, Dynamic::from)
-}
-
 fn status_record(s: &PoolStatus) -> Record<StatusKind> {
     let modules: Array = s
         .backup_modules
@@ -61,7 +57,10 @@ fn status_record(s: &PoolStatus) -> Record<StatusKind> {
             f.insert("pending_bytes".into(), opt_int(m.pending_bytes));
             f.insert("export_lag_ms".into(), opt_int(m.export_lag_ms));
             f.insert("import_lag_ms".into(), opt_int(m.import_lag_ms));
-            f.insert("last_error".into(), opt_str(&m.last_error));
+            f.insert(
+                "last_error".into(),
+                crate::script::types::opt(m.last_error.as_ref()),
+            );
             let json = serde_json::to_value(m).unwrap_or_default();
             Dynamic::from(Record::<ModuleStatusKind>::new(f, json))
         })
@@ -394,8 +393,8 @@ fn sync_and_read(ctx: &ScriptContext, pair: &Pair, modules: &[Module]) -> FnResu
         .or_else(sync_error)
 }
 
-/// The exports of the pool that have not reached the goal (FinalState, or
-/// SteadyState when `steady_state`), named with their state.
+/// The exports of the pool that have not reached the goal (`FinalState`, or
+/// `SteadyState` when `steady_state`), named with their state.
 fn lagging(
     ctx: &ScriptContext,
     pair: &Pair,
@@ -414,14 +413,14 @@ fn lagging(
         .collect()
 }
 
-/// The options of `backup_pool(pool)`: wait for FinalState.
+/// The options of `backup_pool(pool)`: wait for `FinalState`.
 fn full_backup() -> Map {
     let mut o = Map::new();
     o.insert("full_backup".into(), Dynamic::from(true));
     o
 }
 
-pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
+pub(super) fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
     register_pool_fn(
         engine,
         ctx,

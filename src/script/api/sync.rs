@@ -1,4 +1,4 @@
-//! invoke_backup_service_sync: a thin binding over the sync engine.
+//! `invoke_backup_service_sync`: a thin binding over the sync engine.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -67,7 +67,7 @@ fn report_warnings(report: &SyncReport, force: bool) {
     }
 }
 
-fn run(ctx: &ScriptContext, targets: Vec<String>, opts: &Map, single: bool) -> FnResult<Dynamic> {
+fn run(ctx: &ScriptContext, targets: &[String], opts: &Map, single: bool) -> FnResult<Dynamic> {
     let CallOptions { mut sync, force } = parse_options(ctx, opts)?;
     // Every target is checked before any pool is touched: no partial runs.
     let pairs = targets
@@ -116,33 +116,33 @@ fn targets_of(items: &Array) -> FnResult<Vec<String>> {
     items.iter().map(target_name).collect()
 }
 
-pub fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
+pub(super) fn register(engine: &mut Engine, ctx: &Rc<ScriptContext>) {
     let c = ctx.clone();
     func(FN, &["pool: &str", "SyncReport"]).register_into_engine(engine, move |p: &str| {
-        run(&c, vec![p.to_string()], &Map::new(), true)
+        run(&c, &[p.to_string()], &Map::new(), true)
     });
     let c = ctx.clone();
     func(FN, &["pool: &str", "opts: Map", "SyncReport"])
         .register_into_engine(engine, move |p: &str, o: Map| {
-            run(&c, vec![p.to_string()], &o, true)
+            run(&c, &[p.to_string()], &o, true)
         });
     let c = ctx.clone();
     func(FN, &["pool: Pool", "SyncReport"]).register_into_engine(engine, move |p: PoolObj| {
-        run(&c, vec![p.fqdn], &Map::new(), true)
+        run(&c, &[p.fqdn], &Map::new(), true)
     });
     let c = ctx.clone();
     func(FN, &["pool: Pool", "opts: Map", "SyncReport"])
         .register_into_engine(engine, move |p: PoolObj, o: Map| {
-            run(&c, vec![p.fqdn], &o, true)
+            run(&c, &[p.fqdn], &o, true)
         });
     let c = ctx.clone();
     func(FN, &["pools: Array", "Array"]).register_into_engine(engine, move |a: Array| {
-        run(&c, targets_of(&a)?, &Map::new(), false)
+        run(&c, &targets_of(&a)?, &Map::new(), false)
     });
     let c = ctx.clone();
     func(FN, &["pools: Array", "opts: Map", "Array"])
         .register_into_engine(engine, move |a: Array, o: Map| {
-            run(&c, targets_of(&a)?, &o, false)
+            run(&c, &targets_of(&a)?, &o, false)
         });
 }
 

@@ -1,4 +1,4 @@
-//! to_json and help.
+//! `to_json` and help.
 
 use rhai::{Dynamic, Engine};
 
@@ -68,7 +68,7 @@ fn exit_with(status: i64) -> FnResult<()> {
     )))
 }
 
-pub fn register(engine: &mut Engine) {
+pub(super) fn register(engine: &mut Engine) {
     func("sleep", &["seconds: i64", "()"])
         .register_into_engine(engine, |seconds: i64| sleep_seconds(seconds as f64));
     func("sleep", &["seconds: f64", "()"]).register_into_engine(engine, sleep_seconds);

@@ -234,7 +234,7 @@ fn known_types() -> BTreeSet<String> {
     let mut known: BTreeSet<String> = crate::script::types::properties(&engine)
         .into_keys()
         .collect();
-    known.extend(RHAI_TYPES.iter().map(|t| t.to_string()));
+    known.extend(RHAI_TYPES.iter().map(std::string::ToString::to_string));
     known
 }
 

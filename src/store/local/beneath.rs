@@ -107,7 +107,7 @@ impl Inner {
 /// The error for the folder `dir`, entry `leaf` of the open folder `parent_fd`,
 /// that could not be opened as a folder (`ENOTDIR` or `ELOOP`).
 ///
-/// Opening a link with O_DIRECTORY fails with ENOTDIR too. Only a regular file
+/// Opening a link with `O_DIRECTORY` fails with ENOTDIR too. Only a regular file
 /// in the way keeps that kind (a commit's deletes take it as "nothing below");
 /// a link is refused outright.
 fn not_a_folder(parent_fd: RawFd, leaf: &CStr, dir: &ItemPath) -> io::Error {
@@ -142,7 +142,7 @@ fn openat2_at(at: RawFd, path: &[u8], flags: libc::c_int) -> io::Result<File> {
             libc::SYS_openat2,
             at,
             c.as_ptr(),
-            &how as *const libc::open_how,
+            &raw const how,
             std::mem::size_of::<libc::open_how>(),
         )
     };

@@ -1,7 +1,7 @@
 //! Committing a batch: the deletes, then the folders they left empty pruned,
 //! then the staged items renamed into place, every call relative to an open
 //! folder; an item's own failure is reported and the rest goes in. Also the
-//! look-ups that warm the kernel's caches before a commit (prepare_commit),
+//! look-ups that warm the kernel's caches before a commit (`prepare_commit`),
 //! and the `syncfs` that makes a batch durable.
 
 use std::collections::{BTreeSet, HashMap};
@@ -133,7 +133,7 @@ struct Commit<'a> {
     desc: String,
     /// The files replaced or deleted so far, freed later (see release.rs).
     held: Held,
-    /// The replica folders open, at most OPEN_FOLDERS.
+    /// The replica folders open, at most `OPEN_FOLDERS`.
     folders: HashMap<ItemPath, File>,
     /// The items refused so far, with the reason.
     failed: ItemFailures,

@@ -81,7 +81,7 @@ impl Inner {
         };
         let mut keys: Vec<String> = read
             .flatten()
-            .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| e.file_name().to_str().map(|n| format!("{prefix}/{n}")))
             .collect();
         keys.sort();

@@ -93,6 +93,7 @@ impl LocalStore {
         })
     }
 
+    #[must_use]
     pub fn root(&self) -> &Path {
         &self.inner.root
     }

@@ -171,7 +171,7 @@ impl Stagings {
         all.extend(
             self.mounts
                 .read()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .iter()
                 .cloned(),
         );
@@ -221,7 +221,7 @@ impl Inner {
             .stagings
             .mounts
             .write()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         mounts.push(staging.clone());
         Ok(staging)
     }

@@ -89,7 +89,7 @@ impl Inner {
             match read_child(&dir, &shown, rel, &name, FileType::Unknown, &mut listing) {
                 Some(Child::File(entry)) => listing.entries.push(entry),
                 Some(Child::Folder(name, rel)) => {
-                    walk_folder(&dir, &shown, &name, rel.as_bytes(), &mut listing)
+                    walk_folder(&dir, &shown, &name, rel.as_bytes(), &mut listing);
                 }
                 None => {}
             }
@@ -363,7 +363,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("far");
         fs::write(&path, "x").unwrap();
-        let year_2300 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(10_413_792_000);
+        let year_2300 = std::time::UNIX_EPOCH + std::time::Duration::from_hours(2_892_720);
         File::options()
             .write(true)
             .open(&path)

@@ -1,4 +1,4 @@
-//! LocalWriter: writes a staged item from a stream of chunks (an item that
+//! `LocalWriter`: writes a staged item from a stream of chunks (an item that
 //! comes from a store other than a local one).
 
 use async_trait::async_trait;

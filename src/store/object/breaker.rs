@@ -48,19 +48,29 @@ impl Breaker {
     /// Takes the endpoint as down if `e` says it cannot be reached.
     pub(super) fn watch(&self, e: &object_store::Error) {
         if let Some(why) = unavailable(e) {
-            let mut down = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut down = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             down.get_or_insert_with(|| why.to_string());
         }
     }
 
     /// Takes the endpoint as up again (a new sync tries it).
     pub(super) fn reset(&self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// Fails if the endpoint is down.
     fn check(&self) -> Result<()> {
-        match &*self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+        match &*self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
             Some(why) => Err(object_store::Error::Generic {
                 store: "S3",
                 source: Box::new(NotTried(why.clone())),

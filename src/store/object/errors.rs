@@ -45,7 +45,7 @@ impl ObjectBackedStore {
     }
 }
 
-/// The HTTP status an error reports, if any (object_store keeps it only in the
+/// The HTTP status an error reports, if any (`object_store` keeps it only in the
 /// message of most request errors).
 pub(super) fn http_status(e: &object_store::Error) -> Option<u16> {
     let text = e.to_string();

@@ -23,7 +23,7 @@ use crate::store::{StoreLock, StoreResult, system_time_ns};
 /// expired more than a lease ago by its own clock (so clocks may differ by up
 /// to a lease), or when it has seen the lock unchanged for a whole lease by
 /// its own monotonic clock (whatever the clocks say).
-pub(super) const LEASE: Duration = Duration::from_secs(60);
+pub(super) const LEASE: Duration = Duration::from_mins(1);
 
 static NEXT_LOCK_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -31,7 +31,10 @@ impl ObjectBackedStore {
     /// Fails once a lock this store holds was lost: another sync may have
     /// taken the pair, so nothing more may be written or committed.
     pub(super) fn check_held(&self) -> StoreResult<()> {
-        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if held.values().any(|lost| lost.load(Ordering::SeqCst)) {
             return Err(self.other(format!(
                 "the pair lock at this store was lost: it could not be renewed within {} s, so another sync may hold the pair now; this sync stopped before writing more; rerun it",
@@ -54,7 +57,7 @@ impl ObjectBackedStore {
         let lost = Arc::new(AtomicBool::new(false));
         self.held
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id, lost.clone());
         Box::new(ObjectLock::hold(LockState {
             backend: self.backend.clone(),
@@ -213,7 +216,7 @@ impl ObjectLock {
         self.released = true;
         self.held
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&self.id);
         // A lost lock may be someone else's by now: leave it to them.
         (!self.lost.load(Ordering::SeqCst)).then(|| (self.backend.clone(), self.key.clone()))

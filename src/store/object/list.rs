@@ -11,7 +11,7 @@ use crate::store::{ChangeToken, Entry, ItemPath, Listing, StoreResult};
 impl ObjectBackedStore {
     /// Every item below `prefix`, in key order.
     pub(super) async fn list_objects(&self, prefix: &ItemPath) -> StoreResult<Listing> {
-        let base = self.item_key(prefix)?;
+        let base = self.item_key(prefix);
         let mut listing = Listing::default();
         let mut empty = Vec::new();
         let mut stream = self.backend.list(Some(&base));

@@ -68,7 +68,7 @@ impl ObjectBackedStore {
                 if mode == LockMode::Contender {
                     self.notices
                         .lock()
-                        .unwrap_or_else(|p| p.into_inner())
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .push(format!(
                             "{}: the server does not honour conditional writes (If-None-Match); pair locks use one key per contender instead (docs/s3.md)",
                             self.desc
@@ -83,7 +83,10 @@ impl ObjectBackedStore {
     /// Whether this process has seen the lock at `key` with e-tag `etag`, and
     /// nothing newer, for a whole lease: its holder stopped renewing it.
     pub(super) fn unchanged_for_a_lease(&self, key: &str, etag: &str) -> bool {
-        let mut observed = self.observed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut observed = self
+            .observed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match observed.get(key) {
             Some((seen, since)) if seen == etag => since.elapsed() >= self.lease,
             _ => {
@@ -101,7 +104,7 @@ impl ObjectBackedStore {
     pub(super) fn forget_observed(&self, key: &str) {
         self.observed
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(key);
     }
 
@@ -196,7 +199,12 @@ impl ObjectBackedStore {
     }
 }
 
-/// The lock is held by another process, which cannot be named: `why`.
+/// The lock is held by another process, which cannot be named: `why`. An
+/// [`Attempt`], as the other steps of taking the lock return.
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "one of the lock steps, which return an Attempt"
+)]
 fn held_by_another(why: &str) -> Attempt {
     Ok(Err(LockHolder(format!("another process ({why})"))))
 }
@@ -230,7 +238,7 @@ mod tests {
                 let (ra, rb) = tokio::join!(a.try_lock("pair", "A"), b_later);
                 let winners = [ra.unwrap(), rb.unwrap()]
                     .into_iter()
-                    .filter_map(|r| r.ok())
+                    .filter_map(std::result::Result::ok)
                     .collect::<Vec<_>>();
                 assert_eq!(winners.len(), 1, "round {round}: both took the lock");
                 for lock in winners {

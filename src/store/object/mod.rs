@@ -78,6 +78,7 @@ impl ObjectBackedStore {
     }
 
     /// A shorter lease than the minute of real stores (tests).
+    #[must_use]
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
@@ -85,6 +86,7 @@ impl ObjectBackedStore {
 
     /// Marks the store as remote (at `endpoint`): `probe` then checks the bucket
     /// and the server's conditional writes.
+    #[must_use]
     pub fn remote(mut self, endpoint: String) -> Self {
         self.remote = Some(endpoint);
         self
@@ -92,6 +94,7 @@ impl ObjectBackedStore {
 
     /// Forces a lock mode instead of probing (tests use it to run the contender
     /// protocol on a store that would support the other).
+    #[must_use]
     pub fn with_lock_mode(self, mode: LockMode) -> Self {
         let _ = self.lock_mode.set(mode);
         self
@@ -108,12 +111,12 @@ impl ObjectBackedStore {
 
     /// The object key of an item: each segment percent-encoded by `object_store`
     /// (which also encodes `%`), so any byte string maps to one key and back.
-    fn item_key(&self, path: &ItemPath) -> StoreResult<Path> {
+    fn item_key(&self, path: &ItemPath) -> Path {
         let mut key = self.prefix.clone();
         for segment in path.as_bytes().split(|b| *b == b'/') {
             key = key.join(segment);
         }
-        Ok(key)
+        key
     }
 
     fn meta_key(&self, key: &str) -> StoreResult<Path> {
@@ -153,7 +156,7 @@ impl ObjectBackedStore {
     ) -> StoreResult<Staged> {
         self.check_held()?;
         check_writable(dest).map_err(|m| self.other(m))?;
-        let key = self.item_key(dest)?;
+        let key = self.item_key(dest);
         let writer = Box::new(ObjectWriter::new(
             self.backend.clone(),
             key,
@@ -182,7 +185,12 @@ impl Store for ObjectBackedStore {
     }
 
     fn take_notices(&self) -> Vec<String> {
-        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(
+            &mut *self
+                .notices
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     async fn list(&self, prefix: &ItemPath) -> StoreResult<Listing> {
@@ -190,7 +198,7 @@ impl Store for ObjectBackedStore {
     }
 
     async fn read(&self, path: &ItemPath) -> StoreResult<ByteStream> {
-        let key = self.item_key(path)?;
+        let key = self.item_key(path);
         let result = self
             .backend
             .get(&key)
@@ -249,7 +257,7 @@ impl Store for ObjectBackedStore {
             check_writable(path).map_err(|m| self.other(m))?;
         }
         for path in deletes {
-            let key = self.item_key(path)?;
+            let key = self.item_key(path);
             match self.backend.delete(&key).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.backend_err("delete", &path.to_string(), e)),
@@ -257,7 +265,7 @@ impl Store for ObjectBackedStore {
         }
         for (name, dest) in moves {
             let from = self.staging_key(name)?;
-            let to = self.item_key(dest)?;
+            let to = self.item_key(dest);
             match self.backend.copy(&from, &to).await {
                 Ok(()) => {}
                 Err(object_store::Error::NotFound { .. }) => continue,
@@ -338,8 +346,10 @@ impl Store for ObjectBackedStore {
             .await
         {
             Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(false),
             Err(e) => Err(self.backend_err("write", key, e)),
         }
     }

@@ -1,4 +1,4 @@
-//! ObjectWriter: uploads a stream of chunks to one key (multipart when large);
+//! `ObjectWriter`: uploads a stream of chunks to one key (multipart when large);
 //! the object appears, whole, when the upload completes.
 
 use std::sync::Arc;

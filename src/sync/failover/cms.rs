@@ -1,4 +1,4 @@
-//! invoke_management_server_failover (Invoke-CsManagementServerFailover):
+//! `invoke_management_server_failover` (Invoke-CsManagementServerFailover):
 //! the active Central Management Store moves to the other pool of the CMS
 //! pair, and CentralMgmt.CMSMaster then flows the other way. Moved away from
 //! the deployment's `cms_master`, the active copy stays in the new master's

@@ -1,4 +1,4 @@
-//! invoke_pool_failback (Invoke-CsPoolFailBack): the pool is back. What it
+//! `invoke_pool_failback` (Invoke-CsPoolFailBack): the pool is back. What it
 //! changed after its last sync, which the active copy never saw, is moved
 //! aside (quarantined); the active copy then flows home in rounds while it is
 //! still written, writes stop for a last round, and the pool is active at home
@@ -97,7 +97,7 @@ impl SyncEngine {
         self.go_home(pair, stores, &mut state, opts, &mut report)
             .await?;
         report.quarantine = state.pool(pool).and_then(|p| p.quarantine.clone());
-        Ok(self.settled(pair, &state, report))
+        Ok(Self::settled(pair, &state, report))
     }
 
     /// The rounds home, the switch and the manifests for the pool at home.
@@ -279,7 +279,7 @@ impl SyncEngine {
         }
         let mut next = state.clone();
         next.advance(&pair.pool.fqdn, Phase::Home, String::new());
-        Ok(self.settled(pair, &next, report))
+        Ok(Self::settled(pair, &next, report))
     }
 
     /// A planned failover that stopped after writes were stopped: cancelled,
@@ -310,7 +310,7 @@ impl SyncEngine {
             "cancelled the failover of {pool} an earlier run had begun; it never served from '{}'",
             pair.partner.fqdn
         ));
-        Ok(self.settled(pair, &state, report))
+        Ok(Self::settled(pair, &state, report))
     }
 }
 

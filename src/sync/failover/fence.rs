@@ -2,8 +2,8 @@
 //! longer active. Whoever writes a pool's data (here `demo churn`, playing the
 //! users) holds the lock `writers-<pool>` in the store of the active copy
 //! while it writes, having read under that lock that writes are allowed
-//! there. A switch (a planned failover's SwitchingOver, a failback's
-//! SwitchingBack) first records in both stores that writes are stopped, then
+//! there. A switch (a planned failover's `SwitchingOver`, a failback's
+//! `SwitchingBack`) first records in both stores that writes are stopped, then
 //! takes that lock once and lets it go: every write begun before the switch
 //! has then ended, and every writer after it reads that writes are stopped.
 //! So the switch's last round ships every write made before it.

@@ -19,13 +19,13 @@ mod quarantine;
 mod reconcile;
 mod report;
 mod restore;
-pub mod seed;
-pub mod state;
+pub(super) mod seed;
+pub(super) mod state;
 mod transfer;
-pub mod view;
+pub(super) mod view;
 
 pub use fence::WriteHold;
-pub use quarantine::listed as quarantines;
+pub(super) use quarantine::listed as quarantines;
 pub use report::{FailoverOptions, FailoverReport};
 pub use state::{Mode, ModuleLoss, PairState, PairView, Phase, PoolState, Quarantine};
 
@@ -48,6 +48,7 @@ fn below(location: &StoreLocation, rel: &str) -> String {
 
 /// Where the active copy of `pair.pool`'s data is in `phase`: its own
 /// `data/` folder, or its replica folder at the partner.
+#[must_use]
 pub fn active_copy(pair: &Pair, phase: Phase) -> String {
     if phase.at_partner() {
         below(&pair.partner.store, &format!("backup/{}", pair.pool.fqdn))
@@ -57,12 +58,14 @@ pub fn active_copy(pair: &Pair, phase: Phase) -> String {
 }
 
 /// The active copy of an unpaired pool's data: its own `data/`.
+#[must_use]
 pub fn active_copy_home(pool: &Pool) -> String {
     below(&pool.store, "data")
 }
 
 /// Where the active CMS is when `holder` holds it: the master's own data, or
 /// the master's replica folder at its partner.
+#[must_use]
 pub fn cms_copy(deployment: &Deployment, holder: &Pool) -> String {
     let module = crate::topology::Module::CmsMaster.identity();
     if holder.fqdn == deployment.cms_master {

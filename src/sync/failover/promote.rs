@@ -1,4 +1,4 @@
-//! invoke_pool_failover (Invoke-CsPoolFailOver): a pool's backup pool takes
+//! `invoke_pool_failover` (Invoke-CsPoolFailOver): a pool's backup pool takes
 //! over serving its data. The replica folder becomes the active copy where
 //! it is; nothing is copied but, in a planned failover, the pool's last
 //! changes.
@@ -113,7 +113,7 @@ impl SyncEngine {
             &[(&pair.partner, &*stores.1), (&pair.pool, &*stores.0)],
         )
         .await?;
-        Ok(self.settled(pair, &state, report))
+        Ok(Self::settled(pair, &state, report))
     }
 
     /// With writes at home stopped: waits for every write begun before that
@@ -280,7 +280,7 @@ impl SyncEngine {
         promote(&mut state, pair, Mode::Disaster, report.loss.clone());
         write_to(pair, &state, &[(&pair.partner, partner)]).await?;
         step("disaster failover: promoted", started);
-        Ok(self.settled(pair, &state, report))
+        Ok(Self::settled(pair, &state, report))
     }
 
     /// Whether a failover of the pair's pool may start, and from where.
@@ -340,16 +340,16 @@ impl SyncEngine {
         ));
         if let Some(p) = state.pool(pool) {
             report.mode = p.mode;
-            report.loss = p.loss.clone();
+            report.loss.clone_from(&p.loss);
             report.items_lost = p.loss.iter().map(|l| l.changed_items).sum();
         }
-        Ok(self.settled(pair, state, report))
+        Ok(Self::settled(pair, state, report))
     }
 
     /// The modules of the pool that a failover moves: every module it exports.
     pub(super) fn pool_modules(&self, pair: &Pair, state: &PairState) -> Vec<Module> {
         let cms = state.cms_master(&self.deployment().cms_master);
-        self.exports(&pair.pool, ModuleSelection::All, cms)
+        Self::exports(&pair.pool, ModuleSelection::All, cms)
     }
 
     /// The report of a dry run: what the state would be.
@@ -361,12 +361,11 @@ impl SyncEngine {
             report.mode.unwrap_or(Mode::Planned),
             report.loss.clone(),
         );
-        self.settled(pair, &next, report)
+        Self::settled(pair, &next, report)
     }
 
     /// Fills in where the data is active after the operation.
     pub(super) fn settled(
-        &self,
         pair: &Pair,
         state: &PairState,
         mut report: FailoverReport,

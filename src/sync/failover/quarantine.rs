@@ -2,7 +2,7 @@
 //! its store, instead of overwriting them: what a pool changed after its last
 //! sync before a disaster failover (which the active copy never saw), and a
 //! pool's own version of an item a restore replaces. Kept until an operator
-//! removes it, as pg_rewind keeps an old primary's divergent history.
+//! removes it, as `pg_rewind` keeps an old primary's divergent history.
 
 use crate::store::{Entry, ItemPath, Store, StoreResult};
 use crate::sync::SyncOptions;
@@ -15,7 +15,7 @@ use super::transfer::copy_items;
 
 /// What to move aside: items of `pool`'s store below `source` (relative to
 /// it), into `folder` (a path below `quarantine/`).
-pub struct Aside<'a> {
+pub(super) struct Aside<'a> {
     pub pool: &'a Pool,
     pub store: &'a dyn Store,
     pub module: Module,
@@ -25,7 +25,7 @@ pub struct Aside<'a> {
 
 impl<'a> Aside<'a> {
     /// Items of the pool's own `data/<module>`.
-    pub fn data(
+    pub(super) fn data(
         pool: &'a Pool,
         store: &'a dyn Store,
         module: Module,
@@ -43,7 +43,7 @@ impl<'a> Aside<'a> {
 
 /// Why a move aside did not complete, if it did not: its error, or the
 /// items it could not copy.
-pub fn failure(report: &DirectionReport) -> Option<String> {
+pub(super) fn failure(report: &DirectionReport) -> Option<String> {
     report.error.clone().or_else(|| {
         (report.pending_items > 0)
             .then(|| format!("{} items could not be copied", report.pending_items))
@@ -53,7 +53,7 @@ pub fn failure(report: &DirectionReport) -> Option<String> {
 /// Copies `items` into the quarantine folder, then, once every copy is
 /// committed and `remove` is set, deletes them where they were. A crash in
 /// between leaves them in both places; running it again finishes the job.
-pub async fn move_aside(
+pub(super) async fn move_aside(
     aside: Aside<'_>,
     items: Vec<Entry>,
     remove: bool,
@@ -85,16 +85,16 @@ pub async fn move_aside(
 }
 
 /// The quarantine folder of a failback made at `epoch`.
-pub fn failback_folder(epoch: u64) -> String {
+pub(super) fn failback_folder(epoch: u64) -> String {
     format!("quarantine/epoch-{epoch}")
 }
 
 /// The note in a quarantine folder naming the items the pool had deleted
 /// that came back: a header line (`# ...`), then one `<module>/<path>` a line.
-pub const DELETED_NOTE: &str = "deleted-at-home.txt";
+pub(super) const DELETED_NOTE: &str = "deleted-at-home.txt";
 
 /// Writes `folder/deleted-at-home.txt`: `header`, then `paths`, a line each.
-pub async fn write_note(
+pub(super) async fn write_note(
     store: &dyn Store,
     folder: &ItemPath,
     header: &str,
@@ -118,7 +118,10 @@ pub async fn write_note(
 
 /// What one quarantine folder holds: its items (the note left out) and the
 /// deletions its note names; `None` when the folder is gone or empty.
-pub async fn summary(store: &dyn Store, folder: &ItemPath) -> StoreResult<Option<Quarantine>> {
+pub(super) async fn summary(
+    store: &dyn Store,
+    folder: &ItemPath,
+) -> StoreResult<Option<Quarantine>> {
     let listing = store.list(folder).await?;
     let mut q = Quarantine {
         folder: folder.to_string(),
@@ -148,7 +151,7 @@ pub async fn summary(store: &dyn Store, folder: &ItemPath) -> StoreResult<Option
 
 /// Every quarantine folder still in a pool's store, oldest name first: what
 /// failbacks, restores and CMS moves put aside and no one has removed yet.
-pub async fn listed(store: &dyn Store) -> StoreResult<Vec<Quarantine>> {
+pub(crate) async fn listed(store: &dyn Store) -> StoreResult<Vec<Quarantine>> {
     let root = ItemPath::parse("quarantine").unwrap_or_else(|_| unreachable!());
     let listing = store.list(&root).await?;
     let mut folders: Vec<ItemPath> = listing

@@ -10,17 +10,17 @@ use crate::topology::Fqdn;
 /// How a failover, failback, restore or CMS move is to be made.
 #[derive(Clone, Default)]
 pub struct FailoverOptions {
-    /// Invoke-CsPoolFailOver -DisasterMode: promote the partner's replica at
+    /// Invoke-CsPoolFailOver -`DisasterMode`: promote the partner's replica at
     /// once, without touching the lost pool.
     pub disaster_mode: bool,
     /// Work out what would happen; change nothing.
     pub what_if: bool,
     /// Override what is documented as overridable (see each operation).
     pub force: bool,
-    /// restore_pool_data: also replace items that differ from the replica
+    /// `restore_pool_data`: also replace items that differ from the replica
     /// (the pool's version is quarantined first).
     pub overwrite: bool,
-    /// restore_pool_data: the modules to restore (empty: every module).
+    /// `restore_pool_data`: the modules to restore (empty: every module).
     pub modules: Vec<crate::topology::Module>,
     pub cancel: CancelFlag,
     pub progress: Option<std::sync::Arc<dyn Progress>>,

@@ -1,4 +1,4 @@
-//! restore_pool_data: a pool that lost some or all of a module's data gets
+//! `restore_pool_data`: a pool that lost some or all of a module's data gets
 //! it back from its partner's replica. Every item the pool still has is kept;
 //! with `overwrite`, items that differ from the replica are replaced, the
 //! pool's version moved aside first. Nothing is deleted, so the next sync
@@ -105,7 +105,7 @@ impl SyncEngine {
             }
         }
         report.quarantine = (moved.items > 0).then_some(moved);
-        Ok(self.settled(pair, &state, report))
+        Ok(Self::settled(pair, &state, report))
     }
 
     /// The modules to restore: those asked for, of the ones the pool exports.

@@ -14,7 +14,7 @@ use crate::sync::manifest::{Manifest, ManifestEntry};
 /// The items of `store` below `prefix`, with their metadata as listed now and
 /// the hash `known` records for each; an item `known` lacks, or records with
 /// another size, is left out (so it is compared by content or copied again).
-pub async fn listed_with_hashes(
+pub(crate) async fn listed_with_hashes(
     store: &dyn Store,
     prefix: &ItemPath,
     known: &Manifest,
@@ -27,7 +27,7 @@ pub async fn listed_with_hashes(
 }
 
 /// `entries` (sorted by path) paired with the hashes of `known`.
-pub fn with_hashes(entries: Vec<Entry>, known: &Manifest) -> Vec<(ItemPath, ManifestEntry)> {
+pub(crate) fn with_hashes(entries: Vec<Entry>, known: &Manifest) -> Vec<(ItemPath, ManifestEntry)> {
     entries
         .into_iter()
         .filter_map(|e| {
@@ -47,6 +47,6 @@ pub fn with_hashes(entries: Vec<Entry>, known: &Manifest) -> Vec<(ItemPath, Mani
 
 /// The metadata prefix of the seed kept at the active copy's store for
 /// `owner`'s `module`: what a failback starts from.
-pub fn seed_prefix(owner: &str, module: &str) -> String {
+pub(crate) fn seed_prefix(owner: &str, module: &str) -> String {
     format!("failover/seed/{owner}/{module}")
 }

@@ -4,7 +4,7 @@
 //! change (a failover, a failback, a CMS move, and the fence steps between)
 //! raises its epoch by one, and the record with the higher epoch wins: a pool
 //! that comes back after a disaster failover with its old record is fenced by
-//! its partner's newer one, the way a PostgreSQL timeline or a DRBD
+//! its partner's newer one, the way a `PostgreSQL` timeline or a DRBD
 //! generation decides which copy is current. Changes are made under the pair
 //! lock, so two operators can never both promote.
 
@@ -34,6 +34,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Phase::Home => "Home",
@@ -45,6 +46,7 @@ impl Phase {
     }
 
     /// Whether the data is served at the partner.
+    #[must_use]
     pub fn at_partner(self) -> bool {
         matches!(
             self,
@@ -53,6 +55,7 @@ impl Phase {
     }
 
     /// Whether the active copy may be written now.
+    #[must_use]
     pub fn writable(self) -> bool {
         matches!(self, Phase::Home | Phase::FailedOver | Phase::FailingBack)
     }
@@ -109,7 +112,7 @@ pub struct Quarantine {
 
 /// Quarantine and loss lists keep at most this many paths (the counts are
 /// whole).
-pub const LISTED_PATHS: usize = 100;
+pub(crate) const LISTED_PATHS: usize = 100;
 
 /// The failover state of one pool's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,6 +181,7 @@ pub struct PairState {
 
 impl PairState {
     /// The record of a pair that never failed over.
+    #[must_use]
     pub fn initial(pair: &Pair) -> PairState {
         PairState {
             epoch: 0,
@@ -190,6 +194,7 @@ impl PairState {
     }
 
     /// The state of one pool of the pair.
+    #[must_use]
     pub fn pool(&self, fqdn: &Fqdn) -> Option<&PoolState> {
         self.pools.iter().find(|p| p.pool == fqdn.as_str())
     }
@@ -199,12 +204,14 @@ impl PairState {
     }
 
     /// The phase of a pool's data (`Home` for a pool the record lacks).
+    #[must_use]
     pub fn phase(&self, fqdn: &Fqdn) -> Phase {
         self.pool(fqdn).map_or(Phase::Home, |p| p.phase)
     }
 
     /// The pool where the CMS is active: where it was moved, or `master` (the
     /// deployment's `cms_master`).
+    #[must_use]
     pub fn cms_master<'a>(&'a self, master: &'a Fqdn) -> &'a str {
         self.cms
             .as_ref()
@@ -212,12 +219,14 @@ impl PairState {
     }
 
     /// Where the CMS is and since when: another value means it moved.
+    #[must_use]
     pub fn cms_mark(&self) -> Option<(&str, i64)> {
         self.cms.as_ref().map(|c| (c.active.as_str(), c.since_ns))
     }
 
     /// Who made the last change and when, for messages: `a disaster
     /// failover of P to Q (poolsync pid N on HOST, TIME)`.
+    #[must_use]
     pub fn last_change(&self) -> String {
         let when = crate::sync::format_time(self.changed_ns);
         if self.changed_by.is_empty() {
@@ -238,6 +247,7 @@ impl PairState {
     }
 
     /// The pool of the pair whose data is not at home, if one is.
+    #[must_use]
     pub fn away(&self) -> Option<&PoolState> {
         self.pools.iter().find(|p| p.phase != Phase::Home)
     }
@@ -256,26 +266,26 @@ pub struct PairView {
 }
 
 /// The metadata key of a pair's record: the same in both stores.
-pub fn key(pair: &Pair) -> String {
+pub(crate) fn key(pair: &Pair) -> String {
     let (a, b) = pair.key();
     format!("failover/pair-{a}-{b}")
 }
 
 /// The record in one store: `None` when it has none.
-pub async fn read(store: &dyn Store, pair: &Pair) -> StoreResult<Option<PairState>> {
+pub(crate) async fn read(store: &dyn Store, pair: &Pair) -> StoreResult<Option<PairState>> {
     let next = "the partner's copy of it is used if it has one; if neither can be read, restore the file from the partner's store";
     meta_json::read(store, &key(pair), "failover record", next).await
 }
 
 /// Writes the record to one store and makes it durable.
-pub async fn write(store: &dyn Store, pair: &Pair, state: &PairState) -> StoreResult<()> {
+pub(crate) async fn write(store: &dyn Store, pair: &Pair, state: &PairState) -> StoreResult<()> {
     meta_json::write(store, &key(pair), "failover record", state).await?;
     store.make_durable().await
 }
 
 /// Combines what the two stores hold: `found[i]` is the pool's (`0`) or the
 /// partner's (`1`) read. The newest record wins; an unreadable store is noted.
-pub fn combine(pair: &Pair, found: [StoreResult<Option<PairState>>; 2]) -> PairView {
+pub(crate) fn combine(pair: &Pair, found: [StoreResult<Option<PairState>>; 2]) -> PairView {
     let pools = [&pair.pool.fqdn, &pair.partner.fqdn];
     let mut unreachable = Vec::new();
     let mut records: Vec<(usize, Option<PairState>)> = Vec::new();

@@ -17,7 +17,7 @@ use crate::topology::BackupServiceSettings;
 /// Copies `items` (paths relative to the direction's source prefix) in
 /// batches; what an interrupted run of the same direction left is finished
 /// first. The report counts what was copied and what is still pending.
-pub async fn copy_items(
+pub(super) async fn copy_items(
     d: &Direction<'_>,
     opts: &SyncOptions,
     settings: &BackupServiceSettings,

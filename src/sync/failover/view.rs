@@ -26,7 +26,7 @@ impl SyncEngine {
 }
 
 /// A pair's record as a holder of the pair lock found it.
-pub struct Held {
+pub(crate) struct Held {
     pub state: PairState,
     /// The stores it brought up to date: they had an older record (or a
     /// damaged one, or none).
@@ -41,7 +41,7 @@ pub struct Held {
 /// writes a killed run left half done are dropped (every write to these
 /// stores happens under the lock we hold). Fails when no readable record can
 /// be trusted.
-pub async fn held(
+pub(crate) async fn held(
     pair: &Pair,
     stores: [Option<&dyn Store>; 2],
     heal: bool,
@@ -108,7 +108,7 @@ pub async fn held(
 
 /// Why a sync of the pair may not run now, if it may not: one of its pools
 /// is failed over, or on its way there or back.
-pub fn sync_refusal(state: &PairState) -> Option<String> {
+pub(crate) fn sync_refusal(state: &PairState) -> Option<String> {
     let away = state.away()?;
     let pool = &away.pool;
     let since = format_time(away.since_ns);

@@ -22,15 +22,12 @@ proptest::proptest! {
         let mut model = std::collections::BTreeMap::new();
         for (key, value, fold) in ops {
             let path = ItemPath::parse(format!("d{}/f{key}", key % 3)).unwrap();
-            match value {
-                Some(size) => {
-                    manifest.insert(path.clone(), entry(size));
-                    model.insert(path, entry(size));
-                }
-                None => {
-                    manifest.apply(&Delta { seq: 0, upserts: vec![], removes: vec![path.clone()] });
-                    model.remove(&path);
-                }
+            if let Some(size) = value {
+                manifest.insert(path.clone(), entry(size));
+                model.insert(path, entry(size));
+            } else {
+                manifest.apply(&Delta { seq: 0, upserts: vec![], removes: vec![path.clone()] });
+                model.remove(&path);
             }
             if fold {
                 manifest.fold();

@@ -21,12 +21,12 @@ pub(super) struct Owners {
 
 impl Owners {
     /// Whether an earlier pool has this name.
-    pub fn has_pool(&self, fqdn: &Fqdn) -> bool {
+    pub(super) fn has_pool(&self, fqdn: &Fqdn) -> bool {
         self.pools.contains_key(fqdn)
     }
 
     /// Adds `pool`, the `index`th of the file, once its checks passed.
-    pub fn add(&mut self, index: usize, pool: &Pool) {
+    pub(super) fn add(&mut self, index: usize, pool: &Pool) {
         self.pools.insert(pool.fqdn.clone(), index);
         for computer in &pool.computers {
             self.computers.insert(computer.clone(), index);
@@ -34,7 +34,7 @@ impl Owners {
     }
 
     /// A new pool's name is no earlier pool's computer.
-    pub fn check_pool_name(
+    pub(super) fn check_pool_name(
         &self,
         src: &Source<'_>,
         earlier: &[ParsedPool],
@@ -55,7 +55,7 @@ impl Owners {
 
     /// The computers of pool `fqdn`, lower-cased: each a valid FQDN, listed
     /// once, and neither an earlier pool nor one of its computers.
-    pub fn computers_from(
+    pub(super) fn computers_from(
         &self,
         src: &Source<'_>,
         earlier: &[ParsedPool],

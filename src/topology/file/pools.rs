@@ -54,8 +54,11 @@ pub(super) fn pools_from(
         pool.computers = owners.computers_from(src, &parsed, &pool.fqdn, &raw.computers)?;
         owners.add(parsed.len(), &pool);
         parsed.push(ParsedPool {
-            backup_span: raw.backup_pool.as_ref().map(|b| b.span()),
-            store_span: raw.store.as_ref().map_or(raw.fqdn.span(), |s| s.span()),
+            backup_span: raw.backup_pool.as_ref().map(toml::Spanned::span),
+            store_span: raw
+                .store
+                .as_ref()
+                .map_or(raw.fqdn.span(), toml::Spanned::span),
             pool,
         });
     }

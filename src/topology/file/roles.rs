@@ -112,7 +112,10 @@ fn cmdlets_from(
 ) -> Result<Vec<String>, DeploymentError> {
     let allowed = template.cmdlet_names();
     let Some(list) = raw else {
-        return Ok(allowed.iter().map(|s| s.to_string()).collect());
+        return Ok(allowed
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect());
     };
     let mut out = Vec::new();
     for c in list {

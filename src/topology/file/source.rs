@@ -1,4 +1,4 @@
-//! The text being read, and its errors and warnings as FILE:LINE:COL.
+//! The text being read, and its errors and warnings as <FILE:LINE:COL>.
 
 use std::cell::OnceCell;
 use std::fmt;
@@ -38,7 +38,7 @@ pub(super) struct Source<'a> {
 }
 
 impl<'a> Source<'a> {
-    pub fn new(file: &'a Path, text: &'a str) -> Self {
+    pub(super) fn new(file: &'a Path, text: &'a str) -> Self {
         Source {
             file,
             text,
@@ -46,7 +46,7 @@ impl<'a> Source<'a> {
         }
     }
 
-    pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> DeploymentError {
+    pub(super) fn error(&self, span: Range<usize>, message: impl Into<String>) -> DeploymentError {
         DeploymentError {
             file: self.file.to_path_buf(),
             position: Some(self.line_col(span.start)),
@@ -54,7 +54,7 @@ impl<'a> Source<'a> {
         }
     }
 
-    pub fn warning(&self, span: Range<usize>, message: impl fmt::Display) -> String {
+    pub(super) fn warning(&self, span: Range<usize>, message: impl fmt::Display) -> String {
         let (line, col) = self.line_col(span.start);
         format!("{}:{line}:{col}: warning: {message}", self.file.display())
     }
@@ -62,7 +62,7 @@ impl<'a> Source<'a> {
     /// A TOML syntax or type error, in the administrator's words: serde says
     /// what type it found, not for which key, so name the key the value
     /// belongs to, and what to write ("expected i64" is Rust's word).
-    pub fn syntax_error(&self, e: &toml::de::Error) -> DeploymentError {
+    pub(super) fn syntax_error(&self, e: &toml::de::Error) -> DeploymentError {
         let span = e.span().unwrap_or(0..0);
         let message = e.message().trim().replace('\n', " ");
         let message = match key_before(self.text, span.start) {
