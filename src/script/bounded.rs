@@ -57,6 +57,13 @@ fn named(name: &str, params: &[&str]) -> FuncRegistration {
 }
 
 pub fn register(engine: &mut Engine, limits: &Limits) {
+    register_array(engine, limits);
+    register_blob(engine, limits);
+    register_string(engine, limits);
+}
+
+/// `pad` of an array.
+fn register_array(engine: &mut Engine, limits: &Limits) {
     let l = limits.clone();
     named(
         "pad",
@@ -73,6 +80,10 @@ pub fn register(engine: &mut Engine, limits: &Limits) {
             Ok(())
         },
     );
+}
+
+/// `pad` of a blob, and `blob(len)`, `blob(len, value)`.
+fn register_blob(engine: &mut Engine, limits: &Limits) {
     let l = limits.clone();
     named("pad", &["blob: &mut Blob", "len: INT", "value: INT", "()"]).register_into_engine(
         engine,
@@ -85,6 +96,26 @@ pub fn register(engine: &mut Engine, limits: &Limits) {
             Ok(())
         },
     );
+    let l = limits.clone();
+    named("blob", &["len: INT", "Blob"]).register_into_engine(
+        engine,
+        move |len: INT| -> Checked<Blob> {
+            guard(&l, "blob", count(len))?;
+            Ok(vec![0; count(len)])
+        },
+    );
+    let l = limits.clone();
+    named("blob", &["len: INT", "value: INT", "Blob"]).register_into_engine(
+        engine,
+        move |len: INT, value: INT| -> Checked<Blob> {
+            guard(&l, "blob", count(len))?;
+            Ok(vec![(value & 0xff) as u8; count(len)])
+        },
+    );
+}
+
+/// `pad` of a string, with a character or a padding text.
+fn register_string(engine: &mut Engine, limits: &Limits) {
     let l = limits.clone();
     named(
         "pad",
@@ -127,22 +158,6 @@ pub fn register(engine: &mut Engine, limits: &Limits) {
                 p.extend(padding.chars().cycle().take(len - have));
             }
             Ok(())
-        },
-    );
-    let l = limits.clone();
-    named("blob", &["len: INT", "Blob"]).register_into_engine(
-        engine,
-        move |len: INT| -> Checked<Blob> {
-            guard(&l, "blob", count(len))?;
-            Ok(vec![0; count(len)])
-        },
-    );
-    let l = limits.clone();
-    named("blob", &["len: INT", "value: INT", "Blob"]).register_into_engine(
-        engine,
-        move |len: INT, value: INT| -> Checked<Blob> {
-            guard(&l, "blob", count(len))?;
-            Ok(vec![(value & 0xff) as u8; count(len)])
         },
     );
 }
