@@ -36,23 +36,8 @@ umask 022 # poolsync refuses a deployment file or folder that others can write
 
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-RUNS=5
-KIND=small
-BINS=()
-while [[ $# -gt 0 ]]; do
-    case $1 in
-    --runs)
-        bench_positive --runs "${2:-}"
-        RUNS=$2
-        shift
-        ;;
-    --smoke) RUNS=1 KIND=tiny ;;
-    -h | --help) bench_help ;;
-    -*) bench_unknown "$1" ;;
-    *) BINS+=("$1") ;;
-    esac
-    shift
-done
+bench_rounds_args "$@"
+BINS=("${ARGS[@]}")
 [[ ${#BINS[@]} -eq 2 ]] || bench_fail "needs two poolsync binaries, OLD and NEW (try --help)"
 declare -A BIN=([old]=${BINS[0]} [new]=${BINS[1]})
 for side in old new; do

@@ -32,21 +32,8 @@ umask 022
 
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-RUNS=5
-KIND=small
-while [[ $# -gt 0 ]]; do
-    case $1 in
-    --runs)
-        bench_positive --runs "${2:-}"
-        RUNS=$2
-        shift
-        ;;
-    --smoke) RUNS=1 KIND=tiny ;;
-    -h | --help) bench_help ;;
-    *) bench_unknown "$1" ;;
-    esac
-    shift
-done
+bench_rounds_args "$@"
+[[ ${#ARGS[@]} -eq 0 ]] || bench_unknown "${ARGS[0]}"
 bench_poolsync
 bench_need rsync python3 diff sync
 

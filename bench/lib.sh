@@ -12,6 +12,9 @@
 #   bench_poolsync             sets POOLSYNC ($POOLSYNC, or the release build) and checks it runs
 #   bench_need TOOL...         checks each tool is installed
 #   pair_deployment A B [LINE] prints the two-pool deployment the benchmarks sync
+#   bench_rounds_args ARG...   reads --runs N, --smoke and --help into RUNS (5)
+#                              and KIND (small, or tiny with --smoke); the other
+#                              arguments go to ARGS
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
 BENCH=$(basename "${BASH_SOURCE[1]}")
@@ -22,7 +25,7 @@ bench_fail() {
 }
 
 bench_help() {
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[1]}" | sed '$d; s/^# \{0,1\}//'
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[-1]}" | sed '$d; s/^# \{0,1\}//'
     exit 0
 }
 
@@ -73,4 +76,24 @@ site = "S2"
 backup_pool = "a.bench.com"
 store = "$2"
 EOF
+}
+
+# bench_rounds_args ARG...: the options of the scripts that time rounds on the
+# 100,000-item dataset (see the list above).
+bench_rounds_args() {
+    RUNS=5 KIND=small ARGS=()
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+        --runs)
+            bench_positive --runs "${2:-}"
+            RUNS=$2
+            shift
+            ;;
+        --smoke) RUNS=1 KIND=tiny ;;
+        -h | --help) bench_help ;;
+        -*) bench_unknown "$1" ;;
+        *) ARGS+=("$1") ;;
+        esac
+        shift
+    done
 }

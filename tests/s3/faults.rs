@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use poolsync::store::RETRY_BUDGET;
 
 use super::proxy::{Mode, Proxy};
-use super::{Garage, S3Pair, runtime, s3_tree, write_items};
+use super::{Garage, S3Pair, no_temporaries, runtime, s3_tree, write_items};
 use crate::common::tree;
 
 /// A pair whose bucket is reached through a new proxy in front of Garage.
@@ -19,6 +19,17 @@ fn pair_through_proxy(g: &Garage, test: &str, settings: &str) -> (S3Pair, Proxy)
     let proxy = Proxy::start(g.endpoint(false));
     let pair = S3Pair::through(g, test, false, &proxy.endpoint, settings);
     (pair, proxy)
+}
+
+/// Starts a sync in the background with every answer slowed by 20 ms, so
+/// that a test can act while it runs.
+fn start_slowed(pair: &S3Pair, proxy: &Proxy) -> std::process::Child {
+    proxy.set(Mode::Slow(Duration::from_millis(20)));
+    pair.sync_cmd()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// Syncs and returns (exit status, items copied, stderr).
@@ -55,12 +66,7 @@ fn converged(g: &Garage, pair: &S3Pair, label: &str) {
         rt.block_on(s3_tree(&client, &pair.b_replica())) == tree(&pair.a_data()),
         "{label}: the replica did not converge"
     );
-    let meta = rt.block_on(s3_tree(&client, &pair.key(".poolsync")));
-    assert!(
-        meta.keys()
-            .all(|k| !k.starts_with("staging/") && !k.contains("journal/")),
-        "{label}: temporaries left"
-    );
+    no_temporaries(&rt, &client, pair, label);
 }
 
 #[test]
@@ -110,13 +116,7 @@ fn s3_server_stopped_briefly_mid_sync_is_ridden_out_by_the_retries() {
     };
     let (pair, proxy) = pair_through_proxy(&g, "blip", "batch_max_items = 25");
     write_items(&pair.a_data(), 0, 600);
-    proxy.set(Mode::Slow(Duration::from_millis(20)));
-    let mut child = pair
-        .sync_cmd()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start_slowed(&pair, &proxy);
     wait_for_requests(&proxy, &mut child, 150);
     // Three seconds without a server (a restart), well inside the budget.
     proxy.stop_server();
@@ -148,13 +148,7 @@ fn s3_server_stopped_mid_sync_fails_within_the_retry_budget_and_the_next_run_con
     let old = rt.block_on(s3_tree(&client, &pair.b_replica()));
     write_items(&pair.a_data(), 1, 600);
     let new = tree(&pair.a_data());
-    proxy.set(Mode::Slow(Duration::from_millis(20)));
-    let mut child = pair
-        .sync_cmd()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start_slowed(&pair, &proxy);
     // A third of the way: some batches are in, more are on their way.
     wait_for_requests(&proxy, &mut child, 150);
     proxy.stop_server();

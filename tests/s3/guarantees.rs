@@ -135,12 +135,7 @@ fn s3_kill_9_at_any_moment_leaves_old_or_new_content() {
             rt.block_on(s3_tree(&client, &replica)) == new,
             "round {round}: no convergence"
         );
-        let meta = rt.block_on(s3_tree(&client, &pair.key(".poolsync")));
-        assert!(
-            meta.keys()
-                .all(|k| !k.starts_with("staging/") && !k.contains("journal/")),
-            "round {round}: temporaries left"
-        );
+        no_temporaries(&rt, &client, &pair, &format!("round {round}"));
     }
     assert!(
         interrupted >= 3,

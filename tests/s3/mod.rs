@@ -262,6 +262,17 @@ async fn s3_tree(client: &AmazonS3, prefix: &Key) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// Asserts that the bucket holds no staged object and no journal of `pair`:
+/// what a finished (or recovered) sync leaves.
+fn no_temporaries(rt: &tokio::runtime::Runtime, client: &AmazonS3, pair: &S3Pair, label: &str) {
+    let meta = rt.block_on(s3_tree(client, &pair.key(".poolsync")));
+    assert!(
+        meta.keys()
+            .all(|k| !k.starts_with("staging/") && !k.contains("journal/")),
+        "{label}: temporaries left"
+    );
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
