@@ -507,3 +507,18 @@ fn a_run_whose_output_lacks_what_was_stated_fails_the_test() {
         .stdout_has("no such words")
         .run();
 }
+
+/// Holds the writers' fence of `pool` in the store at `store`, as a writer
+/// would: a failover's or failback's switch there waits until it is dropped.
+pub(crate) fn hold_writers_fence(store: &Path, pool: &str) -> std::fs::File {
+    let path = store.join(format!(".poolsync/locks/writers-{pool}.lock"));
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .unwrap();
+    file.lock().unwrap();
+    file
+}

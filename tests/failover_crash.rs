@@ -136,19 +136,7 @@ pub(crate) fn kill_in(dir: &Path, code: &str, phase: &str) -> Option<String> {
 /// Holds the writers' fence of `P` in the store of `at`, as a writer would:
 /// a switch there waits until it is dropped.
 pub(crate) fn hold_fence(dir: &Path, at: &str) -> std::fs::File {
-    let path = dir
-        .join("stores")
-        .join(at)
-        .join(format!(".poolsync/locks/writers-{P}.lock"));
-    let file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .unwrap();
-    file.lock().unwrap();
-    file
+    crate::common::hold_writers_fence(&dir.join("stores").join(at), P)
 }
 
 pub(crate) fn nothing_staged(dir: &Path, what: &str) {

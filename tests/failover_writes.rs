@@ -14,19 +14,9 @@ use crate::common::{ATL2, Env, RED1, finished_ok, tree};
 
 const DATACONF: &str = "ConfServices.DataConf";
 
+/// Holds the writers' fence of `ATL2` in the store of `at`.
 fn fence(env: &Env, at: &str) -> File {
-    let path = env
-        .store(at)
-        .join(format!(".poolsync/locks/writers-{ATL2}.lock"));
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .unwrap();
-    file.lock().unwrap();
-    file
+    crate::common::hold_writers_fence(&env.store(at), ATL2)
 }
 
 fn active(env: &Env) -> PathBuf {

@@ -10,11 +10,12 @@
 //!   that fill at a random batch, and that are remounted read-only at a
 //!   random moment of a running sync.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::crash_world::{Rng, World, seed};
+use crate::faults::Mount;
 use crate::sync_props::faulty_store::{Fault, FaultyStore};
 use crate::sync_props::{A, B, options, run};
 
@@ -67,40 +68,24 @@ fn injected_storage_faults_at_random_points_leave_old_or_new_and_converge() {
 }
 
 /// The tmpfs mounts at both replica folders of a world (root only).
-struct Mounts(Vec<PathBuf>);
+struct Mounts(Vec<Mount>);
 
 impl Mounts {
     fn new(world: &World, size: &str, test: &str) -> Option<Mounts> {
-        let mut mounts = Mounts(Vec::new());
+        let mut mounts = Vec::new();
         for pool in [A, B] {
             let at = world.path().join("stores").join(pool).join("backup");
-            std::fs::create_dir_all(&at).unwrap();
-            let ok = Command::new("mount")
-                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-                .arg(&at)
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                let message =
-                    format!("\n*** SKIPPED {test}: cannot mount a tmpfs (run the tests as root)\n");
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "{message}*** In CI these tests must run."
-                );
-                eprint!("{message}");
-                return None;
-            }
-            mounts.0.push(at);
+            mounts.push(Mount::tmpfs(&at, size, test)?);
         }
-        Some(mounts)
+        Some(Mounts(mounts))
     }
 
     /// Remounts every one with `options`; false if one refused (busy).
     fn remount(&self, options: &str) -> bool {
-        self.0.iter().all(|at| {
+        self.0.iter().all(|m| {
             Command::new("mount")
                 .args(["-o", &format!("remount,{options}")])
-                .arg(at)
+                .arg(m.path())
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
@@ -111,14 +96,6 @@ impl Mounts {
     fn used(at: &Path) -> u64 {
         let st = rustix::fs::statvfs(at).unwrap();
         (st.f_blocks - st.f_bfree) * st.f_frsize
-    }
-}
-
-impl Drop for Mounts {
-    fn drop(&mut self) {
-        for at in &self.0 {
-            let _ = Command::new("umount").arg("-l").arg(at).status();
-        }
     }
 }
 
@@ -143,7 +120,7 @@ fn replica_disks_that_fill_at_random_batches_fail_cleanly_and_converge() {
         world.change();
         let snap = world.snapshot();
         // Room for a random part of this round's changes (in 4 KiB pages).
-        for at in &mounts.0 {
+        for at in mounts.0.iter().map(Mount::path) {
             let room = (Mounts::used(at) + 4096 * (4 + rng.below(40))).to_string();
             assert!(
                 Command::new("mount")
