@@ -288,6 +288,42 @@ fn a_flood_past_the_watch_queue_falls_back_to_a_full_scan_and_converges() {
     );
 }
 
+/// Runs `code` against the served deployment in a process of its own, as an
+/// administrator would beside the service; it must succeed.
+fn admin(s: &Served, code: &str) {
+    crate::common::Run::of(poolsync_in(s.dir.path()))
+        .arg("--deployment")
+        .arg(&s.file)
+        .args(["-c", code])
+        .run();
+}
+
+#[test]
+fn a_failover_and_failback_by_another_process_are_followed_at_once() {
+    // Ten minutes between full scans: a change after the failback reaches the
+    // replica in seconds only if the service noticed the failback itself.
+    let mut s = Served::new(LONG);
+    s.start_seeded();
+    admin(&s, &format!("invoke_pool_failover(\"{B}\")"));
+    // A's own data changes while the pair is failed over: nothing is synced.
+    s.put("during.xml", "written while failed over");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !s.replica().join("during.xml").exists(),
+        "synced while failed over"
+    );
+    admin(&s, &format!("invoke_pool_failback(\"{B}\")"));
+    s.put("after.xml", "written after the failback");
+    s.converges("the changes after the failback", Duration::from_secs(10));
+    let log = s.stop();
+    assert!(
+        log_events(&log).iter().any(|v| v["fields"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failover record changed"))),
+        "{log}"
+    );
+}
+
 #[test]
 fn a_replaced_watched_folder_is_scanned_and_watched_again() {
     let mut s = Served::new(LONG);

@@ -133,9 +133,11 @@ impl PairLoop {
             self.next_full = Instant::now() + shared.engine.settings().sync_interval;
             return std::ops::ControlFlow::Continue(());
         }
-        self.refresh_watch(rescan.is_some()).await;
-        // Everything seen so far is covered by the scan that starts now.
+        // Everything seen so far is covered by the scan that starts now; a
+        // change seen from here on (a failover record rewritten while the
+        // plan is read, too) is kept for after it.
         self.pending.clear();
+        self.refresh_watch(rescan.is_some()).await;
         let opts = SyncOptions {
             per_cycle: true,
             // A pair another sync holds is skipped this cycle, not waited
@@ -211,14 +213,11 @@ impl PairLoop {
                 self.changes_paused_until = Instant::now() + CHANGES_GAP;
             }
             Outcome::Refused => {
-                // A failover began since the last full scan: nothing of the
-                // pair is synced or watched until a full scan finds it back
-                // in normal operation.
-                if let Some(w) = &self.shared.watcher {
-                    w.unwatch(&self.pending);
-                }
-                self.watched = None;
-                self.pending.clear();
+                // A failover began since the last full scan: plan the pair
+                // again, which watches only its failover record until a
+                // failback rewrites it.
+                self.pending
+                    .rescan("a sync of changes was refused: the pair is failing over".into());
             }
         }
         std::ops::ControlFlow::Continue(())
@@ -289,7 +288,10 @@ impl PairLoop {
         if !force && self.watched.as_ref() == Some(&plan.targets) {
             return;
         }
-        match watcher.watch(&plan.targets, &self.pending) {
+        // The metadata folder of a store exists once it is in use; until then
+        // the full scans find a failover made there.
+        plan.records.retain(|r| r.folder.is_dir());
+        match watcher.watch(&plan.targets, &plan.records, &self.pending) {
             Ok(()) => {
                 tracing::info!(
                     pool = %pool,

@@ -7,7 +7,8 @@
 //! What it cannot vouch for becomes a full scan, with the reason: the
 //! kernel's queue overflowed, a watch could not be added (the kernel's limit
 //! of watches), a watched folder was removed or replaced, a name that is not
-//! an item path.
+//! an item path. So does a rewrite of a pair's failover record (a failover,
+//! failback or CMS move, by any process): what to watch has changed.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -19,11 +20,29 @@ use notify::{RecursiveMode, Watcher as _};
 
 use super::pending::PendingChanges;
 use crate::store::{ItemPath, printable};
-use crate::sync::WatchTarget;
+use crate::sync::{WatchTarget, WatchedRecord};
+
+/// What one route watches.
+enum Watched {
+    /// A source folder: its changed items are recorded.
+    Items(WatchTarget),
+    /// A copy of the pair's failover record: its rewrite asks for a full scan.
+    Record(WatchedRecord),
+}
+
+impl Watched {
+    /// The folder the kernel watches for it.
+    fn folder(&self) -> &Path {
+        match self {
+            Watched::Items(t) => &t.folder,
+            Watched::Record(r) => &r.folder,
+        }
+    }
+}
 
 /// One watched folder and the pair it belongs to.
 struct Route {
-    target: WatchTarget,
+    watched: Watched,
     pending: Arc<PendingChanges>,
 }
 
@@ -59,29 +78,38 @@ impl Watcher {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Watches `targets` for the pair whose changes go to `pending`, in place
-    /// of what it watched before. On an error nothing of the pair stays
-    /// watched, and the error says which folder failed and why.
+    /// Watches `targets` and `records` for the pair whose changes go to
+    /// `pending`, in place of what it watched before. On an error nothing of
+    /// the pair stays watched, and the error says which folder failed and why.
     pub(super) fn watch(
         &self,
         targets: &[WatchTarget],
+        records: &[WatchedRecord],
         pending: &Arc<PendingChanges>,
     ) -> Result<(), String> {
         self.unwatch(pending);
+        let watched: Vec<Watched> = targets
+            .iter()
+            .cloned()
+            .map(Watched::Items)
+            .chain(records.iter().cloned().map(Watched::Record))
+            .collect();
+        let folders: Vec<PathBuf> = watched.iter().map(|w| w.folder().to_path_buf()).collect();
         // Routes first: an event during the setup already finds its pair.
-        self.routes().extend(targets.iter().map(|t| Route {
-            target: t.clone(),
-            pending: pending.clone(),
-        }));
+        self.routes()
+            .extend(watched.into_iter().map(|watched| Route {
+                watched,
+                pending: pending.clone(),
+            }));
         let mut inner = self
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for t in targets {
-            if let Err(e) = inner.watch(&t.folder, RecursiveMode::Recursive) {
+        for folder in &folders {
+            if let Err(e) = inner.watch(folder, RecursiveMode::Recursive) {
                 drop(inner);
                 self.unwatch(pending);
-                return Err(watch_error(&t.folder, &e));
+                return Err(watch_error(folder, &e));
             }
         }
         Ok(())
@@ -93,7 +121,7 @@ impl Watcher {
         let mine: Vec<PathBuf> = routes
             .iter()
             .filter(|r| Arc::ptr_eq(&r.pending, pending))
-            .map(|r| r.target.folder.clone())
+            .map(|r| r.watched.folder().to_path_buf())
             .collect();
         routes.retain(|r| !Arc::ptr_eq(&r.pending, pending));
         drop(routes);
@@ -144,7 +172,7 @@ fn handle(routes: &Routes, event: notify::Result<notify::Event>) {
                 None => format!("the file-system watcher failed: {e}"),
             };
             let affected = |r: &&Route| {
-                e.paths.is_empty() || e.paths.iter().any(|p| p.starts_with(&r.target.folder))
+                e.paths.is_empty() || e.paths.iter().any(|p| p.starts_with(r.watched.folder()))
             };
             for r in routes.iter().filter(affected) {
                 r.pending.rescan(why.clone());
@@ -164,16 +192,35 @@ fn handle(routes: &Routes, event: notify::Result<notify::Event>) {
         return;
     }
     for path in &event.paths {
-        if let Some(route) = routes.iter().find(|r| path.starts_with(&r.target.folder)) {
-            route_path(route, path, event.kind, now);
+        for route in routes.iter() {
+            if let Watched::Record(record) = &route.watched
+                && *path == record.file
+            {
+                route.pending.rescan(
+                    "the pair's failover record changed (a failover, failback or CMS move)".into(),
+                );
+            }
+        }
+        let items = routes.iter().find_map(|r| match &r.watched {
+            Watched::Items(t) if path.starts_with(&t.folder) => Some((t, &r.pending)),
+            _ => None,
+        });
+        if let Some((target, pending)) = items {
+            route_path(target, pending, path, event.kind, now);
         }
     }
 }
 
 /// Records a changed path below a watched folder, or asks for a full scan
 /// when the folder itself went away or the name is not an item path.
-fn route_path(route: &Route, path: &Path, kind: EventKind, now: Instant) {
-    let folder = &route.target.folder;
+fn route_path(
+    target: &WatchTarget,
+    pending: &PendingChanges,
+    path: &Path,
+    kind: EventKind,
+    now: Instant,
+) {
+    let folder = &target.folder;
     let Ok(rel) = path.strip_prefix(folder) else {
         return;
     };
@@ -182,7 +229,7 @@ fn route_path(route: &Route, path: &Path, kind: EventKind, now: Instant) {
             kind,
             EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
         ) {
-            route.pending.rescan(format!(
+            pending.rescan(format!(
                 "the watched folder {} was removed or replaced",
                 printable(folder.as_os_str().as_bytes())
             ));
@@ -190,10 +237,8 @@ fn route_path(route: &Route, path: &Path, kind: EventKind, now: Instant) {
         return;
     }
     match ItemPath::parse(rel.as_os_str().as_bytes()) {
-        Ok(item) => route
-            .pending
-            .record(&route.target.pool, route.target.module, item, now),
-        Err(why) => route.pending.rescan(format!(
+        Ok(item) => pending.record(&target.pool, target.module, item, now),
+        Err(why) => pending.rescan(format!(
             "a changed name is not an item path ({why}): {}",
             printable(path.as_os_str().as_bytes())
         )),

@@ -45,7 +45,7 @@ pub use report::{DirectionReport, SyncReport, human_bytes};
 pub use state::{ExportState, ImportState};
 pub use time::format_time;
 pub use verify::{ReplicaCheck, ReplicationReport};
-pub use watch::{WatchPlan, WatchTarget};
+pub use watch::{WatchPlan, WatchTarget, WatchedRecord};
 
 /// Milliseconds, with a tenth, for the debug log.
 pub(crate) fn ms(d: std::time::Duration) -> f64 {

@@ -20,10 +20,24 @@ pub struct WatchTarget {
     pub folder: PathBuf,
 }
 
+/// A copy of the pair's failover record in a local store: `file`, in the
+/// store's metadata folder `folder` (watched, as `file`'s own folder may not
+/// exist before the first failover).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedRecord {
+    pub folder: PathBuf,
+    pub file: PathBuf,
+}
+
 /// The folders to watch for a pair, and why any direction has none.
 #[derive(Debug, Clone, Default)]
 pub struct WatchPlan {
     pub targets: Vec<WatchTarget>,
+    /// The pair's failover record in each local store: when a failover,
+    /// failback or CMS move (run by any process) rewrites it, what to watch
+    /// changes, so the service plans again at once instead of at its next
+    /// full scan.
+    pub records: Vec<WatchedRecord>,
     /// One line per direction that is not watched (an S3 store; the pair is
     /// failed over): those are found by the full scans alone.
     pub unwatched: Vec<String>,
@@ -41,6 +55,18 @@ impl SyncEngine {
         );
         let view = self.pair_view(pair).await;
         let mut plan = WatchPlan::default();
+        let key = failover::state::key(pair);
+        for local in [&stores.0, &stores.1]
+            .into_iter()
+            .filter_map(|s| s.as_local())
+        {
+            if let Ok(file) = local.meta_file(&key) {
+                plan.records.push(WatchedRecord {
+                    folder: local.meta_dir().to_path_buf(),
+                    file,
+                });
+            }
+        }
         if let Some(why) = failover::view::sync_refusal(&view.state) {
             plan.unwatched.push(why);
             return Ok(plan);

@@ -13,7 +13,7 @@ use crate::store::{StoreResult, check_meta_key};
 
 impl Inner {
     /// The file of the metadata document `key`.
-    fn meta_path(&self, key: &str) -> StoreResult<PathBuf> {
+    pub(super) fn meta_path(&self, key: &str) -> StoreResult<PathBuf> {
         check_meta_key(key).map_err(|m| other(&self.desc(), m))?;
         Ok(self.meta.join(key))
     }

@@ -98,6 +98,17 @@ impl LocalStore {
         &self.inner.root
     }
 
+    /// The folder below which the metadata documents are kept.
+    #[must_use]
+    pub fn meta_dir(&self) -> &Path {
+        &self.inner.meta
+    }
+
+    /// The file of the metadata document `key` (which need not exist).
+    pub fn meta_file(&self, key: &str) -> StoreResult<PathBuf> {
+        self.inner.meta_path(key)
+    }
+
     /// Runs `f` on the store on a blocking thread.
     async fn blocking<T: Send + 'static>(
         &self,
