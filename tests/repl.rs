@@ -120,6 +120,9 @@ fn ctrl_c_at_the_prompt_clears_the_line() {
     p.exp_string("litwareinc> ").unwrap();
     p.send_line("40 + 2").unwrap();
     expect_line(&mut p, "42");
+    // Ctrl-D only once the editor reads again: typed before that, the
+    // terminal's own line discipline takes it, and it never reaches the shell.
+    p.exp_string("litwareinc> ").unwrap();
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
