@@ -51,23 +51,33 @@ fn state(
     )
 }
 
-#[test]
-fn a_pair_walks_through_every_state() {
-    let dir = tempfile::tempdir().unwrap();
+/// A pair with 25 items at A and 3 at B, batches of 10 and one batch per
+/// cycle, not synced yet: the engine and a runtime to drive it.
+fn small_batched_pair(dir: &Path) -> (SyncEngine, tokio::runtime::Runtime) {
     let file = write_deployment(
-        dir.path(),
+        dir,
         "batch_max_items = 10\nmax_batches_per_user_store_sync = 1",
     );
-    items(dir.path(), A, "a", 25);
-    items(dir.path(), B, "b", 3);
+    items(dir, A, "a", 25);
+    items(dir, B, "b", 3);
     let d = Arc::new(topology::load(&file).unwrap());
-    let engine = SyncEngine::new(d);
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    (SyncEngine::new(d), tokio::runtime::Runtime::new().unwrap())
+}
+
+/// One whole sync of the pair of A; whether it succeeded.
+fn sync_all(engine: &SyncEngine, rt: &tokio::runtime::Runtime) -> bool {
+    rt.block_on(engine.sync_pair(&crate::common::pair(engine, A), &SyncOptions::default()))
+        .is_ok()
+}
+
+#[test]
+fn a_pair_walks_through_the_export_states_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, rt) = small_batched_pair(dir.path());
     let cycle = SyncOptions {
         per_cycle: true,
         ..SyncOptions::default()
     };
-
     assert_eq!(
         state(&engine, &rt, A),
         (
@@ -95,19 +105,20 @@ fn a_pair_walks_through_every_state() {
         ExportState::SteadyState,
         "5 pending fit in one batch"
     );
-    rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &SyncOptions::default()))
-        .unwrap();
+    assert!(sync_all(&engine, &rt));
     assert_eq!(state(&engine, &rt, A).0, ExportState::FinalState);
     assert_eq!(state(&engine, &rt, B).0, ExportState::FinalState);
+}
 
-    // The partner's store goes away: ErrorState, with the reason; then it recovers.
+#[test]
+fn an_unreachable_partner_is_an_error_state_with_the_reason_until_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, rt) = small_batched_pair(dir.path());
+    assert!(sync_all(&engine, &rt));
     let b_store = dir.path().join("stores").join(B);
     let away = dir.path().join("b-away");
     std::fs::rename(&b_store, &away).unwrap();
-    assert!(
-        rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &SyncOptions::default()))
-            .is_err()
-    );
+    assert!(!sync_all(&engine, &rt));
     let (export, _, _, error) = state(&engine, &rt, A);
     assert_eq!(export, ExportState::ErrorState);
     let error = error.unwrap_or_default();
@@ -117,8 +128,7 @@ fn a_pair_walks_through_every_state() {
     );
     std::fs::rename(&away, &b_store).unwrap();
     items(dir.path(), A, "late", 2);
-    rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &SyncOptions::default()))
-        .unwrap();
+    assert!(sync_all(&engine, &rt));
     assert_eq!(
         state(&engine, &rt, A),
         (
@@ -128,8 +138,14 @@ fn a_pair_walks_through_every_state() {
             None
         )
     );
+}
 
-    // An import that cannot be applied: a file where the replica folder must go.
+#[test]
+fn an_import_that_cannot_be_applied_is_an_import_error_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, rt) = small_batched_pair(dir.path());
+    assert!(sync_all(&engine, &rt));
+    // A file where the replica folder must go.
     let replica_of_b = dir
         .path()
         .join("stores")
@@ -140,10 +156,7 @@ fn a_pair_walks_through_every_state() {
     std::fs::remove_dir_all(&replica_of_b).unwrap();
     std::fs::write(&replica_of_b, "in the way").unwrap();
     items(dir.path(), B, "more", 2);
-    assert!(
-        rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &SyncOptions::default()))
-            .is_err()
-    );
+    assert!(!sync_all(&engine, &rt));
     let (_, import, _, error) = state(&engine, &rt, A);
     assert_eq!(import, ImportState::ErrorState);
     assert!(error.is_some());
