@@ -376,6 +376,24 @@ fn the_service_does_not_sync_a_failed_over_pair_and_says_why() {
     assert!(!log.contains("\"cycle\""), "no cycle ran: {log}");
 }
 
+/// The objects below `prefix` of an in-memory store, by their path below it.
+async fn memory_tree(
+    store: &object_store::memory::InMemory,
+    prefix: &str,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use futures::TryStreamExt;
+    use object_store::{ObjectStore, ObjectStoreExt, path::Path as Key};
+    let prefix = Key::from(prefix);
+    let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for m in metas {
+        let rel = m.location.as_ref()[prefix.as_ref().len() + 1..].to_string();
+        let body = store.get(&m.location).await.unwrap().bytes().await.unwrap();
+        out.insert(rel, body.to_vec());
+    }
+    out
+}
+
 /// The object-store path (writes in place, no rename), through the library on
 /// in-process memory stores: a disaster failover of B to A, writes at the
 /// active copy, a divergent item at B, and the failback.
@@ -385,9 +403,8 @@ fn the_service_does_not_sync_a_failed_over_pair_and_says_why() {
     reason = "a and b are the two pools' stores, as A and B are their names"
 )]
 fn object_stores_fail_over_and_back_with_quarantine() {
-    use bytes::Bytes;
-    use futures::TryStreamExt;
-    use object_store::{ObjectStore, ObjectStoreExt, PutPayload, path::Path as Key};
+    use object_store::memory::InMemory;
+    use object_store::{ObjectStoreExt, PutPayload, path::Path as Key};
     use poolsync::sync::{FailoverOptions, SyncEngine, SyncOptions};
     use std::sync::Arc;
     const A: &str = "a.fo.test";
@@ -404,23 +421,11 @@ fn object_stores_fail_over_and_back_with_quarantine() {
         poolsync::store::memory_backend("fo-a"),
         poolsync::store::memory_backend("fo-b"),
     );
-    let put = |store: &Arc<object_store::memory::InMemory>, key: String, body: String| {
+    let put = |store: &InMemory, key: String, body: String| {
         rt.block_on(store.put(&Key::from(key), PutPayload::from(body)))
             .unwrap();
     };
-    let tree = |store: &Arc<object_store::memory::InMemory>, prefix: &str| {
-        rt.block_on(async {
-            let prefix = Key::from(prefix);
-            let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
-            let mut out = std::collections::BTreeMap::new();
-            for m in metas {
-                let rel = m.location.as_ref()[prefix.as_ref().len() + 1..].to_string();
-                let body: Bytes = store.get(&m.location).await.unwrap().bytes().await.unwrap();
-                out.insert(rel, body.to_vec());
-            }
-            out
-        })
-    };
+    let tree = |store: &InMemory, prefix: &str| rt.block_on(memory_tree(store, prefix));
     for i in 0..30 {
         put(
             &b,
