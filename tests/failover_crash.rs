@@ -150,6 +150,71 @@ pub(crate) fn nothing_staged(dir: &Path, what: &str) {
     }
 }
 
+/// Round `round` of the failover crash test: changes the final sync must
+/// ship, a failover killed after `delay`, the checks, and its rerun; whether
+/// the kill landed mid-operation.
+fn killed_failover(dir: &Path, round: u32, delay: Duration) -> bool {
+    let old = tree(&active(dir));
+    write_items(&data(dir), round);
+    let new = tree(&data(dir));
+    let landed = kill_after(dir, &format!("invoke_pool_failover(\"{P}\")"), delay);
+    let s = state(dir);
+    assert!(
+        ["Home", "SwitchingOver", "FailedOver"].contains(&s.as_str()),
+        "round {round}: {s}"
+    );
+    old_or_new(
+        &tree(&active(dir)),
+        &old,
+        &new,
+        "the replica after a killed failover",
+    );
+    if s != "FailedOver" {
+        run_ok(dir, &format!("invoke_pool_failover(\"{P}\")"));
+    }
+    assert_eq!(state(dir), "FailedOver");
+    assert!(
+        tree(&active(dir)) == new,
+        "round {round}: a planned failover lost changes"
+    );
+    landed
+}
+
+/// The failback of that round: the active copy written while failed over, a
+/// failback killed after `delay`, the checks, and its rerun; whether the kill
+/// landed mid-operation.
+fn killed_failback(dir: &Path, round: u32, delay: Duration) -> bool {
+    let home = tree(&data(dir));
+    write_items(&active(dir), round + 10);
+    let served = tree(&active(dir));
+    let landed = kill_after(dir, &format!("invoke_pool_failback(\"{P}\")"), delay);
+    let s = state(dir);
+    assert!(
+        ["FailedOver", "FailingBack", "SwitchingBack", "Home"].contains(&s.as_str()),
+        "round {round}: {s}"
+    );
+    old_or_new(
+        &tree(&data(dir)),
+        &home,
+        &served,
+        "home after a killed failback",
+    );
+    if s != "Home" {
+        run_ok(dir, &format!("invoke_pool_failback(\"{P}\")"));
+    }
+    assert_eq!(state(dir), "Home");
+    assert!(
+        tree(&data(dir)) == served,
+        "round {round}: the failback lost changes"
+    );
+    assert!(tree(&active(dir)) == served);
+    assert!(
+        !dir.join("stores").join(P).join("quarantine").exists(),
+        "round {round}: nothing diverged, nothing may be quarantined"
+    );
+    landed
+}
+
 #[test]
 fn kill_9_during_failover_and_failback_leaves_old_or_new_and_a_rerun_completes() {
     let dir = tempfile::tempdir().unwrap();
@@ -160,72 +225,8 @@ fn kill_9_during_failover_and_failback_leaves_old_or_new_and_a_rerun_completes()
     for (round, delay) in [10u64, 30, 60, 100, 150, 220, 320].into_iter().enumerate() {
         let round = round as u32 + 1;
         let delay = Duration::from_millis(delay);
-        // Changes the final sync of the failover must ship.
-        let old = tree(&active(dir.path()));
-        write_items(&data(dir.path()), round);
-        let new = tree(&data(dir.path()));
-        landed += u32::from(kill_after(
-            dir.path(),
-            &format!("invoke_pool_failover(\"{P}\")"),
-            delay,
-        ));
-        let s = state(dir.path());
-        assert!(
-            ["Home", "SwitchingOver", "FailedOver"].contains(&s.as_str()),
-            "round {round}: {s}"
-        );
-        old_or_new(
-            &tree(&active(dir.path())),
-            &old,
-            &new,
-            "the replica after a killed failover",
-        );
-        if s != "FailedOver" {
-            run_ok(dir.path(), &format!("invoke_pool_failover(\"{P}\")"));
-        }
-        assert_eq!(state(dir.path()), "FailedOver");
-        assert!(
-            tree(&active(dir.path())) == new,
-            "round {round}: a planned failover lost changes"
-        );
-
-        // The active copy is written while failed over; then the failback is killed.
-        let home = tree(&data(dir.path()));
-        write_items(&active(dir.path()), round + 10);
-        let served = tree(&active(dir.path()));
-        landed += u32::from(kill_after(
-            dir.path(),
-            &format!("invoke_pool_failback(\"{P}\")"),
-            delay,
-        ));
-        let s = state(dir.path());
-        assert!(
-            ["FailedOver", "FailingBack", "SwitchingBack", "Home"].contains(&s.as_str()),
-            "round {round}: {s}"
-        );
-        old_or_new(
-            &tree(&data(dir.path())),
-            &home,
-            &served,
-            "home after a killed failback",
-        );
-        if s != "Home" {
-            run_ok(dir.path(), &format!("invoke_pool_failback(\"{P}\")"));
-        }
-        assert_eq!(state(dir.path()), "Home");
-        assert!(
-            tree(&data(dir.path())) == served,
-            "round {round}: the failback lost changes"
-        );
-        assert!(tree(&active(dir.path())) == served);
-        assert!(
-            !dir.path()
-                .join("stores")
-                .join(P)
-                .join("quarantine")
-                .exists(),
-            "round {round}: nothing diverged, nothing may be quarantined"
-        );
+        landed += u32::from(killed_failover(dir.path(), round, delay));
+        landed += u32::from(killed_failback(dir.path(), round, delay));
         nothing_staged(dir.path(), &format!("round {round}"));
         let copied = run_ok(
             dir.path(),
