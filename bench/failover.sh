@@ -22,7 +22,9 @@
 #   disaster   timed: invoke_pool_failover(b, #{disaster_mode: true}). Peer:
 #              cp -a of the replica into place (the manual restore this
 #              replaces). A failback (untimed) ends the round.
-# After each failback the pool's data and its replica are compared (diff -r).
+# Of each pair of timed steps, the peer runs first in odd rounds and poolsync
+# first in even ones. After each failback the pool's data and its replica are
+# compared (diff -r).
 # Wall times from $EPOCHREALTIME around the whole command (process start and
 # deployment load included), after a `sync -f` of the scratch file system;
 # poolsync's own duration_ms is reported too.
@@ -64,27 +66,44 @@ median() { sort -n "$DIR/$1.times" | awk '{v[NR] = $1} END {print (NR % 2) ? v[(
 log "dataset $KIND into b's data"
 python3 "$HERE/make_dataset.py" generate "$KIND" "$B_DATA"
 ps -c 'invoke_backup_service_sync("b.bench.com")' >/dev/null
+# The steps, poolsync's (ours_STEP) and its peer's (peer_STEP).
+ours_planned() { ps -c 'invoke_pool_failover("b.bench.com").duration_ms'; }
+peer_planned() { rsync -a --delete "$B_DATA/" "$DIR/peers/replica/"; }
+ours_failback() { ps -c 'invoke_pool_failback("b.bench.com").duration_ms'; }
+peer_failback() { rsync -a --delete "$ACTIVE/" "$DIR/peers/home/"; }
+ours_disaster() { ps -c 'invoke_pool_failover("b.bench.com", #{disaster_mode: true}).duration_ms'; }
+peer_disaster() { cp -a "$ACTIVE" "$DIR/peers/restored"; }
+# step STEP PEER_NAME: times poolsync's STEP and its peer (recorded as
+# PEER_NAME), the peer first in odd rounds and poolsync first in even ones,
+# so that neither always finds the other's reads in the page cache
+step() {
+    local side order="peer ours"
+    ((round % 2)) || order="ours peer"
+    for side in $order; do
+        if [[ $side == peer ]]; then
+            timed "$2" -- "peer_$1"
+        else
+            timed "$1" -- "ours_$1"
+            cat "$DIR/last.out" >>"$DIR/$1.ms"
+        fi
+    done
+}
+
 for round in $(seq 1 "$RUNS"); do
     log "round $round: planned failover of a 1% change"
     rm -rf "$DIR/peers/replica" && cp -a "$ACTIVE" "$DIR/peers/replica"
     python3 "$HERE/make_dataset.py" change "$KIND" "$B_DATA"
-    timed rsync_planned -- rsync -a --delete "$B_DATA/" "$DIR/peers/replica/"
-    timed planned -- ps -c 'invoke_pool_failover("b.bench.com").duration_ms'
-    cat "$DIR/last.out" >>"$DIR/planned.ms"
+    step planned rsync_planned
 
     log "round $round: failback of a 1% change at the active copy"
     rm -rf "$DIR/peers/home" && cp -a "$B_DATA" "$DIR/peers/home"
     python3 "$HERE/make_dataset.py" revert "$KIND" "$ACTIVE"
-    timed rsync_failback -- rsync -a --delete "$ACTIVE/" "$DIR/peers/home/"
-    timed failback -- ps -c 'invoke_pool_failback("b.bench.com").duration_ms'
-    cat "$DIR/last.out" >>"$DIR/failback.ms"
+    step failback rsync_failback
     diff -r "$B_DATA" "$ACTIVE" >/dev/null || bench_fail "home and replica differ after the failback"
 
     log "round $round: disaster failover"
     rm -rf "$DIR/peers/restored"
-    timed cp_disaster -- cp -a "$ACTIVE" "$DIR/peers/restored"
-    timed disaster -- ps -c 'invoke_pool_failover("b.bench.com", #{disaster_mode: true}).duration_ms'
-    cat "$DIR/last.out" >>"$DIR/disaster.ms"
+    step disaster cp_disaster
     ps -c 'invoke_pool_failback("b.bench.com")' >/dev/null
     diff -r "$B_DATA" "$ACTIVE" >/dev/null || bench_fail "home and replica differ after the disaster failback"
 done

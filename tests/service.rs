@@ -300,11 +300,18 @@ fn admin(s: &Served, code: &str) {
 
 #[test]
 fn a_failover_and_failback_by_another_process_are_followed_at_once() {
-    // Ten minutes between full scans: a change after the failback reaches the
-    // replica in seconds only if the service noticed the failback itself.
+    // Ten minutes between full scans: what happens sooner, the service did
+    // because it saw the pair's failover record change.
     let mut s = Served::new(LONG);
     s.start_seeded();
-    admin(&s, &format!("invoke_pool_failover(\"{B}\")"));
+    // The first failover of these stores, written once (a disaster
+    // failover): its record is the first file in a new folder, which the
+    // service must notice too.
+    admin(
+        &s,
+        &format!("invoke_pool_failover(\"{B}\", #{{disaster_mode: true}})"),
+    );
+    std::thread::sleep(Duration::from_secs(2));
     // A's own data changes while the pair is failed over: nothing is synced.
     s.put("during.xml", "written while failed over");
     std::thread::sleep(Duration::from_secs(2));
@@ -313,14 +320,36 @@ fn a_failover_and_failback_by_another_process_are_followed_at_once() {
         "synced while failed over"
     );
     admin(&s, &format!("invoke_pool_failback(\"{B}\")"));
+    s.converges("the change made while failed over", Duration::from_secs(10));
+    // Once the service has planned the pair again, its folders are watched.
+    std::thread::sleep(Duration::from_secs(2));
     s.put("after.xml", "written after the failback");
-    s.converges("the changes after the failback", Duration::from_secs(10));
+    s.converges("the change after the failback", Duration::from_secs(5));
     let log = s.stop();
+    let reasons: Vec<&str> = log_events(&log)
+        .iter()
+        .filter_map(|v| v["fields"]["reason"].as_str())
+        .map(|r| {
+            if r.contains("failover record changed") {
+                "record"
+            } else if r.contains("was refused") {
+                "refused"
+            } else {
+                "other"
+            }
+        })
+        .collect();
+    assert!(reasons.contains(&"record"), "{log}");
     assert!(
-        log_events(&log).iter().any(|v| v["fields"]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("failover record changed"))),
-        "{log}"
+        !reasons.contains(&"refused"),
+        "the failover was noticed by its record, before a change was refused: {log}"
+    );
+    let (_, changes) = cycles(&log);
+    assert!(
+        changes
+            .iter()
+            .any(|v| v["fields"]["copied"].as_u64() >= Some(1)),
+        "a sync of changes shipped the change after the failback: {log}"
     );
 }
 
@@ -653,6 +682,39 @@ fn the_service_keeps_a_pair_in_sync_and_stops_cleanly() {
     let (full, changes) = cycles(&log);
     assert!(full.len() + changes.len() >= 2, "{log}");
     assert!(log.contains("backup service stopped"), "{log}");
+}
+
+#[test]
+fn a_full_scan_that_finds_the_pair_busy_runs_again_when_it_is_free() {
+    // Ten minutes between full scans, and the pair locked by another sync
+    // when the service starts: its first scan is skipped, and must not wait
+    // an interval for the next try.
+    let mut s = Served::new(LONG);
+    s.put("waiting.xml", "written before the service started");
+    let locks = s.dir.path().join("stores").join(A).join(".poolsync/locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let lock = locks.join(format!("pair-{A}-{B}.lock"));
+    std::fs::write(&lock, "a manual sync").unwrap();
+    let held = std::fs::File::open(&lock).unwrap();
+    held.try_lock().unwrap();
+    s.start();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !s.replica().join("waiting.xml").exists(),
+        "synced under another's lock"
+    );
+    drop(held);
+    s.converges(
+        "the first scan, once the pair is free",
+        Duration::from_secs(5),
+    );
+    let log = s.stop();
+    assert!(
+        log_events(&log)
+            .iter()
+            .any(|v| message(v) == "cycle skipped: another sync of this pair is running"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -52,7 +52,8 @@ pub(super) fn log(
             Outcome::Interrupted
         }
         Err(SyncError::Refused(why)) => {
-            // Said once a full cycle: between scans nothing is watched.
+            // Said once a full cycle: between scans only the pair's failover
+            // record is watched, for the failback.
             tracing::warn!(
                 pool = %pool,
                 reason = %why,

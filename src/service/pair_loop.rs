@@ -151,11 +151,21 @@ impl PairLoop {
             let _permit = shared.limit.acquire().await;
             shared.engine.sync_pair(&self.pair, &opts).await
         };
-        let scan = Scan::Full { reason: rescan };
+        let scan = Scan::Full {
+            reason: rescan.clone(),
+        };
         let outcome = outcome::log(&self.pair, &scan, result, started);
         let now = Instant::now();
         self.rescan_not_before = now + started.elapsed().max(FIRST_RETRY);
         let interval = shared.engine.settings().sync_interval;
+        if outcome == Outcome::Busy {
+            // What this scan was to cover (the changes it cleared, a
+            // failover record it was to follow) waits for the holder: the
+            // scan runs again soon, not a whole interval later.
+            let why = rescan.unwrap_or_else(|| "the last full scan found the pair busy".into());
+            self.pending.rescan(why);
+            self.rescan_not_before = now + BUSY_PAUSE;
+        }
         self.next_full = now
             + match outcome {
                 Outcome::Failed(error) => {
@@ -300,6 +310,13 @@ impl PairLoop {
                     "watching for changes"
                 );
                 self.watched = Some(plan.targets);
+                // A failover record rewritten while the plan was read and the
+                // watches set up was seen by neither.
+                if self.shared.engine.watch_basis(&self.pair).await != plan.basis {
+                    self.pending.rescan(
+                        "the pair's failover record changed while its watches were set up".into(),
+                    );
+                }
             }
             Err(why) => {
                 self.watched = None;

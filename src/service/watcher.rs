@@ -193,8 +193,12 @@ fn handle(routes: &Routes, event: notify::Result<notify::Event>) {
     }
     for path in &event.paths {
         for route in routes.iter() {
+            // The record itself, or a folder on the way to it made with it
+            // (the first record of a store): a new folder's own contents are
+            // not reported.
             if let Watched::Record(record) = &route.watched
-                && *path == record.file
+                && record.file.starts_with(path)
+                && *path != record.folder
             {
                 route.pending.rescan(
                     "the pair's failover record changed (a failover, failback or CMS move)".into(),

@@ -196,7 +196,7 @@ pub(super) async fn commit(d: &Direction<'_>, journal: &mut Journal) -> StoreRes
         moved = journal.moves.len(),
         deleted = journal.deletes.len(),
         durable_ms = ms(durable),
-        move_ms = ms(moved.checked_sub(durable).unwrap()),
+        move_ms = ms(moved.saturating_sub(durable)),
         total_ms = ms(started.elapsed()),
         "batch committed"
     );

@@ -41,6 +41,10 @@ pub struct WatchPlan {
     /// One line per direction that is not watched (an S3 store; the pair is
     /// failed over): those are found by the full scans alone.
     pub unwatched: Vec<String>,
+    /// The failover record the plan was read from, as text: a caller that
+    /// sets up its watches compares it with [`SyncEngine::watch_basis`]
+    /// afterwards, since a record rewritten in between makes the plan stale.
+    pub basis: String,
 }
 
 impl SyncEngine {
@@ -54,7 +58,10 @@ impl SyncEngine {
             self.reachable(&pair.partner).await?,
         );
         let view = self.pair_view(pair).await;
-        let mut plan = WatchPlan::default();
+        let mut plan = WatchPlan {
+            basis: basis_of(&view.state),
+            ..WatchPlan::default()
+        };
         let key = failover::state::key(pair);
         for local in [&stores.0, &stores.1]
             .into_iter()
@@ -95,4 +102,15 @@ impl SyncEngine {
         }
         Ok(plan)
     }
+
+    /// The pair's failover record as it stands now, in the form of
+    /// [`WatchPlan::basis`].
+    pub async fn watch_basis(&self, pair: &Pair) -> String {
+        basis_of(&self.pair_view(pair).await.state)
+    }
+}
+
+/// A failover record as text, to compare.
+fn basis_of(state: &failover::state::PairState) -> String {
+    serde_json::to_string(state).unwrap_or_default()
 }
