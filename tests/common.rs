@@ -522,3 +522,30 @@ pub(crate) fn hold_writers_fence(store: &Path, pool: &str) -> std::fs::File {
     file.lock().unwrap();
     file
 }
+
+/// Every object below `prefix` of an object store (S3 or in memory): path
+/// relative to it (segments decoded) → content.
+pub(crate) async fn object_tree(
+    store: &dyn object_store::ObjectStore,
+    prefix: &object_store::path::Path,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let metas: Vec<_> = store.list(Some(prefix)).try_collect().await.unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for m in metas {
+        let rel: Vec<String> = m
+            .location
+            .prefix_match(prefix)
+            .unwrap()
+            .map(|p| {
+                percent_encoding::percent_decode_str(p.as_ref())
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let body = store.get(&m.location).await.unwrap().bytes().await.unwrap();
+        out.insert(rel.join("/"), body.to_vec());
+    }
+    out
+}

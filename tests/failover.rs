@@ -376,24 +376,6 @@ fn the_service_does_not_sync_a_failed_over_pair_and_says_why() {
     assert!(!log.contains("\"cycle\""), "no cycle ran: {log}");
 }
 
-/// The objects below `prefix` of an in-memory store, by their path below it.
-async fn memory_tree(
-    store: &object_store::memory::InMemory,
-    prefix: &str,
-) -> std::collections::BTreeMap<String, Vec<u8>> {
-    use futures::TryStreamExt;
-    use object_store::{ObjectStore, ObjectStoreExt, path::Path as Key};
-    let prefix = Key::from(prefix);
-    let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
-    let mut out = std::collections::BTreeMap::new();
-    for m in metas {
-        let rel = m.location.as_ref()[prefix.as_ref().len() + 1..].to_string();
-        let body = store.get(&m.location).await.unwrap().bytes().await.unwrap();
-        out.insert(rel, body.to_vec());
-    }
-    out
-}
-
 /// The object-store path (writes in place, no rename), through the library on
 /// in-process memory stores: a disaster failover of B to A, writes at the
 /// active copy, a divergent item at B, and the failback.
@@ -425,7 +407,9 @@ fn object_stores_fail_over_and_back_with_quarantine() {
         rt.block_on(store.put(&Key::from(key), PutPayload::from(body)))
             .unwrap();
     };
-    let tree = |store: &InMemory, prefix: &str| rt.block_on(memory_tree(store, prefix));
+    let tree = |store: &InMemory, prefix: &str| {
+        rt.block_on(crate::common::object_tree(store, &Key::from(prefix)))
+    };
     for i in 0..30 {
         put(
             &b,

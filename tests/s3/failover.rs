@@ -4,7 +4,7 @@
 
 use object_store::{ObjectStoreExt, PutPayload};
 
-use super::{A, B, Garage, PF, S3Pair, runtime, s3_tree, succeeds, write_items};
+use super::{A, B, Garage, PF, S3Pair, object_tree, runtime, succeeds, write_items};
 use crate::common::tree;
 
 const CMS: &str = "CentralMgmt.CMSMaster";
@@ -59,9 +59,9 @@ fn s3_failover_and_failback_both_ways() {
     )
     .unwrap();
     let out = run(format!("invoke_pool_failback(\"{B}\").quarantine.folder"));
-    let moved = rt.block_on(s3_tree(&client, &pair.key(&format!("{out}/{PF}"))));
+    let moved = rt.block_on(object_tree(&client, &pair.key(&format!("{out}/{PF}"))));
     assert_eq!(moved.get("u/late").map(Vec::as_slice), Some(&b"late"[..]));
-    let home = rt.block_on(s3_tree(&client, &pair.b_data()));
+    let home = rt.block_on(object_tree(&client, &pair.b_data()));
     assert_eq!(
         home,
         tree(&pair.a_replica()),
@@ -93,7 +93,7 @@ fn s3_failover_and_failback_both_ways() {
         "written in the bucket"
     );
     assert_eq!(
-        rt.block_on(s3_tree(&client, &pair.b_replica())),
+        rt.block_on(object_tree(&client, &pair.b_replica())),
         tree(&pair.a_data())
     );
     assert_eq!(
@@ -126,7 +126,7 @@ fn s3_restore_brings_back_lost_objects_and_quarantines_in_the_bucket() {
         }
     });
     run(&pair, &format!("invoke_backup_service_sync(\"{B}\")"));
-    let synced = rt.block_on(s3_tree(&client, &pair.b_data()));
+    let synced = rt.block_on(object_tree(&client, &pair.b_data()));
     rt.block_on(async {
         for i in 0..10 {
             client
@@ -152,7 +152,7 @@ fn s3_restore_brings_back_lost_objects_and_quarantines_in_the_bucket() {
         ),
     );
     assert_eq!(copied, "10");
-    let home = rt.block_on(s3_tree(&client, &pair.b_data()));
+    let home = rt.block_on(object_tree(&client, &pair.b_data()));
     assert_eq!(
         home.get("u/doc-20").map(Vec::as_slice),
         Some(&b"edited in the bucket"[..]),
@@ -166,9 +166,9 @@ fn s3_restore_brings_back_lost_objects_and_quarantines_in_the_bucket() {
         &pair,
         &format!("restore_pool_data(\"{B}\", #{{overwrite: true}}).quarantine.folder"),
     );
-    let home = rt.block_on(s3_tree(&client, &pair.b_data()));
+    let home = rt.block_on(object_tree(&client, &pair.b_data()));
     assert!(home == synced, "the bucket's data is the replica's again");
-    let aside = rt.block_on(s3_tree(&client, &pair.key(&format!("{folder}/{PF}"))));
+    let aside = rt.block_on(object_tree(&client, &pair.key(&format!("{folder}/{PF}"))));
     assert_eq!(
         aside.get("u/doc-20").map(Vec::as_slice),
         Some(&b"edited in the bucket"[..]),
@@ -231,7 +231,7 @@ fn s3_disaster_cms_move_into_a_bucket_and_back() {
     assert!(!cms_home.join("unsynced.xml").exists());
     assert_eq!(
         tree(&cms_home),
-        rt.block_on(s3_tree(&client, &active)),
+        rt.block_on(object_tree(&client, &active)),
         "the old master holds the active CMS"
     );
     let paths = run(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use poolsync::store::RETRY_BUDGET;
 
 use super::proxy::{Mode, Proxy};
-use super::{Garage, S3Pair, no_temporaries, runtime, s3_tree, write_items};
+use super::{Garage, S3Pair, no_temporaries, object_tree, runtime, write_items};
 use crate::common::tree;
 
 /// A pair whose bucket is reached through a new proxy in front of Garage.
@@ -63,7 +63,7 @@ fn converged(g: &Garage, pair: &S3Pair, label: &str) {
     let rt = runtime();
     let client = g.client(false);
     assert!(
-        rt.block_on(s3_tree(&client, &pair.b_replica())) == tree(&pair.a_data()),
+        rt.block_on(object_tree(&client, &pair.b_replica())) == tree(&pair.a_data()),
         "{label}: the replica did not converge"
     );
     no_temporaries(&rt, &client, pair, label);
@@ -145,7 +145,7 @@ fn s3_server_stopped_mid_sync_fails_within_the_retry_budget_and_the_next_run_con
     write_items(&pair.a_data(), 0, 600);
     let (status, _, err) = sync(&pair);
     assert_eq!(status, Some(0), "{err}");
-    let old = rt.block_on(s3_tree(&client, &pair.b_replica()));
+    let old = rt.block_on(object_tree(&client, &pair.b_replica()));
     write_items(&pair.a_data(), 1, 600);
     let new = tree(&pair.a_data());
     let mut child = start_slowed(&pair, &proxy);
@@ -171,7 +171,7 @@ fn s3_server_stopped_mid_sync_fails_within_the_retry_budget_and_the_next_run_con
     // What it left: whole items, old or new.
     proxy.start_server();
     proxy.set(Mode::Pass);
-    let left = rt.block_on(s3_tree(&client, &pair.b_replica()));
+    let left = rt.block_on(object_tree(&client, &pair.b_replica()));
     for (path, content) in &left {
         assert!(
             old.get(path) == Some(content) || new.get(path) == Some(content),

@@ -94,13 +94,13 @@ fn both_replicas_equal_their_sources(
     pair: &S3Pair,
 ) {
     assert_eq!(
-        rt.block_on(s3_tree(client, &pair.b_replica())),
+        rt.block_on(object_tree(client, &pair.b_replica())),
         tree(&pair.a_data()),
         "A's replica in the bucket"
     );
     assert_eq!(
         tree(&pair.a_replica()),
-        rt.block_on(s3_tree(client, &pair.b_data())),
+        rt.block_on(object_tree(client, &pair.b_data())),
         "B's replica on disk"
     );
 }
@@ -176,7 +176,7 @@ fn s3_mixed_pair_syncs_both_ways_and_only_what_changed() {
     assert_eq!(check["different"], serde_json::json!(["d05/item-5"]));
 
     // No temporaries, no journal, no lock keys left behind.
-    let meta = rt.block_on(s3_tree(&client, &pair.key(".poolsync")));
+    let meta = rt.block_on(object_tree(&client, &pair.key(".poolsync")));
     for key in meta.keys() {
         assert!(
             !key.starts_with("staging/") && !key.contains("journal/") && !key.contains("locks/"),

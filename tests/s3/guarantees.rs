@@ -64,18 +64,18 @@ proptest! {
                         }
                     }
                     Op::Delete { b: true, pick } => {
-                        let files: Vec<String> = rt.block_on(s3_tree(&client, &b_data)).into_keys().collect();
+                        let files: Vec<String> = rt.block_on(object_tree(&client, &b_data)).into_keys().collect();
                         if !files.is_empty() {
                             rt.block_on(client.delete(&pair.b_data_key(&files[pick % files.len()]))).unwrap();
                         }
                     }
                 }
             }
-            let before_a = (tree(&pair.a_data()), rt.block_on(s3_tree(&client, &b_replica)));
-            let before_b = (rt.block_on(s3_tree(&client, &b_data)), tree(&pair.a_replica()));
+            let before_a = (tree(&pair.a_data()), rt.block_on(object_tree(&client, &b_replica)));
+            let before_b = (rt.block_on(object_tree(&client, &b_data)), tree(&pair.a_replica()));
             let report = rt.block_on(engine.sync_pair(&crate::common::pair(&engine, A), &pf_only())).unwrap();
-            let after_a = (tree(&pair.a_data()), rt.block_on(s3_tree(&client, &b_replica)));
-            let after_b = (rt.block_on(s3_tree(&client, &b_data)), tree(&pair.a_replica()));
+            let after_a = (tree(&pair.a_data()), rt.block_on(object_tree(&client, &b_replica)));
+            let after_b = (rt.block_on(object_tree(&client, &b_data)), tree(&pair.a_replica()));
             prop_assert_eq!(&after_a.0, &after_a.1, "A -> B (bucket)");
             prop_assert_eq!(&after_b.0, &after_b.1, "B (bucket) -> A");
             for (from, before) in [(A, &before_a), (B, &before_b)] {
@@ -101,7 +101,7 @@ fn s3_kill_9_at_any_moment_leaves_old_or_new_content() {
     write_items(&pair.a_data(), 0, 1500);
     let mut interrupted = 0;
     for (round, delay_ms) in [150u64, 400, 700, 1000, 1500, 2200].into_iter().enumerate() {
-        let old = rt.block_on(s3_tree(&client, &replica));
+        let old = rt.block_on(object_tree(&client, &replica));
         if round > 0 {
             write_items(&pair.a_data(), round as u32, 1500);
         }
@@ -118,7 +118,7 @@ fn s3_kill_9_at_any_moment_leaves_old_or_new_content() {
         }
         let _ = child.kill();
         let _ = child.wait();
-        for (path, content) in rt.block_on(s3_tree(&client, &replica)) {
+        for (path, content) in rt.block_on(object_tree(&client, &replica)) {
             assert!(
                 old.get(&path) == Some(&content) || new.get(&path) == Some(&content),
                 "round {round}: {path} is torn or foreign"
@@ -132,7 +132,7 @@ fn s3_kill_9_at_any_moment_leaves_old_or_new_content() {
             "round {round}: the rerun waited for the dead holder's lease"
         );
         assert!(
-            rt.block_on(s3_tree(&client, &replica)) == new,
+            rt.block_on(object_tree(&client, &replica)) == new,
             "round {round}: no convergence"
         );
         no_temporaries(&rt, &client, &pair, &format!("round {round}"));
@@ -175,7 +175,7 @@ fn s3_two_processes_syncing_one_pair_serialise() {
         .any(|o| String::from_utf8_lossy(&o.stderr).contains("waiting for the pair lock"));
     assert!(waited, "neither process reported waiting for the lock");
     assert_eq!(
-        rt.block_on(s3_tree(&client, &pair.b_replica())),
+        rt.block_on(object_tree(&client, &pair.b_replica())),
         tree(&pair.a_data())
     );
 }
@@ -224,7 +224,7 @@ fn s3_cluster_node_stopped_mid_sync() {
         succeeds(&mut pair.sync_cmd());
     }
     assert_eq!(
-        rt.block_on(s3_tree(&client, &pair.b_replica())),
+        rt.block_on(object_tree(&client, &pair.b_replica())),
         tree(&pair.a_data())
     );
 }

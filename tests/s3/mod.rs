@@ -11,16 +11,15 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload};
 use poolsync::store::{LockMode, ObjectBackedStore, Store, memory_backend};
 use poolsync::sync::{ExportState, SyncEngine, SyncOptions};
 use poolsync::topology::{self, Module, ModuleSelection};
 use proptest::prelude::*;
 
-use crate::common::{PairToml, Run, poolsync_in, tree};
+use crate::common::{PairToml, Run, object_tree, poolsync_in, tree};
 
 mod failover;
 mod faults;
@@ -235,37 +234,10 @@ impl S3Pair {
     }
 }
 
-/// Every object below `prefix`: path relative to it (decoded) → content.
-async fn s3_tree(client: &AmazonS3, prefix: &Key) -> BTreeMap<String, Vec<u8>> {
-    let metas: Vec<_> = client.list(Some(prefix)).try_collect().await.unwrap();
-    let mut out = BTreeMap::new();
-    for m in metas {
-        let rel: Vec<String> = m
-            .location
-            .prefix_match(prefix)
-            .unwrap()
-            .map(|p| {
-                percent_encoding::percent_decode_str(p.as_ref())
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .collect();
-        let body = client
-            .get(&m.location)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        out.insert(rel.join("/"), body.to_vec());
-    }
-    out
-}
-
 /// Asserts that the bucket holds no staged object and no journal of `pair`:
 /// what a finished (or recovered) sync leaves.
 fn no_temporaries(rt: &tokio::runtime::Runtime, client: &AmazonS3, pair: &S3Pair, label: &str) {
-    let meta = rt.block_on(s3_tree(client, &pair.key(".poolsync")));
+    let meta = rt.block_on(object_tree(client, &pair.key(".poolsync")));
     assert!(
         meta.keys()
             .all(|k| !k.starts_with("staging/") && !k.contains("journal/")),

@@ -133,7 +133,7 @@ fn s3_init_lays_out_a_deployment_in_a_bucket_that_syncs() {
         "{prefix}/pool2.contoso.com/backup/pool1.contoso.com/{PF}"
     ));
     assert_eq!(
-        rt.block_on(s3_tree(&client, &replica)),
-        rt.block_on(s3_tree(&client, &data))
+        rt.block_on(object_tree(&client, &replica)),
+        rt.block_on(object_tree(&client, &data))
     );
 }
